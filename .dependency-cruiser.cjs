@@ -1,0 +1,32 @@
+/**
+ * Import rules of ARCHITECTURE §11, checked by `npm run lint`:
+ * shared ← client ← web; shared ← server; e2e only through HTTP and the browser; no cycles.
+ */
+module.exports = {
+  forbidden: [
+    { name: 'no-cycles', severity: 'error', from: {}, to: { circular: true } },
+    {
+      name: 'shared-imports-nothing-of-ours',
+      severity: 'error',
+      from: { path: '^shared/' },
+      to: { path: '^(server|client|web|e2e|bench|scripts)/' },
+    },
+    { name: 'server-imports-only-shared', severity: 'error', from: { path: '^server/' }, to: { path: '^(client|web|e2e|bench)/' } },
+    { name: 'client-imports-only-shared', severity: 'error', from: { path: '^client/' }, to: { path: '^(server|web|e2e|bench)/' } },
+    { name: 'web-imports-client-and-shared', severity: 'error', from: { path: '^web/' }, to: { path: '^(server|e2e|bench)/' } },
+    { name: 'e2e-uses-http-and-browser-only', severity: 'error', from: { path: '^e2e/' }, to: { path: '^(server|client|shared|web|bench)/' } },
+    {
+      name: 'shared-has-no-io',
+      comment: 'shared/ runs in Node and the browser: no I/O modules (test support files excepted)',
+      severity: 'error',
+      from: { path: '^shared/', pathNot: '(\\.test\\.ts$|compliance\\.ts$)' },
+      to: { dependencyTypes: ['core'], pathNot: '^(node:)?(events|buffer)$' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { extensions: ['.ts', '.js', '.mjs'] },
+  },
+};

@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TabshardError } from '../errors.ts';
+import { createRng, randomSortedKeys } from '../rng.ts';
+import { concatParts } from '../transport/types.ts';
+import { decodeError, encodeError } from './control.ts';
+import { decodeFrame, emptyFrame, encodeFrame, type Frame, MsgType } from './frame.ts';
+import { asPush, encodePush } from './kv.ts';
+
+const bytes = (f: Frame) => concatParts(encodeFrame(f));
+const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
+
+describe('frame codec', () => {
+  it('encodes a push byte for byte as PROTOCOL.md documents it (fixture)', () => {
+    const msg = concatParts(
+      encodePush({
+        requestId: 7,
+        job: 1,
+        table: 2,
+        clock: 3,
+        task: { worker: 4, task: 5, attempt: 6, seq: 7 },
+        keys: { kind: 'list', keys: Float64Array.of(1, 2 ** 32) },
+        values: Float32Array.of(1, -2),
+      }),
+    );
+    assert.equal(
+      hex(msg),
+      [
+        '01', '10', '0100', '07000000', '01000000', '02000000', '03000000', // version type flags req job table clock
+        '03', '01', '0000', '02000000', '08000000', // key kind DELTA32, value kind F32, reserved, n=2, 8 value bytes
+        '04000000', '05000000', '06000000', '07000000', // task block
+        '0100000000000000', 'ffffffff', // first key 1, delta 2^32 - 1
+        '0000803f', '000000c0', // 1.0f, -2.0f
+      ].join(''),
+    );
+  });
+
+  it('uses LIST64 when a gap does not fit in 32 bits', () => {
+    const msg = bytes({ ...emptyFrame(MsgType.PULL), keys: { kind: 'list', keys: Float64Array.of(0, 2 ** 40) } });
+    assert.equal(msg[20], 2);
+    assert.equal(msg.byteLength, 32 + 16);
+  });
+
+  it('round-trips seeded random frames of every shape', () => {
+    const rng = createRng(42);
+    const types = Object.values(MsgType);
+    for (let i = 0; i < 2000; i++) {
+      const kind = rng.int(3);
+      const n = rng.int(50);
+      const keys =
+        kind === 0
+          ? ({ kind: 'none' } as const)
+          : kind === 1
+            ? ({ kind: 'range', begin: 5, end: 5 + rng.int(1000) } as const)
+            : ({ kind: 'list', keys: randomSortedKeys(rng, n, rng.next() < 0.5 ? 2 ** 52 : 1000) } as const);
+      const f: Frame = {
+        type: types[rng.int(types.length)],
+        flags: rng.int(2) << 1,
+        requestId: rng.int(2 ** 32),
+        job: rng.int(2 ** 32),
+        table: rng.int(2 ** 32),
+        clock: rng.int(2 ** 31) - 2 ** 30,
+        task: rng.next() < 0.5 ? { worker: rng.int(2 ** 32), task: rng.int(2 ** 32), attempt: rng.int(9), seq: rng.int(99) } : null,
+        keys,
+        values: rng.next() < 0.5 ? Float32Array.from({ length: rng.int(40) }, () => rng.next() - 0.5) : null,
+        body: null,
+      };
+      if (!f.values && rng.next() < 0.5) f.body = Uint8Array.from({ length: rng.int(30) }, () => rng.int(256));
+      const got = decodeFrame(bytes(f));
+      const want = { ...f, flags: f.task ? f.flags | 1 : f.flags };
+      if (want.values?.length === 0) want.values = got.values; // an empty segment decodes as empty either way
+      if (want.body?.length === 0) want.body = got.body;
+      assert.deepEqual({ ...got, body: got.body && Array.from(got.body) }, { ...want, body: want.body && Array.from(want.body) });
+    }
+  });
+
+  it('decodes values at an unaligned offset by copying them', () => {
+    const msg = bytes({ ...emptyFrame(MsgType.PULL_REPLY), values: Float32Array.of(1.5, 2.5) });
+    const shifted = new Uint8Array(msg.byteLength + 1).subarray(1);
+    shifted.set(msg);
+    assert.deepEqual(Array.from(decodeFrame(shifted).values!), [1.5, 2.5]);
+  });
+
+  it('refuses a frame that claims a huge key list before allocating it', () => {
+    const msg = bytes({ ...emptyFrame(MsgType.PULL), keys: { kind: 'list', keys: Float64Array.of(1) } });
+    new DataView(msg.buffer).setUint32(24, 0xffffffff, true);
+    const before = process.memoryUsage().arrayBuffers;
+    assert.throws(() => decodeFrame(msg), { code: 'TS_ERR_FRAME_TRUNCATED' });
+    assert.ok(process.memoryUsage().arrayBuffers - before < 1 << 20);
+  });
+
+  it('gives each kind of damage its own code', () => {
+    const good = bytes({ ...emptyFrame(MsgType.PULL), keys: { kind: 'list', keys: Float64Array.of(1, 2, 3) } });
+    const damaged = (at: number, v: number) => {
+      const m = good.slice();
+      m[at] = v;
+      return m;
+    };
+    const code = (m: Uint8Array) => {
+      try {
+        decodeFrame(m);
+        return 'ok';
+      } catch (e) {
+        return (e as TabshardError).code;
+      }
+    };
+    assert.equal(code(good.subarray(0, 10)), 'TS_ERR_FRAME_TRUNCATED');
+    assert.equal(code(damaged(0, 9)), 'TS_ERR_FRAME_VERSION');
+    assert.equal(code(damaged(1, 0x7f)), 'TS_ERR_FRAME_TYPE');
+    assert.equal(code(damaged(3, 0x80)), 'TS_ERR_FRAME_MALFORMED');
+    assert.equal(code(concatParts([good, Uint8Array.of(0)])), 'TS_ERR_FRAME_MALFORMED');
+    const dup = good.slice();
+    new DataView(dup.buffer).setUint32(32 + 8, 0, true); // DELTA32 delta of 0: a duplicate key
+    assert.equal(code(dup), 'TS_ERR_KEYS_UNSORTED');
+    const huge = good.slice();
+    new DataView(huge.buffer).setUint32(36, 1 << 21, true); // first key's high word above 2^52
+    assert.equal(code(huge), 'TS_ERR_KEY_OUT_OF_RANGE');
+  });
+
+  it('round-trips an error reply with its stable code', () => {
+    const err = decodeError(decodeFrame(concatParts(encodeError(9, new TabshardError('TS_ERR_UNKNOWN_TABLE', 'table 3')))));
+    assert.equal(err.code, 'TS_ERR_UNKNOWN_TABLE');
+    assert.match(err.message, /table 3/);
+  });
+
+  it('ends every one of 100,000 random and mutated frames in a frame or a TabshardError', () => {
+    const rng = createRng(2024);
+    const seeds = [
+      bytes({ ...emptyFrame(MsgType.PULL), keys: { kind: 'list', keys: Float64Array.of(1, 5, 2 ** 45) } }),
+      concatParts(encodePush({ requestId: 1, job: 0, table: 0, clock: 0, task: { worker: 1, task: 2, attempt: 0, seq: 0 }, keys: { kind: 'range', begin: 0, end: 4 }, values: new Float32Array(4) })),
+      concatParts(encodeError(3, new TabshardError('TS_ERR_TIMEOUT'))),
+    ];
+    let decoded = 0;
+    for (let i = 0; i < 100_000; i++) {
+      let m: Uint8Array;
+      if (i % 4 === 0) {
+        m = Uint8Array.from({ length: rng.int(96) }, () => rng.int(256));
+        if (m.length > 0 && rng.next() < 0.5) m[0] = 1;
+      } else {
+        m = seeds[i % seeds.length].slice();
+        for (let k = 1 + rng.int(4); k > 0; k--) m[rng.int(m.length)] = rng.int(256);
+        if (rng.next() < 0.2) m = m.subarray(0, rng.int(m.length + 1));
+      }
+      try {
+        const f = decodeFrame(m);
+        decoded++;
+        if (f.keys.kind === 'list') for (let k = 1; k < f.keys.keys.length; k++) assert.ok(f.keys.keys[k] > f.keys.keys[k - 1]);
+        if (f.type === MsgType.PUSH && f.values) asPush(f);
+      } catch (e) {
+        if (!(e instanceof TabshardError)) throw e;
+      }
+    }
+    assert.ok(decoded > 1000, `some mutations stay valid (${decoded})`);
+  });
+});

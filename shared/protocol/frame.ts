@@ -1,0 +1,279 @@
+/**
+ * The frame: tabshard's one binary envelope (PROTOCOL.md §Frame). A fixed 32-byte header, an
+ * optional 16-byte task block, a key segment, a value segment; little-endian throughout.
+ *
+ * `encodeFrame` returns gather parts (the value segment is a view of the caller's array, never
+ * copied). `decodeFrame` is total: any byte string either decodes into a well-formed `Frame`
+ * (keys sorted, unique and < 2^52; lengths consistent) or throws a TabshardError, and it never
+ * allocates more than a small multiple of the frame's own length.
+ */
+import { TabshardError } from '../errors.ts';
+
+export const PROTOCOL_VERSION = 1;
+export const HEADER_BYTES = 32;
+export const TASK_BYTES = 16;
+/** Largest key any frame may carry, exclusive (keys are exact integers in a float64). */
+export const KEY_LIMIT = 2 ** 52;
+
+/** Message types: family in the high nibble (0 control, 1 kv, 2 replication, 3 signal). */
+export const MsgType = {
+  ERROR: 0x00,
+  HELLO: 0x01,
+  RING: 0x02,
+  TABLE: 0x03,
+  LEASE: 0x04,
+  HEARTBEAT: 0x05,
+  TASK: 0x06,
+  TASK_DONE: 0x07,
+  CLOCK: 0x08,
+  STATS: 0x09,
+  FENCE: 0x0a,
+  PUSH: 0x10,
+  PULL: 0x11,
+  PULL_REPLY: 0x12,
+  ACK: 0x13,
+  FORWARD: 0x20,
+  FORWARD_ACK: 0x21,
+  MIGRATE: 0x22,
+  SIGNAL: 0x30,
+} as const;
+export type MsgType = (typeof MsgType)[keyof typeof MsgType];
+const KNOWN_TYPES = new Set<number>(Object.values(MsgType));
+
+export const Flag = {
+  /** A 16-byte task block (worker, task, attempt, seq) follows the header. */
+  HAS_TASK: 1 << 0,
+  /** On ACK: the push was a duplicate of one already applied; nothing changed. */
+  DUPLICATE: 1 << 1,
+  /** On a request: the sender expects no reply (fire and forget). Reserved. */
+  NO_REPLY: 1 << 2,
+} as const;
+const KNOWN_FLAGS = Flag.HAS_TASK | Flag.DUPLICATE | Flag.NO_REPLY;
+
+export const KeyKind = { NONE: 0, RANGE: 1, LIST64: 2, DELTA32: 3, CACHED: 4 } as const;
+export const ValueKind = { NONE: 0, F32: 1, BYTES: 2, F16: 3, COMPRESSED: 4 } as const;
+
+export interface TaskStamp {
+  worker: number;
+  task: number;
+  attempt: number;
+  seq: number;
+}
+
+export type KeySegment =
+  | { kind: 'none' }
+  | { kind: 'range'; begin: number; end: number }
+  | { kind: 'list'; keys: Float64Array };
+
+export interface Frame {
+  type: MsgType;
+  flags: number;
+  requestId: number;
+  job: number;
+  table: number;
+  clock: number;
+  task: TaskStamp | null;
+  keys: KeySegment;
+  /** Value segment as float32 (ValueKind.F32). */
+  values: Float32Array | null;
+  /** Value segment as opaque bytes (ValueKind.BYTES; UTF-8 JSON in the control family). */
+  body: Uint8Array | null;
+}
+
+export const NO_KEYS: KeySegment = { kind: 'none' };
+
+/** A frame with every optional part empty; spread it and set what a message needs. */
+export function emptyFrame(type: MsgType, requestId = 0): Frame {
+  return { type, flags: 0, requestId, job: 0, table: 0, clock: 0, task: null, keys: NO_KEYS, values: null, body: null };
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+if (!LITTLE_ENDIAN) throw new Error('tabshard needs a little-endian platform (typed arrays alias the wire format)');
+
+const TWO32 = 4294967296;
+
+function keySegmentBytes(keys: KeySegment, useDelta: boolean): number {
+  if (keys.kind === 'none') return 0;
+  if (keys.kind === 'range') return 16;
+  const n = keys.keys.length;
+  return useDelta ? (n === 0 ? 0 : 8 + 4 * (n - 1)) : 8 * n;
+}
+
+/** True when every gap between consecutive keys fits in a u32, so DELTA32 can carry the list. */
+function fitsDelta32(keys: Float64Array): boolean {
+  for (let i = 1; i < keys.length; i++) if (keys[i] - keys[i - 1] >= TWO32) return false;
+  return true;
+}
+
+/**
+ * Encodes a frame into gather parts: [header + task + key segment, value segment?].
+ * Keys must already be sorted and unique (callers validate user input before this).
+ */
+export function encodeFrame(f: Frame): Uint8Array[] {
+  const list = f.keys.kind === 'list' ? f.keys.keys : null;
+  const useDelta = list !== null && list.length > 0 && fitsDelta32(list);
+  const keyBytes = keySegmentBytes(f.keys, useDelta);
+  const value = f.values ? new Uint8Array(f.values.buffer, f.values.byteOffset, f.values.byteLength) : f.body;
+  const valueKind = f.values ? ValueKind.F32 : f.body ? ValueKind.BYTES : ValueKind.NONE;
+  const flags = f.task ? f.flags | Flag.HAS_TASK : f.flags & ~Flag.HAS_TASK;
+  const headLen = HEADER_BYTES + (f.task ? TASK_BYTES : 0) + keyBytes;
+  const head = new Uint8Array(headLen);
+  const dv = new DataView(head.buffer);
+  dv.setUint8(0, PROTOCOL_VERSION);
+  dv.setUint8(1, f.type);
+  dv.setUint16(2, flags, true);
+  dv.setUint32(4, f.requestId >>> 0, true);
+  dv.setUint32(8, f.job >>> 0, true);
+  dv.setUint32(12, f.table >>> 0, true);
+  dv.setInt32(16, f.clock | 0, true);
+  const keyKind =
+    f.keys.kind === 'none' ? KeyKind.NONE : f.keys.kind === 'range' ? KeyKind.RANGE : useDelta ? KeyKind.DELTA32 : KeyKind.LIST64;
+  dv.setUint8(20, keyKind);
+  dv.setUint8(21, valueKind);
+  dv.setUint32(24, list ? list.length : 0, true);
+  dv.setUint32(28, value ? value.byteLength : 0, true);
+  let off = HEADER_BYTES;
+  if (f.task) {
+    dv.setUint32(off, f.task.worker >>> 0, true);
+    dv.setUint32(off + 4, f.task.task >>> 0, true);
+    dv.setUint32(off + 8, f.task.attempt >>> 0, true);
+    dv.setUint32(off + 12, f.task.seq >>> 0, true);
+    off += TASK_BYTES;
+  }
+  if (f.keys.kind === 'range') {
+    writeU64(dv, off, f.keys.begin);
+    writeU64(dv, off + 8, f.keys.end);
+  } else if (list && list.length > 0) {
+    // off is a multiple of 4, so a u32 view of the key segment is aligned.
+    const u32 = new Uint32Array(head.buffer, off, keyBytes >> 2);
+    u32[0] = list[0] % TWO32;
+    u32[1] = Math.floor(list[0] / TWO32);
+    if (useDelta) {
+      for (let i = 1; i < list.length; i++) u32[i + 1] = list[i] - list[i - 1];
+    } else {
+      for (let i = 1, j = 2; i < list.length; i++, j += 2) {
+        const k = list[i];
+        u32[j] = k % TWO32;
+        u32[j + 1] = (k - (k % TWO32)) / TWO32;
+      }
+    }
+  }
+  return value && value.byteLength > 0 ? [head, value] : [head];
+}
+
+function writeU64(dv: DataView, off: number, x: number): void {
+  dv.setUint32(off, x % TWO32, true);
+  dv.setUint32(off + 4, Math.floor(x / TWO32), true);
+}
+
+function readKey(dv: DataView, off: number): number {
+  const hi = dv.getUint32(off + 4, true);
+  if (hi >= 1 << 20) throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', 'keys must be below 2^52');
+  return hi * TWO32 + dv.getUint32(off, true);
+}
+
+const malformed = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', why);
+
+/** Decodes one frame; total (see the file header). The frame may alias `buf`. */
+export function decodeFrame(buf: Uint8Array): Frame {
+  if (buf.byteLength < HEADER_BYTES) throw new TabshardError('TS_ERR_FRAME_TRUNCATED', `${buf.byteLength} < header`);
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const version = dv.getUint8(0);
+  if (version !== PROTOCOL_VERSION) throw new TabshardError('TS_ERR_FRAME_VERSION', `version ${version}`);
+  const type = dv.getUint8(1);
+  if (!KNOWN_TYPES.has(type)) throw new TabshardError('TS_ERR_FRAME_TYPE', `type 0x${type.toString(16)}`);
+  const flags = dv.getUint16(2, true);
+  if (flags & ~KNOWN_FLAGS) throw malformed(`unknown flags 0x${flags.toString(16)}`);
+  const keyKind = dv.getUint8(20);
+  const valueKind = dv.getUint8(21);
+  if (dv.getUint16(22, true) !== 0) throw malformed('reserved header bytes must be zero');
+  const n = dv.getUint32(24, true);
+  const valueBytes = dv.getUint32(28, true);
+  let off = HEADER_BYTES;
+  let task: TaskStamp | null = null;
+  if (flags & Flag.HAS_TASK) {
+    if (buf.byteLength < off + TASK_BYTES) throw new TabshardError('TS_ERR_FRAME_TRUNCATED', 'task block');
+    task = {
+      worker: dv.getUint32(off, true),
+      task: dv.getUint32(off + 4, true),
+      attempt: dv.getUint32(off + 8, true),
+      seq: dv.getUint32(off + 12, true),
+    };
+    off += TASK_BYTES;
+  }
+  // Every length is checked against the bytes actually present before anything is allocated.
+  const keyBytes =
+    keyKind === KeyKind.NONE || keyKind === KeyKind.RANGE
+      ? keyKind === KeyKind.RANGE
+        ? 16
+        : 0
+      : keyKind === KeyKind.LIST64
+        ? 8 * n
+        : keyKind === KeyKind.DELTA32
+          ? n === 0
+            ? 0
+            : 8 + 4 * (n - 1)
+          : -1;
+  if (keyBytes < 0) throw malformed(`key kind ${keyKind} not supported`);
+  if ((keyKind === KeyKind.NONE || keyKind === KeyKind.RANGE) && n !== 0) throw malformed('key count without a key list');
+  if (valueKind > ValueKind.BYTES) throw malformed(`value kind ${valueKind} not supported`);
+  if (valueKind === ValueKind.NONE && valueBytes !== 0) throw malformed('value bytes without a value kind');
+  if (valueKind === ValueKind.F32 && valueBytes % 4 !== 0) throw malformed('float32 segment not a multiple of 4 bytes');
+  const total = off + keyBytes + valueBytes;
+  if (total > buf.byteLength) throw new TabshardError('TS_ERR_FRAME_TRUNCATED', `needs ${total} bytes, has ${buf.byteLength}`);
+  if (total < buf.byteLength) throw malformed(`${buf.byteLength - total} trailing bytes`);
+
+  let keys: KeySegment = NO_KEYS;
+  if (keyKind === KeyKind.RANGE) {
+    const begin = readKey(dv, off);
+    const end = readKey(dv, off + 8);
+    if (end < begin) throw malformed('range end before begin');
+    keys = { kind: 'range', begin, end };
+  } else if (keyKind === KeyKind.LIST64 || keyKind === KeyKind.DELTA32) {
+    keys = { kind: 'list', keys: decodeKeyList(buf, dv, off, n, keyKind === KeyKind.DELTA32) };
+  }
+  off += keyBytes;
+
+  let values: Float32Array | null = null;
+  let body: Uint8Array | null = null;
+  if (valueKind === ValueKind.F32) {
+    const at = buf.byteOffset + off;
+    values =
+      at % 4 === 0
+        ? new Float32Array(buf.buffer, at, valueBytes >> 2)
+        : new Float32Array(buf.slice(off, off + valueBytes).buffer);
+  } else if (valueKind === ValueKind.BYTES) {
+    body = buf.subarray(off, off + valueBytes);
+  }
+  return { type: type as MsgType, flags, requestId: dv.getUint32(4, true), job: dv.getUint32(8, true), table: dv.getUint32(12, true), clock: dv.getInt32(16, true), task, keys, values, body };
+}
+
+function decodeKeyList(buf: Uint8Array, dv: DataView, off: number, n: number, delta: boolean): Float64Array {
+  const keys = new Float64Array(n);
+  if (n === 0) return keys;
+  const first = readKey(dv, off);
+  keys[0] = first;
+  const at = buf.byteOffset + off;
+  const words = delta ? n + 1 : 2 * n;
+  const u32 = at % 4 === 0 ? new Uint32Array(buf.buffer, at, words) : new Uint32Array(buf.slice(off, off + 4 * words).buffer);
+  let prev = first;
+  if (delta) {
+    for (let i = 1; i < n; i++) {
+      const d = u32[i + 1];
+      if (d === 0) throw new TabshardError('TS_ERR_KEYS_UNSORTED', `duplicate key at ${i}`);
+      prev += d;
+      keys[i] = prev;
+    }
+    if (prev >= KEY_LIMIT) throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', 'keys must be below 2^52');
+  } else {
+    for (let i = 1, j = 2; i < n; i++, j += 2) {
+      const hi = u32[j + 1];
+      if (hi >= 1 << 20) throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', 'keys must be below 2^52');
+      const k = hi * TWO32 + u32[j];
+      if (k <= prev) throw new TabshardError('TS_ERR_KEYS_UNSORTED', `key ${i} not above key ${i - 1}`);
+      keys[i] = k;
+      prev = k;
+    }
+  }
+  return keys;
+}

@@ -1,0 +1,69 @@
+/**
+ * The transport contract: an ordered, reliable, message-oriented connection.
+ *
+ * Every implementation (in-memory, TCP, WebRTC data channel, WebSocket) satisfies this interface
+ * and runs the shared compliance suite in `shared/transport/compliance.ts`. Messages keep their
+ * boundaries and order within one connection; across connections nothing is promised.
+ */
+import type { TabshardError } from '../errors.ts';
+
+export type TransportKind = 'memory' | 'tcp' | 'webrtc' | 'ws';
+
+/** Largest message any transport accepts by default (a 4 MiB dense range plus headers fits many times). */
+export const DEFAULT_MAX_MESSAGE = 256 * 1024 * 1024;
+
+export interface Conn {
+  readonly kind: TransportKind;
+  /** A human-readable description of the remote end, for logs and the console. */
+  readonly remote: string;
+  /** True once closed (locally or by the peer); sends are then ignored and `onSent` never runs. */
+  readonly closed: boolean;
+  /**
+   * Sends one message made of `parts` concatenated (gather write: parts are not copied
+   * into one buffer first where the transport can avoid it). Never blocks: the transport queues
+   * and respects its own backpressure. `onSent` runs once the transport no longer references
+   * the parts, so a caller that lent its buffers (zero-copy) may reuse them. Throws
+   * TS_ERR_MESSAGE_TOO_LARGE when the message exceeds `maxMessage`.
+   */
+  send(parts: readonly Uint8Array[], onSent?: () => void): void;
+  /** Called once per received message; the receiver owns the bytes (they are not reused). */
+  onmessage: ((msg: Uint8Array) => void) | null;
+  /** Called once when the connection ends; `err` is set when it ended by an error. */
+  onclose: ((err?: TabshardError) => void) | null;
+  /** Closes the connection; the peer's `onclose` runs too. Idempotent. */
+  close(err?: TabshardError): void;
+}
+
+/** Opens connections to listeners (client side). */
+export interface Dialer {
+  readonly kind: TransportKind;
+  dial(address: string): Promise<Conn>;
+}
+
+/** Accepts connections (server side). */
+export interface Listener {
+  readonly kind: TransportKind;
+  /** Where dialers reach this listener (e.g. `tcp://127.0.0.1:40123`). */
+  readonly address: string;
+  onconnection: ((conn: Conn) => void) | null;
+  close(): Promise<void>;
+}
+
+/** Total byte length of a gathered message. */
+export function partsLength(parts: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of parts) n += p.byteLength;
+  return n;
+}
+
+/** Concatenates parts into one fresh buffer (used where a transport cannot gather). */
+export function concatParts(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0].slice();
+  const out = new Uint8Array(partsLength(parts));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.byteLength;
+  }
+  return out;
+}
