@@ -1,9 +1,14 @@
 /**
- * TCP listener: accepts length-prefixed `Conn`s on a port (0 picks a free one).
+ * TCP for server nodes: a listener that accepts length-prefixed `Conn`s on a port (0 picks a free one).
  */
-import { createServer, type Socket } from 'node:net';
-import { StreamConn } from '../../shared/transport/stream.ts';
-import { type Conn, DEFAULT_MAX_MESSAGE, type Listener } from '../../shared/transport/types.ts';
+import { connect, createServer, type Socket } from 'node:net';
+import { StreamConn, streamDialer } from '../../shared/transport/stream.ts';
+import { type Conn, DEFAULT_MAX_MESSAGE, type Dialer, type Listener } from '../../shared/transport/types.ts';
+
+/** TCP dialer for server-to-server traffic (the server manager, replication). */
+export function tcpDialer(opts: { maxMessage?: number; timeoutMs?: number } = {}): Dialer {
+  return streamDialer(connect, opts);
+}
 
 export async function tcpListen(opts: { host?: string; port?: number; maxMessage?: number } = {}): Promise<Listener> {
   const host = opts.host ?? '127.0.0.1';

@@ -106,15 +106,19 @@ function fitsDelta32(keys: Float64Array): boolean {
 }
 
 /**
- * Encodes a frame into gather parts: [header + task + key segment, value segment?].
+ * Encodes a frame into gather parts: [header + task + key segment, ...value segment]. The value
+ * segment is `valueParts` (concatenated on the wire) when given, else `f.values` or `f.body`.
  * Keys must already be sorted and unique (callers validate user input before this).
  */
-export function encodeFrame(f: Frame): Uint8Array[] {
+export function encodeFrame(f: Frame, valueParts?: readonly Float32Array[]): Uint8Array[] {
   const list = f.keys.kind === 'list' ? f.keys.keys : null;
   const useDelta = list !== null && list.length > 0 && fitsDelta32(list);
   const keyBytes = keySegmentBytes(f.keys, useDelta);
-  const value = f.values ? new Uint8Array(f.values.buffer, f.values.byteOffset, f.values.byteLength) : f.body;
-  const valueKind = f.values ? ValueKind.F32 : f.body ? ValueKind.BYTES : ValueKind.NONE;
+  const floats = valueParts ?? (f.values ? [f.values] : null);
+  const values = floats ? floats.map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) : f.body ? [f.body] : [];
+  let valueBytes = 0;
+  for (const v of values) valueBytes += v.byteLength;
+  const valueKind = floats ? ValueKind.F32 : f.body ? ValueKind.BYTES : ValueKind.NONE;
   const flags = f.task ? f.flags | Flag.HAS_TASK : f.flags & ~Flag.HAS_TASK;
   const headLen = HEADER_BYTES + (f.task ? TASK_BYTES : 0) + keyBytes;
   const head = new Uint8Array(headLen);
@@ -131,7 +135,7 @@ export function encodeFrame(f: Frame): Uint8Array[] {
   dv.setUint8(20, keyKind);
   dv.setUint8(21, valueKind);
   dv.setUint32(24, list ? list.length : 0, true);
-  dv.setUint32(28, value ? value.byteLength : 0, true);
+  dv.setUint32(28, valueBytes, true);
   let off = HEADER_BYTES;
   if (f.task) {
     dv.setUint32(off, f.task.worker >>> 0, true);
@@ -158,7 +162,7 @@ export function encodeFrame(f: Frame): Uint8Array[] {
       }
     }
   }
-  return value && value.byteLength > 0 ? [head, value] : [head];
+  return [head, ...values.filter((v) => v.byteLength > 0)];
 }
 
 function writeU64(dv: DataView, off: number, x: number): void {

@@ -48,9 +48,9 @@ export function asPull(f: Frame): PullMsg {
   return { requestId: f.requestId, job: f.job, table: f.table, clock: f.clock, keys: f.keys };
 }
 
-/** The values of a pull, in the order of the request's keys (value length d per key). */
-export function encodePullReply(requestId: number, values: Float32Array): Uint8Array[] {
-  return encodeFrame({ ...emptyFrame(MsgType.PULL_REPLY, requestId), values });
+/** The values of a pull, in the order of the request's keys (d per key), sent as gathered parts. */
+export function encodePullReply(requestId: number, parts: readonly Float32Array[]): Uint8Array[] {
+  return encodeFrame(emptyFrame(MsgType.PULL_REPLY, requestId), parts);
 }
 
 export function asPullReply(f: Frame): Float32Array {

@@ -8,7 +8,7 @@
  * complete, so a peer that claims a large message and then stalls costs only what it sent.
  */
 import { TabshardError } from '../errors.ts';
-import { type Conn, partsLength, type TransportKind } from './types.ts';
+import { type Conn, DEFAULT_MAX_MESSAGE, type Dialer, partsLength, type TransportKind } from './types.ts';
 
 /** The part of a Node `net.Socket` this module uses. */
 export interface ByteStream {
@@ -133,4 +133,46 @@ export class StreamConn implements Conn {
     this.need = -1;
     this.onmessage?.(msg);
   }
+}
+
+/** The part of Node's `net.connect` the dialer uses (injected, so shared/ does no I/O itself). */
+export type ConnectFn = (opts: { host: string; port: number; noDelay: boolean }) => ByteStream & {
+  once(event: 'connect', fn: () => void): unknown;
+  once(event: 'error', fn: (err: Error) => void): unknown;
+  removeAllListeners(event: 'error'): unknown;
+};
+
+/** Parses `tcp://host:port` (host defaults to 127.0.0.1). */
+export function parseTcpAddress(address: string): { host: string; port: number } {
+  const m = /^tcp:\/\/([^:/]*):(\d{1,5})$/.exec(address);
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || port < 1 || port > 65535) throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `bad tcp address ${address}`);
+  return { host: m[1] || '127.0.0.1', port };
+}
+
+/** A TCP dialer over the given `connect` (Node's `net.connect`). */
+export function streamDialer(connect: ConnectFn, opts: { maxMessage?: number; timeoutMs?: number } = {}): Dialer {
+  const maxMessage = opts.maxMessage ?? DEFAULT_MAX_MESSAGE;
+  return {
+    kind: 'tcp',
+    dial(address: string): Promise<Conn> {
+      const { host, port } = parseTcpAddress(address);
+      return new Promise((resolve, reject) => {
+        const sock = connect({ host, port, noDelay: true });
+        const timer = setTimeout(() => {
+          sock.destroy();
+          reject(new TabshardError('TS_ERR_CONNECT_FAILED', `${address}: timed out`));
+        }, opts.timeoutMs ?? 10_000);
+        sock.once('error', (err) => {
+          clearTimeout(timer);
+          reject(new TabshardError('TS_ERR_CONNECT_FAILED', `${address}: ${err.message}`, { cause: err }));
+        });
+        sock.once('connect', () => {
+          clearTimeout(timer);
+          sock.removeAllListeners('error');
+          resolve(new StreamConn(sock, 'tcp', address, maxMessage));
+        });
+      });
+    },
+  };
 }

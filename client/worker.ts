@@ -1,0 +1,271 @@
+/**
+ * The worker library (ARCHITECTURE §4, ps-lite's shape): `push` and `pull` return a timestamp
+ * at once; `wait(ts)` resolves when that request is done (with the values, for a pull).
+ * Requests are sliced by the ring, each slice sent to its owner, and replies reassembled.
+ *
+ * Every push is stamped (worker, task, attempt, seq), so a slice resent after a lost
+ * connection is applied at most once by its server. Used by Node workers and browser tabs
+ * alike: the transports are passed in as dialers.
+ */
+import { parseClusterInfo, type ClusterInfo } from '../shared/cluster.ts';
+import { TabshardError } from '../shared/errors.ts';
+import { checkSortedKeys } from '../shared/keys.ts';
+import { encodeJson } from '../shared/protocol/control.ts';
+import { decodeObject } from '../shared/protocol/control.ts';
+import { MsgType, type TaskStamp } from '../shared/protocol/frame.ts';
+import { asPullReply, encodePull, encodePush, type KvKeys } from '../shared/protocol/kv.ts';
+import { Ring, type TableShape } from '../shared/ring.ts';
+import { RpcPeer } from '../shared/rpc.ts';
+import type { TableSpec } from '../shared/table.ts';
+import type { Dialer, TransportKind } from '../shared/transport/types.ts';
+
+export interface WorkerOptions {
+  /** Address of any server node; the worker learns the ring and the job's tables from it. */
+  seed: string;
+  /** Dialers by transport; for each node the first kind in `prefer` it has an address for is used. */
+  dialers: Partial<Record<TransportKind, Dialer>>;
+  prefer?: TransportKind[];
+  job?: number;
+  /** u32 id stamped on pushes; random when absent. */
+  workerId?: number;
+  timeoutMs?: number;
+  /** How often a slice is resent after its connection was lost before the request fails. */
+  retries?: number;
+}
+
+/** Keys of a request: a sorted unique key list, or a contiguous range [begin, end). */
+export type Keys = Float64Array | { begin: number; end: number };
+
+const RETRYABLE = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED']);
+
+export class Worker {
+  readonly id: number;
+  private readonly peers = new Map<string, Promise<RpcPeer>>();
+  private readonly ops = new Map<number, Promise<Float32Array | undefined>>();
+  private readonly tables = new Map<string, TableSpec>();
+  private ring!: Ring;
+  private info!: ClusterInfo;
+  private nextTs = 1;
+  private seq = 0;
+  private task = 0;
+  private attempt = 0;
+
+  private constructor(private readonly opts: WorkerOptions) {
+    this.id = opts.workerId ?? crypto.getRandomValues(new Uint32Array(1))[0];
+  }
+
+  /** Connects to the cluster through `opts.seed` and loads the ring and the job's tables. */
+  static async connect(opts: WorkerOptions): Promise<Worker> {
+    const w = new Worker(opts);
+    await w.refresh(opts.seed);
+    return w;
+  }
+
+  get job(): number {
+    return this.opts.job ?? 0;
+  }
+
+  /** Reloads ring, addresses and tables from `via` (a node address) or any known node. */
+  async refresh(via?: string): Promise<void> {
+    const seed = via ?? this.address(this.ring.nodes[0]);
+    const peer = new RpcPeer(await this.dialerFor(seed).dial(seed), this.opts.timeoutMs);
+    try {
+      const f = await peer.call((id) => encodeJson(MsgType.RING, id, {}, this.job));
+      this.info = parseClusterInfo(decodeObject(f));
+      this.ring = Ring.fromJSON(this.info.ring);
+      this.tables.clear();
+      for (const t of this.info.tables) this.tables.set(t.name, t);
+    } finally {
+      peer.close();
+    }
+  }
+
+  /** Stamps later pushes with this scheduler task; seqs restart at 0 for it. */
+  setTask(task: number, attempt: number): void {
+    this.task = task;
+    this.attempt = attempt;
+    this.seq = 0;
+  }
+
+  table(name: string): KvTable {
+    const spec = this.tables.get(name);
+    if (!spec) throw new TabshardError('TS_ERR_UNKNOWN_TABLE', name);
+    return new KvTable(this, spec);
+  }
+
+  /** Resolves when request `ts` is done: with the values for a pull, undefined for a push. */
+  wait(ts: number): Promise<Float32Array | undefined> {
+    const op = this.ops.get(ts);
+    if (!op) return Promise.reject(new TabshardError('TS_ERR_UNKNOWN_TIMESTAMP', String(ts)));
+    this.ops.delete(ts);
+    return op;
+  }
+
+  close(): void {
+    for (const p of this.peers.values()) p.then((x) => x.close(), () => {});
+    this.peers.clear();
+  }
+
+  /** @internal Registers a request and returns its timestamp. */
+  track(run: () => Promise<Float32Array | undefined>, after?: number): number {
+    const ts = this.nextTs++;
+    const dep = after === undefined ? undefined : this.ops.get(after);
+    const op = dep ? dep.then(run) : run();
+    op.catch(() => {}); // the rejection is delivered by wait(); avoid an unhandled-rejection crash
+    this.ops.set(ts, op);
+    return ts;
+  }
+
+  /**
+   * @internal Stamps for the `n` slices of one push: each slice has its own seq, because a
+   * node may own several slices of one request and applies each (task, seq) at most once.
+   */
+  stamps(n: number): TaskStamp[] {
+    const out: TaskStamp[] = [];
+    for (let i = 0; i < n; i++) out.push({ worker: this.id, task: this.task, attempt: this.attempt, seq: this.seq++ });
+    return out;
+  }
+
+  /** @internal */
+  get currentRing(): Ring {
+    return this.ring;
+  }
+
+  /** @internal Sends one slice to `node`, redialling and resending after a lost connection. */
+  async send(node: string, build: (id: number) => Uint8Array[]) {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const peer = await this.peer(node);
+        return await peer.call(build);
+      } catch (err) {
+        if (!(err instanceof TabshardError) || !RETRYABLE.has(err.code) || attempt >= (this.opts.retries ?? 3)) throw err;
+        this.peers.delete(node);
+      }
+    }
+  }
+
+  private address(node: string): string {
+    const a = this.info.addresses[node];
+    for (const kind of this.opts.prefer ?? (['webrtc', 'tcp', 'ws', 'memory'] as TransportKind[]))
+      if (a?.[kind] && this.opts.dialers[kind]) return a[kind];
+    throw new TabshardError('TS_ERR_CONNECT_FAILED', `no usable address for node ${node}`);
+  }
+
+  private dialerFor(address: string): Dialer {
+    const kind = address.slice(0, address.indexOf(':')).split('+')[0] as TransportKind;
+    const d = this.opts.dialers[kind];
+    if (!d) throw new TabshardError('TS_ERR_CONNECT_FAILED', `no dialer for ${address}`);
+    return d;
+  }
+
+  private peer(node: string): Promise<RpcPeer> {
+    let p = this.peers.get(node);
+    const stale = p === undefined;
+    if (stale) {
+      const address = this.address(node);
+      p = this.dialerFor(address)
+        .dial(address)
+        .then((conn) => {
+          const peer = new RpcPeer(conn, this.opts.timeoutMs);
+          conn.onclose = ((prev) => (err) => {
+            prev?.(err);
+            if (this.peers.get(node) === p) this.peers.delete(node);
+          })(conn.onclose);
+          return peer;
+        });
+      p.catch(() => this.peers.delete(node));
+      this.peers.set(node, p);
+    }
+    return p!;
+  }
+}
+
+/** One table of the job, as seen by a worker. */
+export class KvTable {
+  private readonly shape: TableShape;
+
+  constructor(
+    private readonly w: Worker,
+    readonly spec: TableSpec,
+  ) {
+    this.shape = { id: spec.id, keySpace: spec.keySpace, valueLength: spec.valueLength };
+  }
+
+  private count(keys: Keys): number {
+    if (keys instanceof Float64Array) {
+      checkSortedKeys(keys, this.spec.keySpace);
+      return keys.length;
+    }
+    const { begin, end } = keys;
+    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin || end > this.spec.keySpace)
+      throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', `range [${begin}, ${end})`);
+    return end - begin;
+  }
+
+  /** The slices of `keys` per owner: wire keys and the offset (in keys) into the request. */
+  private slices(keys: Keys): Array<{ owner: string; keys: KvKeys; at: number; n: number }> {
+    const ring = this.w.currentRing;
+    if (keys instanceof Float64Array)
+      return ring.sliceKeys(this.shape, keys).map((s) => ({
+        owner: s.owner,
+        keys: { kind: 'list', keys: keys.subarray(s.begin, s.end) },
+        at: s.begin,
+        n: s.end - s.begin,
+      }));
+    return ring.sliceRange(this.shape, keys.begin, keys.end).map((r) => ({
+      owner: r.owner,
+      keys: { kind: 'range', begin: r.begin, end: r.end },
+      at: r.begin - keys.begin,
+      n: r.end - r.begin,
+    }));
+  }
+
+  /**
+   * Pushes `values` (d per key) for `keys`; returns a timestamp at once. `after` delays the
+   * push until that earlier request is done (ps-lite's dependency).
+   */
+  push(keys: Keys, values: Float32Array, opts: { clock?: number; after?: number } = {}): number {
+    const d = this.spec.valueLength;
+    const n = this.count(keys);
+    if (values.length !== n * d) throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
+    const { job } = this.w;
+    const table = this.spec.id;
+    const clock = opts.clock ?? 0;
+    const slices = this.slices(keys);
+    const stamps = this.w.stamps(slices.length);
+    return this.w.track(async () => {
+      await Promise.all(
+        slices.map((s, i) =>
+          this.w.send(s.owner, (requestId) =>
+            encodePush({ requestId, job, table, clock, task: stamps[i], keys: s.keys, values: values.subarray(s.at * d, (s.at + s.n) * d) }),
+          ),
+        ),
+      );
+      return undefined;
+    }, opts.after);
+  }
+
+  /** Pulls the values of `keys` (into `out` when given); `wait(ts)` resolves with them. */
+  pull(keys: Keys, opts: { out?: Float32Array; clock?: number; after?: number } = {}): number {
+    const d = this.spec.valueLength;
+    const n = this.count(keys);
+    if (opts.out && opts.out.length !== n * d) throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
+    const { job } = this.w;
+    const table = this.spec.id;
+    const clock = opts.clock ?? 0;
+    return this.w.track(async () => {
+      const slices = this.slices(keys);
+      const replies = await Promise.all(
+        slices.map((s) => this.w.send(s.owner, (requestId) => encodePull({ requestId, job, table, clock, keys: s.keys }))),
+      );
+      const parts = replies.map(asPullReply);
+      parts.forEach((p, i) => {
+        if (p.length !== slices[i].n * d) throw new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${p.length} values`);
+      });
+      if (!opts.out && parts.length === 1) return parts[0];
+      const out = opts.out ?? new Float32Array(n * d);
+      parts.forEach((p, i) => out.set(p, slices[i].at * d));
+      return out;
+    }, opts.after);
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The server manager (ARCHITECTURE §1), embedded flavour: owns the server group's membership
+ * and the ring (consistent hashing with virtual nodes), tells every node the cluster layout,
+ * and defines tables on every node. It talks to nodes over the same protocol as workers.
+ */
+import type { ClusterInfo } from '../shared/cluster.ts';
+import { TabshardError } from '../shared/errors.ts';
+import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
+import { MsgType } from '../shared/protocol/frame.ts';
+import { Ring } from '../shared/ring.ts';
+import { RpcPeer } from '../shared/rpc.ts';
+import { parseTableSpec, type TableSpec } from '../shared/table.ts';
+import type { Dialer } from '../shared/transport/types.ts';
+
+export interface NodeEntry {
+  id: string;
+  /** Addresses by transport; `control` must be one of them (the manager dials it). */
+  addresses: ClusterInfo['addresses'][string];
+  control: string;
+}
+
+export class ServerManager {
+  private readonly peers = new Map<string, RpcPeer>();
+  private ring: Ring | null = null;
+  private readonly tables: TableSpec[] = [];
+
+  constructor(
+    private readonly dialer: Dialer,
+    private nodes: NodeEntry[],
+    private readonly opts: { vnodes?: number } = {},
+  ) {}
+
+  get info(): ClusterInfo {
+    if (!this.ring) throw new TabshardError('TS_ERR_RING_EMPTY', 'the manager has not started');
+    return {
+      ring: this.ring.toJSON(),
+      addresses: Object.fromEntries(this.nodes.map((n) => [n.id, n.addresses])),
+      tables: this.tables,
+    };
+  }
+
+  /** Connects to every node and installs the ring. */
+  async start(): Promise<void> {
+    this.ring = new Ring(
+      this.nodes.map((n) => n.id),
+      { vnodes: this.opts.vnodes, version: 1 },
+    );
+    await Promise.all(this.nodes.map((n) => this.peer(n)));
+    await this.broadcast((id) => encodeJson(MsgType.RING, id, { ring: this.info.ring, addresses: this.info.addresses }));
+  }
+
+  /** Defines a table on every node (validated first; identical re-definition is a no-op). */
+  async defineTable(spec: TableSpec): Promise<void> {
+    const t = parseTableSpec(spec);
+    await this.broadcast((id) => encodeJson(MsgType.TABLE, id, t));
+    if (!this.tables.some((x) => x.job === t.job && x.id === t.id)) this.tables.push(t);
+  }
+
+  /** STATS of every node. */
+  async stats(): Promise<unknown[]> {
+    return Promise.all(this.nodes.map(async (n) => decodeObject(await (await this.peer(n)).call((id) => encodeJson(MsgType.STATS, id, {})))));
+  }
+
+  /** Fences a task on every node: pushes from attempts below `attempt` are refused. */
+  async fence(job: number, table: number, task: number, attempt: number): Promise<void> {
+    await this.broadcast((id) => encodeJson(MsgType.FENCE, id, { table, task, attempt }, job));
+  }
+
+  close(): void {
+    for (const p of this.peers.values()) p.close();
+    this.peers.clear();
+  }
+
+  private async peer(n: NodeEntry): Promise<RpcPeer> {
+    let p = this.peers.get(n.id);
+    if (!p || p.closed) {
+      p = new RpcPeer(await this.dialer.dial(n.control));
+      this.peers.set(n.id, p);
+    }
+    return p;
+  }
+
+  private async broadcast(build: (id: number) => Uint8Array[]): Promise<void> {
+    await Promise.all(this.nodes.map(async (n) => (await this.peer(n)).call(build)));
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * A server node (ARCHITECTURE §1): holds table slices of one or more jobs, applies pushes with
+ * the table's updater, answers pulls, and reports stats. One dispatcher handles every frame;
+ * anything that goes wrong with one frame is answered with a coded ERROR frame and the node
+ * keeps serving (a malformed frame from a tab must never crash or corrupt a server).
+ */
+import { type ClusterInfo, parseClusterInfo } from '../../shared/cluster.ts';
+import { TabshardError, toTabshardError } from '../../shared/errors.ts';
+import { decodeObject, encodeError, encodeJson, parseHello } from '../../shared/protocol/control.ts';
+import { decodeFrame, type Frame, MsgType } from '../../shared/protocol/frame.ts';
+import { asPull, asPush, encodeAck, encodePullReply, type KvKeys } from '../../shared/protocol/kv.ts';
+import { Ring, type TableShape } from '../../shared/ring.ts';
+import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
+import type { Conn, Listener } from '../../shared/transport/types.ts';
+import { Table } from './table.ts';
+
+/** Largest pull reply, in bytes; larger requests are refused before anything is allocated. */
+export const MAX_REPLY_BYTES = 256 * 1024 * 1024;
+
+export interface NodeStats {
+  node: string;
+  connections: number;
+  frames: number;
+  errors: number;
+  tables: Array<{ job: number; id: number } & ReturnType<Table['stats']>>;
+}
+
+export class ServerNode {
+  private readonly jobs = new Map<number, Map<number, Table>>();
+  private readonly listeners: Listener[] = [];
+  private readonly conns = new Set<Conn>();
+  private cluster: { info: ClusterInfo; ring: Ring } | null = null;
+  private frames = 0;
+  private errors = 0;
+
+  constructor(readonly id: string) {}
+
+  /** Serves every connection the listener accepts. */
+  listen(listener: Listener): void {
+    this.listeners.push(listener);
+    listener.onconnection = (conn) => this.serve(conn);
+  }
+
+  serve(conn: Conn): void {
+    this.conns.add(conn);
+    conn.onmessage = (msg) => this.onMessage(conn, msg);
+    conn.onclose = () => this.conns.delete(conn);
+  }
+
+  /** Defines a table; re-defining it identically is a no-op. */
+  defineTable(spec: TableSpec): void {
+    let tables = this.jobs.get(spec.job);
+    if (!tables) this.jobs.set(spec.job, (tables = new Map()));
+    const have = tables.get(spec.id);
+    if (have) {
+      if (!sameTable(have.spec, spec)) throw new TabshardError('TS_ERR_TABLE_EXISTS', `${spec.name} (job ${spec.job})`);
+      return;
+    }
+    tables.set(spec.id, new Table(spec));
+  }
+
+  /** Installs the cluster's ring and addresses (from the server manager). */
+  setCluster(info: ClusterInfo): void {
+    this.cluster = { info, ring: Ring.fromJSON(info.ring) };
+  }
+
+  stats(): NodeStats {
+    const tables: NodeStats['tables'] = [];
+    for (const [job, ts] of this.jobs) for (const [id, t] of ts) tables.push({ job, id, ...t.stats() });
+    return { node: this.id, connections: this.conns.size, frames: this.frames, errors: this.errors, tables };
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.conns) c.close();
+    await Promise.all(this.listeners.map((l) => l.close()));
+  }
+
+  private table(job: number, id: number): Table {
+    const t = this.jobs.get(job)?.get(id);
+    if (!t) throw new TabshardError('TS_ERR_UNKNOWN_TABLE', `job ${job} table ${id}`);
+    return t;
+  }
+
+  /** Refuses keys this node does not own under the current ring (none installed: owns all). */
+  private checkOwner(t: Table, keys: KvKeys): void {
+    if (!this.cluster) return;
+    const shape: TableShape = { id: t.spec.id, keySpace: t.spec.keySpace, valueLength: t.spec.valueLength };
+    const ring = this.cluster.ring;
+    const slices = keys.kind === 'range' ? ring.sliceRange(shape, keys.begin, keys.end) : ring.sliceKeys(shape, keys.keys);
+    for (const s of slices)
+      if (s.owner !== this.id) throw new TabshardError('TS_ERR_NOT_OWNER', `${this.id} is not the owner (ring v${ring.version})`);
+  }
+
+  private onMessage(conn: Conn, msg: Uint8Array): void {
+    this.frames++;
+    // The request id sits at bytes 4-7 of any frame long enough to have one.
+    let requestId = msg.byteLength >= 8 ? new DataView(msg.buffer, msg.byteOffset, 8).getUint32(4, true) : 0;
+    try {
+      const f = decodeFrame(msg);
+      requestId = f.requestId;
+      this.dispatch(conn, f);
+    } catch (err) {
+      this.errors++;
+      conn.send(encodeError(requestId, toTabshardError(err)));
+    }
+  }
+
+  private dispatch(conn: Conn, f: Frame): void {
+    switch (f.type) {
+      case MsgType.PUSH: {
+        const m = asPush(f);
+        const t = this.table(m.job, m.table);
+        this.checkOwner(t, m.keys);
+        const applied = t.push(m.keys, m.values, m.task);
+        conn.send(encodeAck(m.requestId, !applied));
+        return;
+      }
+      case MsgType.PULL: {
+        const m = asPull(f);
+        const t = this.table(m.job, m.table);
+        const n = m.keys.kind === 'range' ? m.keys.end - m.keys.begin : m.keys.keys.length;
+        if (n * t.spec.valueLength * 4 > MAX_REPLY_BYTES)
+          throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', `pull of ${n} keys exceeds the reply limit`);
+        this.checkOwner(t, m.keys);
+        const { parts, release } = t.pull(m.keys);
+        conn.send(encodePullReply(m.requestId, parts), release);
+        return;
+      }
+      case MsgType.HELLO: {
+        parseHello(decodeObject(f));
+        conn.send(encodeJson(MsgType.HELLO, f.requestId, { node: this.id, protocol: 1, ring: this.cluster?.ring.version ?? 0 }));
+        return;
+      }
+      case MsgType.RING: {
+        const o = decodeObject(f);
+        if (o.ring !== undefined) {
+          this.setCluster(parseClusterInfo({ ...o, tables: [] }));
+          conn.send(encodeAck(f.requestId));
+          return;
+        }
+        if (!this.cluster) throw new TabshardError('TS_ERR_RING_EMPTY', 'this node has no ring yet');
+        const tables = [...(this.jobs.get(f.job)?.values() ?? [])].map((t) => t.spec);
+        conn.send(encodeJson(MsgType.RING, f.requestId, { ...this.cluster.info, tables }));
+        return;
+      }
+      case MsgType.TABLE:
+        this.defineTable(parseTableSpec(decodeObject(f)));
+        conn.send(encodeAck(f.requestId));
+        return;
+      case MsgType.STATS:
+        conn.send(encodeJson(MsgType.STATS, f.requestId, this.stats()));
+        return;
+      case MsgType.FENCE: {
+        const o = decodeObject(f);
+        const [table, task, attempt] = [o.table, o.task, o.attempt].map((x) => (Number.isInteger(x) ? (x as number) : -1));
+        if (table < 0 || task < 1 || attempt < 0) throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'fence needs table, task, attempt');
+        this.table(f.job, table).dedupe.fence(task, attempt);
+        conn.send(encodeAck(f.requestId));
+        return;
+      }
+      default:
+        throw new TabshardError('TS_ERR_FRAME_TYPE', `type 0x${f.type.toString(16)} is not served by a server node`);
+    }
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * Sparse table storage: sorted keys with their values, cut into blocks of up to MAX_BLOCK keys
+ * (the leaf level of a B+-tree). A push merges its sorted keys with each block's in one linear
+ * walk; new keys are inserted by rebuilding only the blocks they fall into.
+ *
+ * When a push touches a contiguous run of a block (the common case of a worker pushing its
+ * working set again) the updater runs directly on the stored arrays; otherwise values are
+ * gathered into scratch, updated, and scattered back.
+ */
+import { lowerBound } from '../../shared/keys.ts';
+import type { Initializer } from '../../shared/table.ts';
+import type { Updater } from '../updaters/index.ts';
+import { fillInit, initValue } from './init.ts';
+
+export const BLOCK_KEYS = 8192;
+const MAX_BLOCK = 2 * BLOCK_KEYS;
+
+interface Block {
+  keys: Float64Array;
+  values: Float32Array;
+  state: Float32Array[];
+}
+
+export class SparseStore {
+  private blocks: Block[] = [];
+  private pos = new Int32Array(0);
+  private scratch: Float32Array[] = [];
+  private keyCount = 0;
+
+  constructor(
+    private readonly d: number,
+    private readonly init: Initializer,
+    private readonly updater: Updater,
+  ) {}
+
+  /** Number of keys stored. */
+  get size(): number {
+    return this.keyCount;
+  }
+
+  /** Applies `grad` (keys.length*d floats) to sorted unique `keys`, inserting new keys. */
+  push(keys: Float64Array, grad: Float32Array, step: number): void {
+    if (keys.length === 0) return;
+    if (this.blocks.length === 0) this.blocks.push(this.block(0));
+    const d = this.d;
+    let i = 0;
+    for (let b = 0; b < this.blocks.length && i < keys.length; b++) {
+      const j = b + 1 < this.blocks.length ? lowerBound(keys, this.blocks[b + 1].keys[0], i) : keys.length;
+      if (j > i) b += this.mergeInto(b, keys.subarray(i, j), grad.subarray(i * d, j * d), step) - 1;
+      i = j;
+    }
+  }
+
+  /** Values of sorted unique `keys` (n*d floats); keys never pushed read as their initial value. */
+  pull(keys: Float64Array): Float32Array {
+    const d = this.d;
+    const out = new Float32Array(keys.length * d);
+    let i = 0;
+    for (let b = 0; b < this.blocks.length && i < keys.length; b++) {
+      const blk = this.blocks[b];
+      const j = b + 1 < this.blocks.length ? lowerBound(keys, this.blocks[b + 1].keys[0], i) : keys.length;
+      let p = 0;
+      const n = blk.keys.length;
+      for (; i < j; i++) {
+        const k = keys[i];
+        while (p < n && blk.keys[p] < k) p++;
+        if (p < n && blk.keys[p] === k) {
+          if (d === 1) out[i] = blk.values[p];
+          else out.set(blk.values.subarray(p * d, p * d + d), i * d);
+        } else for (let c = 0; c < d; c++) out[i * d + c] = initValue(this.init, k, c);
+      }
+    }
+    for (; i < keys.length; i++) for (let c = 0; c < d; c++) out[i * d + c] = initValue(this.init, keys[i], c);
+    return out;
+  }
+
+  private block(n: number): Block {
+    return {
+      keys: new Float64Array(n),
+      values: new Float32Array(n * this.d),
+      state: this.updater.stateInit.map((v) => new Float32Array(n * this.d).fill(v)),
+    };
+  }
+
+  /** Merges a run of keys into block `b`; returns how many blocks it occupies afterwards. */
+  private mergeInto(b: number, ks: Float64Array, grad: Float32Array, step: number): number {
+    let blk = this.blocks[b];
+    const m = ks.length;
+    if (this.pos.length < m) this.pos = new Int32Array(Math.max(m, 2 * this.pos.length));
+    const pos = this.pos;
+    let missing = 0;
+    const n = blk.keys.length;
+    for (let i = 0, p = 0; i < m; i++) {
+      const k = ks[i];
+      while (p < n && blk.keys[p] < k) p++;
+      if (p < n && blk.keys[p] === k) pos[i] = p;
+      else {
+        pos[i] = -1;
+        missing++;
+      }
+    }
+    if (missing > 0) blk = this.blocks[b] = this.insert(blk, ks, pos, missing);
+    this.apply(blk, pos, m, grad, step);
+    if (blk.keys.length <= MAX_BLOCK) return 1;
+    const parts: Block[] = [];
+    for (let a = 0; a < blk.keys.length; a += BLOCK_KEYS) parts.push(this.sliceBlock(blk, a, Math.min(a + BLOCK_KEYS, blk.keys.length)));
+    this.blocks.splice(b, 1, ...parts);
+    return parts.length;
+  }
+
+  /** A new block holding `blk`'s keys plus the missing ones of `ks`; fills `pos` for all of `ks`. */
+  private insert(blk: Block, ks: Float64Array, pos: Int32Array, missing: number): Block {
+    const d = this.d;
+    const n = blk.keys.length;
+    const out = this.block(n + missing);
+    let p = 0;
+    let w = 0;
+    for (let i = 0; i < ks.length; i++) {
+      const k = ks[i];
+      const stop = pos[i] >= 0 ? pos[i] : lowerBound(blk.keys, k, p);
+      // Copy the stored keys before k, then k itself (existing or new).
+      const run = stop - p;
+      if (run > 0) this.copyRun(blk, p, out, w, run);
+      w += run;
+      p = stop;
+      if (pos[i] >= 0) {
+        this.copyRun(blk, p, out, w, 1);
+        p++;
+      } else {
+        out.keys[w] = k;
+        fillInit(this.init, out.values, w * d, 1, d, () => k);
+        this.keyCount++;
+      }
+      pos[i] = w++;
+    }
+    if (p < n) this.copyRun(blk, p, out, w, n - p);
+    return out;
+  }
+
+  private copyRun(from: Block, at: number, to: Block, w: number, count: number): void {
+    const d = this.d;
+    to.keys.set(from.keys.subarray(at, at + count), w);
+    to.values.set(from.values.subarray(at * d, (at + count) * d), w * d);
+    for (let s = 0; s < to.state.length; s++) to.state[s].set(from.state[s].subarray(at * d, (at + count) * d), w * d);
+  }
+
+  private sliceBlock(blk: Block, a: number, b: number): Block {
+    const d = this.d;
+    return {
+      keys: blk.keys.slice(a, b),
+      values: blk.values.slice(a * d, b * d),
+      state: blk.state.map((s) => s.slice(a * d, b * d)),
+    };
+  }
+
+  private apply(blk: Block, pos: Int32Array, m: number, grad: Float32Array, step: number): void {
+    const d = this.d;
+    if (pos[m - 1] - pos[0] === m - 1) {
+      const a = pos[0] * d;
+      const b = (pos[m - 1] + 1) * d;
+      this.updater.apply(
+        blk.values.subarray(a, b),
+        blk.state.map((s) => s.subarray(a, b)),
+        grad,
+        step,
+      );
+      return;
+    }
+    // Scattered positions: gather, update, scatter.
+    const len = m * d;
+    const slots = 1 + blk.state.length;
+    while (this.scratch.length < slots) this.scratch.push(new Float32Array(0));
+    for (let s = 0; s < slots; s++) if (this.scratch[s].length < len) this.scratch[s] = new Float32Array(Math.max(len, 2 * this.scratch[s].length));
+    const arrays = [blk.values, ...blk.state];
+    const tmp = arrays.map((_, s) => this.scratch[s].subarray(0, len));
+    for (let s = 0; s < slots; s++) gather(arrays[s], tmp[s], pos, m, d);
+    this.updater.apply(tmp[0], tmp.slice(1), grad, step);
+    for (let s = 0; s < slots; s++) scatter(tmp[s], arrays[s], pos, m, d);
+  }
+}
+
+function gather(src: Float32Array, dst: Float32Array, pos: Int32Array, m: number, d: number): void {
+  if (d === 1) for (let i = 0; i < m; i++) dst[i] = src[pos[i]];
+  else for (let i = 0; i < m; i++) dst.set(src.subarray(pos[i] * d, pos[i] * d + d), i * d);
+}
+
+function scatter(src: Float32Array, dst: Float32Array, pos: Int32Array, m: number, d: number): void {
+  if (d === 1) for (let i = 0; i < m; i++) dst[pos[i]] = src[i];
+  else for (let i = 0; i < m; i++) dst.set(src.subarray(i * d, i * d + d), pos[i] * d);
+}

@@ -1,0 +1,95 @@
+/**
+ * A table on one server node: its spec, store (dense pages or sparse blocks), updater, push
+ * de-duplication and counters. Keys arriving here are already sorted and unique (the decoder
+ * guarantees it); this layer checks them against the table's key space and value length.
+ */
+import { TabshardError } from '../../shared/errors.ts';
+import type { KvKeys } from '../../shared/protocol/kv.ts';
+import type { TaskStamp } from '../../shared/protocol/frame.ts';
+import type { TableSpec } from '../../shared/table.ts';
+import { createUpdater } from '../updaters/index.ts';
+import { PushDedupe } from './dedupe.ts';
+import { DenseStore } from './dense-store.ts';
+import { SparseStore } from './sparse-store.ts';
+
+export interface TableStats {
+  name: string;
+  kind: string;
+  keys: number;
+  bytes: number;
+  pushes: number;
+  pulls: number;
+  duplicates: number;
+}
+
+export class Table {
+  readonly dedupe = new PushDedupe();
+  private readonly dense: DenseStore | null;
+  private readonly sparse: SparseStore | null;
+  private step = 0;
+  private pulls = 0;
+  private duplicates = 0;
+
+  constructor(readonly spec: TableSpec) {
+    const updater = createUpdater(spec.updater, spec.params);
+    this.dense = spec.kind === 'dense' ? new DenseStore(spec.valueLength, spec.init, updater) : null;
+    this.sparse = spec.kind === 'sparse' ? new SparseStore(spec.valueLength, spec.init, updater) : null;
+  }
+
+  /** Checks keys against the key space and returns how many keys they name. */
+  private count(keys: KvKeys): number {
+    if (keys.kind === 'range') {
+      if (keys.end > this.spec.keySpace) throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', `range end ${keys.end}`);
+      return keys.end - keys.begin;
+    }
+    const n = keys.keys.length;
+    if (n > 0 && keys.keys[n - 1] >= this.spec.keySpace)
+      throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', `key ${keys.keys[n - 1]} >= ${this.spec.keySpace}`);
+    return n;
+  }
+
+  /**
+   * Applies a push at most once. Returns false when it was a duplicate (nothing changed).
+   * Throws (without changing anything) on a bad shape or a dead lease.
+   */
+  push(keys: KvKeys, values: Float32Array, task: TaskStamp | null): boolean {
+    const n = this.count(keys);
+    if (values.length !== n * this.spec.valueLength)
+      throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${this.spec.valueLength}`);
+    if (task && this.dedupe.seen(task)) {
+      this.duplicates++;
+      return false;
+    }
+    this.step++;
+    if (keys.kind === 'range') {
+      if (this.dense) this.dense.pushRange(keys.begin, keys.end, values, this.step);
+      else this.sparse!.push(rangeKeys(keys.begin, keys.end), values, this.step);
+    } else if (this.dense) this.dense.pushKeys(keys.keys, values, this.step);
+    else this.sparse!.push(keys.keys, values, this.step);
+    if (task) this.dedupe.record(task);
+    return true;
+  }
+
+  /** Values for the keys, as parts (zero-copy page views for dense ranges) and a release hook. */
+  pull(keys: KvKeys): { parts: Float32Array[]; release?: () => void } {
+    this.count(keys);
+    this.pulls++;
+    if (keys.kind === 'range') {
+      if (this.dense) return this.dense.pullRange(keys.begin, keys.end);
+      return { parts: [this.sparse!.pull(rangeKeys(keys.begin, keys.end))] };
+    }
+    return { parts: [this.dense ? this.dense.pullKeys(keys.keys) : this.sparse!.pull(keys.keys)] };
+  }
+
+  stats(): TableStats {
+    const keys = this.dense ? this.dense.allocatedFloats / this.spec.valueLength : this.sparse!.size;
+    const bytes = this.dense ? this.dense.allocatedFloats * 4 : this.sparse!.size * (8 + 4 * this.spec.valueLength);
+    return { name: this.spec.name, kind: this.spec.kind, keys, bytes, pushes: this.step, pulls: this.pulls, duplicates: this.duplicates };
+  }
+}
+
+function rangeKeys(begin: number, end: number): Float64Array {
+  const keys = new Float64Array(end - begin);
+  for (let i = 0; i < keys.length; i++) keys[i] = begin + i;
+  return keys;
+}

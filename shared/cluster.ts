@@ -1,0 +1,36 @@
+/**
+ * What a worker needs to know about a cluster: the ring, where each server node listens (per
+ * transport), and the job's tables. Carried in RING control messages; `parseClusterInfo`
+ * validates untrusted JSON.
+ */
+import { TabshardError } from './errors.ts';
+import { Ring, type RingJSON } from './ring.ts';
+import { parseTableSpec, type TableSpec } from './table.ts';
+import type { TransportKind } from './transport/types.ts';
+
+export interface ClusterInfo {
+  ring: RingJSON;
+  /** node id → transport → address, e.g. { n1: { tcp: 'tcp://127.0.0.1:4001' } }. */
+  addresses: Record<string, Partial<Record<TransportKind, string>>>;
+  tables: TableSpec[];
+}
+
+export function parseClusterInfo(v: unknown): ClusterInfo {
+  const bad = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', `cluster info: ${why}`);
+  if (typeof v !== 'object' || v === null) throw bad('not an object');
+  const o = v as Record<string, unknown>;
+  const ring = Ring.fromJSON(o.ring).toJSON();
+  if (typeof o.addresses !== 'object' || o.addresses === null) throw bad('addresses');
+  const addresses: ClusterInfo['addresses'] = {};
+  for (const node of ring.nodes) {
+    const a = (o.addresses as Record<string, unknown>)[node];
+    if (typeof a !== 'object' || a === null) throw bad(`no address for ${node}`);
+    addresses[node] = {};
+    for (const [k, x] of Object.entries(a)) {
+      if (!['tcp', 'ws', 'webrtc', 'memory'].includes(k) || typeof x !== 'string') throw bad(`address ${node}.${k}`);
+      addresses[node][k as TransportKind] = x;
+    }
+  }
+  if (!Array.isArray(o.tables)) throw bad('tables');
+  return { ring, addresses, tables: o.tables.map(parseTableSpec) };
+}
