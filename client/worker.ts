@@ -7,11 +7,10 @@
  * connection is applied at most once by its server. Used by Node workers and browser tabs
  * alike: the transports are passed in as dialers.
  */
-import { parseClusterInfo, type ClusterInfo } from '../shared/cluster.ts';
+import { type ClusterInfo, parseClusterInfo } from '../shared/cluster.ts';
 import { TabshardError } from '../shared/errors.ts';
 import { checkSortedKeys } from '../shared/keys.ts';
-import { encodeJson } from '../shared/protocol/control.ts';
-import { decodeObject } from '../shared/protocol/control.ts';
+import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
 import { MsgType, type TaskStamp } from '../shared/protocol/frame.ts';
 import { asPullReply, encodePull, encodePush, type KvKeys } from '../shared/protocol/kv.ts';
 import { Ring, type TableShape } from '../shared/ring.ts';
@@ -46,7 +45,9 @@ export class Worker {
   private ring!: Ring;
   private info!: ClusterInfo;
   private nextTs = 1;
-  private seq = 0;
+  /** Seq of ad-hoc (task 0) pushes: never restarts, or a node would take new pushes for resends. */
+  private adhocSeq = 0;
+  private taskSeq = 0;
   private task = 0;
   private attempt = 0;
 
@@ -80,11 +81,14 @@ export class Worker {
     }
   }
 
-  /** Stamps later pushes with this scheduler task; seqs restart at 0 for it. */
+  /**
+   * Stamps later pushes with this scheduler task (task 0: none); a task's seqs start at 0 for
+   * every attempt, so a re-run pushes the same (task, seq) identities as the run it replaces.
+   */
   setTask(task: number, attempt: number): void {
     this.task = task;
     this.attempt = attempt;
-    this.seq = 0;
+    this.taskSeq = 0;
   }
 
   table(name: string): KvTable {
@@ -102,7 +106,11 @@ export class Worker {
   }
 
   close(): void {
-    for (const p of this.peers.values()) p.then((x) => x.close(), () => {});
+    for (const p of this.peers.values())
+      p.then(
+        (x) => x.close(),
+        () => {},
+      );
     this.peers.clear();
   }
 
@@ -122,7 +130,10 @@ export class Worker {
    */
   stamps(n: number): TaskStamp[] {
     const out: TaskStamp[] = [];
-    for (let i = 0; i < n; i++) out.push({ worker: this.id, task: this.task, attempt: this.attempt, seq: this.seq++ });
+    for (let i = 0; i < n; i++) {
+      const seq = this.task === 0 ? this.adhocSeq++ : this.taskSeq++;
+      out.push({ worker: this.id, task: this.task, attempt: this.attempt, seq });
+    }
     return out;
   }
 
@@ -138,7 +149,8 @@ export class Worker {
         const peer = await this.peer(node);
         return await peer.call(build);
       } catch (err) {
-        if (!(err instanceof TabshardError) || !RETRYABLE.has(err.code) || attempt >= (this.opts.retries ?? 3)) throw err;
+        if (!(err instanceof TabshardError) || !RETRYABLE.has(err.code) || attempt >= (this.opts.retries ?? 3))
+          throw err;
         this.peers.delete(node);
       }
     }
@@ -227,7 +239,8 @@ export class KvTable {
   push(keys: Keys, values: Float32Array, opts: { clock?: number; after?: number } = {}): number {
     const d = this.spec.valueLength;
     const n = this.count(keys);
-    if (values.length !== n * d) throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
+    if (values.length !== n * d)
+      throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
     const { job } = this.w;
     const table = this.spec.id;
     const clock = opts.clock ?? 0;
@@ -237,7 +250,15 @@ export class KvTable {
       await Promise.all(
         slices.map((s, i) =>
           this.w.send(s.owner, (requestId) =>
-            encodePush({ requestId, job, table, clock, task: stamps[i], keys: s.keys, values: values.subarray(s.at * d, (s.at + s.n) * d) }),
+            encodePush({
+              requestId,
+              job,
+              table,
+              clock,
+              task: stamps[i],
+              keys: s.keys,
+              values: values.subarray(s.at * d, (s.at + s.n) * d),
+            }),
           ),
         ),
       );
@@ -249,22 +270,25 @@ export class KvTable {
   pull(keys: Keys, opts: { out?: Float32Array; clock?: number; after?: number } = {}): number {
     const d = this.spec.valueLength;
     const n = this.count(keys);
-    if (opts.out && opts.out.length !== n * d) throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
+    if (opts.out && opts.out.length !== n * d)
+      throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
     const { job } = this.w;
     const table = this.spec.id;
     const clock = opts.clock ?? 0;
     return this.w.track(async () => {
       const slices = this.slices(keys);
       const replies = await Promise.all(
-        slices.map((s) => this.w.send(s.owner, (requestId) => encodePull({ requestId, job, table, clock, keys: s.keys }))),
+        slices.map((s) =>
+          this.w.send(s.owner, (requestId) => encodePull({ requestId, job, table, clock, keys: s.keys })),
+        ),
       );
       const parts = replies.map(asPullReply);
-      parts.forEach((p, i) => {
-        if (p.length !== slices[i].n * d) throw new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${p.length} values`);
-      });
+      for (let i = 0; i < parts.length; i++)
+        if (parts[i].length !== slices[i].n * d)
+          throw new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${parts[i].length} values`);
       if (!opts.out && parts.length === 1) return parts[0];
       const out = opts.out ?? new Float32Array(n * d);
-      parts.forEach((p, i) => out.set(p, slices[i].at * d));
+      for (let i = 0; i < parts.length; i++) out.set(parts[i], slices[i].at * d);
       return out;
     }, opts.after);
   }

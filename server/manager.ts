@@ -46,7 +46,9 @@ export class ServerManager {
       { vnodes: this.opts.vnodes, version: 1 },
     );
     await Promise.all(this.nodes.map((n) => this.peer(n)));
-    await this.broadcast((id) => encodeJson(MsgType.RING, id, { ring: this.info.ring, addresses: this.info.addresses }));
+    await this.broadcast((id) =>
+      encodeJson(MsgType.RING, id, { ring: this.info.ring, addresses: this.info.addresses }),
+    );
   }
 
   /** Defines a table on every node (validated first; identical re-definition is a no-op). */
@@ -58,7 +60,11 @@ export class ServerManager {
 
   /** STATS of every node. */
   async stats(): Promise<unknown[]> {
-    return Promise.all(this.nodes.map(async (n) => decodeObject(await (await this.peer(n)).call((id) => encodeJson(MsgType.STATS, id, {})))));
+    return Promise.all(
+      this.nodes.map(async (n) =>
+        decodeObject(await (await this.peer(n)).call((id) => encodeJson(MsgType.STATS, id, {}))),
+      ),
+    );
   }
 
   /** Fences a task on every node: pushes from attempts below `attempt` are refused. */

@@ -66,7 +66,8 @@ export function parseTableSpec(v: unknown): TableSpec {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('table spec must be an object');
   const o = v as Record<string, unknown>;
   const name = o.name;
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw bad('name must be a string of 1-200 chars');
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200)
+    throw bad('name must be a string of 1-200 chars');
   if (o.kind !== 'dense' && o.kind !== 'sparse') throw bad('kind must be dense or sparse');
   const keySpace = o.keySpace;
   if (typeof keySpace !== 'number' || !Number.isInteger(keySpace) || keySpace < 1 || keySpace > KEY_LIMIT)
@@ -76,10 +77,21 @@ export function parseTableSpec(v: unknown): TableSpec {
   if (typeof o.updater !== 'string') throw bad('updater must be a name');
   const params: Record<string, number> = {};
   if (o.params !== undefined) {
-    if (typeof o.params !== 'object' || o.params === null || Array.isArray(o.params)) throw bad('params must be an object');
+    if (typeof o.params !== 'object' || o.params === null || Array.isArray(o.params))
+      throw bad('params must be an object');
     for (const k of Object.keys(o.params).sort()) params[k] = finite(o.params as Record<string, unknown>, k);
   }
-  return { job: u32(o, 'job'), id: u32(o, 'id'), name, kind: o.kind, keySpace, valueLength, updater: o.updater, params, init: parseInit(o.init) };
+  return {
+    job: u32(o, 'job'),
+    id: u32(o, 'id'),
+    name,
+    kind: o.kind,
+    keySpace,
+    valueLength,
+    updater: o.updater,
+    params,
+    init: parseInit(o.init),
+  };
 }
 
 /** True when two specs define the same table (so re-creating it is a no-op). */

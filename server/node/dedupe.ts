@@ -44,13 +44,14 @@ export class PushDedupe {
   /** Records an applied push (call after `seen` returned false and the update succeeded). */
   record(s: TaskStamp): void {
     if (s.task !== 0) {
-      let t = this.tasks.get(s.task);
-      if (!t) this.tasks.set(s.task, (t = { fence: 0, seqs: new Set() }));
-      t.seqs.add(s.seq);
+      this.task(s.task).seqs.add(s.seq);
       return;
     }
     let w = this.workers.get(s.worker);
-    if (!w) this.workers.set(s.worker, (w = { max: -1, bits: new Uint8Array(WINDOW) }));
+    if (!w) {
+      w = { max: -1, bits: new Uint8Array(WINDOW) };
+      this.workers.set(s.worker, w);
+    }
     if (s.seq > w.max) {
       // Clear the slots the window slides past.
       for (let q = Math.max(w.max + 1, s.seq - WINDOW + 1); q <= s.seq; q++) w.bits[q % WINDOW] = 0;
@@ -61,9 +62,17 @@ export class PushDedupe {
 
   /** From now on, pushes of `task` from attempts below `attempt` are refused. */
   fence(task: number, attempt: number): void {
-    let t = this.tasks.get(task);
-    if (!t) this.tasks.set(task, (t = { fence: 0, seqs: new Set() }));
+    const t = this.task(task);
     t.fence = Math.max(t.fence, attempt);
+  }
+
+  private task(task: number): TaskState {
+    let t = this.tasks.get(task);
+    if (!t) {
+      t = { fence: 0, seqs: new Set() };
+      this.tasks.set(task, t);
+    }
+    return t;
   }
 
   /** Tasks remembered (for stats). */

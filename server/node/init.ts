@@ -25,7 +25,14 @@ export function isZeroInit(init: Initializer): boolean {
  * Writes initial values for `count` keys × `d` values into `out` starting at `out[at]`, for
  * the keys `keyAt(i)`, i = 0..count-1.
  */
-export function fillInit(init: Initializer, out: Float32Array, at: number, count: number, d: number, keyAt: (i: number) => number): void {
+export function fillInit(
+  init: Initializer,
+  out: Float32Array,
+  at: number,
+  count: number,
+  d: number,
+  keyAt: (i: number) => number,
+): void {
   if (init.kind === 'zeros') {
     out.fill(0, at, at + count * d);
     return;

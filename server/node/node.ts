@@ -7,14 +7,17 @@
 import { type ClusterInfo, parseClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../../shared/errors.ts';
 import { decodeObject, encodeError, encodeJson, parseHello } from '../../shared/protocol/control.ts';
-import { decodeFrame, type Frame, MsgType } from '../../shared/protocol/frame.ts';
+import { decodeFrame, type Frame, HEADER_BYTES, MsgType } from '../../shared/protocol/frame.ts';
 import { asPull, asPush, encodeAck, encodePullReply, type KvKeys } from '../../shared/protocol/kv.ts';
 import { Ring, type TableShape } from '../../shared/ring.ts';
 import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
 import type { Conn, Listener } from '../../shared/transport/types.ts';
 import { Table } from './table.ts';
 
-/** Largest pull reply, in bytes; larger requests are refused before anything is allocated. */
+/** First byte of bench/kv's raw messages; never a valid protocol version. */
+export const RAW_MAGIC = 0xec;
+
+/** Largest pull reply (header included), in bytes; larger requests are refused before anything is allocated. */
 export const MAX_REPLY_BYTES = 256 * 1024 * 1024;
 
 export interface NodeStats {
@@ -33,7 +36,12 @@ export class ServerNode {
   private frames = 0;
   private errors = 0;
 
-  constructor(readonly id: string) {}
+  private rawReply = new Uint8Array(0);
+
+  constructor(
+    readonly id: string,
+    private readonly opts: { benchRaw?: boolean } = {},
+  ) {}
 
   /** Serves every connection the listener accepts. */
   listen(listener: Listener): void {
@@ -50,7 +58,10 @@ export class ServerNode {
   /** Defines a table; re-defining it identically is a no-op. */
   defineTable(spec: TableSpec): void {
     let tables = this.jobs.get(spec.job);
-    if (!tables) this.jobs.set(spec.job, (tables = new Map()));
+    if (!tables) {
+      tables = new Map();
+      this.jobs.set(spec.job, tables);
+    }
     const have = tables.get(spec.id);
     if (have) {
       if (!sameTable(have.spec, spec)) throw new TabshardError('TS_ERR_TABLE_EXISTS', `${spec.name} (job ${spec.job})`);
@@ -86,12 +97,18 @@ export class ServerNode {
     if (!this.cluster) return;
     const shape: TableShape = { id: t.spec.id, keySpace: t.spec.keySpace, valueLength: t.spec.valueLength };
     const ring = this.cluster.ring;
-    const slices = keys.kind === 'range' ? ring.sliceRange(shape, keys.begin, keys.end) : ring.sliceKeys(shape, keys.keys);
+    const slices =
+      keys.kind === 'range' ? ring.sliceRange(shape, keys.begin, keys.end) : ring.sliceKeys(shape, keys.keys);
     for (const s of slices)
-      if (s.owner !== this.id) throw new TabshardError('TS_ERR_NOT_OWNER', `${this.id} is not the owner (ring v${ring.version})`);
+      if (s.owner !== this.id)
+        throw new TabshardError('TS_ERR_NOT_OWNER', `${this.id} is not the owner (ring v${ring.version})`);
   }
 
   private onMessage(conn: Conn, msg: Uint8Array): void {
+    if (this.opts.benchRaw && msg[0] === RAW_MAGIC) {
+      this.rawEcho(conn, msg);
+      return;
+    }
     this.frames++;
     // The request id sits at bytes 4-7 of any frame long enough to have one.
     let requestId = msg.byteLength >= 8 ? new DataView(msg.buffer, msg.byteOffset, 8).getUint32(4, true) : 0;
@@ -103,6 +120,19 @@ export class ServerNode {
       this.errors++;
       conn.send(encodeError(requestId, toTabshardError(err)));
     }
+  }
+
+  /**
+   * bench/kv's bare baseline (only with `benchRaw`): [0xEC, 1, ...] is acknowledged with 8 bytes;
+   * [0xEC, 2, 0, 0, u32 size] is answered with `size` bytes from a reused buffer. No decoding, no
+   * tables: the transport's own cost on the same connections.
+   */
+  private rawEcho(conn: Conn, msg: Uint8Array): void {
+    if (msg[1] === 2 && msg.byteLength >= 8) {
+      const size = new DataView(msg.buffer, msg.byteOffset, 8).getUint32(4, true);
+      if (this.rawReply.byteLength < size) this.rawReply = new Uint8Array(size);
+      conn.send([this.rawReply.subarray(0, size)]);
+    } else conn.send([new Uint8Array(8)]);
   }
 
   private dispatch(conn: Conn, f: Frame): void {
@@ -119,7 +149,7 @@ export class ServerNode {
         const m = asPull(f);
         const t = this.table(m.job, m.table);
         const n = m.keys.kind === 'range' ? m.keys.end - m.keys.begin : m.keys.keys.length;
-        if (n * t.spec.valueLength * 4 > MAX_REPLY_BYTES)
+        if (HEADER_BYTES + n * t.spec.valueLength * 4 > MAX_REPLY_BYTES)
           throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', `pull of ${n} keys exceeds the reply limit`);
         this.checkOwner(t, m.keys);
         const { parts, release } = t.pull(m.keys);
@@ -128,7 +158,9 @@ export class ServerNode {
       }
       case MsgType.HELLO: {
         parseHello(decodeObject(f));
-        conn.send(encodeJson(MsgType.HELLO, f.requestId, { node: this.id, protocol: 1, ring: this.cluster?.ring.version ?? 0 }));
+        conn.send(
+          encodeJson(MsgType.HELLO, f.requestId, { node: this.id, protocol: 1, ring: this.cluster?.ring.version ?? 0 }),
+        );
         return;
       }
       case MsgType.RING: {
@@ -152,8 +184,11 @@ export class ServerNode {
         return;
       case MsgType.FENCE: {
         const o = decodeObject(f);
-        const [table, task, attempt] = [o.table, o.task, o.attempt].map((x) => (Number.isInteger(x) ? (x as number) : -1));
-        if (table < 0 || task < 1 || attempt < 0) throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'fence needs table, task, attempt');
+        const [table, task, attempt] = [o.table, o.task, o.attempt].map((x) =>
+          Number.isInteger(x) ? (x as number) : -1,
+        );
+        if (table < 0 || task < 1 || attempt < 0)
+          throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'fence needs table, task, attempt');
         this.table(f.job, table).dedupe.fence(task, attempt);
         conn.send(encodeAck(f.requestId));
         return;

@@ -59,8 +59,14 @@ export class SparseStore {
     for (let b = 0; b < this.blocks.length && i < keys.length; b++) {
       const blk = this.blocks[b];
       const j = b + 1 < this.blocks.length ? lowerBound(keys, this.blocks[b + 1].keys[0], i) : keys.length;
-      let p = 0;
+      if (j === i) continue;
       const n = blk.keys.length;
+      let p = lowerBound(blk.keys, keys[i]);
+      if (contiguous(blk.keys, p, keys, i, j)) {
+        out.set(blk.values.subarray(p * d, (p + j - i) * d), i * d);
+        i = j;
+        continue;
+      }
       for (; i < j; i++) {
         const k = keys[i];
         while (p < n && blk.keys[p] < k) p++;
@@ -86,11 +92,23 @@ export class SparseStore {
   private mergeInto(b: number, ks: Float64Array, grad: Float32Array, step: number): number {
     let blk = this.blocks[b];
     const m = ks.length;
+    const first = lowerBound(blk.keys, ks[0]);
+    if (contiguous(blk.keys, first, ks, 0, m)) {
+      // Every key is stored, side by side: update the stored arrays in place.
+      const d = this.d;
+      this.updater.apply(
+        blk.values.subarray(first * d, (first + m) * d),
+        blk.state.map((s) => s.subarray(first * d, (first + m) * d)),
+        grad,
+        step,
+      );
+      return 1;
+    }
     if (this.pos.length < m) this.pos = new Int32Array(Math.max(m, 2 * this.pos.length));
     const pos = this.pos;
     let missing = 0;
     const n = blk.keys.length;
-    for (let i = 0, p = 0; i < m; i++) {
+    for (let i = 0, p = first; i < m; i++) {
       const k = ks[i];
       while (p < n && blk.keys[p] < k) p++;
       if (p < n && blk.keys[p] === k) pos[i] = p;
@@ -103,7 +121,8 @@ export class SparseStore {
     this.apply(blk, pos, m, grad, step);
     if (blk.keys.length <= MAX_BLOCK) return 1;
     const parts: Block[] = [];
-    for (let a = 0; a < blk.keys.length; a += BLOCK_KEYS) parts.push(this.sliceBlock(blk, a, Math.min(a + BLOCK_KEYS, blk.keys.length)));
+    for (let a = 0; a < blk.keys.length; a += BLOCK_KEYS)
+      parts.push(this.sliceBlock(blk, a, Math.min(a + BLOCK_KEYS, blk.keys.length)));
     this.blocks.splice(b, 1, ...parts);
     return parts.length;
   }
@@ -170,13 +189,23 @@ export class SparseStore {
     const len = m * d;
     const slots = 1 + blk.state.length;
     while (this.scratch.length < slots) this.scratch.push(new Float32Array(0));
-    for (let s = 0; s < slots; s++) if (this.scratch[s].length < len) this.scratch[s] = new Float32Array(Math.max(len, 2 * this.scratch[s].length));
+    for (let s = 0; s < slots; s++)
+      if (this.scratch[s].length < len) this.scratch[s] = new Float32Array(Math.max(len, 2 * this.scratch[s].length));
     const arrays = [blk.values, ...blk.state];
     const tmp = arrays.map((_, s) => this.scratch[s].subarray(0, len));
     for (let s = 0; s < slots; s++) gather(arrays[s], tmp[s], pos, m, d);
     this.updater.apply(tmp[0], tmp.slice(1), grad, step);
     for (let s = 0; s < slots; s++) scatter(tmp[s], arrays[s], pos, m, d);
   }
+}
+
+/**
+ * True when keys[i..j) equal stored[p .. p + (j - i)). Both lists are sorted and unique, so equal
+ * first and last elements over a stretch of the same length imply equality of the whole run.
+ */
+function contiguous(stored: Float64Array, p: number, keys: Float64Array, i: number, j: number): boolean {
+  const m = j - i;
+  return m > 0 && p + m <= stored.length && stored[p] === keys[i] && stored[p + m - 1] === keys[j - 1];
 }
 
 function gather(src: Float32Array, dst: Float32Array, pos: Int32Array, m: number, d: number): void {

@@ -4,8 +4,8 @@
  * guarantees it); this layer checks them against the table's key space and value length.
  */
 import { TabshardError } from '../../shared/errors.ts';
-import type { KvKeys } from '../../shared/protocol/kv.ts';
 import type { TaskStamp } from '../../shared/protocol/frame.ts';
+import type { KvKeys } from '../../shared/protocol/kv.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import { createUpdater } from '../updaters/index.ts';
 import { PushDedupe } from './dedupe.ts';
@@ -55,7 +55,10 @@ export class Table {
   push(keys: KvKeys, values: Float32Array, task: TaskStamp | null): boolean {
     const n = this.count(keys);
     if (values.length !== n * this.spec.valueLength)
-      throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${this.spec.valueLength}`);
+      throw new TabshardError(
+        'TS_ERR_VALUE_LENGTH',
+        `${values.length} values for ${n} keys x ${this.spec.valueLength}`,
+      );
     if (task && this.dedupe.seen(task)) {
       this.duplicates++;
       return false;
@@ -84,7 +87,15 @@ export class Table {
   stats(): TableStats {
     const keys = this.dense ? this.dense.allocatedFloats / this.spec.valueLength : this.sparse!.size;
     const bytes = this.dense ? this.dense.allocatedFloats * 4 : this.sparse!.size * (8 + 4 * this.spec.valueLength);
-    return { name: this.spec.name, kind: this.spec.kind, keys, bytes, pushes: this.step, pulls: this.pulls, duplicates: this.duplicates };
+    return {
+      name: this.spec.name,
+      kind: this.spec.kind,
+      keys,
+      bytes,
+      pushes: this.step,
+      pulls: this.pulls,
+      duplicates: this.duplicates,
+    };
   }
 }
 

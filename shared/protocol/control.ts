@@ -29,7 +29,8 @@ export function decodeJson(f: Frame): unknown {
 /** Decodes a JSON body that must be an object. */
 export function decodeObject(f: Frame): Record<string, unknown> {
   const v = decodeJson(f);
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'body must be an object');
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'body must be an object');
   return v as Record<string, unknown>;
 }
 
@@ -68,7 +69,8 @@ export function parseHello(o: Record<string, unknown>): Hello {
     h.worker = o.worker;
   }
   if (o.node !== undefined) {
-    if (typeof o.node !== 'string' || o.node.length > 200) throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'hello.node must be a string');
+    if (typeof o.node !== 'string' || o.node.length > 200)
+      throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'hello.node must be a string');
     h.node = o.node;
   }
   return h;

@@ -26,11 +26,26 @@ describe('frame codec', () => {
     assert.equal(
       hex(msg),
       [
-        '01', '10', '0100', '07000000', '01000000', '02000000', '03000000', // version type flags req job table clock
-        '03', '01', '0000', '02000000', '08000000', // key kind DELTA32, value kind F32, reserved, n=2, 8 value bytes
-        '04000000', '05000000', '06000000', '07000000', // task block
-        '0100000000000000', 'ffffffff', // first key 1, delta 2^32 - 1
-        '0000803f', '000000c0', // 1.0f, -2.0f
+        '01',
+        '10',
+        '0100',
+        '07000000',
+        '01000000',
+        '02000000',
+        '03000000', // version type flags req job table clock
+        '03',
+        '01',
+        '0000',
+        '02000000',
+        '08000000', // key kind DELTA32, value kind F32, reserved, n=2, 8 value bytes
+        '04000000',
+        '05000000',
+        '06000000',
+        '07000000', // task block
+        '0100000000000000',
+        'ffffffff', // first key 1, delta 2^32 - 1
+        '0000803f',
+        '000000c0', // 1.0f, -2.0f
       ].join(''),
     );
   });
@@ -60,7 +75,10 @@ describe('frame codec', () => {
         job: rng.int(2 ** 32),
         table: rng.int(2 ** 32),
         clock: rng.int(2 ** 31) - 2 ** 30,
-        task: rng.next() < 0.5 ? { worker: rng.int(2 ** 32), task: rng.int(2 ** 32), attempt: rng.int(9), seq: rng.int(99) } : null,
+        task:
+          rng.next() < 0.5
+            ? { worker: rng.int(2 ** 32), task: rng.int(2 ** 32), attempt: rng.int(9), seq: rng.int(99) }
+            : null,
         keys,
         values: rng.next() < 0.5 ? Float32Array.from({ length: rng.int(40) }, () => rng.next() - 0.5) : null,
         body: null,
@@ -70,8 +88,18 @@ describe('frame codec', () => {
       const want = { ...f, flags: f.task ? f.flags | 1 : f.flags };
       if (want.values?.length === 0) want.values = got.values; // an empty segment decodes as empty either way
       if (want.body?.length === 0) want.body = got.body;
-      assert.deepEqual({ ...got, body: got.body && Array.from(got.body) }, { ...want, body: want.body && Array.from(want.body) });
+      assert.deepEqual(
+        { ...got, body: got.body && Array.from(got.body) },
+        { ...want, body: want.body && Array.from(want.body) },
+      );
     }
+  });
+
+  it('accepts a range ending at 2^52 (the largest key space) and refuses one beyond it', () => {
+    const msg = bytes({ ...emptyFrame(MsgType.PULL), keys: { kind: 'range', begin: 2 ** 52 - 2, end: 2 ** 52 } });
+    assert.deepEqual(decodeFrame(msg).keys, { kind: 'range', begin: 2 ** 52 - 2, end: 2 ** 52 });
+    new DataView(msg.buffer).setUint32(32 + 8, 1, true); // end = 2^52 + 1
+    assert.throws(() => decodeFrame(msg), { code: 'TS_ERR_KEY_OUT_OF_RANGE' });
   });
 
   it('decodes values at an unaligned offset by copying them', () => {
@@ -118,7 +146,9 @@ describe('frame codec', () => {
   });
 
   it('round-trips an error reply with its stable code', () => {
-    const err = decodeError(decodeFrame(concatParts(encodeError(9, new TabshardError('TS_ERR_UNKNOWN_TABLE', 'table 3')))));
+    const err = decodeError(
+      decodeFrame(concatParts(encodeError(9, new TabshardError('TS_ERR_UNKNOWN_TABLE', 'table 3')))),
+    );
     assert.equal(err.code, 'TS_ERR_UNKNOWN_TABLE');
     assert.match(err.message, /table 3/);
   });
@@ -127,7 +157,17 @@ describe('frame codec', () => {
     const rng = createRng(2024);
     const seeds = [
       bytes({ ...emptyFrame(MsgType.PULL), keys: { kind: 'list', keys: Float64Array.of(1, 5, 2 ** 45) } }),
-      concatParts(encodePush({ requestId: 1, job: 0, table: 0, clock: 0, task: { worker: 1, task: 2, attempt: 0, seq: 0 }, keys: { kind: 'range', begin: 0, end: 4 }, values: new Float32Array(4) })),
+      concatParts(
+        encodePush({
+          requestId: 1,
+          job: 0,
+          table: 0,
+          clock: 0,
+          task: { worker: 1, task: 2, attempt: 0, seq: 0 },
+          keys: { kind: 'range', begin: 0, end: 4 },
+          values: new Float32Array(4),
+        }),
+      ),
       concatParts(encodeError(3, new TabshardError('TS_ERR_TIMEOUT'))),
     ];
     let decoded = 0;
@@ -144,7 +184,8 @@ describe('frame codec', () => {
       try {
         const f = decodeFrame(m);
         decoded++;
-        if (f.keys.kind === 'list') for (let k = 1; k < f.keys.keys.length; k++) assert.ok(f.keys.keys[k] > f.keys.keys[k - 1]);
+        if (f.keys.kind === 'list')
+          for (let k = 1; k < f.keys.keys.length; k++) assert.ok(f.keys.keys[k] > f.keys.keys[k - 1]);
         if (f.type === MsgType.PUSH && f.values) asPush(f);
       } catch (e) {
         if (!(e instanceof TabshardError)) throw e;

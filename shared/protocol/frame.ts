@@ -115,7 +115,11 @@ export function encodeFrame(f: Frame, valueParts?: readonly Float32Array[]): Uin
   const useDelta = list !== null && list.length > 0 && fitsDelta32(list);
   const keyBytes = keySegmentBytes(f.keys, useDelta);
   const floats = valueParts ?? (f.values ? [f.values] : null);
-  const values = floats ? floats.map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) : f.body ? [f.body] : [];
+  const values = floats
+    ? floats.map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength))
+    : f.body
+      ? [f.body]
+      : [];
   let valueBytes = 0;
   for (const v of values) valueBytes += v.byteLength;
   const valueKind = floats ? ValueKind.F32 : f.body ? ValueKind.BYTES : ValueKind.NONE;
@@ -131,7 +135,13 @@ export function encodeFrame(f: Frame, valueParts?: readonly Float32Array[]): Uin
   dv.setUint32(12, f.table >>> 0, true);
   dv.setInt32(16, f.clock | 0, true);
   const keyKind =
-    f.keys.kind === 'none' ? KeyKind.NONE : f.keys.kind === 'range' ? KeyKind.RANGE : useDelta ? KeyKind.DELTA32 : KeyKind.LIST64;
+    f.keys.kind === 'none'
+      ? KeyKind.NONE
+      : f.keys.kind === 'range'
+        ? KeyKind.RANGE
+        : useDelta
+          ? KeyKind.DELTA32
+          : KeyKind.LIST64;
   dv.setUint8(20, keyKind);
   dv.setUint8(21, valueKind);
   dv.setUint32(24, list ? list.length : 0, true);
@@ -170,10 +180,11 @@ function writeU64(dv: DataView, off: number, x: number): void {
   dv.setUint32(off + 4, Math.floor(x / TWO32), true);
 }
 
-function readKey(dv: DataView, off: number): number {
-  const hi = dv.getUint32(off + 4, true);
-  if (hi >= 1 << 20) throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', 'keys must be below 2^52');
-  return hi * TWO32 + dv.getUint32(off, true);
+/** Reads a u64 key (< 2^52), or a range end (<= 2^52) when `isEnd`. */
+function readKey(dv: DataView, off: number, isEnd = false): number {
+  const k = dv.getUint32(off + 4, true) * TWO32 + dv.getUint32(off, true);
+  if (isEnd ? k > KEY_LIMIT : k >= KEY_LIMIT) throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', 'keys must be below 2^52');
+  return k;
 }
 
 const malformed = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', why);
@@ -219,18 +230,20 @@ export function decodeFrame(buf: Uint8Array): Frame {
             : 8 + 4 * (n - 1)
           : -1;
   if (keyBytes < 0) throw malformed(`key kind ${keyKind} not supported`);
-  if ((keyKind === KeyKind.NONE || keyKind === KeyKind.RANGE) && n !== 0) throw malformed('key count without a key list');
+  if ((keyKind === KeyKind.NONE || keyKind === KeyKind.RANGE) && n !== 0)
+    throw malformed('key count without a key list');
   if (valueKind > ValueKind.BYTES) throw malformed(`value kind ${valueKind} not supported`);
   if (valueKind === ValueKind.NONE && valueBytes !== 0) throw malformed('value bytes without a value kind');
   if (valueKind === ValueKind.F32 && valueBytes % 4 !== 0) throw malformed('float32 segment not a multiple of 4 bytes');
   const total = off + keyBytes + valueBytes;
-  if (total > buf.byteLength) throw new TabshardError('TS_ERR_FRAME_TRUNCATED', `needs ${total} bytes, has ${buf.byteLength}`);
+  if (total > buf.byteLength)
+    throw new TabshardError('TS_ERR_FRAME_TRUNCATED', `needs ${total} bytes, has ${buf.byteLength}`);
   if (total < buf.byteLength) throw malformed(`${buf.byteLength - total} trailing bytes`);
 
   let keys: KeySegment = NO_KEYS;
   if (keyKind === KeyKind.RANGE) {
     const begin = readKey(dv, off);
-    const end = readKey(dv, off + 8);
+    const end = readKey(dv, off + 8, true);
     if (end < begin) throw malformed('range end before begin');
     keys = { kind: 'range', begin, end };
   } else if (keyKind === KeyKind.LIST64 || keyKind === KeyKind.DELTA32) {
@@ -249,7 +262,18 @@ export function decodeFrame(buf: Uint8Array): Frame {
   } else if (valueKind === ValueKind.BYTES) {
     body = buf.subarray(off, off + valueBytes);
   }
-  return { type: type as MsgType, flags, requestId: dv.getUint32(4, true), job: dv.getUint32(8, true), table: dv.getUint32(12, true), clock: dv.getInt32(16, true), task, keys, values, body };
+  return {
+    type: type as MsgType,
+    flags,
+    requestId: dv.getUint32(4, true),
+    job: dv.getUint32(8, true),
+    table: dv.getUint32(12, true),
+    clock: dv.getInt32(16, true),
+    task,
+    keys,
+    values,
+    body,
+  };
 }
 
 function decodeKeyList(buf: Uint8Array, dv: DataView, off: number, n: number, delta: boolean): Float64Array {
@@ -259,7 +283,8 @@ function decodeKeyList(buf: Uint8Array, dv: DataView, off: number, n: number, de
   keys[0] = first;
   const at = buf.byteOffset + off;
   const words = delta ? n + 1 : 2 * n;
-  const u32 = at % 4 === 0 ? new Uint32Array(buf.buffer, at, words) : new Uint32Array(buf.slice(off, off + 4 * words).buffer);
+  const u32 =
+    at % 4 === 0 ? new Uint32Array(buf.buffer, at, words) : new Uint32Array(buf.slice(off, off + 4 * words).buffer);
   let prev = first;
   if (delta) {
     for (let i = 1; i < n; i++) {

@@ -3,7 +3,7 @@
  * beside it, which checks that a decoded frame has the shape that message needs.
  */
 import { TabshardError } from '../errors.ts';
-import { emptyFrame, Flag, type Frame, encodeFrame, type KeySegment, MsgType, type TaskStamp } from './frame.ts';
+import { emptyFrame, encodeFrame, Flag, type Frame, type KeySegment, MsgType, type TaskStamp } from './frame.ts';
 
 /** Keys of a kv request: a contiguous range or an explicit sorted list. */
 export type KvKeys = Exclude<KeySegment, { kind: 'none' }>;
@@ -29,17 +29,39 @@ export interface PullMsg {
 const shape = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', why);
 
 export function encodePush(m: PushMsg): Uint8Array[] {
-  return encodeFrame({ ...emptyFrame(MsgType.PUSH, m.requestId), job: m.job, table: m.table, clock: m.clock, task: m.task, keys: m.keys, values: m.values });
+  return encodeFrame({
+    ...emptyFrame(MsgType.PUSH, m.requestId),
+    job: m.job,
+    table: m.table,
+    clock: m.clock,
+    task: m.task,
+    keys: m.keys,
+    values: m.values,
+  });
 }
 
 export function asPush(f: Frame): PushMsg {
   if (f.keys.kind === 'none') throw shape('push without keys');
   if (!f.values) throw shape('push without float32 values');
-  return { requestId: f.requestId, job: f.job, table: f.table, clock: f.clock, task: f.task, keys: f.keys, values: f.values };
+  return {
+    requestId: f.requestId,
+    job: f.job,
+    table: f.table,
+    clock: f.clock,
+    task: f.task,
+    keys: f.keys,
+    values: f.values,
+  };
 }
 
 export function encodePull(m: PullMsg): Uint8Array[] {
-  return encodeFrame({ ...emptyFrame(MsgType.PULL, m.requestId), job: m.job, table: m.table, clock: m.clock, keys: m.keys });
+  return encodeFrame({
+    ...emptyFrame(MsgType.PULL, m.requestId),
+    job: m.job,
+    table: m.table,
+    clock: m.clock,
+    keys: m.keys,
+  });
 }
 
 export function asPull(f: Frame): PullMsg {

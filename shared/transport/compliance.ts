@@ -62,9 +62,9 @@ export function runTransportCompliance(name: string, opts: ComplianceOptions): v
         const rng = createRng(7);
         const sizes = Array.from({ length: 300 }, (_, i) => (i === 0 ? 0 : rng.int(i % 10 === 0 ? 300_000 : 2000)));
         const done = collect(server, sizes.length);
-        sizes.forEach((s, i) => client.send([pattern(i, s)]));
+        for (let i = 0; i < sizes.length; i++) client.send([pattern(i, sizes[i])]);
         const got = await done;
-        got.forEach((m, i) => assert.deepEqual(m, pattern(i, sizes[i]), `message ${i}`));
+        for (let i = 0; i < got.length; i++) assert.deepEqual(got[i], pattern(i, sizes[i]), `message ${i}`);
       }));
 
     it('concatenates the parts of a gathered send into one message', () =>

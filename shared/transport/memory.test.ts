@@ -55,7 +55,11 @@ describe('seeded memory network', () => {
     assert.deepEqual(await trace(5), t1);
     for (const tag of ['a', 'b']) {
       const mine = t1.filter((x) => x[0] === tag).map((x) => Number(x.slice(1)));
-      assert.deepEqual(mine, [...mine].sort((x, y) => x - y), 'order within a connection is kept');
+      assert.deepEqual(
+        mine,
+        [...mine].sort((x, y) => x - y),
+        'order within a connection is kept',
+      );
     }
     assert.notDeepEqual(t1, t1.slice().sort(), 'connections interleave');
   });

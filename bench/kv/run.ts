@@ -1,0 +1,53 @@
+/**
+ * bench/kv: one server process and one worker process on 127.0.0.1, one request in flight, the
+ * server summing pushes into its store; the same workloads over the bare transport (same server
+ * process and transport, no parameter-server logic) in the same run. One JSON line per
+ * (transport, workload, op) on stdout.
+ *
+ *   npm run bench:kv [-- --quick] [-- --transports tcp,webrtc]
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { spawnNode } from '../../server/cluster.ts';
+import { ServerManager } from '../../server/manager.ts';
+import { tcpDialer } from '../../server/transports/tcp.ts';
+import { BENCH_TABLES } from './workloads.ts';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    transports: { type: 'string', default: 'tcp,webrtc' },
+    workloads: { type: 'string', default: '' },
+  },
+});
+
+for (const transport of values.transports!.split(',')) {
+  const server = await spawnNode('s1', ['--bench-raw']);
+  const manager = new ServerManager(tcpDialer(), [
+    { id: 's1', addresses: server.addresses, control: server.addresses.tcp },
+  ]);
+  try {
+    await manager.start();
+    for (const t of BENCH_TABLES) await manager.defineTable(t);
+    const worker = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        fileURLToPath(new URL('./worker.ts', import.meta.url)),
+        JSON.stringify({ transport, seed: server.addresses.tcp, quick: values.quick, workloads: values.workloads }),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    for await (const line of createInterface({ input: worker.stdout! })) console.log(line);
+    const code = await new Promise<number | null>((resolve) =>
+      worker.exitCode !== null ? resolve(worker.exitCode) : worker.once('exit', resolve),
+    );
+    if (code !== 0) throw new Error(`bench worker (${transport}) exited with ${code}`);
+  } finally {
+    manager.close();
+    server.child.kill('SIGTERM');
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * The dialing (initiator) side of the WebRTC transport, for workers: dials a signalling
+ * address with any `Dialer` (TCP, WebSocket, memory), runs simple-peer as initiator over it
+ * and resolves with a `Conn` over the data channel once it opens. Runs in Node (pass `wrtc`,
+ * e.g. `@roamhq/wrtc`) and in the browser (omit it). The handshake, the signalling format and
+ * the chunked `Conn` are shared with the listener: see `shared/transport/chunker.ts`.
+ *
+ * Address: `webrtc+<signalling address>` (e.g. `webrtc+tcp://127.0.0.1:1234`, what
+ * `WebRtcListener.address` reports) or the bare signalling address.
+ */
+import SimplePeer from 'simple-peer';
+import { type ChunkTuning, dialPeer } from '../../shared/transport/chunker.ts';
+import type { Conn, Dialer } from '../../shared/transport/types.ts';
+
+/** A WebRTC implementation for simple-peer (`@roamhq/wrtc` in Node; omit in the browser). */
+export type WrtcImpl = NonNullable<SimplePeer.Options['wrtc']>;
+
+export interface WebRtcDialerOptions extends ChunkTuning {
+  /** Carries the handshake to the listener's signalling address. */
+  signalling: Dialer;
+  wrtc?: WrtcImpl;
+  /** RTCPeerConnection configuration; default `{ iceServers: [] }` (host candidates only). */
+  config?: RTCConfiguration;
+  /** Limit on sent and received messages (default DEFAULT_MAX_MESSAGE). */
+  maxMessage?: number;
+  /** `dial` rejects with TS_ERR_CONNECT_FAILED when the channel is not open by then (default 10 000 ms). */
+  timeoutMs?: number;
+}
+
+/** Opens WebRTC data-channel connections, handshaking over `opts.signalling`. */
+export class WebRtcDialer implements Dialer {
+  readonly kind = 'webrtc' as const;
+
+  constructor(private readonly opts: WebRtcDialerOptions) {}
+
+  /** Resolves once the data channel is open; rejects with TS_ERR_CONNECT_FAILED. */
+  dial(address: string): Promise<Conn> {
+    return dialPeer(this.opts.signalling, address, { ...this.opts, Peer: SimplePeer });
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The embedded cluster: N server-node processes (this CLI's `server` command), the server
+ * manager in this process, and the gateway. Children are stopped when the cluster stops.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { TableSpec } from '../shared/table.ts';
+import { buildApp } from './gateway/app.ts';
+import { ServerManager } from './manager.ts';
+import { tcpDialer } from './transports/tcp.ts';
+
+const BIN = fileURLToPath(new URL('../bin/tabshard.mjs', import.meta.url));
+
+export interface NodeChild {
+  id: string;
+  child: ChildProcess;
+  addresses: Record<string, string>;
+}
+
+/** Spawns `tabshard server` and resolves once it printed where it listens. */
+export function spawnNode(id: string, extraArgs: string[] = []): Promise<NodeChild> {
+  const child = spawn(process.execPath, [BIN, 'server', '--id', id, ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    child.once('exit', (code) => reject(new Error(`server ${id} exited with ${code} before listening`)));
+    lines.on('line', (line) => {
+      try {
+        const ev = JSON.parse(line);
+        if (ev.event === 'listening') resolve({ id, child, addresses: ev.addresses });
+      } catch {
+        // not a JSON event line
+      }
+    });
+  });
+}
+
+/** Sends SIGTERM and resolves when the child has exited. */
+function stopChild(n: NodeChild): Promise<void> {
+  return new Promise((resolve) => {
+    if (n.child.exitCode !== null || n.child.signalCode !== null) return resolve();
+    n.child.once('exit', () => resolve());
+    n.child.kill('SIGTERM');
+  });
+}
+
+export interface EmbeddedCluster {
+  manager: ServerManager;
+  nodes: NodeChild[];
+  gateway: string;
+  stop(): Promise<void>;
+}
+
+export async function startEmbeddedCluster(
+  opts: { nodes?: number; tables?: TableSpec[]; port?: number } = {},
+): Promise<EmbeddedCluster> {
+  const nodes: NodeChild[] = [];
+  const stopChildren = () => {
+    for (const n of nodes) n.child.kill('SIGTERM');
+  };
+  try {
+    for (let i = 1; i <= (opts.nodes ?? 3); i++) nodes.push(await spawnNode(`n${i}`));
+    const manager = new ServerManager(
+      tcpDialer(),
+      nodes.map((n) => ({ id: n.id, addresses: n.addresses, control: n.addresses.tcp })),
+    );
+    await manager.start();
+    for (const t of opts.tables ?? []) await manager.defineTable(t);
+    const app = buildApp({ cluster: () => manager.info, stats: () => manager.stats() });
+    const gateway = await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
+    return {
+      manager,
+      nodes,
+      gateway,
+      async stop() {
+        manager.close();
+        await app.close();
+        await Promise.all(nodes.map(stopChild));
+      },
+    };
+  } catch (err) {
+    stopChildren();
+    throw err;
+  }
+}

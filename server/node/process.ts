@@ -1,0 +1,44 @@
+/**
+ * A server node as a process: listens on TCP (workers and server-to-server) and, unless
+ * disabled, on WebRTC data channels whose handshakes arrive over a second TCP port. Until a
+ * server manager installs a ring, the node is a cluster of one and owns every key.
+ */
+import wrtc from '@roamhq/wrtc';
+import type { ClusterInfo } from '../../shared/cluster.ts';
+import { Ring } from '../../shared/ring.ts';
+import { tcpListen } from '../transports/tcp.ts';
+import { WebRtcListener } from '../transports/webrtc.ts';
+import { ServerNode } from './node.ts';
+
+export interface NodeProcessOptions {
+  id: string;
+  host?: string;
+  port?: number;
+  webrtc?: boolean;
+  /** Answer bench/kv's raw messages (the bare-transport baseline). */
+  benchRaw?: boolean;
+}
+
+export interface RunningNode {
+  node: ServerNode;
+  addresses: ClusterInfo['addresses'][string];
+  close(): Promise<void>;
+}
+
+export async function startNode(opts: NodeProcessOptions): Promise<RunningNode> {
+  const node = new ServerNode(opts.id, { benchRaw: opts.benchRaw });
+  const tcp = await tcpListen({ host: opts.host, port: opts.port ?? 0 });
+  node.listen(tcp);
+  const addresses: RunningNode['addresses'] = { tcp: tcp.address };
+  if (opts.webrtc !== false) {
+    const rtc = new WebRtcListener({ signalling: await tcpListen({ host: opts.host }), wrtc });
+    node.listen(rtc);
+    addresses.webrtc = rtc.address;
+  }
+  node.setCluster({
+    ring: new Ring([opts.id], { version: 0 }).toJSON(),
+    addresses: { [opts.id]: addresses },
+    tables: [],
+  });
+  return { node, addresses, close: () => node.close() };
+}
