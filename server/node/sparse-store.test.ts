@@ -27,7 +27,9 @@ describe('sparse store', () => {
     const mixed = Float64Array.from(new Set([...base.subarray(0, 500), ...randomSortedKeys(rng, 500, 2 ** 45)])).sort();
     apply(mixed, grad(mixed.length)); // inserts between existing keys
     assert.equal(store.size, model.size);
-    const probe = Float64Array.from(new Set([...model.keys()].filter((_, i) => i % 5 === 0).concat([1, 2 ** 45 - 1]))).sort();
+    const probe = Float64Array.from(
+      new Set([...model.keys()].filter((_, i) => i % 5 === 0).concat([1, 2 ** 45 - 1])),
+    ).sort();
     const got = store.pull(probe);
     probe.forEach((k, i) => {
       const want = model.get(k) ?? [0.5, 0.5];

@@ -183,7 +183,8 @@ function writeU64(dv: DataView, off: number, x: number): void {
 /** Reads a u64 key (< 2^52), or a range end (<= 2^52) when `isEnd`. */
 function readKey(dv: DataView, off: number, isEnd = false): number {
   const k = dv.getUint32(off + 4, true) * TWO32 + dv.getUint32(off, true);
-  if (isEnd ? k > KEY_LIMIT : k >= KEY_LIMIT) throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', 'keys must be below 2^52');
+  if (isEnd ? k > KEY_LIMIT : k >= KEY_LIMIT)
+    throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', 'keys must be below 2^52');
   return k;
 }
 
