@@ -53,6 +53,7 @@ async function main(): Promise<void> {
       port: Number(values.port),
       webrtc: !values['no-webrtc'],
       benchRaw: values['bench-raw'],
+      adminToken: process.env.TABSHARD_ADMIN_TOKEN || undefined,
     });
     console.log(JSON.stringify({ event: 'listening', node: values.id, addresses: running.addresses }));
     const stop = () => running.close().then(() => process.exit(0));

@@ -3,6 +3,7 @@
  * manager in this process, and the gateway. Children are stopped when the cluster stops.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TableSpec } from '../shared/table.ts';
@@ -19,9 +20,10 @@ export interface NodeChild {
 }
 
 /** Spawns `tabshard server` and resolves once it printed where it listens. */
-export function spawnNode(id: string, extraArgs: string[] = []): Promise<NodeChild> {
+export function spawnNode(id: string, extraArgs: string[] = [], adminToken = ''): Promise<NodeChild> {
   const child = spawn(process.execPath, [BIN, 'server', '--id', id, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, TABSHARD_ADMIN_TOKEN: adminToken },
   });
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
@@ -61,10 +63,12 @@ export async function startEmbeddedCluster(
     for (const n of nodes) n.child.kill('SIGTERM');
   };
   try {
-    for (let i = 1; i <= (opts.nodes ?? 3); i++) nodes.push(await spawnNode(`n${i}`));
+    const adminToken = randomUUID();
+    for (let i = 1; i <= (opts.nodes ?? 3); i++) nodes.push(await spawnNode(`n${i}`, [], adminToken));
     const manager = new ServerManager(
       tcpDialer(),
       nodes.map((n) => ({ id: n.id, addresses: n.addresses, control: n.addresses.tcp })),
+      { adminToken },
     );
     await manager.start();
     for (const t of opts.tables ?? []) await manager.defineTable(t);

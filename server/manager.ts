@@ -27,7 +27,7 @@ export class ServerManager {
   constructor(
     private readonly dialer: Dialer,
     private nodes: NodeEntry[],
-    private readonly opts: { vnodes?: number } = {},
+    private readonly opts: { vnodes?: number; adminToken?: string } = {},
   ) {}
 
   get info(): ClusterInfo {
@@ -82,6 +82,7 @@ export class ServerManager {
     if (!p || p.closed) {
       p = new RpcPeer(await this.dialer.dial(n.control));
       this.peers.set(n.id, p);
+      await p.call((id) => encodeJson(MsgType.HELLO, id, { role: 'admin', token: this.opts.adminToken ?? '' }));
     }
     return p;
   }

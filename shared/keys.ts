@@ -32,16 +32,25 @@ export function checkKeySpace(keySpace: number): void {
  */
 export function checkSortedKeys(keys: Float64Array, keySpace: number): void {
   checkKeySpace(keySpace);
+  const i = firstBadKey(keys, keySpace);
+  if (i < 0) return;
+  const k = keys[i];
+  if (!(k >= 0 && k < keySpace && Math.floor(k) === k)) {
+    throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', `keys[${i}] = ${k} is not an integer in [0, ${keySpace})`);
+  }
+  throw new TabshardError('TS_ERR_KEYS_UNSORTED', `keys[${i}] = ${k} follows ${keys[i - 1]}`);
+}
+
+/** Index of the first key that is not an integer above its predecessor and below K, or -1 (hot loop). */
+function firstBadKey(keys: Float64Array, keySpace: number): number {
   let prev = -1;
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i];
     // Written so that NaN fails the test.
-    if (!(k >= 0 && k < keySpace && Math.floor(k) === k)) {
-      throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', `keys[${i}] = ${k} is not an integer in [0, ${keySpace})`);
-    }
-    if (k <= prev) throw new TabshardError('TS_ERR_KEYS_UNSORTED', `keys[${i}] = ${k} follows ${prev}`);
+    if (!(k > prev && k < keySpace && Math.floor(k) === k)) return i;
     prev = k;
   }
+  return -1;
 }
 
 /** Throws TS_ERR_KEY_OUT_OF_RANGE unless `key` is an integer in [0, keySpace). */

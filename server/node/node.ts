@@ -32,6 +32,8 @@ export class ServerNode {
   private readonly jobs = new Map<number, Map<number, Table>>();
   private readonly listeners: Listener[] = [];
   private readonly conns = new Set<Conn>();
+  /** Connections that presented the admin token in HELLO. */
+  private readonly admins = new WeakSet<Conn>();
   private cluster: { info: ClusterInfo; ring: Ring } | null = null;
   private frames = 0;
   private errors = 0;
@@ -40,7 +42,7 @@ export class ServerNode {
 
   constructor(
     readonly id: string,
-    private readonly opts: { benchRaw?: boolean } = {},
+    private readonly opts: { benchRaw?: boolean; adminToken?: string } = {},
   ) {}
 
   /** Serves every connection the listener accepts. */
@@ -90,6 +92,12 @@ export class ServerNode {
     const t = this.jobs.get(job)?.get(id);
     if (!t) throw new TabshardError('TS_ERR_UNKNOWN_TABLE', `job ${job} table ${id}`);
     return t;
+  }
+
+  /** Changes to the cluster's layout need the admin token, when the node has one. */
+  private checkAdmin(conn: Conn): void {
+    if (this.opts.adminToken && !this.admins.has(conn))
+      throw new TabshardError('TS_ERR_FORBIDDEN', 'say HELLO as admin first');
   }
 
   /** Refuses keys this node does not own under the current ring (none installed: owns all). */
@@ -157,7 +165,12 @@ export class ServerNode {
         return;
       }
       case MsgType.HELLO: {
-        parseHello(decodeObject(f));
+        const hello = parseHello(decodeObject(f));
+        if (hello.role === 'admin') {
+          if (this.opts.adminToken && hello.token !== this.opts.adminToken)
+            throw new TabshardError('TS_ERR_FORBIDDEN', 'wrong admin token');
+          this.admins.add(conn);
+        }
         conn.send(
           encodeJson(MsgType.HELLO, f.requestId, { node: this.id, protocol: 1, ring: this.cluster?.ring.version ?? 0 }),
         );
@@ -166,6 +179,7 @@ export class ServerNode {
       case MsgType.RING: {
         const o = decodeObject(f);
         if (o.ring !== undefined) {
+          this.checkAdmin(conn);
           this.setCluster(parseClusterInfo({ ...o, tables: [] }));
           conn.send(encodeAck(f.requestId));
           return;
@@ -176,6 +190,7 @@ export class ServerNode {
         return;
       }
       case MsgType.TABLE:
+        this.checkAdmin(conn);
         this.defineTable(parseTableSpec(decodeObject(f)));
         conn.send(encodeAck(f.requestId));
         return;
@@ -183,6 +198,7 @@ export class ServerNode {
         conn.send(encodeJson(MsgType.STATS, f.requestId, this.stats()));
         return;
       case MsgType.FENCE: {
+        this.checkAdmin(conn);
         const o = decodeObject(f);
         const [table, task, attempt] = [o.table, o.task, o.attempt].map((x) =>
           Number.isInteger(x) ? (x as number) : -1,

@@ -17,6 +17,8 @@ export interface NodeProcessOptions {
   webrtc?: boolean;
   /** Answer bench/kv's raw messages (the bare-transport baseline). */
   benchRaw?: boolean;
+  /** Admin token required for RING install, TABLE and FENCE (none: open, for local development). */
+  adminToken?: string;
 }
 
 export interface RunningNode {
@@ -26,7 +28,7 @@ export interface RunningNode {
 }
 
 export async function startNode(opts: NodeProcessOptions): Promise<RunningNode> {
-  const node = new ServerNode(opts.id, { benchRaw: opts.benchRaw });
+  const node = new ServerNode(opts.id, { benchRaw: opts.benchRaw, adminToken: opts.adminToken });
   const tcp = await tcpListen({ host: opts.host, port: opts.port ?? 0 });
   node.listen(tcp);
   const addresses: RunningNode['addresses'] = { tcp: tcp.address };

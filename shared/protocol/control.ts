@@ -57,6 +57,8 @@ export interface Hello {
   worker?: number;
   /** The sender's node id, for servers. */
   node?: string;
+  /** The cluster's admin token (role admin): unlocks RING install, TABLE and FENCE. */
+  token?: string;
 }
 
 export function parseHello(o: Record<string, unknown>): Hello {
@@ -72,6 +74,11 @@ export function parseHello(o: Record<string, unknown>): Hello {
     if (typeof o.node !== 'string' || o.node.length > 200)
       throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'hello.node must be a string');
     h.node = o.node;
+  }
+  if (o.token !== undefined) {
+    if (typeof o.token !== 'string' || o.token.length > 200)
+      throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'hello.token must be a string');
+    h.token = o.token;
   }
   return h;
 }

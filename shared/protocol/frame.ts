@@ -101,8 +101,27 @@ function keySegmentBytes(keys: KeySegment, useDelta: boolean): number {
 
 /** True when every gap between consecutive keys fits in a u32, so DELTA32 can carry the list. */
 function fitsDelta32(keys: Float64Array): boolean {
-  for (let i = 1; i < keys.length; i++) if (keys[i] - keys[i - 1] >= TWO32) return false;
-  return true;
+  let max = 0;
+  for (let i = 1; i < keys.length; i++) {
+    const d = keys[i] - keys[i - 1];
+    if (d > max) max = d;
+  }
+  return max < TWO32;
+}
+
+// The hot loops live in small functions of their own so V8 optimises each tightly.
+
+function writeDelta32(list: Float64Array, u32: Uint32Array): void {
+  for (let i = 1; i < list.length; i++) u32[i + 1] = list[i] - list[i - 1];
+}
+
+function writeList64(list: Float64Array, u32: Uint32Array): void {
+  for (let i = 1, j = 2; i < list.length; i++, j += 2) {
+    const k = list[i];
+    const lo = k % TWO32;
+    u32[j] = lo;
+    u32[j + 1] = (k - lo) / TWO32;
+  }
 }
 
 /**
@@ -162,15 +181,8 @@ export function encodeFrame(f: Frame, valueParts?: readonly Float32Array[]): Uin
     const u32 = new Uint32Array(head.buffer, off, keyBytes >> 2);
     u32[0] = list[0] % TWO32;
     u32[1] = Math.floor(list[0] / TWO32);
-    if (useDelta) {
-      for (let i = 1; i < list.length; i++) u32[i + 1] = list[i] - list[i - 1];
-    } else {
-      for (let i = 1, j = 2; i < list.length; i++, j += 2) {
-        const k = list[i];
-        u32[j] = k % TWO32;
-        u32[j + 1] = (k - (k % TWO32)) / TWO32;
-      }
-    }
+    if (useDelta) writeDelta32(list, u32);
+    else writeList64(list, u32);
   }
   return [head, ...values.filter((v) => v.byteLength > 0)];
 }
@@ -286,24 +298,34 @@ function decodeKeyList(buf: Uint8Array, dv: DataView, off: number, n: number, de
   const words = delta ? n + 1 : 2 * n;
   const u32 =
     at % 4 === 0 ? new Uint32Array(buf.buffer, at, words) : new Uint32Array(buf.slice(off, off + 4 * words).buffer);
-  let prev = first;
-  if (delta) {
-    for (let i = 1; i < n; i++) {
-      const d = u32[i + 1];
-      if (d === 0) throw new TabshardError('TS_ERR_KEYS_UNSORTED', `duplicate key at ${i}`);
-      prev += d;
-      keys[i] = prev;
-    }
-    if (prev >= KEY_LIMIT) throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', 'keys must be below 2^52');
-  } else {
-    for (let i = 1, j = 2; i < n; i++, j += 2) {
-      const hi = u32[j + 1];
-      if (hi >= 1 << 20) throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', 'keys must be below 2^52');
-      const k = hi * TWO32 + u32[j];
-      if (k <= prev) throw new TabshardError('TS_ERR_KEYS_UNSORTED', `key ${i} not above key ${i - 1}`);
-      keys[i] = k;
-      prev = k;
-    }
-  }
+  const bad = delta ? readDelta32(u32, keys) : readList64(u32, keys);
+  if (bad > 0) throw new TabshardError('TS_ERR_KEYS_UNSORTED', `key ${bad} not above key ${bad - 1}`);
+  if (bad < 0) throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', 'keys must be below 2^52');
   return keys;
+}
+
+/** Prefix-sums u32 deltas into keys[1..]; returns 0, the index of a zero delta, or -1 past 2^52. */
+function readDelta32(u32: Uint32Array, keys: Float64Array): number {
+  let prev = keys[0];
+  for (let i = 1; i < keys.length; i++) {
+    const d = u32[i + 1];
+    if (d === 0) return i;
+    prev += d;
+    keys[i] = prev;
+  }
+  return prev >= KEY_LIMIT ? -1 : 0;
+}
+
+/** Reads u64 keys into keys[1..]; returns 0, the index of a key not above its predecessor, or -1. */
+function readList64(u32: Uint32Array, keys: Float64Array): number {
+  let prev = keys[0];
+  for (let i = 1, j = 2; i < keys.length; i++, j += 2) {
+    const hi = u32[j + 1];
+    if (hi >= 1048576) return -1;
+    const k = hi * TWO32 + u32[j];
+    if (k <= prev) return i;
+    keys[i] = k;
+    prev = k;
+  }
+  return 0;
 }
