@@ -9,7 +9,7 @@ import { tcpDialer as clientTcp } from '../../client/transports/tcp.ts';
 import { Worker } from '../../client/worker.ts';
 import type { TabshardError } from '../../shared/errors.ts';
 import { encodeJson } from '../../shared/protocol/control.ts';
-import { decodeFrame, Flag, MsgType } from '../../shared/protocol/frame.ts';
+import { decodeFrame, MsgType } from '../../shared/protocol/frame.ts';
 import { ackIsDuplicate, encodePull, encodePush } from '../../shared/protocol/kv.ts';
 import { createRng, randomSortedKeys } from '../../shared/rng.ts';
 import { RpcPeer } from '../../shared/rpc.ts';

@@ -2,28 +2,11 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { tcpDialer } from '../../client/transports/tcp.ts';
-import { runTransportCompliance } from '../../shared/transport/compliance.ts';
-import type { Conn } from '../../shared/transport/types.ts';
+import { connectPair, runTransportCompliance } from '../../shared/transport/compliance.ts';
 import { tcpListen } from './tcp.ts';
 
 runTransportCompliance('tcp', {
-  async makePair({ maxMessage }) {
-    const listener = await tcpListen({ maxMessage });
-    const accepted = new Promise<Conn>((resolve) => {
-      listener.onconnection = resolve;
-    });
-    const client = await tcpDialer({ maxMessage }).dial(listener.address);
-    const server = await accepted;
-    return {
-      client,
-      server,
-      async dispose() {
-        client.close();
-        server.close();
-        await listener.close();
-      },
-    };
-  },
+  makePair: async ({ maxMessage }) => connectPair(await tcpListen({ maxMessage }), tcpDialer({ maxMessage })),
 });
 
 describe('tcp transport against a raw socket', () => {

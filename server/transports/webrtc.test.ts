@@ -9,7 +9,7 @@ import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
 import { TabshardError } from '../../shared/errors.ts';
 import { dialPeer, type PeerConnOptions } from '../../shared/transport/chunker.ts';
-import { collect, runTransportCompliance } from '../../shared/transport/compliance.ts';
+import { collect, connectPair, runTransportCompliance } from '../../shared/transport/compliance.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
 import type { Conn, Dialer } from '../../shared/transport/types.ts';
 import { WebRtcListener, type WrtcImpl } from './webrtc.ts';
@@ -37,20 +37,7 @@ runTransportCompliance('webrtc', {
   largeBytes: 8 * 1024 * 1024,
   async makePair({ maxMessage }) {
     const { listener, dialer } = setup(maxMessage);
-    const accepted = new Promise<Conn>((resolve) => {
-      listener.onconnection = resolve;
-    });
-    const client = await dialer.dial(listener.address);
-    const server = await accepted;
-    return {
-      client,
-      server,
-      async dispose() {
-        client.close();
-        server.close();
-        await listener.close();
-      },
-    };
+    return connectPair(listener, dialer);
   },
 });
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TabshardError } from '../errors.ts';
 import { createRng } from '../rng.ts';
-import type { Conn } from './types.ts';
+import type { Conn, Dialer, Listener } from './types.ts';
 
 export interface ConnPair {
   client: Conn;
@@ -22,6 +22,24 @@ export interface ComplianceOptions {
   makePair(opts: { maxMessage: number }): Promise<ConnPair>;
   /** Size of the "large" message; WebRTC over loopback is slower, so it may use less. */
   largeBytes?: number;
+}
+
+/** Connects `dialer` to `listener` and returns both ends; `dispose` closes them and the listener. */
+export async function connectPair(listener: Listener, dialer: Dialer): Promise<ConnPair> {
+  const accepted = new Promise<Conn>((resolve) => {
+    listener.onconnection = resolve;
+  });
+  const client = await dialer.dial(listener.address);
+  const server = await accepted;
+  return {
+    client,
+    server,
+    async dispose() {
+      client.close();
+      server.close();
+      await listener.close();
+    },
+  };
 }
 
 /** Resolves with the next `n` messages received on `conn`. */
