@@ -137,6 +137,11 @@ export class Worker {
     return out;
   }
 
+  /** The cluster layout this worker uses (ring, node addresses, tables). */
+  get cluster(): ClusterInfo {
+    return this.info;
+  }
+
   /** @internal */
   get currentRing(): Ring {
     return this.ring;

@@ -24,10 +24,7 @@ if (cfg.transport === 'webrtc') dialers.webrtc = new WebRtcDialer({ signalling: 
 const worker = await Worker.connect({ seed: cfg.seed, dialers, prefer: [cfg.transport], workerId: 1 });
 
 // The bare baseline: a connection of the same transport to the same server process.
-const info = JSON.parse(
-  JSON.stringify((worker as unknown as { info: { addresses: Record<string, Record<string, string>> } }).info),
-);
-const bare: Conn = await dialers[cfg.transport]!.dial(info.addresses.s1[cfg.transport]);
+const bare: Conn = await dialers[cfg.transport]!.dial(worker.cluster.addresses.s1[cfg.transport]!);
 let waiting: (() => void) | null = null;
 bare.onmessage = () => waiting?.();
 function bareCall(parts: Uint8Array[]): Promise<void> {

@@ -21,29 +21,34 @@ interface Page {
 
 export class DenseStore {
   private readonly pages = new Map<number, Page>();
+  /** Floats per page: PAGE_FLOATS, or the whole table when it is smaller (a 4 KB table is one 4 KB page). */
+  private readonly pageFloats: number;
 
   constructor(
     private readonly d: number,
     private readonly init: Initializer,
     private readonly updater: Updater,
-  ) {}
+    keySpace: number,
+  ) {
+    this.pageFloats = Math.min(PAGE_FLOATS, keySpace * d);
+  }
 
   /** Number of allocated floats (for stats). */
   get allocatedFloats(): number {
-    return this.pages.size * PAGE_FLOATS;
+    return this.pages.size * this.pageFloats;
   }
 
   private page(p: number): Page {
     let page = this.pages.get(p);
     if (!page) {
-      const values = new Float32Array(PAGE_FLOATS);
+      const values = new Float32Array(this.pageFloats);
       if (!isZeroInit(this.init)) {
         // Initialise per flat offset: key = floor(flat / d), j = flat % d.
-        for (let off = 0, flat = p * PAGE_FLOATS; off < PAGE_FLOATS; off++, flat++) {
+        for (let off = 0, flat = p * this.pageFloats; off < this.pageFloats; off++, flat++) {
           values[off] = initValue(this.init, Math.floor(flat / this.d), flat % this.d);
         }
       }
-      const state = this.updater.stateInit.map((v) => new Float32Array(PAGE_FLOATS).fill(v));
+      const state = this.updater.stateInit.map((v) => new Float32Array(this.pageFloats).fill(v));
       page = { values, state, lent: 0 };
       this.pages.set(p, page);
     }
@@ -78,9 +83,9 @@ export class DenseStore {
   private applyFlat(from: number, to: number, grad: Float32Array, gradAt: number, step: number): void {
     let g = gradAt;
     for (let off = from; off < to; ) {
-      const p = Math.floor(off / PAGE_FLOATS);
-      const a = off - p * PAGE_FLOATS;
-      const b = Math.min(PAGE_FLOATS, to - p * PAGE_FLOATS);
+      const p = Math.floor(off / this.pageFloats);
+      const a = off - p * this.pageFloats;
+      const b = Math.min(this.pageFloats, to - p * this.pageFloats);
       const page = this.page(p);
       const values = this.writable(page);
       const state = page.state.length === 0 ? page.state : page.state.map((s) => s.subarray(a, b));
@@ -98,9 +103,9 @@ export class DenseStore {
     const parts: Float32Array[] = [];
     const loans: Array<[Page, Float32Array]> = [];
     for (let off = begin * this.d, to = end * this.d; off < to; ) {
-      const p = Math.floor(off / PAGE_FLOATS);
-      const a = off - p * PAGE_FLOATS;
-      const b = Math.min(PAGE_FLOATS, to - p * PAGE_FLOATS);
+      const p = Math.floor(off / this.pageFloats);
+      const a = off - p * this.pageFloats;
+      const b = Math.min(this.pageFloats, to - p * this.pageFloats);
       const page = this.page(p);
       page.lent++;
       loans.push([page, page.values]);
@@ -122,8 +127,8 @@ export class DenseStore {
     const out = new Float32Array(keys.length * d);
     for (let i = 0; i < keys.length; i++) {
       const off = keys[i] * d;
-      const p = Math.floor(off / PAGE_FLOATS);
-      const a = off - p * PAGE_FLOATS;
+      const p = Math.floor(off / this.pageFloats);
+      const a = off - p * this.pageFloats;
       const page = this.pages.get(p);
       if (page) out.set(page.values.subarray(a, a + d), i * d);
       else fillInit(this.init, out, i * d, 1, d, () => keys[i]);

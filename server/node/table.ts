@@ -32,7 +32,7 @@ export class Table {
 
   constructor(readonly spec: TableSpec) {
     const updater = createUpdater(spec.updater, spec.params);
-    this.dense = spec.kind === 'dense' ? new DenseStore(spec.valueLength, spec.init, updater) : null;
+    this.dense = spec.kind === 'dense' ? new DenseStore(spec.valueLength, spec.init, updater, spec.keySpace) : null;
     this.sparse = spec.kind === 'sparse' ? new SparseStore(spec.valueLength, spec.init, updater) : null;
   }
 
