@@ -19,8 +19,12 @@ import type { TableSpec } from '../shared/table.ts';
 import type { Dialer, TransportKind } from '../shared/transport/types.ts';
 
 export interface WorkerOptions {
-  /** Address of any server node; the worker learns the ring and the job's tables from it. */
-  seed: string;
+  /**
+   * Where the worker learns the ring, the node addresses and the job's tables: the address of any
+   * server node (asked with RING), or a function that fetches them (a browser asks the gateway,
+   * whose addresses point at its relays).
+   */
+  seed: string | (() => Promise<ClusterInfo>);
   /** Dialers by transport; for each node the first kind in `prefer` it has an address for is used. */
   dialers: Partial<Record<TransportKind, Dialer>>;
   prefer?: TransportKind[];
@@ -66,19 +70,25 @@ export class Worker {
     return this.opts.job ?? 0;
   }
 
-  /** Reloads ring, addresses and tables from `via` (a node address) or any known node. */
-  async refresh(via?: string): Promise<void> {
-    const seed = via ?? this.address(this.ring.nodes[0]);
-    const peer = new RpcPeer(await this.dialerFor(seed).dial(seed), this.opts.timeoutMs);
+  /** Reloads ring, addresses and tables from `via` (a node address or a fetch function), else the seed. */
+  async refresh(via: WorkerOptions['seed'] = this.opts.seed): Promise<void> {
+    this.install(typeof via === 'function' ? await via() : await this.askRing(via));
+  }
+
+  private async askRing(address: string): Promise<ClusterInfo> {
+    const peer = new RpcPeer(await this.dialerFor(address).dial(address), this.opts.timeoutMs);
     try {
-      const f = await peer.call((id) => encodeJson(MsgType.RING, id, {}, this.job));
-      this.info = parseClusterInfo(decodeObject(f));
-      this.ring = Ring.fromJSON(this.info.ring);
-      this.tables.clear();
-      for (const t of this.info.tables) this.tables.set(t.name, t);
+      return parseClusterInfo(decodeObject(await peer.call((id) => encodeJson(MsgType.RING, id, {}, this.job))));
     } finally {
       peer.close();
     }
+  }
+
+  private install(info: ClusterInfo): void {
+    this.info = info;
+    this.ring = Ring.fromJSON(info.ring);
+    this.tables.clear();
+    for (const t of info.tables) this.tables.set(t.name, t);
   }
 
   /**
