@@ -23,6 +23,8 @@ export const ERRORS = {
   TS_ERR_NOT_OWNER: ['this server node does not own the requested key range', 421],
   TS_ERR_LEASE_EXPIRED: ['push from an attempt whose lease has expired', 409],
   TS_ERR_PUSH_TOO_OLD: ['push sequence number is below the de-duplication window', 409],
+  TS_ERR_NOT_LEASED: ['the task is not leased to this worker at this attempt', 409],
+  TS_ERR_JOB_DONE: ['the job is done or stopped', 410],
   TS_ERR_RING_EMPTY: ['the ring has no server nodes', 503],
   TS_ERR_MESSAGE_TOO_LARGE: ['message exceeds the transport maximum', 413],
   TS_ERR_TRANSPORT_CLOSED: ['connection closed', 503],
