@@ -1,0 +1,313 @@
+/**
+ * The scheduler of one job (ARCHITECTURE §1, §5, §6; docs/workers.md): admits workers, hands
+ * out (iteration, shard) tasks under leases as the consistency gate allows, holds LEASE requests
+ * until a task may run, expires leases that miss their heartbeats, fences the server nodes
+ * before a lost task runs again (so the dead attempt's pushes are refused), and counts every
+ * task done exactly once.
+ */
+import { type Clock, realClock } from '../../shared/clock-source.ts';
+import { TabshardError } from '../../shared/errors.ts';
+import {
+  encodeTask,
+  type SchedHello,
+  type TaskRef,
+  type TaskReply,
+  type TaskReport,
+} from '../../shared/protocol/sched.ts';
+import type { Conn } from '../../shared/transport/types.ts';
+import { Session, type SessionHost } from './dispatch.ts';
+import { ConsistencyGate } from './gate.ts';
+import { type Task, TaskQueue } from './tasks.ts';
+import { checkConfig, checkTau, type JobConfig, type JobState, type JobStatus, type TaskRecord } from './types.ts';
+import { Waiters } from './waiters.ts';
+import { WorkerBook } from './workers.ts';
+
+export interface SchedulerDeps {
+  clock?: Clock;
+  /** Makes every server node refuse pushes of `task` from attempts below `attempt`. */
+  fence(task: number, attempt: number): Promise<void>;
+  /** Structured events (lease, return, fenced, fence-failed, done, iteration, …) for the log. */
+  log?(ev: object): void;
+}
+
+const MAX_FENCE_RETRY_MS = 30_000;
+
+export class Scheduler {
+  /** Called once per iteration when all its tasks (and all earlier iterations') are done, in order. */
+  onIterationDone: ((iteration: number) => void) | null = null;
+  /** Called once when every task of every iteration is done. */
+  onDone: (() => void) | null = null;
+
+  private readonly cfg: Required<JobConfig>;
+  private readonly clock: Clock;
+  private readonly queue: TaskQueue;
+  private readonly gate: ConsistencyGate;
+  private readonly workers = new WorkerBook();
+  private readonly sessions = new Set<Session>();
+  private readonly waiters: Waiters;
+  private readonly host: SessionHost;
+  private state: JobState = 'running';
+  private reassignments = 0;
+
+  constructor(
+    cfg: JobConfig,
+    private readonly deps: SchedulerDeps,
+  ) {
+    this.cfg = checkConfig(cfg);
+    this.clock = deps.clock ?? realClock;
+    this.queue = new TaskQueue(this.cfg.shards, this.cfg.iterations);
+    this.gate = new ConsistencyGate(this.cfg.shards, this.cfg.iterations, this.cfg.tau);
+    this.waiters = new Waiters(this.clock, this.cfg.holdMs, (s, ms) => {
+      if (s.worker !== null) this.workers.waited(s.worker, ms);
+    });
+    this.host = {
+      hello: (s, h) => this.hello(s, h),
+      lease: (s, id) => this.lease(s, id),
+      heartbeat: (s, r) => this.heartbeat(s, r),
+      taskDone: (s, r) => this.taskDone(s, r),
+      closed: (s) => this.closed(s),
+    };
+  }
+
+  /** Serves one worker session on `conn`. */
+  serve(conn: Conn): void {
+    if (conn.closed) return;
+    this.sessions.add(new Session(conn, this.host));
+  }
+
+  /** Changes the consistency model; applies from the next lease decision (waiting LEASEs included). */
+  setTau(tau: number | null): void {
+    this.gate.tau = checkTau(tau);
+    this.log({ ev: 'tau', tau });
+    this.pump();
+  }
+
+  /** Stops handing out tasks (LEASEs are held); leases already out keep running. */
+  pause(): void {
+    if (this.state === 'running') this.setState('paused');
+  }
+
+  resume(): void {
+    if (this.state !== 'paused') return;
+    this.setState('running');
+    this.pump();
+  }
+
+  /** Ends the job: LEASEs get `{done: true}`, heartbeats and TASK_DONEs TS_ERR_JOB_DONE; no timers remain. */
+  stop(): void {
+    if (this.state === 'stopped' || this.state === 'done') return;
+    this.setState('stopped');
+    for (const t of this.queue.withTimers()) {
+      this.clock.clearTimeout(t.timer);
+      t.timer = null;
+    }
+    this.pump();
+  }
+
+  /** Revokes every lease of `worker` (its tasks return, fenced) and closes its sessions. */
+  evict(worker: number): void {
+    this.log({ ev: 'evict', worker });
+    for (const t of [...this.queue.leased]) if (t.holder === worker) this.returnTask(t, 'evicted');
+    for (const s of [...this.sessions]) if (s.worker === worker) s.close();
+  }
+
+  status(): JobStatus {
+    const now = this.clock.now();
+    const leases = new Map<number, number>();
+    for (const t of this.queue.leased) if (t.holder !== null) leases.set(t.holder, (leases.get(t.holder) ?? 0) + 1);
+    const inFlight: JobStatus['inFlight'] = [];
+    const lastStarted = Math.floor((this.queue.started - 1) / this.cfg.shards);
+    for (let i = this.gate.iterationsDone; i <= lastStarted && i < this.cfg.iterations; i++)
+      inFlight.push({ iteration: i, done: this.gate.doneIn(i) });
+    const { job, name, app, shards, iterations } = this.cfg;
+    return {
+      job,
+      name,
+      app,
+      state: this.state,
+      tau: this.gate.tau,
+      shards,
+      iterations,
+      iterationsDone: this.gate.iterationsDone,
+      inFlight,
+      tasks: this.queue.stateCounts(),
+      reassignments: this.reassignments,
+      waiting: this.waiters.size,
+      workers: this.workers.status(now, leases),
+    };
+  }
+
+  tasks(): TaskRecord[] {
+    return this.queue.records();
+  }
+
+  // ---- session requests ----
+
+  private hello(s: Session, h: SchedHello) {
+    const worker = this.workers.admit(this.clock.now(), h.worker, h.agent ?? '', h.transport ?? '');
+    s.worker = worker;
+    this.log({ ev: 'hello', worker, agent: h.agent, transport: h.transport });
+    const { job, shards, iterations, leaseMs, heartbeatMs, app } = this.cfg;
+    return { worker, job, shards, iterations, leaseMs, heartbeatMs, app };
+  }
+
+  private lease(s: Session, requestId: number): void {
+    this.waiters.add(s, requestId, (w) => this.reply(w.session, w.requestId, { wait: 0 }));
+    this.pump();
+  }
+
+  private heartbeat(s: Session, r: TaskRef): void {
+    const t = this.current(s, r);
+    if (t.state === 'done') return;
+    this.clock.clearTimeout(t.timer);
+    t.timer = this.clock.setTimeout(() => this.expire(t, r.attempt), this.cfg.leaseMs);
+    this.workers.heartbeat(s.requireWorker(), this.clock.now());
+  }
+
+  private taskDone(s: Session, r: TaskReport): boolean {
+    const t = this.current(s, r);
+    if (t.state === 'done') return true;
+    const worker = s.requireWorker();
+    this.clock.clearTimeout(t.timer);
+    t.timer = null;
+    t.holder = null;
+    t.session = null;
+    t.doneAttempt = r.attempt;
+    t.doneBy = worker;
+    this.queue.setState(t, 'done');
+    this.workers.taskDone(worker, this.clock.now(), r);
+    this.log({ ev: 'done', task: t.task, attempt: r.attempt, worker, examples: r.examples, loss: r.loss });
+    for (const i of this.gate.taskDone(t.iteration)) {
+      this.log({ ev: 'iteration', iteration: i });
+      this.callback(() => this.onIterationDone?.(i));
+    }
+    if (this.gate.complete) {
+      this.setState('done');
+      this.callback(() => this.onDone?.());
+    }
+    this.pump();
+    return false;
+  }
+
+  /**
+   * The task `r` names if `s`'s worker holds its current lease, or if that attempt already
+   * finished it (a repeated HEARTBEAT/TASK_DONE); otherwise the coded refusal.
+   */
+  private current(s: Session, r: TaskRef): Task {
+    const worker = s.requireWorker();
+    if (this.state === 'stopped') throw new TabshardError('TS_ERR_JOB_DONE', 'the job was stopped');
+    const t = this.queue.get(r.task);
+    if (!t) throw new TabshardError('TS_ERR_NOT_LEASED', `no task ${r.task} in job ${this.cfg.job}`);
+    if (r.attempt < t.attempt)
+      throw new TabshardError('TS_ERR_LEASE_EXPIRED', `task ${r.task} attempt ${r.attempt} < ${t.attempt}`);
+    if (t.state === 'done' && t.doneAttempt === r.attempt) return t;
+    if (r.attempt > t.attempt || t.state !== 'leased' || t.holder !== worker)
+      throw new TabshardError('TS_ERR_NOT_LEASED', `task ${r.task} attempt ${r.attempt}, worker ${worker}`);
+    return t;
+  }
+
+  private closed(s: Session): void {
+    this.sessions.delete(s);
+    this.waiters.dropSession(s);
+    if (s.worker === null) return;
+    this.workers.left(s.worker);
+    this.log({ ev: 'close', worker: s.worker });
+    if (this.cfg.releaseOnClose && this.state !== 'stopped')
+      for (const t of [...this.queue.leased]) if (t.session === s) this.returnTask(t, 'closed');
+  }
+
+  // ---- leases ----
+
+  /** Hands runnable tasks to held LEASEs in arrival order, or `{done: true}` once the job is over. */
+  private pump(): void {
+    if (this.state === 'done' || this.state === 'stopped') {
+      for (const w of this.waiters.takeAll()) this.reply(w.session, w.requestId, { done: true });
+      return;
+    }
+    if (this.state === 'paused') return;
+    while (this.waiters.size > 0) {
+      const t = this.queue.take((i) => this.gate.open(i));
+      if (!t) return;
+      const w = this.waiters.shift()!;
+      this.grant(w.session, w.requestId, t);
+    }
+  }
+
+  private grant(s: Session, requestId: number, t: Task): void {
+    const worker = s.requireWorker();
+    this.queue.setState(t, 'leased');
+    t.holder = worker;
+    t.session = s;
+    t.attempts++;
+    const attempt = t.attempt;
+    t.timer = this.clock.setTimeout(() => this.expire(t, attempt), this.cfg.leaseMs);
+    this.log({ ev: 'lease', task: t.task, attempt, worker });
+    const { task, shard, iteration } = t;
+    this.reply(s, requestId, { task, attempt, shard, iteration, leaseMs: this.cfg.leaseMs });
+  }
+
+  private expire(t: Task, attempt: number): void {
+    if (t.state !== 'leased' || t.attempt !== attempt) return;
+    t.timer = null;
+    this.returnTask(t, 'expired');
+  }
+
+  /** A lease is lost: the task's next attempt may run once every node is fenced for it. */
+  private returnTask(t: Task, reason: string): void {
+    this.clock.clearTimeout(t.timer);
+    const worker = t.holder;
+    t.holder = null;
+    t.session = null;
+    t.attempt++;
+    this.reassignments++;
+    this.queue.setState(t, 'fencing');
+    this.log({ ev: 'return', reason, task: t.task, attempt: t.attempt, worker });
+    this.fence(t, t.attempt, this.cfg.fenceRetryMs);
+  }
+
+  private fence(t: Task, attempt: number, retryMs: number): void {
+    t.timer = null;
+    Promise.resolve()
+      .then(() => this.deps.fence(t.task, attempt))
+      .then(
+        () => {
+          if (this.state === 'stopped' || t.state !== 'fencing' || t.attempt !== attempt) return;
+          this.log({ ev: 'fenced', task: t.task, attempt });
+          this.queue.setState(t, 'pending');
+          this.queue.requeue(t);
+          this.pump();
+        },
+        (err: unknown) => {
+          if (this.state === 'stopped') return;
+          this.log({ ev: 'fence-failed', task: t.task, attempt, error: String(err), retryMs });
+          t.timer = this.clock.setTimeout(
+            () => this.fence(t, attempt, Math.min(retryMs * 2, MAX_FENCE_RETRY_MS)),
+            retryMs,
+          );
+        },
+      );
+  }
+
+  // ---- helpers ----
+
+  private reply(s: Session, requestId: number, r: TaskReply): void {
+    s.reply(encodeTask(requestId, r, this.cfg.job));
+  }
+
+  private setState(state: JobState): void {
+    this.state = state;
+    this.log({ ev: 'state', state });
+  }
+
+  private callback(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log({ ev: 'callback-failed', error: String(err) });
+    }
+  }
+
+  private log(ev: Record<string, unknown>): void {
+    this.deps.log?.({ job: this.cfg.job, t: this.clock.now(), ...ev });
+  }
+}

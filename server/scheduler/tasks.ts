@@ -1,0 +1,114 @@
+/**
+ * The task table of one job: every (iteration, shard) task with its state and lease, and the
+ * order in which runnable tasks are handed out — returned tasks first (lowest task id first),
+ * then fresh tasks in iteration order, then shard order.
+ */
+import type { TimerId } from '../../shared/clock-source.ts';
+import { taskId } from '../../shared/protocol/sched.ts';
+import type { TaskRecord, TaskState } from './types.ts';
+
+export interface Task {
+  readonly task: number;
+  readonly shard: number;
+  readonly iteration: number;
+  state: TaskState;
+  attempt: number;
+  attempts: number;
+  doneAttempt: number | null;
+  doneBy: number | null;
+  /** Worker id and session of the current lease (state 'leased'). */
+  holder: number | null;
+  session: object | null;
+  /** Expiry timer of the current lease, or the retry timer of a failed fence. */
+  timer: TimerId | null;
+}
+
+export class TaskQueue {
+  private readonly list: Task[] = [];
+  /** Returned tasks waiting to run again, sorted by task id. */
+  private readonly returned: Task[] = [];
+  private fresh = 0;
+  private readonly counts: Record<TaskState, number> = { pending: 0, leased: 0, fencing: 0, done: 0 };
+  /** Tasks in state 'leased'. */
+  readonly leased = new Set<Task>();
+
+  constructor(shards: number, iterations: number) {
+    for (let iteration = 0; iteration < iterations; iteration++)
+      for (let shard = 0; shard < shards; shard++)
+        this.list.push({
+          task: taskId(iteration, shard, shards),
+          shard,
+          iteration,
+          state: 'pending',
+          attempt: 0,
+          attempts: 0,
+          doneAttempt: null,
+          doneBy: null,
+          holder: null,
+          session: null,
+          timer: null,
+        });
+    this.counts.pending = this.list.length;
+  }
+
+  get size(): number {
+    return this.list.length;
+  }
+
+  /** Tasks handed out at least once: the fresh tasks are taken in id order, so these are ids 1 … started. */
+  get started(): number {
+    return this.fresh;
+  }
+
+  /** The task with this id, or undefined when the id is not one of this job's. */
+  get(task: number): Task | undefined {
+    return Number.isInteger(task) && task >= 1 ? this.list[task - 1] : undefined;
+  }
+
+  /** Removes and returns the first queued task whose iteration `open` admits, or null. */
+  take(open: (iteration: number) => boolean): Task | null {
+    for (let i = 0; i < this.returned.length; i++)
+      if (open(this.returned[i].iteration)) return this.returned.splice(i, 1)[0];
+    // Fresh tasks are in iteration order, so if the first is gated, all are.
+    if (this.fresh < this.list.length && open(this.list[this.fresh].iteration)) return this.list[this.fresh++];
+    return null;
+  }
+
+  /** Puts a task that lost its lease back in the queue (ahead of fresh tasks). */
+  requeue(t: Task): void {
+    let i = this.returned.length;
+    while (i > 0 && this.returned[i - 1].task > t.task) i--;
+    this.returned.splice(i, 0, t);
+  }
+
+  setState(t: Task, s: TaskState): void {
+    this.counts[t.state]--;
+    this.counts[s]++;
+    t.state = s;
+    if (s === 'leased') this.leased.add(t);
+    else this.leased.delete(t);
+  }
+
+  stateCounts(): Record<TaskState, number> & { total: number } {
+    return { ...this.counts, total: this.list.length };
+  }
+
+  /** Tasks with a lease or a pending fence (their timers need clearing on stop). */
+  *withTimers(): Iterable<Task> {
+    for (const t of this.list) if (t.timer !== null) yield t;
+  }
+
+  records(): TaskRecord[] {
+    return this.list.map((t) => ({
+      task: t.task,
+      shard: t.shard,
+      iteration: t.iteration,
+      state: t.state,
+      attempt: t.attempt,
+      attempts: t.attempts,
+      doneAttempt: t.doneAttempt,
+      doneBy: t.doneBy,
+      holder: t.holder,
+    }));
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The scheduler's configuration and the JSON-able views it gives the gateway and the console
+ * (ARCHITECTURE §1 scheduler, §8 compute vs wait time).
+ */
+import { TabshardError } from '../../shared/errors.ts';
+import { MAX_LABEL } from '../../shared/protocol/sched.ts';
+
+/** One job (worker group): `iterations` passes over `shards` data shards. */
+export interface JobConfig {
+  job: number;
+  name: string;
+  app: string;
+  shards: number;
+  iterations: number;
+  /** Consistency (ARCHITECTURE §5): 0 = BSP, k = bounded delay, null = ASP. */
+  tau: number | null;
+  /** A lease with no heartbeat for this long expires and its task returns to the queue. */
+  leaseMs: number;
+  /** How often workers heartbeat; must be below `leaseMs`. */
+  heartbeatMs: number;
+  /** Default true: a session's leases return at once when its Conn closes. */
+  releaseOnClose?: boolean;
+  /** How long a LEASE with nothing runnable is held before it is answered `{wait: 0}`; default 10 s. */
+  holdMs?: number;
+  /** First delay before retrying a failed fence (doubles up to 30 s); default 500 ms. */
+  fenceRetryMs?: number;
+}
+
+export type JobState = 'running' | 'paused' | 'stopped' | 'done';
+export type TaskState = 'pending' | 'leased' | 'fencing' | 'done';
+
+/** One task as the console and the tests see it. */
+export interface TaskRecord {
+  task: number;
+  shard: number;
+  iteration: number;
+  state: TaskState;
+  /** Current attempt number (0 for the first lease; +1 each time a lease is lost). */
+  attempt: number;
+  /** Leases granted so far. */
+  attempts: number;
+  doneAttempt: number | null;
+  doneBy: number | null;
+  /** Worker holding the current lease, if leased. */
+  holder: number | null;
+}
+
+export interface WorkerStatus {
+  worker: number;
+  agent: string;
+  transport: string;
+  connected: boolean;
+  /** Leases held now. */
+  leases: number;
+  tasksDone: number;
+  examples: number;
+  /** Examples per second over the last 30 s (or since the worker joined, if later). */
+  examplesPerSec: number;
+  /** Compute time reported in TASK_DONE. */
+  computeMs: number;
+  /** Time its LEASE requests were held by the scheduler plus the wait time it reported. */
+  waitMs: number;
+  /** Clock time of its last accepted heartbeat, or null. */
+  lastHeartbeat: number | null;
+}
+
+export interface JobStatus {
+  job: number;
+  name: string;
+  app: string;
+  state: JobState;
+  tau: number | null;
+  shards: number;
+  iterations: number;
+  /** Iterations complete, counted from the first (all earlier ones complete too). */
+  iterationsDone: number;
+  /** Iterations started but not complete, with their done task counts. */
+  inFlight: Array<{ iteration: number; done: number }>;
+  tasks: Record<TaskState, number> & { total: number };
+  /** Leases lost (expired, released on close, evicted) and so given out again. */
+  reassignments: number;
+  /** LEASE requests being held now. */
+  waiting: number;
+  workers: WorkerStatus[];
+}
+
+const invalid = (why: string) => new TabshardError('TS_ERR_INVALID_ARGUMENT', `job config: ${why}`);
+const isU32 = (x: unknown, min = 0) => Number.isInteger(x) && (x as number) >= min && (x as number) <= 0xffffffff;
+
+/** Checks τ: null (ASP) or an integer ≥ 0. */
+export function checkTau(tau: unknown): number | null {
+  if (tau === null) return null;
+  if (!Number.isInteger(tau) || (tau as number) < 0) throw invalid('tau must be null or an integer ≥ 0');
+  return tau as number;
+}
+
+/** Validates a job config (TS_ERR_INVALID_ARGUMENT) and fills in the defaults. */
+export function checkConfig(c: JobConfig): Required<JobConfig> {
+  if (!isU32(c.job)) throw invalid('job must be a u32');
+  if (typeof c.name !== 'string' || c.name.length === 0 || c.name.length > MAX_LABEL) throw invalid('name');
+  if (typeof c.app !== 'string' || c.app.length > MAX_LABEL) throw invalid('app');
+  if (!isU32(c.shards, 1) || !isU32(c.iterations, 1)) throw invalid('shards and iterations must be ≥ 1');
+  if (c.shards * c.iterations > 0xffffffff - 1) throw invalid('shards × iterations must fit task ids (u32)');
+  if (!isU32(c.leaseMs, 1) || !isU32(c.heartbeatMs, 1) || c.heartbeatMs >= c.leaseMs)
+    throw invalid('need 0 < heartbeatMs < leaseMs (integers)');
+  const holdMs = c.holdMs ?? 10_000;
+  const fenceRetryMs = c.fenceRetryMs ?? 500;
+  if (!isU32(holdMs, 1) || !isU32(fenceRetryMs, 1)) throw invalid('holdMs and fenceRetryMs must be ≥ 1');
+  return { ...c, tau: checkTau(c.tau), releaseOnClose: c.releaseOnClose ?? true, holdMs, fenceRetryMs };
+}
