@@ -5,23 +5,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Lease, SchedulerSession } from '../../client/session.ts';
-import { type Event, schedKit, track, turns } from './testkit.ts';
+import { checkGate, schedKit, track, turns } from './testkit.ts';
 
 type Kit = ReturnType<typeof schedKit>;
 const open = async (kit: Kit) => SchedulerSession.open(await kit.dial(), {}, { clock: kit.clock, timeoutMs: 0 });
 const report = { examples: 10, computeMs: 5, waitMs: 0 };
-
-/** Every lease of iteration i came after every task of iterations ≤ i − τ − 1 was done. */
-export function checkGate(events: Event[], shards: number, tau: number | null): void {
-  const done = new Set<number>();
-  for (const e of events) {
-    if (e.ev === 'done') done.add(e.task!);
-    if (e.ev !== 'lease' || tau === null) continue;
-    const iteration = Math.floor((e.task! - 1) / shards);
-    for (let t = 1; t <= (iteration - tau) * shards; t++)
-      assert.ok(done.has(t), `task ${e.task} (iteration ${iteration}) leased before task ${t} was done (τ=${tau})`);
-  }
-}
 
 /** Leases and finishes tasks on `s` until a LEASE is held; returns what it ran and the held request. */
 async function runUntilHeld(s: SchedulerSession) {

@@ -83,6 +83,8 @@ export interface Event {
 
 export interface KitOptions {
   net?: MemoryNetworkOptions;
+  /** An existing network to listen on (for tests that put server nodes on it too). */
+  network?: MemoryNetwork;
   /** Replaces the default fence (which resolves at once and records the call). */
   fence?: (task: number, attempt: number) => Promise<void>;
 }
@@ -90,7 +92,7 @@ export interface KitOptions {
 /** A scheduler listening on memory://sched, with its clock, network and records. */
 export function schedKit(cfg: Partial<JobConfig> = {}, opts: KitOptions = {}) {
   const clock = new ManualClock(1_000_000);
-  const net = new MemoryNetwork({ seed: 7, maxDelay: 5, ...opts.net });
+  const net = opts.network ?? new MemoryNetwork({ seed: 7, maxDelay: 5, ...opts.net });
   const events: Event[] = [];
   const fences: Array<[number, number]> = [];
   const sched = new Scheduler(
@@ -155,6 +157,18 @@ export class RawSession {
     return f;
   }
   private nextId = 1000;
+}
+
+/** Every lease of iteration i came after every task of iterations ≤ i − τ − 1 was done (from the log). */
+export function checkGate(events: Event[], shards: number, tau: number | null): void {
+  const done = new Set<number>();
+  for (const e of events) {
+    if (e.ev === 'done') done.add(e.task!);
+    if (e.ev !== 'lease' || tau === null) continue;
+    const iteration = Math.floor((e.task! - 1) / shards);
+    for (let t = 1; t <= (iteration - tau) * shards; t++)
+      if (!done.has(t)) throw new Error(`task ${e.task} (iteration ${iteration}) leased before task ${t} was done`);
+  }
 }
 
 /** The code of a rejected promise ('ok' when it resolved). */
