@@ -17,6 +17,7 @@ import {
 import type { Conn } from '../../shared/transport/types.ts';
 import { Session, type SessionHost } from './dispatch.ts';
 import { ConsistencyGate } from './gate.ts';
+import { Leases } from './leases.ts';
 import { type Task, TaskQueue } from './tasks.ts';
 import { checkConfig, checkTau, type JobConfig, type JobState, type JobStatus, type TaskRecord } from './types.ts';
 import { Waiters } from './waiters.ts';
@@ -29,8 +30,6 @@ export interface SchedulerDeps {
   /** Structured events (lease, return, fenced, fence-failed, done, iteration, …) for the log. */
   log?(ev: object): void;
 }
-
-const MAX_FENCE_RETRY_MS = 30_000;
 
 export class Scheduler {
   /** Called once per iteration when all its tasks (and all earlier iterations') are done, in order. */
@@ -46,8 +45,8 @@ export class Scheduler {
   private readonly sessions = new Set<Session>();
   private readonly waiters: Waiters;
   private readonly host: SessionHost;
+  private readonly leases: Leases;
   private state: JobState = 'running';
-  private reassignments = 0;
 
   constructor(
     cfg: JobConfig,
@@ -57,6 +56,16 @@ export class Scheduler {
     this.clock = deps.clock ?? realClock;
     this.queue = new TaskQueue(this.cfg.shards, this.cfg.iterations);
     this.gate = new ConsistencyGate(this.cfg.shards, this.cfg.iterations, this.cfg.tau);
+    this.leases = new Leases({
+      clock: this.clock,
+      queue: this.queue,
+      leaseMs: this.cfg.leaseMs,
+      fenceRetryMs: this.cfg.fenceRetryMs,
+      fence: (task, attempt) => deps.fence(task, attempt),
+      log: (ev) => this.log(ev),
+      stopped: () => this.state === 'stopped',
+      requeued: () => this.pump(),
+    });
     this.waiters = new Waiters(this.clock, this.cfg.holdMs, (s, ms) => {
       if (s.worker !== null) this.workers.waited(s.worker, ms);
     });
@@ -97,17 +106,14 @@ export class Scheduler {
   stop(): void {
     if (this.state === 'stopped' || this.state === 'done') return;
     this.setState('stopped');
-    for (const t of this.queue.withTimers()) {
-      this.clock.clearTimeout(t.timer);
-      t.timer = null;
-    }
+    this.leases.clearTimers();
     this.pump();
   }
 
   /** Revokes every lease of `worker` (its tasks return, fenced) and closes its sessions. */
   evict(worker: number): void {
     this.log({ ev: 'evict', worker });
-    for (const t of [...this.queue.leased]) if (t.holder === worker) this.returnTask(t, 'evicted');
+    for (const t of [...this.queue.leased]) if (t.holder === worker) this.leases.lose(t, 'evicted');
     for (const s of [...this.sessions]) if (s.worker === worker) s.close();
   }
 
@@ -131,7 +137,7 @@ export class Scheduler {
       iterationsDone: this.gate.iterationsDone,
       inFlight,
       tasks: this.queue.stateCounts(),
-      reassignments: this.reassignments,
+      reassignments: this.leases.reassignments,
       waiting: this.waiters.size,
       workers: this.workers.status(now, leases),
     };
@@ -159,8 +165,7 @@ export class Scheduler {
   private heartbeat(s: Session, r: TaskRef): void {
     const t = this.current(s, r);
     if (t.state === 'done') return;
-    this.clock.clearTimeout(t.timer);
-    t.timer = this.clock.setTimeout(() => this.expire(t, r.attempt), this.cfg.leaseMs);
+    this.leases.renew(t);
     this.workers.heartbeat(s.requireWorker(), this.clock.now());
   }
 
@@ -168,13 +173,9 @@ export class Scheduler {
     const t = this.current(s, r);
     if (t.state === 'done') return true;
     const worker = s.requireWorker();
-    this.clock.clearTimeout(t.timer);
-    t.timer = null;
-    t.holder = null;
-    t.session = null;
+    this.leases.finish(t);
     t.doneAttempt = r.attempt;
     t.doneBy = worker;
-    this.queue.setState(t, 'done');
     this.workers.taskDone(worker, this.clock.now(), r);
     this.log({ ev: 'done', task: t.task, attempt: r.attempt, worker, examples: r.examples, loss: r.loss });
     for (const i of this.gate.taskDone(t.iteration)) {
@@ -213,10 +214,10 @@ export class Scheduler {
     this.workers.left(s.worker);
     this.log({ ev: 'close', worker: s.worker });
     if (this.cfg.releaseOnClose && this.state !== 'stopped')
-      for (const t of [...this.queue.leased]) if (t.session === s) this.returnTask(t, 'closed');
+      for (const t of [...this.queue.leased]) if (t.session === s) this.leases.lose(t, 'closed');
   }
 
-  // ---- leases ----
+  // ---- handing out tasks ----
 
   /** Hands runnable tasks to held LEASEs in arrival order, or `{done: true}` once the job is over. */
   private pump(): void {
@@ -229,63 +230,10 @@ export class Scheduler {
       const t = this.queue.take((i) => this.gate.open(i));
       if (!t) return;
       const w = this.waiters.shift()!;
-      this.grant(w.session, w.requestId, t);
+      const attempt = this.leases.grant(t, w.session.requireWorker(), w.session);
+      const { task, shard, iteration } = t;
+      this.reply(w.session, w.requestId, { task, attempt, shard, iteration, leaseMs: this.cfg.leaseMs });
     }
-  }
-
-  private grant(s: Session, requestId: number, t: Task): void {
-    const worker = s.requireWorker();
-    this.queue.setState(t, 'leased');
-    t.holder = worker;
-    t.session = s;
-    t.attempts++;
-    const attempt = t.attempt;
-    t.timer = this.clock.setTimeout(() => this.expire(t, attempt), this.cfg.leaseMs);
-    this.log({ ev: 'lease', task: t.task, attempt, worker });
-    const { task, shard, iteration } = t;
-    this.reply(s, requestId, { task, attempt, shard, iteration, leaseMs: this.cfg.leaseMs });
-  }
-
-  private expire(t: Task, attempt: number): void {
-    if (t.state !== 'leased' || t.attempt !== attempt) return;
-    t.timer = null;
-    this.returnTask(t, 'expired');
-  }
-
-  /** A lease is lost: the task's next attempt may run once every node is fenced for it. */
-  private returnTask(t: Task, reason: string): void {
-    this.clock.clearTimeout(t.timer);
-    const worker = t.holder;
-    t.holder = null;
-    t.session = null;
-    t.attempt++;
-    this.reassignments++;
-    this.queue.setState(t, 'fencing');
-    this.log({ ev: 'return', reason, task: t.task, attempt: t.attempt, worker });
-    this.fence(t, t.attempt, this.cfg.fenceRetryMs);
-  }
-
-  private fence(t: Task, attempt: number, retryMs: number): void {
-    t.timer = null;
-    Promise.resolve()
-      .then(() => this.deps.fence(t.task, attempt))
-      .then(
-        () => {
-          if (this.state === 'stopped' || t.state !== 'fencing' || t.attempt !== attempt) return;
-          this.log({ ev: 'fenced', task: t.task, attempt });
-          this.queue.setState(t, 'pending');
-          this.queue.requeue(t);
-          this.pump();
-        },
-        (err: unknown) => {
-          if (this.state === 'stopped') return;
-          this.log({ ev: 'fence-failed', task: t.task, attempt, error: String(err), retryMs });
-          t.timer = this.clock.setTimeout(
-            () => this.fence(t, attempt, Math.min(retryMs * 2, MAX_FENCE_RETRY_MS)),
-            retryMs,
-          );
-        },
-      );
   }
 
   // ---- helpers ----
