@@ -147,6 +147,16 @@ export class Worker {
     return out;
   }
 
+  /**
+   * Dials every server node now rather than at the first request to it; resolves with the
+   * transport each connection uses (a fallback dialer may have chosen `ws` over `webrtc`).
+   */
+  async connectAll(): Promise<Record<string, TransportKind>> {
+    const nodes = this.ring.nodes;
+    const peers = await Promise.all(nodes.map((n) => this.peer(n)));
+    return Object.fromEntries(nodes.map((n, i) => [n, peers[i].conn.kind]));
+  }
+
   /** The cluster layout this worker uses (ring, node addresses, tables). */
   get cluster(): ClusterInfo {
     return this.info;

@@ -7,6 +7,7 @@ import type { ClusterInfo } from '../shared/cluster.ts';
 import { TabshardError } from '../shared/errors.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
 import { MsgType } from '../shared/protocol/frame.ts';
+import { asPullReply, encodePull, type KvKeys } from '../shared/protocol/kv.ts';
 import { Ring } from '../shared/ring.ts';
 import { RpcPeer } from '../shared/rpc.ts';
 import { parseTableSpec, type TableSpec } from '../shared/table.ts';
@@ -70,6 +71,40 @@ export class ServerManager {
   /** Fences a task on every node: pushes from attempts below `attempt` are refused. */
   async fence(job: number, table: number, task: number, attempt: number): Promise<void> {
     await this.broadcast((id) => encodeJson(MsgType.FENCE, id, { table, task, attempt }, job));
+  }
+
+  /**
+   * Reads the values of `keys` (a sorted key list or a range) of a table from their owners: the
+   * cluster's own reads (held-out evaluation, the task audit), not a worker's path.
+   */
+  async pull(job: number, table: number, keys: Float64Array | { begin: number; end: number }): Promise<Float32Array> {
+    const spec = this.tables.find((t) => t.job === job && t.id === table);
+    if (!spec || !this.ring) throw new TabshardError('TS_ERR_UNKNOWN_TABLE', `job ${job} table ${table}`);
+    const d = spec.valueLength;
+    const slices: Array<{ owner: string; keys: KvKeys; at: number }> =
+      keys instanceof Float64Array
+        ? this.ring
+            .sliceKeys(spec, keys)
+            .map((s) => ({ owner: s.owner, keys: { kind: 'list', keys: keys.subarray(s.begin, s.end) }, at: s.begin }))
+        : this.ring
+            .sliceRange(spec, keys.begin, keys.end)
+            .map((r) => ({
+              owner: r.owner,
+              keys: { kind: 'range', begin: r.begin, end: r.end },
+              at: r.begin - keys.begin,
+            }));
+    const n = keys instanceof Float64Array ? keys.length : keys.end - keys.begin;
+    const out = new Float32Array(n * d);
+    await Promise.all(
+      slices.map(async (s) => {
+        const node = this.nodes.find((x) => x.id === s.owner)!;
+        const reply = await (await this.peer(node)).call((id) =>
+          encodePull({ requestId: id, job, table, clock: 0, keys: s.keys }),
+        );
+        out.set(asPullReply(reply), s.at * d);
+      }),
+    );
+    return out;
   }
 
   close(): void {

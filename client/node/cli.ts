@@ -1,0 +1,97 @@
+/**
+ * `tabshard worker --url <gateway>`: a headless Node worker. The same pieces as a browser tab
+ * (client library, scheduler session, task loop), with tfjs in this process on its fastest
+ * backend, the WebRTC stack from @roamhq/wrtc, and shards kept in memory.
+ *
+ *   tabshard worker --url http://127.0.0.1:8080 [--job N] [--transport auto|webrtc|ws] [--tasks N]
+ */
+import { parseArgs } from 'node:util';
+import wrtc from '@roamhq/wrtc';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import WebSocket from 'ws';
+import { decodeShard, type DecodedShard } from '../../shared/apps/shard.ts';
+import { parseClusterInfo } from '../../shared/cluster.ts';
+import { logregGradient } from '../apps/logreg.ts';
+import { initTf } from '../apps/tf-backend.ts';
+import { TaskRunner } from '../runner.ts';
+import { SchedulerSession } from '../session.ts';
+import { FallbackDialer } from '../transports/fallback.ts';
+import { WsDialer } from '../transports/ws.ts';
+import { Worker } from '../worker.ts';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: process.argv.slice(3),
+    options: {
+      url: { type: 'string' },
+      job: { type: 'string' },
+      transport: { type: 'string', default: 'auto' },
+    },
+  });
+  if (!values.url) {
+    console.error('usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws]');
+    process.exit(2);
+  }
+  const base = values.url.replace(/\/$/, '');
+  const getJson = async (path: string) => {
+    const res = await fetch(`${base}${path}`);
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+    return res.json();
+  };
+  const job = Number(values.job ?? (await getJson('/api/jobs')).jobs[0].job);
+  const info = await getJson(`/api/jobs/${job}`);
+  const backend = await initTf(tf, {});
+  const ws = new WsDialer(WebSocket as unknown as ConstructorParameters<typeof WsDialer>[0]);
+  const dialer = new FallbackDialer({ ws, wrtc, timeoutMs: values.transport === 'webrtc' ? 10_000 : 4000 });
+  const worker = await Worker.connect({
+    seed: async () => parseClusterInfo(await getJson(`/api/jobs/${job}/cluster`)),
+    dialers: values.transport === 'ws' ? { ws } : { webrtc: dialer, ws },
+    prefer: values.transport === 'ws' ? ['ws'] : ['webrtc', 'ws'],
+    job,
+  });
+  const transports = await worker.connectAll();
+  const session = await SchedulerSession.open(await ws.dial(`${base.replace(/^http/, 'ws')}/api/jobs/${job}/session`), {
+    agent: `node ${process.version}`,
+    transport: Object.values(transports).every((k) => k === 'webrtc') ? 'webrtc' : 'ws',
+    worker: worker.id,
+  });
+  console.log(JSON.stringify({ event: 'worker', job, worker: session.worker, backend, transports }));
+  const shards = new Map<number, DecodedShard>();
+  const runner = new TaskRunner<DecodedShard>({
+    worker,
+    session,
+    table: info.table,
+    auditTable: info.auditTable,
+    app: {
+      async shard(index) {
+        let s = shards.get(index);
+        if (!s) {
+          const res = await fetch(`${base}/api/jobs/${job}/shards/${index}`);
+          if (!res.ok) throw new Error(`shard ${index}: HTTP ${res.status}`);
+          s = decodeShard(new Uint8Array(await res.arrayBuffer()));
+          shards.set(index, s);
+        }
+        return s;
+      },
+      async gradient(shard, weights) {
+        return logregGradient(tf, shard, weights);
+      },
+    },
+  });
+  const stop = () => runner.stop();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  const totals = await runner.run();
+  console.log(JSON.stringify({ event: 'finished', ...totals }));
+  session.close();
+  worker.close();
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

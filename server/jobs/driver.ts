@@ -1,0 +1,143 @@
+/**
+ * Runs one training job in the cluster: defines its tables on the server group, owns its
+ * scheduler (whose lease expiries fence every node), evaluates the model on the held-out set
+ * after each iteration, and audits that every task was applied exactly once.
+ *
+ * The audit table has one key per task; a worker adds 1 to its task's key under the task's
+ * stamp, so the node's at-most-once rule makes the table itself the record: after the job,
+ * every key must read exactly 1.
+ */
+import { evaluateLogreg } from '../../shared/apps/logreg-eval.ts';
+import type { TableSpec } from '../../shared/table.ts';
+import type { ServerManager } from '../manager.ts';
+import { Scheduler } from '../scheduler/scheduler.ts';
+import type { JobConfig } from '../scheduler/types.ts';
+import type { LogregJob } from './logreg.ts';
+
+export interface JobMetric {
+  iteration: number;
+  /** ms since the job started. */
+  ms: number;
+  logLoss: number;
+  accuracy: number;
+}
+
+export interface AuditResult {
+  tasks: number;
+  /** Tasks whose audit key reads 0 (never applied), 1 (exactly once), more (applied twice: a bug). */
+  missing: number;
+  once: number;
+  more: number;
+}
+
+export const AUDIT_TABLE = 'tasks';
+
+export class JobDriver {
+  readonly scheduler: Scheduler;
+  readonly metrics: JobMetric[] = [];
+  private started = 0;
+  private readonly weights: TableSpec;
+  private readonly audit: TableSpec;
+  private evaluating: Promise<void> = Promise.resolve();
+  /** Called after each evaluation (the console and the CLI listen). */
+  onmetric: ((m: JobMetric) => void) | null = null;
+
+  constructor(
+    readonly app: LogregJob,
+    private readonly manager: ServerManager,
+    config: Partial<Omit<JobConfig, 'job' | 'shards'>> = {},
+  ) {
+    this.weights = app.tables[0];
+    this.audit = {
+      job: app.job,
+      id: Math.max(...app.tables.map((t) => t.id)) + 1,
+      name: AUDIT_TABLE,
+      kind: 'dense',
+      keySpace: app.shards.length * (config.iterations ?? app.iterations),
+      valueLength: 1,
+      updater: 'sum',
+      params: {},
+      init: { kind: 'zeros' },
+    };
+    this.scheduler = new Scheduler(
+      {
+        job: app.job,
+        name: config.name ?? 'spam-logreg',
+        app: 'logreg',
+        shards: app.shards.length,
+        iterations: config.iterations ?? app.iterations,
+        tau: config.tau === undefined ? 0 : config.tau,
+        leaseMs: config.leaseMs ?? 4000,
+        heartbeatMs: config.heartbeatMs ?? 1000,
+        releaseOnClose: config.releaseOnClose,
+      },
+      { fence: (task, attempt) => this.fence(task, attempt) },
+    );
+    this.scheduler.onIterationDone = (i) => {
+      this.evaluating = this.evaluating.then(() => this.evaluate(i)).catch(() => {});
+    };
+  }
+
+  get tables(): TableSpec[] {
+    return [...this.app.tables, this.audit];
+  }
+
+  /** Defines the job's tables on every node. */
+  async start(): Promise<void> {
+    for (const t of this.tables) await this.manager.defineTable(t);
+    this.started = performance.now();
+  }
+
+  /** The last evaluation, if any. */
+  get latest(): JobMetric | undefined {
+    return this.metrics.at(-1);
+  }
+
+  /** True once the held-out target was reached. */
+  get reached(): boolean {
+    const m = this.latest;
+    return m !== undefined && m.accuracy >= this.app.target.accuracy;
+  }
+
+  status() {
+    return {
+      ...this.scheduler.status(),
+      version: this.app.version,
+      target: this.app.target,
+      reached: this.reached,
+      metrics: this.metrics,
+      meta: this.app.meta,
+    };
+  }
+
+  /** Reads the audit table: how many tasks were applied never, once, more than once. */
+  async auditTasks(): Promise<AuditResult> {
+    const n = this.audit.keySpace;
+    const v = await this.manager.pull(this.app.job, this.audit.id, { begin: 0, end: n });
+    const r: AuditResult = { tasks: n, missing: 0, once: 0, more: 0 };
+    for (const x of v) {
+      if (x === 0) r.missing++;
+      else if (x === 1) r.once++;
+      else r.more++;
+    }
+    return r;
+  }
+
+  /** Evaluates now (also used at the end of a run); resolves once pending evaluations are done. */
+  async settle(): Promise<void> {
+    await this.evaluating;
+  }
+
+  private async evaluate(iteration: number): Promise<void> {
+    const held = this.app.heldout;
+    const w = await this.manager.pull(this.app.job, this.weights.id, held.keys);
+    const { logLoss, accuracy } = evaluateLogreg(held, w);
+    const m = { iteration, ms: Math.round(performance.now() - this.started), logLoss, accuracy };
+    this.metrics.push(m);
+    this.onmetric?.(m);
+  }
+
+  private async fence(task: number, attempt: number): Promise<void> {
+    for (const t of this.tables) await this.manager.fence(this.app.job, t.id, task, attempt);
+  }
+}

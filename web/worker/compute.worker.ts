@@ -1,0 +1,45 @@
+/**
+ * The tab's compute thread (a Web Worker): initialises TensorFlow.js on the fastest backend that
+ * starts here, keeps the shards the page handed it, and computes gradients on request, so the
+ * page's own thread stays free for the network and the UI.
+ *
+ * Messages in:  {type: 'init', wasmPaths} · {type: 'shard', index, bytes} · {type: 'grad', id, index, weights}
+ * Messages out: {type: 'ready', backend} · {type: 'grad', id, grad, loss, examples} · {type: 'error', id?, message}
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { logregGradient } from '../../client/apps/logreg.ts';
+import { initTf } from '../../client/apps/tf-backend.ts';
+import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
+
+type In =
+  | { type: 'init'; wasmPaths: string }
+  | { type: 'shard'; index: number; bytes: Uint8Array }
+  | { type: 'grad'; id: number; index: number; weights: Float32Array };
+
+const shards = new Map<number, DecodedShard>();
+const scope = self as unknown as {
+  onmessage: ((e: MessageEvent<In>) => void) | null;
+  postMessage(msg: unknown, transfer?: Transferable[]): void;
+};
+
+scope.onmessage = async (e) => {
+  const m = e.data;
+  try {
+    if (m.type === 'init') {
+      const backend = await initTf(tf, { wasmPaths: m.wasmPaths });
+      scope.postMessage({ type: 'ready', backend });
+    } else if (m.type === 'shard') {
+      shards.set(m.index, decodeShard(m.bytes));
+    } else if (m.type === 'grad') {
+      const shard = shards.get(m.index);
+      if (!shard) throw new Error(`shard ${m.index} was not loaded`);
+      const r = logregGradient(tf, shard, m.weights);
+      scope.postMessage({ type: 'grad', id: m.id, grad: r.grad, loss: r.loss, examples: r.examples }, [
+        r.grad.buffer as ArrayBuffer,
+      ]);
+    }
+  } catch (err) {
+    scope.postMessage({ type: 'error', id: 'id' in m ? m.id : undefined, message: String(err) });
+  }
+};
