@@ -168,7 +168,7 @@ export class Harness {
   /** Uncaught page errors and console errors, per page (for test diagnostics). */
   readonly errors = new Map<Page, string[]>();
   private readonly contexts: BrowserContext[] = [];
-  private shared: BrowserContext | null = null;
+  private shared: Promise<BrowserContext> | null = null;
   private stopped = false;
 
   private constructor(
@@ -215,7 +215,8 @@ export class Harness {
 
   /** Opens a page on the gateway (the lab by default) and waits until it has loaded. */
   async openPage(opts: PageOptions = {}): Promise<Page> {
-    const ctx = opts.ownContext ? await this.newContext() : (this.shared ??= await this.newContext());
+    if (!opts.ownContext) this.shared ??= this.newContext();
+    const ctx = opts.ownContext ? await this.newContext() : await this.shared!;
     const page = await ctx.newPage();
     const errors: string[] = [];
     this.errors.set(page, errors);

@@ -109,7 +109,7 @@ describe('browser transports (3 nodes, Chromium)', () => {
     for (const r of Object.values(used)) assert.equal(r.kind, 'webrtc', `${r.node}: ${r.fallbackReason}`);
     const ms = Object.values(used).map((r) => r.ms);
     console.log(JSON.stringify({ e2e: 'webrtc-connect', nodes: 3, ms, page: 'lab' }));
-    assert.match(await page.locator('#node-n1').innerText(), /WebRTC data channel/);
+    assert.match((await page.locator('#node-n1').textContent()) ?? '', /WebRTC data channel/);
     assert.deepEqual(h.errors.get(page), []);
   });
 
@@ -126,7 +126,7 @@ describe('browser transports (3 nodes, Chromium)', () => {
         assert.match(r.fallbackReason ?? '', /TS_ERR_CONNECT_FAILED/);
       }
       if (mode === 'silent') for (const r of Object.values(used)) assert.ok(r.ms >= 1500, `fell back after ${r.ms} ms`);
-      assert.match(await page.locator('#node-n2').innerText(), /WebSocket relay — WebRTC failed/);
+      assert.match((await page.locator('#node-n2').textContent()) ?? '', /WebSocket relay — WebRTC failed/);
     });
   }
 
