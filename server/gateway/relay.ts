@@ -16,8 +16,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../../shared/errors.ts';
-import { MAX_SIGNAL_BYTES } from '../../shared/transport/chunker.ts';
 import type { Conn, Dialer } from '../../shared/transport/types.ts';
+import { MAX_SIGNAL_BYTES } from '../../shared/transport/webrtc-peer.ts';
 import { remoteOf, wsConn } from '../transports/ws.ts';
 
 export interface RelayOptions {

@@ -8,10 +8,10 @@ import { after, describe, it } from 'node:test';
 import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
 import { TabshardError } from '../../shared/errors.ts';
-import { dialPeer, type PeerConnOptions } from '../../shared/transport/chunker.ts';
 import { collect, connectPair, runTransportCompliance } from '../../shared/transport/compliance.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
 import type { Conn, Dialer } from '../../shared/transport/types.ts';
+import { dialPeer, type PeerConnOptions } from '../../shared/transport/webrtc-peer.ts';
 import { WebRtcListener, type WrtcImpl } from './webrtc.ts';
 
 const impl = wrtc as unknown as WrtcImpl;

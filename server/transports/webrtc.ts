@@ -3,15 +3,16 @@
  * `Listener` (TCP, WebSocket, memory). Each incoming signalling connection carries one WebRTC
  * handshake (simple-peer signal data as UTF-8 JSON, one object per message); its data channel
  * becomes a `Conn` handed to `onconnection`. The handshake, the signalling format and the
- * chunked `Conn` are shared with the dialer: see `shared/transport/chunker.ts`.
+ * chunked `Conn` are shared with the dialer: see `shared/transport/webrtc-peer.ts`.
  *
  * Address: `webrtc+<signalling address>`, e.g. `webrtc+tcp://127.0.0.1:1234`. The signalling
  * connection stays open as long as the data channel; losing either ends the `Conn`.
  */
 import SimplePeer from 'simple-peer';
 import type { TabshardError } from '../../shared/errors.ts';
-import { type ChunkTuning, openPeerConn } from '../../shared/transport/chunker.ts';
+import type { ChunkTuning } from '../../shared/transport/chunked-conn.ts';
 import type { Conn, Listener } from '../../shared/transport/types.ts';
+import { openPeerConn } from '../../shared/transport/webrtc-peer.ts';
 
 /** A WebRTC implementation for simple-peer (`@roamhq/wrtc` in Node). */
 export type WrtcImpl = NonNullable<SimplePeer.Options['wrtc']>;
