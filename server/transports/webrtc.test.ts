@@ -113,4 +113,27 @@ describe('webrtc handshake failures', () => {
     assert.equal((await serverClosed)?.code, 'TS_ERR_FRAME_TOO_LARGE');
     await clientClosed;
   });
+
+  it('closes the connections it accepted when the listener closes', async () => {
+    const { listener, dialer } = setup();
+    const accepted: Conn[] = [];
+    const both = new Promise<void>((resolve) => {
+      listener.onconnection = (c) => {
+        accepted.push(c);
+        if (accepted.length === 2) resolve();
+      };
+    });
+    const clients = [await dialer.dial(listener.address), await dialer.dial(listener.address)];
+    const closed = clients.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          c.onclose = () => resolve();
+        }),
+    );
+    await both;
+    accepted[0].close(); // one already closed: closing the listener must not trip over it
+    await listener.close();
+    await Promise.all(closed);
+    assert.ok(accepted.every((c) => c.closed));
+  });
 });

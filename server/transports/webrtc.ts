@@ -40,16 +40,20 @@ export class WebRtcListener implements Listener {
    */
   onerror: ((err: TabshardError) => void) | null = null;
   private readonly handshakes = new Set<Conn>();
+  /** Connections handed out (closed ones are pruned at each new connection). */
+  private readonly established = new Set<Conn>();
 
   constructor(private readonly opts: WebRtcListenerOptions) {
     this.address = `webrtc+${opts.signalling.address}`;
     opts.signalling.onconnection = (sig) => this.accept(sig);
   }
 
-  /** Stops accepting and abandons handshakes in progress; established connections stay open. */
+  /** Stops accepting, abandons handshakes in progress and closes the connections it accepted. */
   async close(): Promise<void> {
     this.opts.signalling.onconnection = null;
     for (const sig of [...this.handshakes]) sig.close();
+    for (const conn of [...this.established]) conn.close();
+    this.established.clear();
     await this.opts.signalling.close();
   }
 
@@ -58,6 +62,8 @@ export class WebRtcListener implements Listener {
     openPeerConn(sig, false, `webrtc+${sig.remote}`, { ...this.opts, Peer: SimplePeer }).then(
       (conn) => {
         this.handshakes.delete(sig);
+        for (const c of this.established) if (c.closed) this.established.delete(c);
+        this.established.add(conn);
         if (this.onconnection) this.onconnection(conn);
         else conn.close();
       },
