@@ -3,7 +3,7 @@
  * raw data-channel throughput (1M-float-sized messages the node acknowledges or answers without
  * decoding) vs parameter-server push and pull of a 1M-float dense range and a 100k-key sparse
  * push, on the same transport to the same node process. One JSON line per op, medians over
- * `--reps` (default 7); `ratio` = PS throughput / raw throughput (target ≥ 0.8).
+ * `--reps` (default 11); `ratio` = PS throughput / raw throughput (target ≥ 0.8).
  *
  *   npm run bench:browser [-- --reps 9] [-- --transport ws]
  */
@@ -12,7 +12,7 @@ import { Harness } from '../../e2e/harness.ts';
 
 const { values } = parseArgs({
   options: {
-    reps: { type: 'string', default: '7' },
+    reps: { type: 'string', default: '11' },
     transport: { type: 'string', default: 'webrtc' },
     floats: { type: 'string', default: String(1 << 20) },
     'sparse-keys': { type: 'string', default: '100000' },
