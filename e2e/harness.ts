@@ -246,13 +246,17 @@ export class Harness {
   }
 
   /**
-   * Freezes a page's JavaScript (CDP Debugger.pause: the next statement it runs stops there,
-   * timers and messages included); resolves with a function that resumes it.
+   * Freezes a page's JavaScript (CDP Debugger.pause; an evaluation makes it take effect at once
+   * instead of at the page's next task): timers, messages and promise callbacks stop until the
+   * returned function resumes it. Resolves once the page is paused.
    */
   async freezePage(page: Page): Promise<() => Promise<void>> {
     const cdp: CDPSession = await page.context().newCDPSession(page);
+    const paused = new Promise<void>((resolve) => cdp.once('Debugger.paused', () => resolve()));
     await cdp.send('Debugger.enable');
     await cdp.send('Debugger.pause');
+    cdp.send('Runtime.evaluate', { expression: 'void 0' }).catch(() => {}); // answers after the resume
+    await paused;
     return async () => {
       await cdp.send('Debugger.resume');
       await cdp.detach();
