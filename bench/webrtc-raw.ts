@@ -10,7 +10,7 @@
 import wrtc from '@roamhq/wrtc';
 import { WebRtcDialer, type WrtcImpl } from '../client/transports/webrtc.ts';
 import { WebRtcListener } from '../server/transports/webrtc.ts';
-import { type ChunkTuning, DEFAULT_TUNING } from '../shared/transport/chunker.ts';
+import { type ChunkTuning, DEFAULT_TUNING } from '../shared/transport/chunked-conn.ts';
 import { MemoryNetwork } from '../shared/transport/memory.ts';
 import type { Conn } from '../shared/transport/types.ts';
 

@@ -1,6 +1,7 @@
 /**
  * The `tabshard` command line.
- *   tabshard start  [--nodes 3] [--port 8080]        embedded cluster: server nodes, manager, gateway
+ *   tabshard start  [--nodes 3] [--port 8080] [--bench-raw] [--json]   embedded cluster: server nodes, manager, gateway
+ *     --json prints one line {"event":"ready","gateway","nodes":[{id,addresses}],"adminToken"} instead of the banner
  *   tabshard server [--id n1] [--host h] [--port p] [--no-webrtc] [--bench-raw]   one server node
  */
 import { parseArgs } from 'node:util';
@@ -31,6 +32,29 @@ const DEMO_TABLES: TableSpec[] = [
     params: { lr: 0.1 },
     init: { kind: 'zeros' },
   },
+  // Sum tables: what a worker pushes adds up exactly, so tests and benchmarks can read it back.
+  {
+    job: 0,
+    id: 3,
+    name: 'sum-sparse',
+    kind: 'sparse',
+    keySpace: 2 ** 24,
+    valueLength: 1,
+    updater: 'sum',
+    params: {},
+    init: { kind: 'zeros' },
+  },
+  {
+    job: 0,
+    id: 4,
+    name: 'sum-dense',
+    kind: 'dense',
+    keySpace: 1 << 20,
+    valueLength: 1,
+    updater: 'sum',
+    params: {},
+    init: { kind: 'zeros' },
+  },
 ];
 
 async function main(): Promise<void> {
@@ -44,6 +68,7 @@ async function main(): Promise<void> {
       nodes: { type: 'string', default: '3' },
       'no-webrtc': { type: 'boolean', default: false },
       'bench-raw': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
     },
   });
   if (cmd === 'server') {
@@ -66,19 +91,26 @@ async function main(): Promise<void> {
       nodes: Number(values.nodes),
       port: Number(values.port),
       tables: DEMO_TABLES,
+      benchRaw: values['bench-raw'],
     });
+    const stop = () => c.stop().then(() => process.exit(0));
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    if (values.json) {
+      const nodes = c.nodes.map((n) => ({ id: n.id, addresses: n.addresses }));
+      console.log(JSON.stringify({ event: 'ready', gateway: c.gateway, nodes, adminToken: c.adminToken }));
+      return;
+    }
     console.log(`tabshard: ${c.nodes.length} server nodes, ring v${c.manager.info.ring.version}`);
     for (const n of c.nodes) console.log(`  node ${n.id}: ${Object.values(n.addresses).join('  ')}`);
     console.log(`  tables: ${DEMO_TABLES.map((t) => t.name).join(', ')}`);
     console.log(`  gateway: ${c.gateway}  (try ${c.gateway}/api/cluster)`);
+    console.log(`  lab: ${c.gateway}/lab`);
     console.log('Ctrl-C stops the cluster.');
-    const stop = () => c.stop().then(() => process.exit(0));
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--port P] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
+    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
   );
   process.exit(2);
 }

@@ -52,11 +52,13 @@ export interface EmbeddedCluster {
   manager: ServerManager;
   nodes: NodeChild[];
   gateway: string;
+  /** Token the nodes require for RING, TABLE and FENCE (generated per start). */
+  adminToken: string;
   stop(): Promise<void>;
 }
 
 export async function startEmbeddedCluster(
-  opts: { nodes?: number; tables?: TableSpec[]; port?: number } = {},
+  opts: { nodes?: number; tables?: TableSpec[]; port?: number; benchRaw?: boolean } = {},
 ): Promise<EmbeddedCluster> {
   const nodes: NodeChild[] = [];
   const stopChildren = () => {
@@ -64,7 +66,8 @@ export async function startEmbeddedCluster(
   };
   try {
     const adminToken = randomUUID();
-    for (let i = 1; i <= (opts.nodes ?? 3); i++) nodes.push(await spawnNode(`n${i}`, [], adminToken));
+    for (let i = 1; i <= (opts.nodes ?? 3); i++)
+      nodes.push(await spawnNode(`n${i}`, opts.benchRaw ? ['--bench-raw'] : [], adminToken));
     const manager = new ServerManager(
       tcpDialer(),
       nodes.map((n) => ({ id: n.id, addresses: n.addresses, control: n.addresses.tcp })),
@@ -72,12 +75,18 @@ export async function startEmbeddedCluster(
     );
     await manager.start();
     for (const t of opts.tables ?? []) await manager.defineTable(t);
-    const app = buildApp({ cluster: () => manager.info, stats: () => manager.stats() });
+    const app = buildApp({
+      cluster: () => manager.info,
+      stats: () => manager.stats(),
+      dialer: tcpDialer(),
+      assets: {},
+    });
     const gateway = await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
     return {
       manager,
       nodes,
       gateway,
+      adminToken,
       async stop() {
         manager.close();
         await app.close();

@@ -3,14 +3,15 @@
  * address with any `Dialer` (TCP, WebSocket, memory), runs simple-peer as initiator over it
  * and resolves with a `Conn` over the data channel once it opens. Runs in Node (pass `wrtc`,
  * e.g. `@roamhq/wrtc`) and in the browser (omit it). The handshake, the signalling format and
- * the chunked `Conn` are shared with the listener: see `shared/transport/chunker.ts`.
+ * the chunked `Conn` are shared with the listener: see `shared/transport/webrtc-peer.ts`.
  *
  * Address: `webrtc+<signalling address>` (e.g. `webrtc+tcp://127.0.0.1:1234`, what
  * `WebRtcListener.address` reports) or the bare signalling address.
  */
 import SimplePeer from 'simple-peer';
-import { type ChunkTuning, dialPeer } from '../../shared/transport/chunker.ts';
+import type { ChunkTuning } from '../../shared/transport/chunked-conn.ts';
 import type { Conn, Dialer } from '../../shared/transport/types.ts';
+import { dialPeer } from '../../shared/transport/webrtc-peer.ts';
 
 /** A WebRTC implementation for simple-peer (`@roamhq/wrtc` in Node; omit in the browser). */
 export type WrtcImpl = NonNullable<SimplePeer.Options['wrtc']>;

@@ -1,19 +1,43 @@
 /**
- * The gateway (fastify). For now: health and the cluster layout; the worker page, signalling,
- * the job API and the console arrive with later issues as plugins of their own.
+ * The gateway (fastify): health, the cluster layout, the relays a browser tab uses to reach the
+ * server nodes (relay.ts), and the browser bundles and pages (assets.ts). The scheduler, the
+ * job API and the console arrive as plugins of their own.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { ClusterInfo } from '../../shared/cluster.ts';
+import { TabshardError } from '../../shared/errors.ts';
+import type { Dialer } from '../../shared/transport/types.ts';
+import { type AssetsOptions, assetsPlugin } from './assets.ts';
+import { DEFAULT_RELAY_MAX_MESSAGE, relayPlugin } from './relay.ts';
 
 export interface GatewayDeps {
   cluster(): ClusterInfo;
   stats(): Promise<unknown[]>;
+  /** Dials server nodes' TCP addresses for the relays (none: no relay routes). */
+  dialer?: Dialer;
+  /** Largest message relayed to a node (default 64 MiB). */
+  relayMaxMessage?: number;
+  /** Browser bundles and pages (none: not served). */
+  assets?: AssetsOptions;
 }
 
 export function buildApp(deps: GatewayDeps): FastifyInstance {
   const app = Fastify({ logger: false });
+  app.setErrorHandler((err: FastifyError, _req, reply) => {
+    if (err instanceof TabshardError) return reply.status(err.status).send({ code: err.code, message: err.message });
+    if (err.validation) return reply.status(400).send({ code: 'TS_ERR_INVALID_ARGUMENT', message: err.message });
+    const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
+    return reply
+      .status(status)
+      .send({ code: status < 500 ? 'TS_ERR_INVALID_ARGUMENT' : 'TS_ERR_INTERNAL', message: err.message });
+  });
   app.get('/health', async () => ({ ok: true }));
   app.get('/api/cluster', async () => deps.cluster());
   app.get('/api/stats', async () => ({ nodes: await deps.stats() }));
+  const maxMessage = deps.relayMaxMessage ?? DEFAULT_RELAY_MAX_MESSAGE;
+  app.register(websocket, { options: { maxPayload: maxMessage, perMessageDeflate: false } });
+  if (deps.dialer) app.register(relayPlugin, { cluster: deps.cluster, dialer: deps.dialer, maxMessage });
+  if (deps.assets) app.register(assetsPlugin, deps.assets);
   return app;
 }

@@ -8,10 +8,10 @@ import { after, describe, it } from 'node:test';
 import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
 import { TabshardError } from '../../shared/errors.ts';
-import { dialPeer, type PeerConnOptions } from '../../shared/transport/chunker.ts';
 import { collect, connectPair, runTransportCompliance } from '../../shared/transport/compliance.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
 import type { Conn, Dialer } from '../../shared/transport/types.ts';
+import { dialPeer, type PeerConnOptions } from '../../shared/transport/webrtc-peer.ts';
 import { WebRtcListener, type WrtcImpl } from './webrtc.ts';
 
 const impl = wrtc as unknown as WrtcImpl;
@@ -112,5 +112,28 @@ describe('webrtc handshake failures', () => {
     client.send([new Uint8Array(5000)]);
     assert.equal((await serverClosed)?.code, 'TS_ERR_FRAME_TOO_LARGE');
     await clientClosed;
+  });
+
+  it('closes the connections it accepted when the listener closes', async () => {
+    const { listener, dialer } = setup();
+    const accepted: Conn[] = [];
+    const both = new Promise<void>((resolve) => {
+      listener.onconnection = (c) => {
+        accepted.push(c);
+        if (accepted.length === 2) resolve();
+      };
+    });
+    const clients = [await dialer.dial(listener.address), await dialer.dial(listener.address)];
+    const closed = clients.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          c.onclose = () => resolve();
+        }),
+    );
+    await both;
+    accepted[0].close(); // one already closed: closing the listener must not trip over it
+    await listener.close();
+    await Promise.all(closed);
+    assert.ok(accepted.every((c) => c.closed));
   });
 });

@@ -8,17 +8,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TabshardError } from '../errors.ts';
 import { createRng } from '../rng.ts';
-import {
-  type ChunkChannel,
-  ChunkedConn,
-  chunkCount,
-  decodeSignal,
-  encodeSignal,
-  MessageChunker,
-  Reassembler,
-  splitMessage,
-} from './chunker.ts';
+import { type ChunkChannel, ChunkedConn } from './chunked-conn.ts';
+import { chunkCount, MessageChunker, Reassembler, splitMessage } from './chunker.ts';
 import { concatParts } from './types.ts';
+import { decodeSignal, encodeSignal } from './webrtc-peer.ts';
 
 const isCode = (code: string) => (e: unknown) => e instanceof TabshardError && e.code === code;
 const bytes = (...b: number[]) => Uint8Array.from(b);

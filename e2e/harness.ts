@@ -1,0 +1,296 @@
+/**
+ * The e2e harness: a real cluster (`tabshard start --json` as a child process: server-node
+ * processes, manager, gateway) and Debian's headless Chromium driven by playwright-core, with
+ * fault injection for tabs (close, crash, freeze, WebRTC blocked). It touches the system only
+ * through processes, HTTP and the browser: it imports none of the project's code.
+ *
+ * Everything it starts is stopped by `stop()`, by handle and PID: the browser, then the cluster
+ * process group (SIGTERM, SIGKILL after a grace period). Call it in a `finally`/`after`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import {
+  type Browser,
+  type BrowserContext,
+  type BrowserServer,
+  type CDPSession,
+  chromium,
+  type Page,
+} from 'playwright-core';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** The line `tabshard start --json` prints once the cluster is up. */
+export interface ClusterReady {
+  event: 'ready';
+  gateway: string;
+  nodes: Array<{ id: string; addresses: Record<string, string> }>;
+  adminToken: string;
+}
+
+export interface HarnessOptions {
+  /** Server nodes (default 3). */
+  nodes?: number;
+  /** Start nodes with `--bench-raw` (they answer raw 0xEC messages). */
+  benchRaw?: boolean;
+  /** More Chromium switches (one switch per element; never split on commas). */
+  chromiumArgs?: string[];
+  /** More features for the one `--disable-features` switch. */
+  disableFeatures?: string[];
+  /** Deadline for the cluster's ready line (default 30 000 ms). */
+  startTimeoutMs?: number;
+}
+
+export interface PageOptions {
+  /** Path on the gateway (default '/lab'). */
+  path?: string;
+  /**
+   * Block WebRTC in this page before any script runs: 'throw' makes `new RTCPeerConnection()`
+   * throw; 'silent' lets it run but drops every remote ICE candidate, so it never connects.
+   */
+  blockWebRtc?: 'throw' | 'silent';
+  /** Open the page in its own browser context (default: one shared context). */
+  ownContext?: boolean;
+}
+
+/** Chromium switches that make WebRTC work on loopback in headless Chromium (STACK.md). */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--allow-loopback-in-peer-connection',
+  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost',
+];
+export const DISABLE_FEATURES = ['WebRtcHideLocalIpsWithMdns'];
+
+const BLOCK_THROW = `(() => {
+  const blocked = function RTCPeerConnection() {
+    throw new DOMException('WebRTC blocked by the e2e harness', 'NotSupportedError');
+  };
+  window.RTCPeerConnection = blocked;
+  window.webkitRTCPeerConnection = blocked;
+})();`;
+
+// A relay-only ICE policy with no TURN server gathers no local candidates, and remote ones are
+// dropped too: ICE can never find a pair (the peer cannot learn a peer-reflexive one either).
+const BLOCK_SILENT = `(() => {
+  const Real = window.RTCPeerConnection;
+  const strip = (d) => d && typeof d.sdp === 'string'
+    ? { type: d.type, sdp: d.sdp.split('\\r\\n').filter((l) => !l.startsWith('a=candidate')).join('\\r\\n') }
+    : d;
+  const relayOnly = (c) => ({ ...(c || {}), iceServers: [], iceTransportPolicy: 'relay' });
+  class Silent extends Real {
+    constructor(config, ...rest) { super(relayOnly(config), ...rest); }
+    setConfiguration(c) { return super.setConfiguration(relayOnly(c)); }
+    addIceCandidate() { return Promise.resolve(); }
+    setRemoteDescription(d) { return super.setRemoteDescription(strip(d)); }
+  }
+  window.RTCPeerConnection = Silent;
+  window.webkitRTCPeerConnection = Silent;
+})();`;
+
+/**
+ * Playwright's own `--disable-features=…` switch. Chromium keeps only the last such switch, so
+ * ours must carry Playwright's list too. Playwright does not export its list; a launch of
+ * `/bin/true` (which exits at once) reports the command line Playwright built, without starting
+ * a browser.
+ */
+export async function playwrightDisableFeatures(): Promise<string | null> {
+  try {
+    const b = await chromium.launch({ executablePath: '/bin/true', timeout: 10_000 });
+    await b.close();
+  } catch (err) {
+    const m = /<launching> \S+ .*?(--disable-features=\S+)/.exec(String(err));
+    return m ? m[1] : null;
+  }
+  return null;
+}
+
+/** Starts `tabshard start --json` in its own process group and resolves with its ready line. */
+export function startCluster(opts: HarnessOptions = {}): Promise<{ child: ChildProcess; ready: ClusterReady }> {
+  const args = ['bin/tabshard.mjs', 'start', '--port', '0', '--json', '--nodes', String(opts.nodes ?? 3)];
+  if (opts.benchRaw) args.push('--bench-raw');
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      killGroup(child, 'SIGKILL');
+      reject(new Error('the cluster did not print its ready line in time'));
+    }, opts.startTimeoutMs ?? 30_000);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`tabshard start exited (${code ?? signal}) before it was ready`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let ev: ClusterReady | null = null;
+      try {
+        ev = JSON.parse(line);
+      } catch {
+        return; // not a JSON line
+      }
+      if (ev?.event !== 'ready') return;
+      clearTimeout(timer);
+      resolve({ child, ready: ev });
+    });
+  });
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal); // the cluster process and its server nodes
+  } catch {
+    // already gone
+  }
+}
+
+/** Stops the cluster: SIGTERM (it stops its nodes), SIGKILL to the group after `graceMs`. */
+export function stopCluster(child: ChildProcess, graceMs = 5000): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      killGroup(child, 'SIGKILL'); // a node that outlived its parent
+      resolve();
+    });
+    killGroup(child, 'SIGTERM');
+  });
+}
+
+export class Harness {
+  /** Uncaught page errors and console errors, per page (for test diagnostics). */
+  readonly errors = new Map<Page, string[]>();
+  private readonly contexts: BrowserContext[] = [];
+  private shared: Promise<BrowserContext> | null = null;
+  private stopped = false;
+
+  private constructor(
+    readonly cluster: ClusterReady,
+    private readonly child: ChildProcess,
+    private readonly server: BrowserServer | null,
+    readonly browser: Browser | null,
+  ) {}
+
+  /** Starts the cluster and Chromium; on any failure stops what it started and rethrows. */
+  static async start(opts: HarnessOptions = {}): Promise<Harness> {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+    const { child, ready } = await startCluster(opts);
+    let server: BrowserServer | null = null;
+    try {
+      const pwFeatures = await playwrightDisableFeatures();
+      const features = [
+        ...(pwFeatures ? pwFeatures.slice('--disable-features='.length).split(',') : []),
+        ...DISABLE_FEATURES,
+        ...(opts.disableFeatures ?? []),
+      ];
+      server = await chromium.launchServer({
+        executablePath: CHROMIUM,
+        args: [...CHROMIUM_ARGS, ...(opts.chromiumArgs ?? []), `--disable-features=${features.join(',')}`],
+        ignoreDefaultArgs: pwFeatures ? [pwFeatures] : [],
+      });
+      const browser = await chromium.connect(server.wsEndpoint());
+      return new Harness(ready, child, server, browser);
+    } catch (err) {
+      if (server) server.process()?.kill('SIGKILL');
+      await stopCluster(child);
+      throw err;
+    }
+  }
+
+  get gateway(): string {
+    return this.cluster.gateway;
+  }
+
+  /** The Chromium process id. */
+  get browserPid(): number | undefined {
+    return this.server?.process()?.pid;
+  }
+
+  /** Opens a page on the gateway (the lab by default) and waits until it has loaded. */
+  async openPage(opts: PageOptions = {}): Promise<Page> {
+    if (!opts.ownContext) this.shared ??= this.newContext();
+    const ctx = opts.ownContext ? await this.newContext() : await this.shared!;
+    const page = await ctx.newPage();
+    const errors: string[] = [];
+    this.errors.set(page, errors);
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    if (opts.blockWebRtc)
+      await page.addInitScript({ content: opts.blockWebRtc === 'throw' ? BLOCK_THROW : BLOCK_SILENT });
+    await page.goto(this.gateway + (opts.path ?? '/lab'));
+    return page;
+  }
+
+  async openPages(n: number, opts: PageOptions = {}): Promise<Page[]> {
+    return Promise.all(Array.from({ length: n }, () => this.openPage(opts)));
+  }
+
+  /** Closes a page (a tab closed by its user). */
+  async closePage(page: Page): Promise<void> {
+    await page.close();
+  }
+
+  /** Crashes a page's renderer (CDP Page.crash) and resolves once Playwright saw the crash. */
+  async crashPage(page: Page): Promise<void> {
+    const crashed = new Promise<void>((resolve) => page.once('crash', () => resolve()));
+    const cdp = await page.context().newCDPSession(page);
+    cdp.send('Page.crash').catch(() => {}); // never answers: the renderer is gone
+    await crashed;
+  }
+
+  /**
+   * Freezes a page's JavaScript (CDP Debugger.pause; an evaluation makes it take effect at once
+   * instead of at the page's next task): timers, messages and promise callbacks stop until the
+   * returned function resumes it. Resolves once the page is paused.
+   */
+  async freezePage(page: Page): Promise<() => Promise<void>> {
+    const cdp: CDPSession = await page.context().newCDPSession(page);
+    const paused = new Promise<void>((resolve) => cdp.once('Debugger.paused', () => resolve()));
+    await cdp.send('Debugger.enable');
+    await cdp.send('Debugger.pause');
+    cdp.send('Runtime.evaluate', { expression: 'void 0' }).catch(() => {}); // answers after the resume
+    await paused;
+    return async () => {
+      await cdp.send('Debugger.resume');
+      await cdp.detach();
+    };
+  }
+
+  /** Stops the browser and the cluster; idempotent, and safe after a failed test. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const proc = this.server?.process();
+    try {
+      await withTimeout(this.browser?.close() ?? Promise.resolve(), 10_000);
+      await withTimeout(this.server?.close() ?? Promise.resolve(), 10_000);
+    } catch {
+      // a hung browser is killed below
+    }
+    if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    await stopCluster(this.child);
+  }
+
+  private async newContext(): Promise<BrowserContext> {
+    const ctx = await this.browser!.newContext();
+    this.contexts.push(ctx);
+    return ctx;
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]);
+}

@@ -1,0 +1,49 @@
+/**
+ * Browser bundles and pages through `inject()`: the lab bundle builds with its shims, pages carry
+ * a CSP without inline scripts, tfjs wasm files are served as application/wasm, nothing else is.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { buildApp } from './app.ts';
+
+describe('gateway assets', () => {
+  const app = buildApp({
+    cluster: () => ({ ring: { version: 0, vnodes: 1, nodes: [] }, addresses: {}, tables: [] }) as never,
+    stats: async () => [],
+    assets: {},
+  });
+  after(() => app.close());
+
+  it('serves pages with a CSP that allows only same-origin scripts and wasm', async () => {
+    const res = await app.inject('/lab');
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers['content-type'] as string, /^text\/html/);
+    const csp = res.headers['content-security-policy'] as string;
+    assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
+    assert.doesNotMatch(csp, /unsafe-inline/);
+    assert.match(res.body, /<script type="module" src="\/assets\/lab.js"><\/script>/);
+    assert.doesNotMatch(res.body, /<script>/);
+  });
+
+  it('bundles a browser entry with its shims and a linked source map', async () => {
+    const js = await app.inject('/assets/lab.js');
+    assert.equal(js.statusCode, 200);
+    assert.match(js.headers['content-type'] as string, /^text\/javascript/);
+    assert.match(js.body, /tabshardLab/);
+    assert.match(js.body, /\/\/# sourceMappingURL=lab\.js\.map/);
+    assert.doesNotMatch(js.body, /require\("(events|buffer|process)"\)/);
+    const map = await app.inject('/assets/lab.js.map');
+    assert.equal(map.statusCode, 200);
+    assert.ok(Array.isArray(map.json().sources));
+    assert.equal((await app.inject('/assets/nope.js')).statusCode, 404);
+    assert.equal((await app.inject('/assets/..%2Fapp.js')).statusCode, 404);
+  });
+
+  it('serves the tfjs wasm backend files as application/wasm', async () => {
+    const res = await app.inject('/assets/tfjs/tfjs-backend-wasm-simd.wasm');
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['content-type'], 'application/wasm');
+    assert.deepEqual([...res.rawPayload.subarray(0, 4)], [0, 0x61, 0x73, 0x6d]);
+    assert.equal((await app.inject('/assets/tfjs/..%2F..%2Fpackage.json')).statusCode, 404);
+  });
+});

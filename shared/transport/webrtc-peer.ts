@@ -1,0 +1,208 @@
+/**
+ * The WebRTC handshake shared by client/ and server/: the signalling-message codec, and
+ * `openPeerConn` / `dialPeer`, which run simple-peer (passed in, with the WebRTC stack) over a
+ * signalling `Conn` and wrap the data channel into a `ChunkedConn`. Pure logic, no I/O imports:
+ * runs in the browser too.
+ */
+import type SimplePeer from 'simple-peer';
+import { TabshardError, toTabshardError } from '../errors.ts';
+import { ChunkedConn, type ChunkTuning, DEFAULT_TUNING } from './chunked-conn.ts';
+import type { Conn, Dialer } from './types.ts';
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/**
+ * Signalling messages (WebRTC offer/answer/candidates as simple-peer emits them, or an error
+ * sent before closing): one UTF-8 JSON object per message of the signalling transport.
+ */
+export type SignalMessage =
+  | { type: 'offer' | 'answer'; sdp: string }
+  | { type: 'candidate'; candidate: { candidate: string; sdpMid?: string | null; sdpMLineIndex?: number | null } }
+  | { type: 'error'; code: string; message: string };
+
+/** Largest signalling message accepted (an SDP is a few KiB). */
+export const MAX_SIGNAL_BYTES = 64 * 1024;
+
+/** Encodes one signalling message. */
+export function encodeSignal(msg: SignalMessage): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(msg));
+}
+
+/** Decodes one signalling message; throws TS_ERR_FRAME_MALFORMED or TS_ERR_FRAME_TOO_LARGE only. */
+export function decodeSignal(bytes: Uint8Array): SignalMessage {
+  if (bytes.byteLength > MAX_SIGNAL_BYTES) throw new TabshardError('TS_ERR_FRAME_TOO_LARGE', 'signalling message');
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'signalling message is not UTF-8 JSON');
+  }
+  const o = (typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {}) as Record<string, unknown>;
+  const c = (typeof o.candidate === 'object' && o.candidate !== null ? o.candidate : {}) as Record<string, unknown>;
+  const ok =
+    ((o.type === 'offer' || o.type === 'answer') && typeof o.sdp === 'string') ||
+    (o.type === 'candidate' && typeof c.candidate === 'string') ||
+    (o.type === 'error' && typeof o.code === 'string' && typeof o.message === 'string');
+  if (!ok) throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'not a signalling message');
+  return o as SignalMessage;
+}
+
+/** The largest data-channel message sent, whatever the negotiated maximum says. */
+export const MAX_CHUNK = 256 * 1024;
+
+/** How a WebRTC connection is made; the WebRTC stack is passed in, so this stays pure. */
+export interface PeerConnOptions extends ChunkTuning {
+  /** The simple-peer constructor. */
+  Peer: typeof SimplePeer;
+  /** A WebRTC implementation for simple-peer (`@roamhq/wrtc` in Node; omit in the browser). */
+  wrtc?: SimplePeer.Options['wrtc'];
+  /** RTCPeerConnection configuration; default `{ iceServers: [] }` (host candidates only). */
+  config?: RTCConfiguration;
+  /** Limit on sent and received messages (default DEFAULT_MAX_MESSAGE). */
+  maxMessage?: number;
+  /** Handshake deadline in ms (default 10 000). */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs one WebRTC handshake over the signalling connection `sig` and resolves with a `Conn`
+ * over the data channel once it opens; `sig` then stays open for the life of the `Conn`
+ * (losing either ends both). On failure it sends an error signal, closes `sig` with the error,
+ * destroys the peer and rejects: TS_ERR_FRAME_MALFORMED / TS_ERR_FRAME_TOO_LARGE for bad
+ * signalling, TS_ERR_CONNECT_FAILED otherwise.
+ */
+export function openPeerConn(sig: Conn, initiator: boolean, remote: string, opts: PeerConnOptions): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let peer: SimplePeer.Instance;
+    try {
+      peer = new opts.Peer({ initiator, wrtc: opts.wrtc, config: opts.config ?? { iceServers: [] } });
+    } catch (err) {
+      const e = new TabshardError('TS_ERR_CONNECT_FAILED', `${remote}: no WebRTC`, { cause: err });
+      sig.close(e);
+      return reject(e);
+    }
+    // HACK: simple-peer never clears its 5 s ICE-complete timer on destroy; it would keep the
+    // process (a test, a short-lived tool) alive after every connection has closed.
+    peer.once('close', () => clearTimeout((peer as unknown as { _iceCompleteTimer: Timer })._iceCompleteTimer));
+    const fail = (err: TabshardError): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (!sig.closed) sig.send([encodeSignal({ type: 'error', code: err.code, message: err.message })]);
+      peer.destroy();
+      sig.close(err);
+      reject(err);
+    };
+    const failed = (detail: string, cause?: unknown) =>
+      fail(new TabshardError('TS_ERR_CONNECT_FAILED', `${remote}: ${detail}`, { cause }));
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    const timer = setTimeout(() => failed(`no data channel after ${timeoutMs} ms`), timeoutMs);
+    peer.on('signal', (data) => sig.send([encodeSignal(data as SignalMessage)]));
+    peer.on('error', (err) => failed(err.message, err));
+    peer.on('close', () => failed('peer closed during the handshake'));
+    sig.onclose = (err) => failed('signalling connection closed', err);
+    sig.onmessage = (bytes) => {
+      try {
+        const msg = decodeSignal(bytes);
+        if (msg.type === 'error') failed(`other end gave up: ${msg.code} ${msg.message}`);
+        else peer.signal(msg as SimplePeer.SignalData);
+      } catch (err) {
+        fail(toTabshardError(err, 'TS_ERR_FRAME_MALFORMED'));
+      }
+    };
+    peer.on('connect', () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(connOverPeer(peer, sig, opts, remote));
+    });
+  });
+}
+
+/**
+ * Dials `address` (`webrtc+<signalling address>` or the bare signalling address) with
+ * `signalling` and runs the handshake as initiator (see `openPeerConn`); rejects with
+ * TS_ERR_CONNECT_FAILED only.
+ */
+export async function dialPeer(signalling: Dialer, address: string, opts: PeerConnOptions): Promise<Conn> {
+  const sigAddress = address.replace(/^webrtc\+/, '');
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const started = Date.now();
+  const sig = await new Promise<Conn>((resolve, reject) => {
+    let late = false;
+    const fail = (detail: string, cause?: unknown) =>
+      reject(new TabshardError('TS_ERR_CONNECT_FAILED', `${address}: ${detail}`, { cause }));
+    const timer = setTimeout(() => {
+      late = true;
+      fail(`signalling dial took over ${timeoutMs} ms`);
+    }, timeoutMs);
+    signalling.dial(sigAddress).then(
+      (s) => {
+        clearTimeout(timer);
+        if (late) s.close();
+        else resolve(s);
+      },
+      (err) => {
+        clearTimeout(timer);
+        fail('signalling dial failed', err);
+      },
+    );
+  });
+  const left = timeoutMs - (Date.now() - started);
+  try {
+    return await openPeerConn(sig, true, `webrtc+${sigAddress}`, { ...opts, timeoutMs: Math.max(1, left) });
+  } catch (err) {
+    const e = toTabshardError(err, 'TS_ERR_CONNECT_FAILED');
+    throw e.code === 'TS_ERR_CONNECT_FAILED' ? e : new TabshardError('TS_ERR_CONNECT_FAILED', e.message, { cause: e });
+  }
+}
+
+/** Wraps a connected simple-peer and its signalling connection into a `Conn`. */
+function connOverPeer(peer: SimplePeer.Instance, sig: Conn, opts: PeerConnOptions, remote: string): Conn {
+  // HACK: simple-peer keeps the RTCDataChannel and RTCPeerConnection private; we need the
+  // negotiated maximum message size and the buffered-amount-low event, which it does not expose.
+  const raw = peer as unknown as { _channel: RTCDataChannel; _pc: RTCPeerConnection };
+  const channel = raw._channel;
+  const chunkLimit = Math.min(MAX_CHUNK, raw._pc.sctp?.maxMessageSize || MAX_CHUNK);
+  // @roamhq/wrtc has neither bufferedAmountLowThreshold nor the event: ChunkedConn then polls.
+  const evented = typeof channel.bufferedAmountLowThreshold === 'number';
+  const conn = new ChunkedConn(
+    {
+      // peer.send, not the Duplex write path: that waits for a buffered-amount-low event and
+      // falls back to a 150 ms poll without it.
+      send: (chunk) => peer.send(chunk),
+      get bufferedAmount() {
+        return peer.bufferSize;
+      },
+      onceLow: evented
+        ? (threshold, cb) => {
+            channel.bufferedAmountLowThreshold = threshold;
+            channel.addEventListener('bufferedamountlow', cb, { once: true });
+          }
+        : undefined,
+      close: (err) => {
+        peer.destroy();
+        sig.close(err);
+      },
+    },
+    { ...opts, kind: 'webrtc', remote, chunkSize: Math.min(opts.chunkSize ?? DEFAULT_TUNING.chunkSize, chunkLimit) },
+  );
+  peer.on('data', (data: unknown) => {
+    if (data instanceof Uint8Array) conn.receive(data);
+    else conn.close(new TabshardError('TS_ERR_FRAME_MALFORMED', 'text message on the data channel'));
+  });
+  peer.on('close', () => conn.ended());
+  peer.on('error', (err) => conn.ended(new TabshardError('TS_ERR_TRANSPORT_CLOSED', err.message, { cause: err })));
+  sig.onclose = (err) => conn.ended(err);
+  sig.onmessage = (bytes) => {
+    try {
+      const msg = decodeSignal(bytes);
+      if (msg.type === 'error') conn.close(new TabshardError('TS_ERR_TRANSPORT_CLOSED', `${msg.code} ${msg.message}`));
+      else peer.signal(msg as SimplePeer.SignalData);
+    } catch (err) {
+      conn.close(toTabshardError(err, 'TS_ERR_FRAME_MALFORMED'));
+    }
+  };
+  return conn;
+}
