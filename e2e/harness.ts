@@ -29,6 +29,8 @@ export interface ClusterReady {
   gateway: string;
   nodes: Array<{ id: string; addresses: Record<string, string> }>;
   adminToken: string;
+  /** The jobs the cluster runs and the worker page's URL for each. */
+  jobs: Array<{ job: number; version: string; url: string }>;
 }
 
 export interface HarnessOptions {
@@ -42,7 +44,12 @@ export interface HarnessOptions {
   disableFeatures?: string[];
   /** Deadline for the cluster's ready line (default 30 000 ms). */
   startTimeoutMs?: number;
+  /** More arguments for `tabshard start` (e.g. the job's `--shards`, `--iterations`, `--tau`). */
+  startArgs?: string[];
 }
+
+/** A JSON line the cluster printed after its ready line (metrics, scheduler events). */
+export type ClusterEvent = Record<string, unknown> & { event: string };
 
 export interface PageOptions {
   /** Path on the gateway (default '/lab'). */
@@ -114,9 +121,13 @@ export async function playwrightDisableFeatures(): Promise<string | null> {
 }
 
 /** Starts `tabshard start --json` in its own process group and resolves with its ready line. */
-export function startCluster(opts: HarnessOptions = {}): Promise<{ child: ChildProcess; ready: ClusterReady }> {
+export function startCluster(
+  opts: HarnessOptions = {},
+  onevent: (ev: ClusterEvent) => void = () => {},
+): Promise<{ child: ChildProcess; ready: ClusterReady }> {
   const args = ['bin/tabshard.mjs', 'start', '--port', '0', '--json', '--nodes', String(opts.nodes ?? 3)];
   if (opts.benchRaw) args.push('--bench-raw');
+  args.push(...(opts.startArgs ?? []));
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -134,7 +145,10 @@ export function startCluster(opts: HarnessOptions = {}): Promise<{ child: ChildP
       } catch {
         return; // not a JSON line
       }
-      if (ev?.event !== 'ready') return;
+      if (ev?.event !== 'ready') {
+        if (ev && typeof ev.event === 'string') onevent(ev as unknown as ClusterEvent);
+        return;
+      }
       clearTimeout(timer);
       resolve({ child, ready: ev });
     });
@@ -167,6 +181,9 @@ export function stopCluster(child: ChildProcess, graceMs = 5000): Promise<void> 
 export class Harness {
   /** Uncaught page errors and console errors, per page (for test diagnostics). */
   readonly errors = new Map<Page, string[]>();
+  /** Every JSON line the cluster printed after its ready line, in order. */
+  readonly events: ClusterEvent[] = [];
+  private readonly waiters = new Set<{ pred: (ev: ClusterEvent) => boolean; resolve: (ev: ClusterEvent) => void }>();
   private readonly contexts: BrowserContext[] = [];
   private shared: Promise<BrowserContext> | null = null;
   private stopped = false;
@@ -181,7 +198,11 @@ export class Harness {
   /** Starts the cluster and Chromium; on any failure stops what it started and rethrows. */
   static async start(opts: HarnessOptions = {}): Promise<Harness> {
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-    const { child, ready } = await startCluster(opts);
+    const events: ClusterEvent[] = [];
+    let deliver = (ev: ClusterEvent) => {
+      events.push(ev);
+    };
+    const { child, ready } = await startCluster(opts, (ev) => deliver(ev));
     let server: BrowserServer | null = null;
     try {
       const pwFeatures = await playwrightDisableFeatures();
@@ -196,12 +217,55 @@ export class Harness {
         ignoreDefaultArgs: pwFeatures ? [pwFeatures] : [],
       });
       const browser = await chromium.connect(server.wsEndpoint());
-      return new Harness(ready, child, server, browser);
+      const h = new Harness(ready, child, server, browser);
+      for (const ev of events) h.event(ev);
+      deliver = (ev) => h.event(ev);
+      return h;
     } catch (err) {
       if (server) server.process()?.kill('SIGKILL');
       await stopCluster(child);
       throw err;
     }
+  }
+
+  /**
+   * Resolves with the first cluster event (past or future) that `pred` accepts; rejects after
+   * `timeoutMs` with the last events in the message, for diagnosis.
+   */
+  waitForEvent(pred: (ev: ClusterEvent) => boolean, timeoutMs = 60_000): Promise<ClusterEvent> {
+    const seen = this.events.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const w = {
+        pred,
+        resolve: (ev: ClusterEvent) => {
+          clearTimeout(timer);
+          resolve(ev);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(w);
+        const tail = this.events.slice(-5).map((e) => JSON.stringify(e));
+        reject(new Error(`no matching cluster event in ${timeoutMs} ms; last: ${tail.join(' ')}`));
+      }, timeoutMs);
+      this.waiters.add(w);
+    });
+  }
+
+  private event(ev: ClusterEvent): void {
+    this.events.push(ev);
+    for (const w of [...this.waiters])
+      if (w.pred(ev)) {
+        this.waiters.delete(w);
+        w.resolve(ev);
+      }
+  }
+
+  /** GET (or with `init`, any method) on the gateway's API; parses the JSON reply. */
+  async api<T = Record<string, unknown>>(path: string, init?: RequestInit): Promise<T> {
+    const res = await fetch(this.gateway + path, init);
+    if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${path}: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
   }
 
   get gateway(): string {

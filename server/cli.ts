@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { TableSpec } from '../shared/table.ts';
-import { startEmbeddedCluster } from './cluster.ts';
+import { type JobRequest, startEmbeddedCluster } from './cluster.ts';
 import { startNode } from './node/process.ts';
 
 const DEMO_TABLES: TableSpec[] = [
@@ -57,6 +57,16 @@ const DEMO_TABLES: TableSpec[] = [
   },
 ];
 
+/** The demo job's request from the command line's flags. */
+function jobRequest(v: Record<string, string | boolean | undefined>): JobRequest {
+  const num = (k: string) => (typeof v[k] === 'string' ? Number(v[k]) : undefined);
+  const tau = v.tau === 'inf' || v.tau === 'asp' ? null : num('tau');
+  return {
+    data: { shards: num('shards') },
+    config: { iterations: num('iterations'), tau, leaseMs: num('lease-ms'), heartbeatMs: num('heartbeat-ms') },
+  };
+}
+
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   const { values } = parseArgs({
@@ -69,6 +79,12 @@ async function main(): Promise<void> {
       'no-webrtc': { type: 'boolean', default: false },
       'bench-raw': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
+      'no-job': { type: 'boolean', default: false },
+      shards: { type: 'string' },
+      iterations: { type: 'string' },
+      tau: { type: 'string' },
+      'lease-ms': { type: 'string' },
+      'heartbeat-ms': { type: 'string' },
     },
   });
   if (cmd === 'server') {
@@ -92,13 +108,19 @@ async function main(): Promise<void> {
       port: Number(values.port),
       tables: DEMO_TABLES,
       benchRaw: values['bench-raw'],
+      jobs: values['no-job'] ? [] : [jobRequest(values)],
     });
     const stop = () => c.stop().then(() => process.exit(0));
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     if (values.json) {
       const nodes = c.nodes.map((n) => ({ id: n.id, addresses: n.addresses }));
-      console.log(JSON.stringify({ event: 'ready', gateway: c.gateway, nodes, adminToken: c.adminToken }));
+      const jobs = c.jobs.map((j) => ({ job: j.app.job, version: j.app.version, url: `${c.gateway}/?job=${j.app.job}` }));
+      console.log(JSON.stringify({ event: 'ready', gateway: c.gateway, nodes, adminToken: c.adminToken, jobs }));
+      for (const j of c.jobs) {
+        j.onmetric = (m) => console.log(JSON.stringify({ event: 'metric', job: j.app.job, ...m }));
+        j.onlog = (ev) => console.log(JSON.stringify({ event: 'scheduler', ...ev }));
+      }
       return;
     }
     console.log(`tabshard: ${c.nodes.length} server nodes, ring v${c.manager.info.ring.version}`);
@@ -106,11 +128,24 @@ async function main(): Promise<void> {
     console.log(`  tables: ${DEMO_TABLES.map((t) => t.name).join(', ')}`);
     console.log(`  gateway: ${c.gateway}  (try ${c.gateway}/api/cluster)`);
     console.log(`  lab: ${c.gateway}/lab`);
+    console.log(`  admin token: ${c.adminToken}`);
+    for (const j of c.jobs) {
+      const s = j.status();
+      console.log(
+        `  job ${j.app.job}: ${s.name}, ${s.shards} shards x ${s.iterations} iterations, tau ${s.tau ?? 'inf'}, target accuracy ${j.app.target.accuracy}`,
+      );
+      console.log(`  open ${c.gateway}/ in browser tabs to train it (or: tabshard worker --url ${c.gateway})`);
+      j.onmetric = (m) =>
+        console.log(
+          `  job ${j.app.job} iteration ${m.iteration}: held-out accuracy ${m.accuracy.toFixed(4)}, log-loss ${m.logLoss.toFixed(4)} (${(m.ms / 1000).toFixed(1)} s)`,
+        );
+      j.scheduler.onDone = () => console.log(`  job ${j.app.job} done: ${j.reached ? 'target reached' : 'target not reached'}`);
+    }
     console.log('Ctrl-C stops the cluster.');
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
+    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--lease-ms MS] [--heartbeat-ms MS] | tabshard worker --url URL | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
   );
   process.exit(2);
 }

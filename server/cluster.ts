@@ -8,7 +8,10 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TableSpec } from '../shared/table.ts';
 import { buildApp } from './gateway/app.ts';
+import { JobDriver } from './jobs/driver.ts';
+import { type LogregJobOptions, prepareLogregJob } from './jobs/logreg.ts';
 import { ServerManager } from './manager.ts';
+import type { JobConfig } from './scheduler/types.ts';
 import { tcpDialer } from './transports/tcp.ts';
 
 const BIN = fileURLToPath(new URL('../bin/tabshard.mjs', import.meta.url));
@@ -52,13 +55,20 @@ export interface EmbeddedCluster {
   manager: ServerManager;
   nodes: NodeChild[];
   gateway: string;
-  /** Token the nodes require for RING, TABLE and FENCE (generated per start). */
+  /** Token the nodes require for RING, TABLE and FENCE, and the gateway's admin API (generated per start). */
   adminToken: string;
+  jobs: JobDriver[];
   stop(): Promise<void>;
 }
 
+/** A job to run: its data (prepared, or read from the cache) and its scheduler settings. */
+export interface JobRequest {
+  data: Omit<LogregJobOptions, 'job'>;
+  config?: Partial<Omit<JobConfig, 'job' | 'shards'>>;
+}
+
 export async function startEmbeddedCluster(
-  opts: { nodes?: number; tables?: TableSpec[]; port?: number; benchRaw?: boolean } = {},
+  opts: { nodes?: number; tables?: TableSpec[]; port?: number; benchRaw?: boolean; jobs?: JobRequest[] } = {},
 ): Promise<EmbeddedCluster> {
   const nodes: NodeChild[] = [];
   const stopChildren = () => {
@@ -75,11 +85,19 @@ export async function startEmbeddedCluster(
     );
     await manager.start();
     for (const t of opts.tables ?? []) await manager.defineTable(t);
+    const jobs: JobDriver[] = [];
+    for (const [i, j] of (opts.jobs ?? []).entries()) {
+      const driver = new JobDriver(await prepareLogregJob({ ...j.data, job: i + 1 }), manager, j.config);
+      await driver.start();
+      jobs.push(driver);
+    }
     const app = buildApp({
       cluster: () => manager.info,
       stats: () => manager.stats(),
       dialer: tcpDialer(),
       assets: {},
+      jobs: () => jobs,
+      adminToken,
     });
     const gateway = await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
     return {
@@ -87,7 +105,9 @@ export async function startEmbeddedCluster(
       nodes,
       gateway,
       adminToken,
+      jobs,
       async stop() {
+        for (const j of jobs) j.scheduler.stop();
         manager.close();
         await app.close();
         await Promise.all(nodes.map(stopChild));

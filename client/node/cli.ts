@@ -17,6 +17,7 @@ import { initTf } from '../apps/tf-backend.ts';
 import { TaskRunner } from '../runner.ts';
 import { SchedulerSession } from '../session.ts';
 import { FallbackDialer } from '../transports/fallback.ts';
+import { WebRtcDialer } from '../transports/webrtc.ts';
 import { WsDialer } from '../transports/ws.ts';
 import { Worker } from '../worker.ts';
 
@@ -43,9 +44,17 @@ async function main(): Promise<void> {
   const info = await getJson(`/api/jobs/${job}`);
   const backend = await initTf(tf, {});
   const ws = new WsDialer(WebSocket as unknown as ConstructorParameters<typeof WsDialer>[0]);
-  const dialer = new FallbackDialer({ ws, wrtc, timeoutMs: values.transport === 'webrtc' ? 10_000 : 4000 });
+  const dialer = new FallbackDialer({
+    webrtc: new WebRtcDialer({ signalling: ws, wrtc }),
+    ws,
+    timeoutMs: values.transport === 'webrtc' ? 10_000 : 4000,
+  });
   const worker = await Worker.connect({
-    seed: async () => parseClusterInfo(await getJson(`/api/jobs/${job}/cluster`)),
+    seed: async () => {
+      const cluster = parseClusterInfo(await getJson(`/api/jobs/${job}/cluster`));
+      dialer.learn(cluster);
+      return cluster;
+    },
     dialers: values.transport === 'ws' ? { ws } : { webrtc: dialer, ws },
     prefer: values.transport === 'ws' ? ['ws'] : ['webrtc', 'ws'],
     job,

@@ -1,7 +1,7 @@
 /**
  * The gateway (fastify): health, the cluster layout, the relays a browser tab uses to reach the
- * server nodes (relay.ts), and the browser bundles and pages (assets.ts). The scheduler, the
- * job API and the console arrive as plugins of their own.
+ * server nodes (relay.ts), the browser bundles and pages (assets.ts), and the job API with the
+ * scheduler sessions (jobs.ts). The console arrives as a plugin of its own.
  */
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -9,6 +9,8 @@ import type { ClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import type { Dialer } from '../../shared/transport/types.ts';
 import { type AssetsOptions, assetsPlugin } from './assets.ts';
+import type { JobDriver } from '../jobs/driver.ts';
+import { jobsPlugin } from './jobs.ts';
 import { DEFAULT_RELAY_MAX_MESSAGE, relayPlugin } from './relay.ts';
 
 export interface GatewayDeps {
@@ -20,6 +22,10 @@ export interface GatewayDeps {
   relayMaxMessage?: number;
   /** Browser bundles and pages (none: not served). */
   assets?: AssetsOptions;
+  /** The jobs this cluster runs (none: no job API). */
+  jobs?: () => JobDriver[];
+  /** Token the admin API requires (`Authorization: Bearer <token>`). */
+  adminToken?: string;
 }
 
 export function buildApp(deps: GatewayDeps): FastifyInstance {
@@ -39,5 +45,6 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   app.register(websocket, { options: { maxPayload: maxMessage, perMessageDeflate: false } });
   if (deps.dialer) app.register(relayPlugin, { cluster: deps.cluster, dialer: deps.dialer, maxMessage });
   if (deps.assets) app.register(assetsPlugin, deps.assets);
+  if (deps.jobs) app.register(jobsPlugin, { jobs: deps.jobs, adminToken: deps.adminToken ?? '' });
   return app;
 }

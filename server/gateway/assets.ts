@@ -64,7 +64,8 @@ export async function bundle(entry: BundleEntry, root = ROOT, minify = false): P
   const out: Built = new Map();
   for (const f of res.outputFiles) {
     const name = f.path.slice(f.path.lastIndexOf('/') + 1);
-    out.set(name, { body: f.contents, type: name.endsWith('.map') ? 'application/json' : 'text/javascript' });
+    const type = name.endsWith('.map') ? 'application/json' : name.endsWith('.css') ? 'text/css' : 'text/javascript';
+    out.set(name, { body: f.contents, type });
   }
   return out;
 }
@@ -85,7 +86,8 @@ export const assetsPlugin: FastifyPluginAsync<AssetsOptions> = async (app, opts)
   if (opts.eager) await Promise.all([...bundles.values()].map(get));
 
   app.get<{ Params: { file: string } }>('/assets/:file', async (req, reply) => {
-    const m = /^([A-Za-z0-9_.-]+?)\.js(\.map)?$/.exec(req.params.file);
+    // <name>.js, or <name>.css when the entry imports CSS (esbuild writes it beside the script).
+    const m = /^([A-Za-z0-9_.-]+?)\.(?:js|css)(\.map)?$/.exec(req.params.file);
     const b = m && bundles.get(m[1]);
     const f = b && (await get(b)).get(req.params.file);
     if (!f) return reply.callNotFound();

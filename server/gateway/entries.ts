@@ -20,6 +20,13 @@ export interface PageEntry {
   html: string;
 }
 
-export const BUNDLES: BundleEntry[] = [{ name: 'lab', entry: 'web/lab/main.ts' }];
+export const BUNDLES: BundleEntry[] = [
+  { name: 'lab', entry: 'web/lab/main.ts' },
+  { name: 'worker', entry: 'web/worker/main.ts' },
+  { name: 'compute.worker', entry: 'web/worker/compute.worker.ts' },
+];
 
-export const PAGES: PageEntry[] = [{ path: '/lab', html: 'web/lab/index.html' }];
+export const PAGES: PageEntry[] = [
+  { path: '/lab', html: 'web/lab/index.html' },
+  { path: '/', html: 'web/worker/index.html' },
+];

@@ -5,12 +5,15 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AUDIT_TABLE, type JobDriver } from '../jobs/driver.ts';
-import { wsConn } from '../transports/ws.ts';
+import { remoteOf, wsConn } from '../transports/ws.ts';
 
 export interface JobsPluginOptions {
   jobs(): JobDriver[];
   adminToken: string;
 }
+
+/** Scheduler session messages are small JSON bodies. */
+const SESSION_MAX_MESSAGE = 64 * 1024;
 
 const jobParams = {
   type: 'object',
@@ -25,7 +28,7 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
     return d;
   };
   const admin = async (req: FastifyRequest, reply: FastifyReply) => {
-    if (req.headers.authorization !== `Bearer ${opts.adminToken}`)
+    if (!opts.adminToken || req.headers.authorization !== `Bearer ${opts.adminToken}`)
       return reply.code(401).send({ code: 'TS_ERR_FORBIDDEN', message: 'admin token required' });
   };
 
@@ -74,7 +77,7 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
         socket.close(4404, 'TS_ERR_UNKNOWN_JOB');
         return;
       }
-      d.scheduler.serve(wsConn(socket, `ws:${req.ip}`));
+      d.scheduler.serve(wsConn(socket, remoteOf(req.raw), { maxMessage: SESSION_MAX_MESSAGE }));
     },
   );
 

@@ -41,6 +41,8 @@ export class JobDriver {
   private evaluating: Promise<void> = Promise.resolve();
   /** Called after each evaluation (the console and the CLI listen). */
   onmetric: ((m: JobMetric) => void) | null = null;
+  /** The scheduler's event log (leases, returns, fences, iterations). */
+  onlog: ((ev: object) => void) | null = null;
 
   constructor(
     readonly app: LogregJob,
@@ -50,7 +52,7 @@ export class JobDriver {
     this.weights = app.tables[0];
     this.audit = {
       job: app.job,
-      id: Math.max(...app.tables.map((t) => t.id)) + 1,
+      id: Math.max(...app.tables.map((t: TableSpec) => t.id)) + 1,
       name: AUDIT_TABLE,
       kind: 'dense',
       keySpace: app.shards.length * (config.iterations ?? app.iterations),
@@ -71,7 +73,7 @@ export class JobDriver {
         heartbeatMs: config.heartbeatMs ?? 1000,
         releaseOnClose: config.releaseOnClose,
       },
-      { fence: (task, attempt) => this.fence(task, attempt) },
+      { fence: (task, attempt) => this.fence(task, attempt), log: (ev) => this.onlog?.(ev) },
     );
     this.scheduler.onIterationDone = (i) => {
       this.evaluating = this.evaluating.then(() => this.evaluate(i)).catch(() => {});

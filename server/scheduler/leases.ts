@@ -64,7 +64,9 @@ export class Leases {
     t.attempt++;
     this.reassignments++;
     this.d.queue.setState(t, 'fencing');
-    this.d.log({ ev: 'return', reason, task: t.task, attempt: t.attempt, worker });
+    // sinceRenewMs: from the lease's last heartbeat (or grant) to its return, the churn bar's measure.
+    const sinceRenewMs = this.d.clock.now() - t.renewedAt;
+    this.d.log({ ev: 'return', reason, task: t.task, attempt: t.attempt, worker, sinceRenewMs });
     this.fence(t, t.attempt, this.d.fenceRetryMs);
   }
 
@@ -78,6 +80,7 @@ export class Leases {
 
   private arm(t: Task): void {
     const attempt = t.attempt;
+    t.renewedAt = this.d.clock.now();
     t.timer = this.d.clock.setTimeout(() => {
       if (t.state !== 'leased' || t.attempt !== attempt) return;
       t.timer = null;

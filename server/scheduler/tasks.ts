@@ -21,6 +21,8 @@ export interface Task {
   session: object | null;
   /** Expiry timer of the current lease, or the retry timer of a failed fence. */
   timer: TimerId | null;
+  /** Clock time the current lease was granted or last renewed by a heartbeat. */
+  renewedAt: number;
 }
 
 export class TaskQueue {
@@ -47,6 +49,7 @@ export class TaskQueue {
           holder: null,
           session: null,
           timer: null,
+          renewedAt: 0,
         });
     this.counts.pending = this.list.length;
   }

@@ -7,12 +7,14 @@
 import { TaskRunner, type RunnerEvent, type RunnerShard } from '../../client/runner.ts';
 import { SchedulerSession } from '../../client/session.ts';
 import { FallbackDialer } from '../../client/transports/fallback.ts';
+import { WebRtcDialer } from '../../client/transports/webrtc.ts';
 import { WsDialer } from '../../client/transports/ws.ts';
 import { Worker } from '../../client/worker.ts';
 import { decodeShard } from '../../shared/apps/shard.ts';
 import { parseClusterInfo } from '../../shared/cluster.ts';
 import { ComputeClient } from './compute-client.ts';
 import { ShardCache } from './shard-cache.ts';
+import './worker.css';
 
 interface PageStatus {
   state: string;
@@ -75,20 +77,29 @@ async function main(): Promise<void> {
   const compute = new ComputeClient('/assets/compute.worker.js', `${base}/assets/tfjs/`);
   const cache = new ShardCache(base, job, info.version);
   const ws = new WsDialer(WebSocket);
-  const dialer = new FallbackDialer({ ws, timeoutMs: Number(params.get('iceTimeoutMs') ?? 4000) });
-  dialer.onfallback = () => {
-    status.fallback = true;
-    render();
-  };
+  const dialer = new FallbackDialer({
+    webrtc: new WebRtcDialer({ signalling: ws }),
+    ws,
+    timeoutMs: Number(params.get('iceTimeoutMs') ?? 4000),
+    ondial: (rec) => {
+      status.transports[rec.node] = rec.kind;
+      if (rec.kind === 'ws') status.fallback = true;
+      render();
+    },
+  });
   const worker = await Worker.connect({
-    seed: async () => parseClusterInfo(await (await fetch(`${base}/api/jobs/${job}/cluster`)).json()),
+    seed: async () => {
+      const cluster = parseClusterInfo(await (await fetch(`${base}/api/jobs/${job}/cluster`)).json());
+      dialer.learn(cluster);
+      return cluster;
+    },
     dialers: { webrtc: dialer, ws },
     prefer: ['webrtc', 'ws'],
     job,
   });
   status.state = 'connecting';
   render();
-  for (const [node, kind] of Object.entries(await worker.connectAll())) status.transports[node] = kind;
+  await worker.connectAll();
   status.backend = await compute.ready;
   const session = await SchedulerSession.open(await ws.dial(`${wsBase}/api/jobs/${job}/session`), {
     agent: navigator.userAgent,

@@ -1,0 +1,157 @@
+/**
+ * Training end to end: a real cluster (`tabshard start` with the spam logistic-regression job),
+ * headless Chromium tabs on the worker page. Four tabs train the job to its held-out target
+ * over WebRTC; a run survives tabs closing, crashing and hanging (every task applied exactly
+ * once, the hung tab's lease returned within the heartbeat timeout + 1 s); a reloaded tab reads
+ * its shards from IndexedDB; a tab without WebRTC trains over the ws relay.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { type ClusterEvent, Harness } from './harness.ts';
+
+/** What the worker page exposes as `window.tabshard` (web/worker/main.ts). */
+interface TabStatus {
+  state: string;
+  worker?: number;
+  backend?: string;
+  transports: Record<string, string>;
+  fallback: boolean;
+  tasks: number;
+  downloads: number;
+  cacheHits: number;
+  error?: string;
+}
+
+interface JobStatus {
+  state: string;
+  reached: boolean;
+  target: { accuracy: number };
+  metrics: Array<{ iteration: number; accuracy: number; logLoss: number; ms: number }>;
+  reassignments: number;
+  tasks: { total: number; done: number };
+  workers: Array<{ worker: number; transport: string; tasksDone: number; connected: boolean }>;
+}
+
+interface Audit {
+  tasks: number;
+  missing: number;
+  once: number;
+  more: number;
+  scheduler: Array<{ task: number; state: string; attempts: number; doneAttempt: number | null }>;
+}
+
+const tab = (page: Page) => page.evaluate(() => (window as unknown as { tabshard: TabStatus }).tabshard);
+const isDone = (ev: ClusterEvent) => ev.event === 'scheduler' && ev.ev === 'state' && ev.state === 'done';
+const iterationDone = (i: number) => (ev: ClusterEvent) =>
+  ev.event === 'scheduler' && ev.ev === 'iteration' && ev.iteration === i;
+
+/** Waits until every tab is working (has a scheduler worker id) and reports its status. */
+async function working(pages: Page[]): Promise<TabStatus[]> {
+  await Promise.all(
+    pages.map((p) =>
+      p.waitForFunction(() => {
+        const s = (window as unknown as { tabshard?: { worker?: number; error?: string } }).tabshard;
+        if (s?.error) throw new Error(s.error);
+        return s?.worker !== undefined;
+      }),
+    ),
+  );
+  return Promise.all(pages.map(tab));
+}
+
+/** The job finished with the target reached and every task applied exactly once. */
+async function assertCompleted(h: Harness): Promise<{ status: JobStatus; audit: Audit }> {
+  await h.waitForEvent(isDone, 180_000);
+  const status = await h.api<JobStatus>('/api/jobs/1');
+  const audit = await h.api<Audit>('/api/jobs/1/audit');
+  const last = status.metrics.at(-1)!;
+  assert.ok(last.accuracy >= status.target.accuracy, `held-out accuracy ${last.accuracy} < ${status.target.accuracy}`);
+  assert.equal(status.reached, true);
+  assert.equal(status.tasks.done, status.tasks.total);
+  assert.deepEqual({ missing: audit.missing, more: audit.more, once: audit.once }, { missing: 0, more: 0, once: audit.tasks });
+  assert.ok(audit.scheduler.every((t) => t.state === 'done' && t.doneAttempt !== null));
+  return { status, audit };
+}
+
+describe('training in browser tabs', { timeout: 300_000 }, () => {
+  it('4 tabs train the job to the held-out target over WebRTC data channels', async () => {
+    const h = await Harness.start({ startArgs: ['--iterations', '6'] });
+    try {
+      const pages = await h.openPages(4, { path: '/?job=1' });
+      const tabs = await working(pages);
+      for (const t of tabs) {
+        assert.equal(t.fallback, false);
+        assert.deepEqual(new Set(Object.values(t.transports)), new Set(['webrtc']), JSON.stringify(t.transports));
+      }
+      const { status } = await assertCompleted(h);
+      assert.equal(status.workers.length, 4);
+      assert.ok(status.workers.every((w) => w.transport === 'webrtc' && w.tasksDone > 0));
+      assert.equal(status.reassignments, 0);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('survives churn: tabs closed, crashed and hung; new tabs finish; every task applied once', async () => {
+    const leaseMs = 3000;
+    const h = await Harness.start({ startArgs: ['--iterations', '6', '--lease-ms', String(leaseMs), '--heartbeat-ms', '500'] });
+    try {
+      const first = await h.openPages(4, { path: '/?job=1' });
+      await working(first);
+      await h.waitForEvent(iterationDone(0), 120_000);
+      const [a, b, c, d] = first;
+      const resumeD = await h.freezePage(d); // hangs with its lease: heartbeats stop, the socket stays
+      await h.closePage(a);
+      await h.closePage(b);
+      await h.crashPage(c);
+      const expired = await h.waitForEvent((ev) => ev.event === 'scheduler' && ev.ev === 'return' && ev.reason === 'expired');
+      assert.ok(
+        (expired.sinceRenewMs as number) <= leaseMs + 1000,
+        `lease returned ${expired.sinceRenewMs} ms after its last heartbeat`,
+      );
+      const late = await h.openPages(2, { path: '/?job=1' });
+      await working(late);
+      await resumeD(); // its late push and done are refused (fenced); it carries on with new tasks
+      const { status } = await assertCompleted(h);
+      const returns = h.events.filter((ev) => ev.event === 'scheduler' && ev.ev === 'return');
+      assert.ok(returns.length >= 1 && status.reassignments === returns.length);
+      console.log(
+        `churn: ${returns.length} tasks returned (${returns.map((r) => r.reason).join(', ')}); expired lease returned ${expired.sinceRenewMs} ms after its last heartbeat (lease ${leaseMs} ms)`,
+      );
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('a reloaded tab reads its shards from IndexedDB; a tab without WebRTC trains over ws', async () => {
+    const h = await Harness.start({ startArgs: ['--shards', '4', '--iterations', '40'] });
+    try {
+      const page = await h.openPage({ path: '/?job=1' });
+      await working([page]);
+      await h.waitForEvent(iterationDone(0), 120_000);
+      const before = await tab(page);
+      assert.equal(before.downloads, 4); // one tab did every task of iteration 0
+      const shardRequests: string[] = [];
+      page.on('request', (r) => r.url().includes('/shards/') && shardRequests.push(r.url()));
+      await page.reload();
+      await working([page]);
+      await page.waitForFunction(() => (window as unknown as { tabshard: TabStatus }).tabshard.tasks >= 4);
+      const after = await tab(page);
+      assert.deepEqual(shardRequests, []);
+      assert.equal(after.downloads, 0);
+      assert.ok(after.cacheHits >= 4);
+
+      const blocked = await h.openPage({ path: '/?job=1&iceTimeoutMs=2000', blockWebRtc: 'throw', ownContext: true });
+      const [s] = await working([blocked]);
+      assert.equal(s.fallback, true);
+      assert.deepEqual(new Set(Object.values(s.transports)), new Set(['ws']));
+      await blocked.waitForFunction(() => (window as unknown as { tabshard: TabStatus }).tabshard.tasks >= 2);
+      const status = await h.api<JobStatus>('/api/jobs/1');
+      assert.ok(status.workers.some((w) => w.transport === 'ws' && w.tasksDone >= 2));
+      await h.api('/api/jobs/1/stop', { method: 'POST', headers: { authorization: `Bearer ${h.cluster.adminToken}` } });
+    } finally {
+      await h.stop();
+    }
+  });
+});
