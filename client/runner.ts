@@ -19,7 +19,10 @@ export interface RunnerLease {
 /** The scheduler session, as the loop uses it (client/session.ts implements it). */
 export interface RunnerSession {
   next(): Promise<RunnerLease | null>;
-  done(lease: RunnerLease, report: { examples: number; computeMs: number; waitMs: number; loss?: number }): Promise<void>;
+  done(
+    lease: RunnerLease,
+    report: { examples: number; computeMs: number; waitMs: number; loss?: number },
+  ): Promise<void>;
 }
 
 /** A shard as the loop needs it: the sorted keys its examples touch. */

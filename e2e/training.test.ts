@@ -69,7 +69,10 @@ async function assertCompleted(h: Harness): Promise<{ status: JobStatus; audit: 
   assert.ok(last.accuracy >= status.target.accuracy, `held-out accuracy ${last.accuracy} < ${status.target.accuracy}`);
   assert.equal(status.reached, true);
   assert.equal(status.tasks.done, status.tasks.total);
-  assert.deepEqual({ missing: audit.missing, more: audit.more, once: audit.once }, { missing: 0, more: 0, once: audit.tasks });
+  assert.deepEqual(
+    { missing: audit.missing, more: audit.more, once: audit.once },
+    { missing: 0, more: 0, once: audit.tasks },
+  );
   assert.ok(audit.scheduler.every((t) => t.state === 'done' && t.doneAttempt !== null));
   return { status, audit };
 }
@@ -95,7 +98,9 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
 
   it('survives churn: tabs closed, crashed and hung; new tabs finish; every task applied once', async () => {
     const leaseMs = 3000;
-    const h = await Harness.start({ startArgs: ['--iterations', '6', '--lease-ms', String(leaseMs), '--heartbeat-ms', '500'] });
+    const h = await Harness.start({
+      startArgs: ['--iterations', '6', '--lease-ms', String(leaseMs), '--heartbeat-ms', '500'],
+    });
     try {
       const first = await h.openPages(4, { path: '/?job=1' });
       await working(first);
@@ -105,7 +110,9 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       await h.closePage(a);
       await h.closePage(b);
       await h.crashPage(c);
-      const expired = await h.waitForEvent((ev) => ev.event === 'scheduler' && ev.ev === 'return' && ev.reason === 'expired');
+      const expired = await h.waitForEvent(
+        (ev) => ev.event === 'scheduler' && ev.ev === 'return' && ev.reason === 'expired',
+      );
       assert.ok(
         (expired.sinceRenewMs as number) <= leaseMs + 1000,
         `lease returned ${expired.sinceRenewMs} ms after its last heartbeat`,

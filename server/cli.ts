@@ -115,7 +115,11 @@ async function main(): Promise<void> {
     process.on('SIGINT', stop);
     if (values.json) {
       const nodes = c.nodes.map((n) => ({ id: n.id, addresses: n.addresses }));
-      const jobs = c.jobs.map((j) => ({ job: j.app.job, version: j.app.version, url: `${c.gateway}/?job=${j.app.job}` }));
+      const jobs = c.jobs.map((j) => ({
+        job: j.app.job,
+        version: j.app.version,
+        url: `${c.gateway}/?job=${j.app.job}`,
+      }));
       console.log(JSON.stringify({ event: 'ready', gateway: c.gateway, nodes, adminToken: c.adminToken, jobs }));
       for (const j of c.jobs) {
         j.onmetric = (m) => console.log(JSON.stringify({ event: 'metric', job: j.app.job, ...m }));
@@ -139,7 +143,8 @@ async function main(): Promise<void> {
         console.log(
           `  job ${j.app.job} iteration ${m.iteration}: held-out accuracy ${m.accuracy.toFixed(4)}, log-loss ${m.logLoss.toFixed(4)} (${(m.ms / 1000).toFixed(1)} s)`,
         );
-      j.scheduler.onDone = () => console.log(`  job ${j.app.job} done: ${j.reached ? 'target reached' : 'target not reached'}`);
+      j.scheduler.onDone = () =>
+        console.log(`  job ${j.app.job} done: ${j.reached ? 'target reached' : 'target not reached'}`);
     }
     console.log('Ctrl-C stops the cluster.');
     return;

@@ -86,13 +86,11 @@ export class ServerManager {
         ? this.ring
             .sliceKeys(spec, keys)
             .map((s) => ({ owner: s.owner, keys: { kind: 'list', keys: keys.subarray(s.begin, s.end) }, at: s.begin }))
-        : this.ring
-            .sliceRange(spec, keys.begin, keys.end)
-            .map((r) => ({
-              owner: r.owner,
-              keys: { kind: 'range', begin: r.begin, end: r.end },
-              at: r.begin - keys.begin,
-            }));
+        : this.ring.sliceRange(spec, keys.begin, keys.end).map((r) => ({
+            owner: r.owner,
+            keys: { kind: 'range', begin: r.begin, end: r.end },
+            at: r.begin - keys.begin,
+          }));
     const n = keys instanceof Float64Array ? keys.length : keys.end - keys.begin;
     const out = new Float32Array(n * d);
     await Promise.all(

@@ -29,6 +29,13 @@ export interface InitTfOptions {
   prefer?: readonly string[];
   /** 'fastest' (default): time the probe on each; 'first': the first that initialises. */
   pick?: 'fastest' | 'first';
+  /**
+   * Stop probing further backends once the probe has taken this long (ms) and one works: a
+   * software-rendered webgl (SwiftShader) can spend seconds compiling shaders (default 2000).
+   */
+  budgetMs?: number;
+  /** Receives every probe result (for the page and the console). */
+  onprobe?: (p: BackendProbe) => void;
 }
 
 export interface BackendProbe {
@@ -48,9 +55,23 @@ export async function probeTfBackends(tf: Tf, opts: InitTfOptions = {}): Promise
   }
   const shard = randomShard(7, { examples: 300, perExample: 64, keys: 4096 });
   const out: BackendProbe[] = [];
+  const started = performance.now();
+  const budget = opts.budgetMs ?? 2000;
   for (const backend of opts.prefer ?? DEFAULT_BACKENDS) {
+    if (out.some((p) => p.ms !== null) && performance.now() - started > budget) {
+      out.push({ backend, ms: null, error: `skipped: probe budget of ${budget} ms spent` });
+      continue;
+    }
     if (tf.findBackendFactory(backend) === null) {
       out.push({ backend, ms: null, error: 'not registered' });
+      continue;
+    }
+    const soft = backend === 'webgl' ? softwareRenderer() : null;
+    if (soft) {
+      // A CPU emulating a GPU is never faster than wasm here (STACK.md: ~8x slower) and its
+      // shader compilation alone costs seconds per tab.
+      out.push({ backend, ms: null, error: `skipped: software renderer (${soft})` });
+      opts.onprobe?.(out[out.length - 1]);
       continue;
     }
     try {
@@ -64,8 +85,28 @@ export async function probeTfBackends(tf: Tf, opts: InitTfOptions = {}): Promise
     } catch (err) {
       out.push({ backend, ms: null, error: err instanceof Error ? err.message : String(err) });
     }
+    opts.onprobe?.(out[out.length - 1]);
   }
   return out;
+}
+
+/**
+ * The WebGL renderer's name when it is a software rasteriser (SwiftShader, llvmpipe), else null
+ * (a hardware GPU, or no WebGL here at all).
+ */
+export function softwareRenderer(): string | null {
+  const Canvas = (globalThis as { OffscreenCanvas?: new (w: number, h: number) => OffscreenCanvas }).OffscreenCanvas;
+  if (!Canvas) return null;
+  try {
+    const gl = new Canvas(1, 1).getContext('webgl2') ?? new Canvas(1, 1).getContext('webgl');
+    if (!gl) return null;
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    const name = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return /swiftshader|llvmpipe|software/i.test(name) ? name : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Picks and activates a backend (see the file header); returns its name. TS_ERR_INTERNAL if none works. */

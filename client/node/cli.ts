@@ -10,7 +10,7 @@ import wrtc from '@roamhq/wrtc';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import WebSocket from 'ws';
-import { decodeShard, type DecodedShard } from '../../shared/apps/shard.ts';
+import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import { parseClusterInfo } from '../../shared/cluster.ts';
 import { logregGradient } from '../apps/logreg.ts';
 import { initTf } from '../apps/tf-backend.ts';

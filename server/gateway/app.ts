@@ -8,8 +8,8 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { ClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import type { Dialer } from '../../shared/transport/types.ts';
-import { type AssetsOptions, assetsPlugin } from './assets.ts';
 import type { JobDriver } from '../jobs/driver.ts';
+import { type AssetsOptions, assetsPlugin } from './assets.ts';
 import { jobsPlugin } from './jobs.ts';
 import { DEFAULT_RELAY_MAX_MESSAGE, relayPlugin } from './relay.ts';
 

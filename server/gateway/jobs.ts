@@ -60,7 +60,8 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
       const d = find(req.params.job, reply);
       if (!d) return;
       const bytes = d.app.shards[req.params.shard];
-      if (!bytes) return reply.code(404).send({ code: 'TS_ERR_UNKNOWN_SHARD', message: `no shard ${req.params.shard}` });
+      if (!bytes)
+        return reply.code(404).send({ code: 'TS_ERR_UNKNOWN_SHARD', message: `no shard ${req.params.shard}` });
       const etag = `"${d.app.version}-${req.params.shard}"`;
       reply.header('etag', etag).header('cache-control', 'no-cache');
       if (req.headers['if-none-match'] === etag) return reply.code(304).send();
@@ -81,11 +82,15 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
     },
   );
 
-  app.get<{ Params: { job: number } }>('/api/jobs/:job/audit', { schema: { params: jobParams } }, async (req, reply) => {
-    const d = find(req.params.job, reply);
-    if (!d) return;
-    return { ...(await d.auditTasks()), scheduler: d.scheduler.tasks() };
-  });
+  app.get<{ Params: { job: number } }>(
+    '/api/jobs/:job/audit',
+    { schema: { params: jobParams } },
+    async (req, reply) => {
+      const d = find(req.params.job, reply);
+      if (!d) return;
+      return { ...(await d.auditTasks()), scheduler: d.scheduler.tasks() };
+    },
+  );
 
   app.put<{ Params: { job: number }; Body: { tau: number | null } }>(
     '/api/jobs/:job/tau',

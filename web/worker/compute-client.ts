@@ -2,10 +2,13 @@
  * The page's handle on its compute Web Worker: starts it, waits for tfjs to initialise, hands it
  * each shard once, and turns gradient requests into promises.
  */
+import type { BackendProbe } from '../../client/apps/tf-backend.ts';
 import type { GradientResult } from '../../client/runner.ts';
 
 export class ComputeClient {
   readonly ready: Promise<string>;
+  /** The backend probe's results, as they arrive. */
+  readonly probes: BackendProbe[] = [];
   private readonly pending = new Map<number, { resolve: (r: GradientResult) => void; reject: (e: Error) => void }>();
   private readonly loaded = new Set<number>();
   private nextId = 1;
@@ -16,7 +19,8 @@ export class ComputeClient {
     this.ready = new Promise((resolve, reject) => {
       this.w.onmessage = (e) => {
         const m = e.data;
-        if (m.type === 'ready') resolve(m.backend);
+        if (m.type === 'probe') this.probes.push(m.probe);
+        else if (m.type === 'ready') resolve(m.backend);
         else if (m.type === 'grad') this.settle(m.id)?.resolve(m);
         else if (m.type === 'error') {
           const err = new Error(m.message);

@@ -4,7 +4,7 @@
  * page's own thread stays free for the network and the UI.
  *
  * Messages in:  {type: 'init', wasmPaths} · {type: 'shard', index, bytes} · {type: 'grad', id, index, weights}
- * Messages out: {type: 'ready', backend} · {type: 'grad', id, grad, loss, examples} · {type: 'error', id?, message}
+ * Messages out: {type: 'probe', probe} · {type: 'ready', backend} · {type: 'grad', id, grad, loss, examples} · {type: 'error', id?, message}
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -27,14 +27,17 @@ scope.onmessage = async (e) => {
   const m = e.data;
   try {
     if (m.type === 'init') {
-      const backend = await initTf(tf, { wasmPaths: m.wasmPaths });
+      const backend = await initTf(tf, {
+        wasmPaths: m.wasmPaths,
+        onprobe: (probe) => scope.postMessage({ type: 'probe', probe }),
+      });
       scope.postMessage({ type: 'ready', backend });
     } else if (m.type === 'shard') {
       shards.set(m.index, decodeShard(m.bytes));
     } else if (m.type === 'grad') {
       const shard = shards.get(m.index);
       if (!shard) throw new Error(`shard ${m.index} was not loaded`);
-      const r = logregGradient(tf, shard, m.weights);
+      const r = await logregGradient(tf, shard, m.weights);
       scope.postMessage({ type: 'grad', id: m.id, grad: r.grad, loss: r.loss, examples: r.examples }, [
         r.grad.buffer as ArrayBuffer,
       ]);

@@ -4,7 +4,7 @@
  * the task loop with gradients computed in a Web Worker. Its state is shown on the page and
  * exposed as `window.tabshard` for the end-to-end tests.
  */
-import { TaskRunner, type RunnerEvent, type RunnerShard } from '../../client/runner.ts';
+import { type RunnerEvent, type RunnerShard, TaskRunner } from '../../client/runner.ts';
 import { SchedulerSession } from '../../client/session.ts';
 import { FallbackDialer } from '../../client/transports/fallback.ts';
 import { WebRtcDialer } from '../../client/transports/webrtc.ts';
@@ -21,6 +21,8 @@ interface PageStatus {
   job?: number;
   worker?: number;
   backend?: string;
+  /** Backend probe results: ms per backend (null: did not initialise or skipped). */
+  probes?: Array<{ backend: string; ms: number | null; error?: string }>;
   transports: Record<string, string>;
   fallback: boolean;
   tasks: number;
@@ -101,6 +103,7 @@ async function main(): Promise<void> {
   render();
   await worker.connectAll();
   status.backend = await compute.ready;
+  status.probes = compute.probes;
   const session = await SchedulerSession.open(await ws.dial(`${wsBase}/api/jobs/${job}/session`), {
     agent: navigator.userAgent,
     transport: status.fallback ? 'ws' : 'webrtc',
