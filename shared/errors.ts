@@ -17,6 +17,7 @@ export const ERRORS = {
   TS_ERR_NON_FINITE: ['pushed values must be finite', 400],
   TS_ERR_UNKNOWN_JOB: ['unknown job', 404],
   TS_ERR_UNKNOWN_TABLE: ['unknown table', 404],
+  TS_ERR_UNKNOWN_SHARD: ['unknown shard of the job', 404],
   TS_ERR_UNKNOWN_UPDATER: ['unknown updater', 400],
   TS_ERR_TABLE_EXISTS: ['table already exists with a different definition', 409],
   TS_ERR_FORBIDDEN: ['this connection may not do that (admin token missing or wrong)', 403],

@@ -101,7 +101,9 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
         body: {
           type: 'object',
           required: ['tau'],
-          properties: { tau: { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'null' }] } },
+          // One union type, not anyOf: fastify's Ajv coerces types, and would turn null into 0 (or
+          // 0 into null) in whichever anyOf branch it tries first.
+          properties: { tau: { type: ['integer', 'null'], minimum: 0 } },
         },
       },
     },
