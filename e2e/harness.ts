@@ -20,7 +20,7 @@ import {
   type Page,
 } from 'playwright-core';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CHROMIUM = '/usr/bin/chromium';
 
 /** The line `tabshard start --json` prints once the cluster is up. */

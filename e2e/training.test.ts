@@ -30,7 +30,7 @@ interface JobStatus {
   metrics: Array<{ iteration: number; accuracy: number; logLoss: number; ms: number }>;
   reassignments: number;
   tasks: { total: number; done: number };
-  workers: Array<{ worker: number; transport: string; tasksDone: number; connected: boolean }>;
+  workers: Array<{ worker: number; transport: string; tasksDone: number; connected: boolean; leases: number }>;
 }
 
 interface Audit {
@@ -58,6 +58,23 @@ async function working(pages: Page[]): Promise<TabStatus[]> {
     ),
   );
   return Promise.all(pages.map(tab));
+}
+
+/**
+ * Freezes `page` at a moment it holds a lease (so its heartbeats stop while its socket stays
+ * open). A tab between tasks holds none; then it is resumed and frozen again once it is back in
+ * a task — arranging the precondition, not retrying a failure.
+ */
+async function freezeHoldingLease(h: Harness, page: Page): Promise<() => Promise<void>> {
+  const { worker } = await tab(page);
+  for (let i = 0; i < 50; i++) {
+    await page.waitForFunction(() => (window as unknown as { tabshard: TabStatus }).tabshard.state !== 'waiting');
+    const resume = await h.freezePage(page);
+    const status = await h.api<JobStatus>('/api/jobs/1');
+    if (status.workers.find((w) => w.worker === worker)?.leases) return resume;
+    await resume();
+  }
+  throw new Error(`tab ${worker} never held a lease while frozen`);
 }
 
 /** The job finished with the target reached and every task applied exactly once. */
@@ -106,7 +123,7 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       await working(first);
       await h.waitForEvent(iterationDone(0), 120_000);
       const [a, b, c, d] = first;
-      const resumeD = await h.freezePage(d); // hangs with its lease: heartbeats stop, the socket stays
+      const resumeD = await freezeHoldingLease(h, d); // heartbeats stop, the socket stays open
       await h.closePage(a);
       await h.closePage(b);
       await h.crashPage(c);
