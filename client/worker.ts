@@ -8,13 +8,14 @@
  * alike: the transports are passed in as dialers.
  */
 import { type ClusterInfo, parseClusterInfo } from '../shared/cluster.ts';
-import { TabshardError } from '../shared/errors.ts';
+import { TabshardError, toTabshardError } from '../shared/errors.ts';
 import { checkSortedKeys } from '../shared/keys.ts';
+import { BufferPool } from '../shared/pool.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
-import { MsgType, type TaskStamp } from '../shared/protocol/frame.ts';
+import { type Frame, MsgType, type TaskStamp } from '../shared/protocol/frame.ts';
 import { asPullReply, encodePull, encodePush, type KvKeys } from '../shared/protocol/kv.ts';
 import { Ring, type TableShape } from '../shared/ring.ts';
-import { RpcPeer } from '../shared/rpc.ts';
+import { type ReplyFn, RpcPeer } from '../shared/rpc.ts';
 import type { TableSpec } from '../shared/table.ts';
 import type { Dialer, TransportKind } from '../shared/transport/types.ts';
 
@@ -44,6 +45,10 @@ const RETRYABLE = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED']);
 export class Worker {
   readonly id: number;
   private readonly peers = new Map<string, Promise<RpcPeer>>();
+  /** The peers of `peers` that are connected, for sending without waiting on a promise. */
+  private readonly ready = new Map<string, RpcPeer>();
+  /** @internal Lends the heads of long key lists (sparse requests); they come back through onSent. */
+  readonly pool = new BufferPool();
   private readonly ops = new Map<number, Promise<Float32Array | undefined>>();
   private readonly tables = new Map<string, TableSpec>();
   private ring!: Ring;
@@ -122,6 +127,7 @@ export class Worker {
         () => {},
       );
     this.peers.clear();
+    this.ready.clear();
   }
 
   /** @internal Registers a request and returns its timestamp. */
@@ -158,18 +164,51 @@ export class Worker {
   }
 
   /** @internal Sends one slice to `node`, redialling and resending after a lost connection. */
-  async send(node: string, build: (id: number) => Uint8Array[]) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const peer = await this.peer(node);
-        return await peer.call(build);
-      } catch (err) {
-        if (!(err instanceof TabshardError) || !RETRYABLE.has(err.code) || attempt >= (this.opts.retries ?? 3))
-          throw err;
-        this.peers.delete(node);
-      }
-    }
+  send(node: string, build: (id: number) => Uint8Array[]): Promise<Frame> {
+    return new Promise((resolve, reject) => this.sendSlice(node, build, (err, f) => (err ? reject(err) : resolve(f!))));
   }
+
+  /**
+   * @internal Callback form of `send` (the hot path: no promise per slice). `done` runs once.
+   * Heads lent by `pool` go back to it when the transport has sent them.
+   */
+  sendSlice(node: string, build: (id: number) => Uint8Array[], done: ReplyFn, attempt = 0): void {
+    // Callbacks are written inline: a named closure would cost a defineProperty per call under tsx.
+    const ready = this.ready.get(node);
+    if (ready !== undefined && !ready.closed) {
+      ready.request(build, (err, f) => this.replied(node, build, done, attempt, err, f), this.giveBack);
+      return;
+    }
+    let p: Promise<RpcPeer>;
+    try {
+      p = this.peer(node);
+    } catch (err) {
+      this.replied(node, build, done, attempt, toTabshardError(err), null);
+      return;
+    }
+    p.then(
+      (peer) => peer.request(build, (err, f) => this.replied(node, build, done, attempt, err, f), this.giveBack),
+      (err) => this.replied(node, build, done, attempt, toTabshardError(err), null),
+    );
+  }
+
+  /** Passes a slice's outcome to `done`, or resends it over a new connection after a lost one. */
+  private replied(
+    node: string,
+    build: (id: number) => Uint8Array[],
+    done: ReplyFn,
+    attempt: number,
+    err: TabshardError | null,
+    f: Frame | null,
+  ): void {
+    if (err && RETRYABLE.has(err.code) && attempt < (this.opts.retries ?? 3)) {
+      this.peers.delete(node);
+      this.ready.delete(node);
+      this.sendSlice(node, build, done, attempt + 1);
+    } else done(err, f);
+  }
+
+  private readonly giveBack = (parts: Uint8Array[]): void => this.pool.give(parts[0]);
 
   private address(node: string): string {
     const a = this.info.addresses[node];
@@ -197,7 +236,9 @@ export class Worker {
           conn.onclose = ((prev) => (err) => {
             prev?.(err);
             if (this.peers.get(node) === p) this.peers.delete(node);
+            if (this.ready.get(node) === peer) this.ready.delete(node);
           })(conn.onclose);
+          if (this.peers.get(node) === p) this.ready.set(node, peer);
           return peer;
         });
       p.catch(() => this.peers.delete(node));
@@ -261,24 +302,25 @@ export class KvTable {
     const clock = opts.clock ?? 0;
     const slices = this.slices(keys);
     const stamps = this.w.stamps(slices.length);
-    return this.w.track(async () => {
-      await Promise.all(
-        slices.map((s, i) =>
-          this.w.send(s.owner, (requestId) =>
-            encodePush({
-              requestId,
-              job,
-              table,
-              clock,
-              task: stamps[i],
-              keys: s.keys,
-              values: values.subarray(s.at * d, (s.at + s.n) * d),
-            }),
-          ),
-        ),
-      );
-      return undefined;
-    }, opts.after);
+    const pool = this.w.pool;
+    return this.w.track(
+      () =>
+        new Promise<undefined>((resolve, reject) => {
+          if (slices.length === 0) resolve(undefined);
+          const done = countdown(slices.length, resolve, reject);
+          for (let i = 0; i < slices.length; i++) {
+            const s = slices[i];
+            const task = stamps[i];
+            const v = values.subarray(s.at * d, (s.at + s.n) * d);
+            this.w.sendSlice(
+              s.owner,
+              (requestId) => encodePush({ requestId, job, table, clock, task, keys: s.keys, values: v }, pool),
+              done,
+            );
+          }
+        }),
+      opts.after,
+    );
   }
 
   /** Pulls the values of `keys` (into `out` when given); `wait(ts)` resolves with them. */
@@ -290,21 +332,61 @@ export class KvTable {
     const { job } = this.w;
     const table = this.spec.id;
     const clock = opts.clock ?? 0;
-    return this.w.track(async () => {
-      const slices = this.slices(keys);
-      const replies = await Promise.all(
-        slices.map((s) =>
-          this.w.send(s.owner, (requestId) => encodePull({ requestId, job, table, clock, keys: s.keys })),
-        ),
-      );
-      const parts = replies.map(asPullReply);
-      for (let i = 0; i < parts.length; i++)
-        if (parts[i].length !== slices[i].n * d)
-          throw new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${parts[i].length} values`);
-      if (!opts.out && parts.length === 1) return parts[0];
-      const out = opts.out ?? new Float32Array(n * d);
-      for (let i = 0; i < parts.length; i++) out.set(parts[i], slices[i].at * d);
-      return out;
-    }, opts.after);
+    const pool = this.w.pool;
+    return this.w.track(
+      () =>
+        new Promise<Float32Array>((resolve, reject) => {
+          const slices = this.slices(keys);
+          const parts: Float32Array[] = new Array(slices.length);
+          let left = slices.length;
+          if (left === 0) return this.assemble(slices, parts, n, opts.out, resolve, reject);
+          for (let i = 0; i < slices.length; i++) {
+            const s = slices[i];
+            this.w.sendSlice(
+              s.owner,
+              (requestId) => encodePull({ requestId, job, table, clock, keys: s.keys }, pool),
+              (err, f) => {
+                if (err) return reject(err);
+                parts[i] = asPullReply(f!);
+                if (--left === 0) this.assemble(slices, parts, n, opts.out, resolve, reject);
+              },
+            );
+          }
+        }),
+      opts.after,
+    );
   }
+
+  /** Checks every reply before copying any, so a failed pull leaves `out` untouched. */
+  private assemble(
+    slices: Array<{ at: number; n: number }>,
+    parts: Float32Array[],
+    n: number,
+    out: Float32Array | undefined,
+    resolve: (v: Float32Array) => void,
+    reject: (e: TabshardError) => void,
+  ): void {
+    const d = this.spec.valueLength;
+    for (let i = 0; i < parts.length; i++)
+      if (parts[i].length !== slices[i].n * d) {
+        reject(new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${parts[i].length} values`));
+        return;
+      }
+    if (!out && parts.length === 1) {
+      resolve(parts[0]);
+      return;
+    }
+    const o = out ?? new Float32Array(n * d);
+    for (let i = 0; i < parts.length; i++) o.set(parts[i], slices[i].at * d);
+    resolve(o);
+  }
+}
+
+/** A ReplyFn that resolves after `n` successful replies and rejects on the first error. */
+function countdown(n: number, resolve: (v: undefined) => void, reject: (e: TabshardError) => void): ReplyFn {
+  let left = n;
+  return (err) => {
+    if (err) reject(err);
+    else if (--left === 0) resolve(undefined);
+  };
 }

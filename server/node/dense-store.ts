@@ -112,13 +112,7 @@ export class DenseStore {
       parts.push(page.values.subarray(a, b));
       off += b - a;
     }
-    return {
-      parts,
-      release: () => {
-        // A page copied since (copy-on-write) has a new array; its loan count restarted at 0.
-        for (const [page, arr] of loans) if (page.values === arr && page.lent > 0) page.lent--;
-      },
-    };
+    return { parts, release: releaser(loans) };
   }
 
   /** Copies the values of sorted unique `keys` into a new array (n*d floats). */
@@ -135,4 +129,12 @@ export class DenseStore {
     }
     return out;
   }
+}
+
+/** Ends the loans of a pull (returned, not declared: tsx would name a declared closure on every call). */
+function releaser(loans: Array<[Page, Float32Array]>): () => void {
+  return () => {
+    // A page copied since (copy-on-write) has a new array; its loan count restarted at 0.
+    for (const [page, arr] of loans) if (page.values === arr && page.lent > 0) page.lent--;
+  };
 }

@@ -6,6 +6,7 @@
  */
 import { type ClusterInfo, parseClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../../shared/errors.ts';
+import { checkKey, checkRange } from '../../shared/keys.ts';
 import { decodeObject, encodeError, encodeJson, parseHello } from '../../shared/protocol/control.ts';
 import { decodeFrame, type Frame, HEADER_BYTES, MsgType } from '../../shared/protocol/frame.ts';
 import { asPull, asPush, encodeAck, encodePullReply, type KvKeys } from '../../shared/protocol/kv.ts';
@@ -35,6 +36,8 @@ export class ServerNode {
   /** Connections that presented the admin token in HELLO. */
   private readonly admins = new WeakSet<Conn>();
   private cluster: { info: ClusterInfo; ring: Ring } | null = null;
+  /** Per table: whether this node owns all of it under `ring`. */
+  private readonly ownsAll = new WeakMap<Table, { ring: Ring; all: boolean }>();
   private frames = 0;
   private errors = 0;
 
@@ -103,8 +106,23 @@ export class ServerNode {
   /** Refuses keys this node does not own under the current ring (none installed: owns all). */
   private checkOwner(t: Table, keys: KvKeys): void {
     if (!this.cluster) return;
-    const shape: TableShape = { id: t.spec.id, keySpace: t.spec.keySpace, valueLength: t.spec.valueLength };
     const ring = this.cluster.ring;
+    const shape: TableShape = { id: t.spec.id, keySpace: t.spec.keySpace, valueLength: t.spec.valueLength };
+    // Common case: the node owns the whole table (one node, or a small table); decided once per ring.
+    let owns = this.ownsAll.get(t);
+    if (owns === undefined || owns.ring !== ring) {
+      owns = { ring, all: ring.ranges(shape).every((r) => r.owner === this.id) };
+      this.ownsAll.set(t, owns);
+    }
+    if (owns.all) {
+      // The same key checks (and codes) as slicing would make.
+      if (keys.kind === 'range') checkRange(keys.begin, keys.end, shape.keySpace);
+      else if (keys.keys.length > 0) {
+        checkKey(keys.keys[0], shape.keySpace);
+        checkKey(keys.keys[keys.keys.length - 1], shape.keySpace);
+      }
+      return;
+    }
     const slices =
       keys.kind === 'range' ? ring.sliceRange(shape, keys.begin, keys.end) : ring.sliceKeys(shape, keys.keys);
     for (const s of slices)

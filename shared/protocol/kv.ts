@@ -3,6 +3,7 @@
  * beside it, which checks that a decoded frame has the shape that message needs.
  */
 import { TabshardError } from '../errors.ts';
+import type { BufferPool } from '../pool.ts';
 import { emptyFrame, encodeFrame, Flag, type Frame, type KeySegment, MsgType, type TaskStamp } from './frame.ts';
 
 /** Keys of a kv request: a contiguous range or an explicit sorted list. */
@@ -28,16 +29,24 @@ export interface PullMsg {
 
 const shape = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', why);
 
-export function encodePush(m: PushMsg): Uint8Array[] {
-  return encodeFrame({
-    ...emptyFrame(MsgType.PUSH, m.requestId),
-    job: m.job,
-    table: m.table,
-    clock: m.clock,
-    task: m.task,
-    keys: m.keys,
-    values: m.values,
-  });
+/** With `pool`, a long key list's head is lent from it: give `parts[0]` back after the send (see encodeFrame). */
+export function encodePush(m: PushMsg, pool?: BufferPool): Uint8Array[] {
+  return encodeFrame(
+    {
+      type: MsgType.PUSH,
+      flags: 0,
+      requestId: m.requestId,
+      job: m.job,
+      table: m.table,
+      clock: m.clock,
+      task: m.task,
+      keys: m.keys,
+      values: m.values,
+      body: null,
+    },
+    undefined,
+    pool,
+  );
 }
 
 export function asPush(f: Frame): PushMsg {
@@ -54,14 +63,24 @@ export function asPush(f: Frame): PushMsg {
   };
 }
 
-export function encodePull(m: PullMsg): Uint8Array[] {
-  return encodeFrame({
-    ...emptyFrame(MsgType.PULL, m.requestId),
-    job: m.job,
-    table: m.table,
-    clock: m.clock,
-    keys: m.keys,
-  });
+/** With `pool`, as `encodePush`. */
+export function encodePull(m: PullMsg, pool?: BufferPool): Uint8Array[] {
+  return encodeFrame(
+    {
+      type: MsgType.PULL,
+      flags: 0,
+      requestId: m.requestId,
+      job: m.job,
+      table: m.table,
+      clock: m.clock,
+      task: null,
+      keys: m.keys,
+      values: null,
+      body: null,
+    },
+    undefined,
+    pool,
+  );
 }
 
 export function asPull(f: Frame): PullMsg {
@@ -81,7 +100,9 @@ export function asPullReply(f: Frame): Float32Array {
 
 /** Acknowledges a push; `duplicate` says it had been applied before and changed nothing now. */
 export function encodeAck(requestId: number, duplicate = false): Uint8Array[] {
-  return encodeFrame({ ...emptyFrame(MsgType.ACK, requestId), flags: duplicate ? Flag.DUPLICATE : 0 });
+  const f = emptyFrame(MsgType.ACK, requestId);
+  f.flags = duplicate ? Flag.DUPLICATE : 0;
+  return encodeFrame(f);
 }
 
 export function ackIsDuplicate(f: Frame): boolean {

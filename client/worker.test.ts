@@ -1,0 +1,89 @@
+/**
+ * The worker's pooled encode buffers: the head of a long key list is lent from a pool and comes
+ * back only through the transport's onSent, so a message the transport still holds is never
+ * overwritten by a later request.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { TabshardError } from '../shared/errors.ts';
+import { decodeFrame } from '../shared/protocol/frame.ts';
+import { encodeAck } from '../shared/protocol/kv.ts';
+import { Ring } from '../shared/ring.ts';
+import { createRng, randomSortedKeys } from '../shared/rng.ts';
+import type { TableSpec } from '../shared/table.ts';
+import type { Conn, Dialer } from '../shared/transport/types.ts';
+import { Worker } from './worker.ts';
+
+/** A server end played by the test: acks every push at once, but finishes sends only when told. */
+class HoldingConn implements Conn {
+  readonly kind = 'memory' as const;
+  readonly remote = 'memory://n1';
+  closed = false;
+  onmessage: ((msg: Uint8Array) => void) | null = null;
+  onclose: ((err?: TabshardError) => void) | null = null;
+  /** Sends in order: the parts as lent (not copied) and their onSent, not yet called. */
+  readonly sends: Array<{ parts: readonly Uint8Array[]; onSent?: () => void }> = [];
+
+  send(parts: readonly Uint8Array[], onSent?: () => void): void {
+    this.sends.push({ parts, onSent });
+    const joined = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let o = 0;
+    for (const p of parts) {
+      joined.set(p, o);
+      o += p.byteLength;
+    }
+    const id = decodeFrame(joined).requestId;
+    queueMicrotask(() => this.onmessage?.(encodeAck(id)[0]));
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
+const TABLE: TableSpec = {
+  job: 0,
+  id: 1,
+  name: 'sparse',
+  kind: 'sparse',
+  keySpace: 2 ** 40,
+  valueLength: 1,
+  updater: 'sum',
+  params: {},
+  init: { kind: 'zeros' },
+};
+
+describe('worker encode pool', () => {
+  it('does not reuse a pooled head before the transport called onSent, and reuses it after', async () => {
+    const conn = new HoldingConn();
+    const dialer: Dialer = { kind: 'memory', dial: async () => conn };
+    const w = await Worker.connect({
+      seed: async () => ({
+        ring: new Ring(['n1']).toJSON(),
+        addresses: { n1: { memory: 'memory://n1' } },
+        tables: [TABLE],
+      }),
+      dialers: { memory: dialer },
+      workerId: 7,
+    });
+    const t = w.table('sparse');
+    // 40,000 keys: a DELTA32 head of ~160 KB, above the pool's 64 KiB threshold.
+    const keys = randomSortedKeys(createRng(5), 40_000, 2 ** 40);
+    const other = randomSortedKeys(createRng(6), 40_000, 2 ** 40);
+    const values = new Float32Array(keys.length).fill(1);
+
+    await w.wait(t.push(keys, values));
+    const first = conn.sends[0].parts[0];
+    const snapshot = first.slice();
+    await w.wait(t.push(other, values)); // the first send is not finished: its head stays lent
+    const second = conn.sends[1].parts[0];
+    assert.notEqual(second.buffer, first.buffer);
+    assert.deepEqual(first, snapshot);
+
+    conn.sends[0].onSent?.();
+    await w.wait(t.push(other, values));
+    assert.equal(conn.sends[2].parts[0].buffer, first.buffer, 'given back by onSent, then reused');
+    assert.notEqual(conn.sends[2].parts[0].buffer, second.buffer);
+    w.close();
+  });
+});
