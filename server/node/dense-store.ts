@@ -115,10 +115,9 @@ export class DenseStore {
     return { parts, release: releaser(loans) };
   }
 
-  /** Copies the values of sorted unique `keys` into a new array (n*d floats). */
-  pullKeys(keys: Float64Array): Float32Array {
+  /** Copies the values of sorted unique `keys` into `out` (n*d floats; every element is written). */
+  pullKeys(keys: Float64Array, out: Float32Array = new Float32Array(keys.length * this.d)): Float32Array {
     const d = this.d;
-    const out = new Float32Array(keys.length * d);
     for (let i = 0; i < keys.length; i++) {
       const off = keys[i] * d;
       const p = Math.floor(off / this.pageFloats);

@@ -7,6 +7,7 @@
 import { type ClusterInfo, parseClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../../shared/errors.ts';
 import { checkKey, checkRange } from '../../shared/keys.ts';
+import { BufferPool } from '../../shared/pool.ts';
 import { decodeObject, encodeError, encodeJson, parseHello } from '../../shared/protocol/control.ts';
 import { decodeFrame, type Frame, HEADER_BYTES, MsgType } from '../../shared/protocol/frame.ts';
 import { asPull, asPush, encodeAck, encodePullReply, type KvKeys } from '../../shared/protocol/kv.ts';
@@ -20,6 +21,9 @@ export const RAW_MAGIC = 0xec;
 
 /** Largest pull reply (header included), in bytes; larger requests are refused before anything is allocated. */
 export const MAX_REPLY_BYTES = 256 * 1024 * 1024;
+
+/** Largest key list decoded into the node's reused scratch (32 MiB of keys); longer lists get their own array. */
+const SCRATCH_KEYS = 1 << 22;
 
 export interface NodeStats {
   node: string;
@@ -42,6 +46,15 @@ export class ServerNode {
   private errors = 0;
 
   private rawReply = new Uint8Array(0);
+  /** Decoded key lists of up to SCRATCH_KEYS keys (a frame is consumed before the next is decoded). */
+  private scratchKeys = new Float64Array(0);
+  /** Copied pull replies, lent until the transport has sent them. */
+  private readonly replyPool = new BufferPool();
+  private readonly keyScratch = (n: number): Float64Array => {
+    if (n > SCRATCH_KEYS) return new Float64Array(n);
+    if (this.scratchKeys.length < n) this.scratchKeys = new Float64Array(Math.max(n, 2 * this.scratchKeys.length));
+    return this.scratchKeys;
+  };
 
   constructor(
     readonly id: string,
@@ -139,7 +152,8 @@ export class ServerNode {
     // The request id sits at bytes 4-7 of any frame long enough to have one.
     let requestId = msg.byteLength >= 8 ? new DataView(msg.buffer, msg.byteOffset, 8).getUint32(4, true) : 0;
     try {
-      const f = decodeFrame(msg);
+      // Frames are consumed before this returns, so key lists can share one scratch array.
+      const f = decodeFrame(msg, this.keyScratch);
       requestId = f.requestId;
       this.dispatch(conn, f);
     } catch (err) {
@@ -178,7 +192,7 @@ export class ServerNode {
         if (HEADER_BYTES + n * t.spec.valueLength * 4 > MAX_REPLY_BYTES)
           throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', `pull of ${n} keys exceeds the reply limit`);
         this.checkOwner(t, m.keys);
-        const { parts, release } = t.pull(m.keys);
+        const { parts, release } = t.pull(m.keys, this.replyPool);
         conn.send(encodePullReply(m.requestId, parts), release);
         return;
       }

@@ -4,6 +4,7 @@
  * guarantees it); this layer checks them against the table's key space and value length.
  */
 import { TabshardError } from '../../shared/errors.ts';
+import type { BufferPool } from '../../shared/pool.ts';
 import type { TaskStamp } from '../../shared/protocol/frame.ts';
 import type { KvKeys } from '../../shared/protocol/kv.ts';
 import type { TableSpec } from '../../shared/table.ts';
@@ -73,15 +74,21 @@ export class Table {
     return true;
   }
 
-  /** Values for the keys, as parts (zero-copy page views for dense ranges) and a release hook. */
-  pull(keys: KvKeys): { parts: Float32Array[]; release?: () => void } {
-    this.count(keys);
+  /**
+   * Values for the keys, as parts and a release hook to run once they are sent (the transport's
+   * onSent): dense ranges are zero-copy page views; other pulls are copied into an array lent by
+   * `pool`, when given.
+   */
+  pull(keys: KvKeys, pool?: BufferPool): { parts: Float32Array[]; release?: () => void } {
+    const n = this.count(keys);
     this.pulls++;
-    if (keys.kind === 'range') {
-      if (this.dense) return this.dense.pullRange(keys.begin, keys.end);
-      return { parts: [this.sparse!.pull(rangeKeys(keys.begin, keys.end))] };
-    }
-    return { parts: [this.dense ? this.dense.pullKeys(keys.keys) : this.sparse!.pull(keys.keys)] };
+    if (keys.kind === 'range' && this.dense) return this.dense.pullRange(keys.begin, keys.end);
+    const len = n * this.spec.valueLength;
+    const out = pool ? new Float32Array(pool.take(4 * len).buffer, 0, len) : new Float32Array(len);
+    if (keys.kind === 'range') this.sparse!.pull(rangeKeys(keys.begin, keys.end), out);
+    else if (this.dense) this.dense.pullKeys(keys.keys, out);
+    else this.sparse!.pull(keys.keys, out);
+    return { parts: [out], release: pool && giver(pool, out) };
   }
 
   stats(): TableStats {
@@ -103,4 +110,9 @@ function rangeKeys(begin: number, end: number): Float64Array {
   const keys = new Float64Array(end - begin);
   for (let i = 0; i < keys.length; i++) keys[i] = begin + i;
   return keys;
+}
+
+/** Gives `out` back to `pool` (returned, not declared: tsx would name a declared closure per call). */
+function giver(pool: BufferPool, out: Float32Array): () => void {
+  return () => pool.give(out);
 }
