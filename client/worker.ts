@@ -12,7 +12,7 @@ import { TabshardError, toTabshardError } from '../shared/errors.ts';
 import { checkSortedKeys } from '../shared/keys.ts';
 import { BufferPool } from '../shared/pool.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
-import { type Frame, MsgType, type TaskStamp } from '../shared/protocol/frame.ts';
+import { type Frame, MsgType, setRequestId, type TaskStamp } from '../shared/protocol/frame.ts';
 import { asPullReply, encodePull, encodePush, type KvKeys } from '../shared/protocol/kv.ts';
 import { Ring, type TableShape } from '../shared/ring.ts';
 import { type ReplyFn, RpcPeer } from '../shared/rpc.ts';
@@ -138,6 +138,16 @@ export class Worker {
     op.catch(() => {}); // the rejection is delivered by wait(); avoid an unhandled-rejection crash
     this.ops.set(ts, op);
     return ts;
+  }
+
+  /** @internal The stamp `stamps(1)` would return next, without taking it. */
+  peekStamp(): TaskStamp {
+    return {
+      worker: this.id,
+      task: this.task,
+      attempt: this.attempt,
+      seq: this.task === 0 ? this.adhocSeq : this.taskSeq,
+    };
   }
 
   /**
@@ -270,6 +280,20 @@ export class KvTable {
     return end - begin;
   }
 
+  /**
+   * The owner of a non-empty key list that goes to one node, else null (a range, an empty list,
+   * several owners, or keys slicing refuses: those take the path that checks keys first).
+   */
+  private oneOwner(keys: Keys): string | null {
+    if (!(keys instanceof Float64Array) || keys.length === 0) return null;
+    try {
+      const s = this.w.currentRing.sliceKeys(this.shape, keys);
+      return s.length === 1 ? s[0].owner : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** The slices of `keys` per owner: wire keys and the offset (in keys) into the request. */
   private slices(keys: Keys): Array<{ owner: string; keys: KvKeys; at: number; n: number }> {
     const ring = this.w.currentRing;
@@ -294,12 +318,42 @@ export class KvTable {
    */
   push(keys: Keys, values: Float32Array, opts: { clock?: number; after?: number } = {}): number {
     const d = this.spec.valueLength;
-    const n = this.count(keys);
-    if (values.length !== n * d)
-      throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
     const { job } = this.w;
     const table = this.spec.id;
     const clock = opts.clock ?? 0;
+    const owner = this.oneOwner(keys);
+    if (owner !== null) {
+      // A key list for one node is checked while it is encoded: one pass over the keys, not two.
+      const list = keys as Float64Array;
+      const task = this.w.peekStamp();
+      const m = { requestId: 0, job, table, clock, task, keys: { kind: 'list', keys: list } as const, values };
+      let first: Uint8Array[] | null = encodePush(m, { pool: this.w.pool, keySpace: this.spec.keySpace });
+      if (values.length !== list.length * d) {
+        this.w.pool.give(first[0]);
+        throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${list.length} keys x ${d}`);
+      }
+      this.w.stamps(1);
+      return this.w.track(
+        () =>
+          new Promise<undefined>((resolve, reject) =>
+            this.w.sendSlice(
+              owner,
+              (requestId) => {
+                if (first === null) return encodePush({ ...m, requestId }, { pool: this.w.pool }); // a resend
+                const parts = first;
+                first = null;
+                setRequestId(parts[0], requestId);
+                return parts;
+              },
+              (err) => (err ? reject(err) : resolve(undefined)),
+            ),
+          ),
+        opts.after,
+      );
+    }
+    const n = this.count(keys);
+    if (values.length !== n * d)
+      throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
     const slices = this.slices(keys);
     const stamps = this.w.stamps(slices.length);
     const pool = this.w.pool;
@@ -314,7 +368,7 @@ export class KvTable {
             const v = values.subarray(s.at * d, (s.at + s.n) * d);
             this.w.sendSlice(
               s.owner,
-              (requestId) => encodePush({ requestId, job, table, clock, task, keys: s.keys, values: v }, pool),
+              (requestId) => encodePush({ requestId, job, table, clock, task, keys: s.keys, values: v }, { pool }),
               done,
             );
           }
@@ -326,12 +380,43 @@ export class KvTable {
   /** Pulls the values of `keys` (into `out` when given); `wait(ts)` resolves with them. */
   pull(keys: Keys, opts: { out?: Float32Array; clock?: number; after?: number } = {}): number {
     const d = this.spec.valueLength;
-    const n = this.count(keys);
-    if (opts.out && opts.out.length !== n * d)
-      throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
     const { job } = this.w;
     const table = this.spec.id;
     const clock = opts.clock ?? 0;
+    // As in push; only without `after`, since a pull that waits is sliced when it is sent.
+    const owner = opts.after === undefined ? this.oneOwner(keys) : null;
+    if (owner !== null) {
+      const list = keys as Float64Array;
+      const n = list.length;
+      const m = { requestId: 0, job, table, clock, keys: { kind: 'list', keys: list } as const };
+      let first: Uint8Array[] | null = encodePull(m, { pool: this.w.pool, keySpace: this.spec.keySpace });
+      if (opts.out && opts.out.length !== n * d) {
+        this.w.pool.give(first[0]);
+        throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
+      }
+      return this.w.track(
+        () =>
+          new Promise<Float32Array>((resolve, reject) =>
+            this.w.sendSlice(
+              owner,
+              (requestId) => {
+                if (first === null) return encodePull({ ...m, requestId }, { pool: this.w.pool }); // a resend
+                const parts = first;
+                first = null;
+                setRequestId(parts[0], requestId);
+                return parts;
+              },
+              (err, f) => {
+                if (err) reject(err);
+                else this.assemble([{ at: 0, n }], [asPullReply(f!)], n, opts.out, resolve, reject);
+              },
+            ),
+          ),
+      );
+    }
+    const n = this.count(keys);
+    if (opts.out && opts.out.length !== n * d)
+      throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
     const pool = this.w.pool;
     return this.w.track(
       () =>
@@ -344,7 +429,7 @@ export class KvTable {
             const s = slices[i];
             this.w.sendSlice(
               s.owner,
-              (requestId) => encodePull({ requestId, job, table, clock, keys: s.keys }, pool),
+              (requestId) => encodePull({ requestId, job, table, clock, keys: s.keys }, { pool }),
               (err, f) => {
                 if (err) return reject(err);
                 parts[i] = asPullReply(f!);

@@ -8,6 +8,7 @@
  * allocates more than a small multiple of the frame's own length.
  */
 import { TabshardError } from '../errors.ts';
+import { checkSortedKeys } from '../keys.ts';
 import { type BufferPool, smallBytes } from '../pool.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -108,6 +109,22 @@ function writeDelta32(list: Float64Array, u32: Uint32Array): boolean {
   return true;
 }
 
+/**
+ * `writeDelta32` that also checks each key is an integer above its predecessor (written so that
+ * NaN fails); false on the first gap that is not a positive integer below 2^32.
+ */
+function writeDelta32Checked(list: Float64Array, u32: Uint32Array): boolean {
+  let prev = list[0];
+  for (let i = 1; i < list.length; i++) {
+    const k = list[i];
+    const d = k - prev;
+    if (!(d > 0 && d < TWO32 && Math.floor(k) === k)) return false;
+    u32[i + 1] = d;
+    prev = k;
+  }
+  return true;
+}
+
 function writeList64(list: Float64Array, u32: Uint32Array): void {
   for (let i = 1, j = 2; i < list.length; i++, j += 2) {
     const k = list[i];
@@ -126,7 +143,8 @@ function put32(b: Uint8Array, off: number, x: number): void {
 }
 
 /** A key list's head (header + task block + key segment), with the key segment written. */
-function listHead(list: Float64Array, at: number, pool: BufferPool | undefined): { head: Uint8Array; kind: number } {
+function listHead(list: Float64Array, at: number, opts: EncodeOptions): { head: Uint8Array; kind: number } {
+  const { pool, keySpace } = opts;
   const n = list.length;
   const take = (bytes: number) => (pool ? pool.take(bytes) : smallBytes(bytes));
   if (n === 0) return { head: smallBytes(at), kind: KeyKind.LIST64 };
@@ -136,7 +154,16 @@ function listHead(list: Float64Array, at: number, pool: BufferPool | undefined):
   let u32 = new Uint32Array(head.buffer, head.byteOffset + at, n + 1);
   u32[0] = list[0] % TWO32;
   u32[1] = Math.floor(list[0] / TWO32);
-  if (writeDelta32(list, u32)) return { head, kind: KeyKind.DELTA32 };
+  if (keySpace === undefined) {
+    if (writeDelta32(list, u32)) return { head, kind: KeyKind.DELTA32 };
+  } else {
+    const k0 = list[0];
+    const last = list[n - 1];
+    if (k0 >= 0 && Math.floor(k0) === k0 && last < keySpace && writeDelta32Checked(list, u32))
+      return { head, kind: KeyKind.DELTA32 };
+    // A bad key (throws the error checkSortedKeys reports) or a gap of 2^32 or more (LIST64).
+    checkSortedKeys(list, keySpace);
+  }
   pool?.give(head);
   head = take(at + 8 * n);
   u32 = new Uint32Array(head.buffer, head.byteOffset + at, 2 * n);
@@ -146,21 +173,35 @@ function listHead(list: Float64Array, at: number, pool: BufferPool | undefined):
   return { head, kind: KeyKind.LIST64 };
 }
 
+/** Rewrites the request id of an encoded frame in place (a message encoded before its id was known). */
+export function setRequestId(head: Uint8Array, requestId: number): void {
+  put32(head, 4, requestId);
+}
+
+export interface EncodeOptions {
+  /** Lend a large head (a long key list) from this pool: give `parts[0]` back once sent (onSent). */
+  pool?: BufferPool;
+  /**
+   * Check a key list while encoding it, as `checkSortedKeys(keys, keySpace)` would (same codes),
+   * instead of in a pass of its own; without it, keys must already be sorted and unique.
+   */
+  keySpace?: number;
+}
+
 /**
  * Encodes a frame into gather parts: [header + task + key segment, ...value segment]. The value
  * segment is `valueParts` (concatenated on the wire) when given, else `f.values` or `f.body`; it
- * is never copied. Keys must already be sorted and unique (callers validate user input before
- * this). With `pool`, a large head (a long key list) is taken from it: give `parts[0]` back once
- * the transport has sent it (its `onSent`).
+ * is never copied. Keys must already be sorted and unique unless `opts.keySpace` asks for the
+ * check. With `opts.pool`, see EncodeOptions.
  */
-export function encodeFrame(f: Frame, valueParts?: readonly Float32Array[], pool?: BufferPool): Uint8Array[] {
+export function encodeFrame(f: Frame, valueParts?: readonly Float32Array[], opts: EncodeOptions = {}): Uint8Array[] {
   const at = HEADER_BYTES + (f.task ? TASK_BYTES : 0);
   let head: Uint8Array;
   let keyKind: number;
   let keyCount = 0;
   const keys = f.keys;
   if (keys.kind === 'list') {
-    ({ head, kind: keyKind } = listHead(keys.keys, at, pool));
+    ({ head, kind: keyKind } = listHead(keys.keys, at, opts));
     keyCount = keys.keys.length;
   } else if (keys.kind === 'range') {
     head = smallBytes(at + 16);

@@ -3,8 +3,16 @@
  * beside it, which checks that a decoded frame has the shape that message needs.
  */
 import { TabshardError } from '../errors.ts';
-import type { BufferPool } from '../pool.ts';
-import { emptyFrame, encodeFrame, Flag, type Frame, type KeySegment, MsgType, type TaskStamp } from './frame.ts';
+import {
+  type EncodeOptions,
+  emptyFrame,
+  encodeFrame,
+  Flag,
+  type Frame,
+  type KeySegment,
+  MsgType,
+  type TaskStamp,
+} from './frame.ts';
 
 /** Keys of a kv request: a contiguous range or an explicit sorted list. */
 export type KvKeys = Exclude<KeySegment, { kind: 'none' }>;
@@ -29,8 +37,8 @@ export interface PullMsg {
 
 const shape = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', why);
 
-/** With `pool`, a long key list's head is lent from it: give `parts[0]` back after the send (see encodeFrame). */
-export function encodePush(m: PushMsg, pool?: BufferPool): Uint8Array[] {
+/** `opts`: a pool for long key lists, and/or a key check fused into the encoding (see EncodeOptions). */
+export function encodePush(m: PushMsg, opts?: EncodeOptions): Uint8Array[] {
   return encodeFrame(
     {
       type: MsgType.PUSH,
@@ -45,7 +53,7 @@ export function encodePush(m: PushMsg, pool?: BufferPool): Uint8Array[] {
       body: null,
     },
     undefined,
-    pool,
+    opts,
   );
 }
 
@@ -63,8 +71,8 @@ export function asPush(f: Frame): PushMsg {
   };
 }
 
-/** With `pool`, as `encodePush`. */
-export function encodePull(m: PullMsg, pool?: BufferPool): Uint8Array[] {
+/** `opts` as for `encodePush`. */
+export function encodePull(m: PullMsg, opts?: EncodeOptions): Uint8Array[] {
   return encodeFrame(
     {
       type: MsgType.PULL,
@@ -79,7 +87,7 @@ export function encodePull(m: PullMsg, pool?: BufferPool): Uint8Array[] {
       body: null,
     },
     undefined,
-    pool,
+    opts,
   );
 }
 
