@@ -51,7 +51,7 @@ export class Table {
 
   /**
    * Applies a push at most once. Returns false when it was a duplicate (nothing changed).
-   * Throws (without changing anything) on a bad shape or a dead lease.
+   * Throws (without changing anything) on a bad shape, a value that is not finite, or a dead lease.
    */
   push(keys: KvKeys, values: Float32Array, task: TaskStamp | null): boolean {
     const n = this.count(keys);
@@ -60,6 +60,8 @@ export class Table {
         'TS_ERR_VALUE_LENGTH',
         `${values.length} values for ${n} keys x ${this.spec.valueLength}`,
       );
+    const bad = firstNonFinite(values);
+    if (bad >= 0) throw new TabshardError('TS_ERR_NON_FINITE', `value ${bad} is ${values[bad]}`);
     if (task && this.dedupe.seen(task)) {
       this.duplicates++;
       return false;
@@ -116,3 +118,24 @@ function rangeKeys(begin: number, end: number): Float64Array {
 function giver(pool: BufferPool, out: Float32Array): () => void {
   return () => pool.give(out);
 }
+
+/**
+ * Index of the first NaN or ±Infinity, or -1. Hot loop over the float bits: a float32 is not
+ * finite exactly when its exponent bits are all ones, and then (bits & EXP) + 2^23 reaches 2^31,
+ * the sign bit of an int32; OR-ing those over four lanes per step keeps the loop branch-free.
+ */
+function firstNonFinite(v: Float32Array): number {
+  const b = new Int32Array(v.buffer, v.byteOffset, v.length);
+  const n = b.length & ~3;
+  let acc = 0;
+  let i = 0;
+  for (; i < n; i += 4)
+    acc |= ((b[i] & EXP) + LOW) | ((b[i + 1] & EXP) + LOW) | ((b[i + 2] & EXP) + LOW) | ((b[i + 3] & EXP) + LOW);
+  for (; i < b.length; i++) acc |= (b[i] & EXP) + LOW;
+  if (acc >= 0) return -1;
+  for (i = 0; (b[i] & EXP) !== EXP; i++);
+  return i;
+}
+
+const EXP = 0x7f800000;
+const LOW = 0x00800000;
