@@ -36,6 +36,13 @@ describe('BufferPool', () => {
     assert.notEqual(x.buffer, y.buffer);
   });
 
+  it('does not pool requests above maxBytes', () => {
+    const pool = new BufferPool(1024, 4, 8192);
+    const big = pool.take(8193);
+    pool.give(big);
+    assert.equal(pool.idle, 0);
+  });
+
   it('keeps at most `keep` idle buffers, preferring the largest', () => {
     const pool = new BufferPool(1024, 2);
     const bufs = [2048, 8192, 4096].map((n) => pool.take(n));

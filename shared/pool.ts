@@ -9,7 +9,7 @@
  *   buffer needs no release.
  */
 
-/** Lends reusable ArrayBuffers of at least `minBytes`; keeps at most `keep` idle ones. */
+/** Lends reusable ArrayBuffers of `minBytes` to `maxBytes`; keeps at most `keep` idle ones. */
 export class BufferPool {
   private free: ArrayBuffer[] = [];
   /** Buffers currently lent (weak: a buffer whose send never completed is simply collected). */
@@ -19,11 +19,13 @@ export class BufferPool {
     /** Smaller requests are not pooled (`take` returns a fresh array). */
     readonly minBytes = 64 * 1024,
     private readonly keep = 4,
+    /** Larger requests are not pooled either, so idle memory stays below keep × maxBytes. */
+    readonly maxBytes = 64 * 1024 * 1024,
   ) {}
 
   /** A zeroed-or-not view of exactly `n` bytes; pass it (or any view of it) to `give` when done. */
   take(n: number): Uint8Array {
-    if (n < this.minBytes) return new Uint8Array(n);
+    if (n < this.minBytes || n > this.maxBytes) return new Uint8Array(n);
     let best = -1;
     for (let i = 0; i < this.free.length; i++)
       if (this.free[i].byteLength >= n && (best < 0 || this.free[i].byteLength < this.free[best].byteLength)) best = i;
