@@ -8,13 +8,14 @@
  * alike: the transports are passed in as dialers.
  */
 import { type ClusterInfo, parseClusterInfo } from '../shared/cluster.ts';
-import { TabshardError } from '../shared/errors.ts';
+import { TabshardError, toTabshardError } from '../shared/errors.ts';
 import { checkSortedKeys } from '../shared/keys.ts';
+import { BufferPool } from '../shared/pool.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
-import { MsgType, type TaskStamp } from '../shared/protocol/frame.ts';
+import { type Frame, MsgType, setRequestId, type TaskStamp } from '../shared/protocol/frame.ts';
 import { asPullReply, encodePull, encodePush, type KvKeys } from '../shared/protocol/kv.ts';
 import { Ring, type TableShape } from '../shared/ring.ts';
-import { RpcPeer } from '../shared/rpc.ts';
+import { type ReplyFn, RpcPeer } from '../shared/rpc.ts';
 import type { TableSpec } from '../shared/table.ts';
 import type { Dialer, TransportKind } from '../shared/transport/types.ts';
 
@@ -44,6 +45,10 @@ const RETRYABLE = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED']);
 export class Worker {
   readonly id: number;
   private readonly peers = new Map<string, Promise<RpcPeer>>();
+  /** The peers of `peers` that are connected, for sending without waiting on a promise. */
+  private readonly ready = new Map<string, RpcPeer>();
+  /** @internal Lends the heads of long key lists (sparse requests); they come back through onSent. */
+  readonly pool = new BufferPool();
   private readonly ops = new Map<number, Promise<Float32Array | undefined>>();
   private readonly tables = new Map<string, TableSpec>();
   private ring!: Ring;
@@ -122,6 +127,7 @@ export class Worker {
         () => {},
       );
     this.peers.clear();
+    this.ready.clear();
   }
 
   /** @internal Registers a request and returns its timestamp. */
@@ -132,6 +138,16 @@ export class Worker {
     op.catch(() => {}); // the rejection is delivered by wait(); avoid an unhandled-rejection crash
     this.ops.set(ts, op);
     return ts;
+  }
+
+  /** @internal The stamp `stamps(1)` would return next, without taking it. */
+  peekStamp(): TaskStamp {
+    return {
+      worker: this.id,
+      task: this.task,
+      attempt: this.attempt,
+      seq: this.task === 0 ? this.adhocSeq : this.taskSeq,
+    };
   }
 
   /**
@@ -168,18 +184,51 @@ export class Worker {
   }
 
   /** @internal Sends one slice to `node`, redialling and resending after a lost connection. */
-  async send(node: string, build: (id: number) => Uint8Array[]) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const peer = await this.peer(node);
-        return await peer.call(build);
-      } catch (err) {
-        if (!(err instanceof TabshardError) || !RETRYABLE.has(err.code) || attempt >= (this.opts.retries ?? 3))
-          throw err;
-        this.peers.delete(node);
-      }
-    }
+  send(node: string, build: (id: number) => Uint8Array[]): Promise<Frame> {
+    return new Promise((resolve, reject) => this.sendSlice(node, build, (err, f) => (err ? reject(err) : resolve(f!))));
   }
+
+  /**
+   * @internal Callback form of `send` (the hot path: no promise per slice). `done` runs once.
+   * Heads lent by `pool` go back to it when the transport has sent them.
+   */
+  sendSlice(node: string, build: (id: number) => Uint8Array[], done: ReplyFn, attempt = 0): void {
+    // Callbacks are written inline: a named closure would cost a defineProperty per call under tsx.
+    const ready = this.ready.get(node);
+    if (ready !== undefined && !ready.closed) {
+      ready.request(build, (err, f) => this.replied(node, build, done, attempt, err, f), this.giveBack);
+      return;
+    }
+    let p: Promise<RpcPeer>;
+    try {
+      p = this.peer(node);
+    } catch (err) {
+      this.replied(node, build, done, attempt, toTabshardError(err), null);
+      return;
+    }
+    p.then(
+      (peer) => peer.request(build, (err, f) => this.replied(node, build, done, attempt, err, f), this.giveBack),
+      (err) => this.replied(node, build, done, attempt, toTabshardError(err), null),
+    );
+  }
+
+  /** Passes a slice's outcome to `done`, or resends it over a new connection after a lost one. */
+  private replied(
+    node: string,
+    build: (id: number) => Uint8Array[],
+    done: ReplyFn,
+    attempt: number,
+    err: TabshardError | null,
+    f: Frame | null,
+  ): void {
+    if (err && RETRYABLE.has(err.code) && attempt < (this.opts.retries ?? 3)) {
+      this.peers.delete(node);
+      this.ready.delete(node);
+      this.sendSlice(node, build, done, attempt + 1);
+    } else done(err, f);
+  }
+
+  private readonly giveBack = (parts: Uint8Array[]): void => this.pool.give(parts[0]);
 
   private address(node: string): string {
     const a = this.info.addresses[node];
@@ -207,7 +256,9 @@ export class Worker {
           conn.onclose = ((prev) => (err) => {
             prev?.(err);
             if (this.peers.get(node) === p) this.peers.delete(node);
+            if (this.ready.get(node) === peer) this.ready.delete(node);
           })(conn.onclose);
+          if (this.peers.get(node) === p) this.ready.set(node, peer);
           return peer;
         });
       p.catch(() => this.peers.delete(node));
@@ -239,6 +290,20 @@ export class KvTable {
     return end - begin;
   }
 
+  /**
+   * The owner of a non-empty key list that goes to one node, else null (a range, an empty list,
+   * several owners, or keys slicing refuses: those take the path that checks keys first).
+   */
+  private oneOwner(keys: Keys): string | null {
+    if (!(keys instanceof Float64Array) || keys.length === 0) return null;
+    try {
+      const s = this.w.currentRing.sliceKeys(this.shape, keys);
+      return s.length === 1 ? s[0].owner : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** The slices of `keys` per owner: wire keys and the offset (in keys) into the request. */
   private slices(keys: Keys): Array<{ owner: string; keys: KvKeys; at: number; n: number }> {
     const ring = this.w.currentRing;
@@ -263,58 +328,160 @@ export class KvTable {
    */
   push(keys: Keys, values: Float32Array, opts: { clock?: number; after?: number } = {}): number {
     const d = this.spec.valueLength;
-    const n = this.count(keys);
-    if (values.length !== n * d)
-      throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
     const { job } = this.w;
     const table = this.spec.id;
     const clock = opts.clock ?? 0;
+    const owner = this.oneOwner(keys);
+    if (owner !== null) {
+      // A key list for one node is checked while it is encoded: one pass over the keys, not two.
+      const list = keys as Float64Array;
+      const task = this.w.peekStamp();
+      const m = { requestId: 0, job, table, clock, task, keys: { kind: 'list', keys: list } as const, values };
+      let first: Uint8Array[] | null = encodePush(m, { pool: this.w.pool, keySpace: this.spec.keySpace });
+      if (values.length !== list.length * d) {
+        this.w.pool.give(first[0]);
+        throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${list.length} keys x ${d}`);
+      }
+      this.w.stamps(1);
+      return this.w.track(
+        () =>
+          new Promise<undefined>((resolve, reject) =>
+            this.w.sendSlice(
+              owner,
+              (requestId) => {
+                if (first === null) return encodePush({ ...m, requestId }, { pool: this.w.pool }); // a resend
+                const parts = first;
+                first = null;
+                setRequestId(parts[0], requestId);
+                return parts;
+              },
+              (err) => (err ? reject(err) : resolve(undefined)),
+            ),
+          ),
+        opts.after,
+      );
+    }
+    const n = this.count(keys);
+    if (values.length !== n * d)
+      throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
     const slices = this.slices(keys);
     const stamps = this.w.stamps(slices.length);
-    return this.w.track(async () => {
-      await Promise.all(
-        slices.map((s, i) =>
-          this.w.send(s.owner, (requestId) =>
-            encodePush({
-              requestId,
-              job,
-              table,
-              clock,
-              task: stamps[i],
-              keys: s.keys,
-              values: values.subarray(s.at * d, (s.at + s.n) * d),
-            }),
-          ),
-        ),
-      );
-      return undefined;
-    }, opts.after);
+    const pool = this.w.pool;
+    return this.w.track(
+      () =>
+        new Promise<undefined>((resolve, reject) => {
+          if (slices.length === 0) resolve(undefined);
+          const done = countdown(slices.length, resolve, reject);
+          for (let i = 0; i < slices.length; i++) {
+            const s = slices[i];
+            const task = stamps[i];
+            const v = values.subarray(s.at * d, (s.at + s.n) * d);
+            this.w.sendSlice(
+              s.owner,
+              (requestId) => encodePush({ requestId, job, table, clock, task, keys: s.keys, values: v }, { pool }),
+              done,
+            );
+          }
+        }),
+      opts.after,
+    );
   }
 
   /** Pulls the values of `keys` (into `out` when given); `wait(ts)` resolves with them. */
   pull(keys: Keys, opts: { out?: Float32Array; clock?: number; after?: number } = {}): number {
     const d = this.spec.valueLength;
-    const n = this.count(keys);
-    if (opts.out && opts.out.length !== n * d)
-      throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
     const { job } = this.w;
     const table = this.spec.id;
     const clock = opts.clock ?? 0;
-    return this.w.track(async () => {
-      const slices = this.slices(keys);
-      const replies = await Promise.all(
-        slices.map((s) =>
-          this.w.send(s.owner, (requestId) => encodePull({ requestId, job, table, clock, keys: s.keys })),
-        ),
+    // As in push; only without `after`, since a pull that waits is sliced when it is sent.
+    const owner = opts.after === undefined ? this.oneOwner(keys) : null;
+    if (owner !== null) {
+      const list = keys as Float64Array;
+      const n = list.length;
+      const m = { requestId: 0, job, table, clock, keys: { kind: 'list', keys: list } as const };
+      let first: Uint8Array[] | null = encodePull(m, { pool: this.w.pool, keySpace: this.spec.keySpace });
+      if (opts.out && opts.out.length !== n * d) {
+        this.w.pool.give(first[0]);
+        throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
+      }
+      return this.w.track(
+        () =>
+          new Promise<Float32Array>((resolve, reject) =>
+            this.w.sendSlice(
+              owner,
+              (requestId) => {
+                if (first === null) return encodePull({ ...m, requestId }, { pool: this.w.pool }); // a resend
+                const parts = first;
+                first = null;
+                setRequestId(parts[0], requestId);
+                return parts;
+              },
+              (err, f) => {
+                if (err) reject(err);
+                else this.assemble([{ at: 0, n }], [asPullReply(f!)], n, opts.out, resolve, reject);
+              },
+            ),
+          ),
       );
-      const parts = replies.map(asPullReply);
-      for (let i = 0; i < parts.length; i++)
-        if (parts[i].length !== slices[i].n * d)
-          throw new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${parts[i].length} values`);
-      if (!opts.out && parts.length === 1) return parts[0];
-      const out = opts.out ?? new Float32Array(n * d);
-      for (let i = 0; i < parts.length; i++) out.set(parts[i], slices[i].at * d);
-      return out;
-    }, opts.after);
+    }
+    const n = this.count(keys);
+    if (opts.out && opts.out.length !== n * d)
+      throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
+    const pool = this.w.pool;
+    return this.w.track(
+      () =>
+        new Promise<Float32Array>((resolve, reject) => {
+          const slices = this.slices(keys);
+          const parts: Float32Array[] = new Array(slices.length);
+          let left = slices.length;
+          if (left === 0) return this.assemble(slices, parts, n, opts.out, resolve, reject);
+          for (let i = 0; i < slices.length; i++) {
+            const s = slices[i];
+            this.w.sendSlice(
+              s.owner,
+              (requestId) => encodePull({ requestId, job, table, clock, keys: s.keys }, { pool }),
+              (err, f) => {
+                if (err) return reject(err);
+                parts[i] = asPullReply(f!);
+                if (--left === 0) this.assemble(slices, parts, n, opts.out, resolve, reject);
+              },
+            );
+          }
+        }),
+      opts.after,
+    );
   }
+
+  /** Checks every reply before copying any, so a failed pull leaves `out` untouched. */
+  private assemble(
+    slices: Array<{ at: number; n: number }>,
+    parts: Float32Array[],
+    n: number,
+    out: Float32Array | undefined,
+    resolve: (v: Float32Array) => void,
+    reject: (e: TabshardError) => void,
+  ): void {
+    const d = this.spec.valueLength;
+    for (let i = 0; i < parts.length; i++)
+      if (parts[i].length !== slices[i].n * d) {
+        reject(new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${parts[i].length} values`));
+        return;
+      }
+    if (!out && parts.length === 1) {
+      resolve(parts[0]);
+      return;
+    }
+    const o = out ?? new Float32Array(n * d);
+    for (let i = 0; i < parts.length; i++) o.set(parts[i], slices[i].at * d);
+    resolve(o);
+  }
+}
+
+/** A ReplyFn that resolves after `n` successful replies and rejects on the first error. */
+function countdown(n: number, resolve: (v: undefined) => void, reject: (e: TabshardError) => void): ReplyFn {
+  let left = n;
+  return (err) => {
+    if (err) reject(err);
+    else if (--left === 0) resolve(undefined);
+  };
 }

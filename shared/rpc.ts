@@ -2,25 +2,45 @@
  * Request/response over one `Conn`: request ids, matching replies, ERROR frames turned back into
  * TabshardErrors, per-request timeouts, and failing everything pending when the connection
  * closes. Used by the client library and by the server manager.
+ *
+ * Timeouts cost no timer per request: every request on a peer has the same timeout, so pending
+ * requests (kept in insertion order) expire oldest first, and one sweeper timer per peer, armed
+ * for the oldest deadline, expires them.
  */
 import { TabshardError } from './errors.ts';
 import { decodeError } from './protocol/control.ts';
 import { decodeFrame, type Frame, MsgType } from './protocol/frame.ts';
 import type { Conn } from './transport/types.ts';
 
+/** Called once with the reply frame, or with the error that ended the request. */
+export type ReplyFn = (err: TabshardError | null, f: Frame | null) => void;
+
 interface Pending {
-  resolve: (f: Frame) => void;
-  reject: (e: TabshardError) => void;
-  timer: ReturnType<typeof setTimeout> | null;
+  done: ReplyFn;
+  deadline: number;
+}
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** Node's timers can stop holding the process open; browsers' numeric timers cannot (and need not). */
+function setRef(t: Timer, on: boolean): void {
+  const n = t as { ref?: () => void; unref?: () => void };
+  if (on) n.ref?.();
+  else n.unref?.();
 }
 
 export class RpcPeer {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  private sweeper: Timer | null = null;
+  /** Whether the sweeper holds the process open (only while something is pending). */
+  private sweeperRef = false;
 
   constructor(
     readonly conn: Conn,
     private readonly timeoutMs = 30_000,
+    /** Milliseconds, monotonic (tests pass a fake clock; timers still run in real time). */
+    private readonly now: () => number = () => performance.now(),
   ) {
     conn.onmessage = (msg) => this.onMessage(msg);
     conn.onclose = (err) => this.failAll(err ?? new TabshardError('TS_ERR_TRANSPORT_CLOSED', conn.remote));
@@ -31,36 +51,86 @@ export class RpcPeer {
   }
 
   /** Sends the message `build(requestId)` and resolves with the reply frame. */
-  call(build: (requestId: number) => Uint8Array[], onSent?: () => void): Promise<Frame> {
-    if (this.conn.closed) return Promise.reject(new TabshardError('TS_ERR_TRANSPORT_CLOSED', this.conn.remote));
+  call(build: (requestId: number) => Uint8Array[], onSent?: (parts: Uint8Array[]) => void): Promise<Frame> {
+    return new Promise<Frame>((resolve, reject) => {
+      this.request(build, (err, f) => (err ? reject(err) : resolve(f!)), onSent);
+    });
+  }
+
+  /**
+   * Callback form of `call` (no promise): sends `build(requestId)` and calls `done` exactly once,
+   * with the reply or the error (possibly before returning, when the send fails at once).
+   * `onSent(parts)` runs when the transport no longer references the parts.
+   */
+  request(build: (requestId: number) => Uint8Array[], done: ReplyFn, onSent?: (parts: Uint8Array[]) => void): void {
+    if (this.conn.closed) {
+      done(new TabshardError('TS_ERR_TRANSPORT_CLOSED', this.conn.remote), null);
+      return;
+    }
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
-    return new Promise<Frame>((resolve, reject) => {
-      const p: Pending = { resolve, reject, timer: null };
-      if (this.timeoutMs > 0)
-        p.timer = setTimeout(() => {
-          this.pending.delete(id);
-          reject(new TabshardError('TS_ERR_TIMEOUT', `request ${id} to ${this.conn.remote}`));
-        }, this.timeoutMs);
-      this.pending.set(id, p);
-      try {
-        this.conn.send(build(id), onSent);
-      } catch (err) {
-        this.settle(id);
-        reject(err);
+    let deadline = Number.POSITIVE_INFINITY;
+    if (this.timeoutMs > 0) {
+      deadline = this.now() + this.timeoutMs;
+      if (this.sweeper === null) this.arm(this.timeoutMs);
+      else if (!this.sweeperRef) {
+        setRef(this.sweeper, true);
+        this.sweeperRef = true;
       }
-    });
+    }
+    this.pending.set(id, { done, deadline });
+    try {
+      const parts = build(id);
+      this.conn.send(parts, onSent && (() => onSent(parts)));
+    } catch (err) {
+      this.settle(id);
+      done(
+        err instanceof TabshardError ? err : new TabshardError('TS_ERR_INTERNAL', String(err), { cause: err }),
+        null,
+      );
+    }
   }
 
   close(): void {
     this.conn.close();
   }
 
+  private arm(ms: number): void {
+    this.sweeper = setTimeout(this.sweep, ms);
+    this.sweeperRef = true;
+  }
+
+  /** Expires every pending request whose deadline has passed; re-arms for the oldest one left. */
+  private readonly sweep = (): void => {
+    this.sweeper = null;
+    const now = this.now();
+    const expired: number[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    // Insertion order is deadline order (one timeout per peer): stop at the first one still live.
+    for (const [id, p] of this.pending) {
+      if (p.deadline > now) {
+        next = p.deadline;
+        break;
+      }
+      expired.push(id);
+    }
+    // Re-arm before calling back, so a request made from a callback finds the sweeper armed.
+    if (next !== Number.POSITIVE_INFINITY) this.arm(Math.max(1, Math.ceil(next - now)));
+    for (const id of expired) {
+      const p = this.settle(id);
+      p?.done(new TabshardError('TS_ERR_TIMEOUT', `request ${id} to ${this.conn.remote}`), null);
+    }
+  };
+
   private settle(id: number): Pending | undefined {
     const p = this.pending.get(id);
     if (p) {
       this.pending.delete(id);
-      if (p.timer) clearTimeout(p.timer);
+      // The sweeper stays armed for later requests, but no longer holds the process open.
+      if (this.pending.size === 0 && this.sweeper !== null && this.sweeperRef) {
+        setRef(this.sweeper, false);
+        this.sweeperRef = false;
+      }
     }
     return p;
   }
@@ -77,15 +147,19 @@ export class RpcPeer {
     const p = this.settle(f.requestId);
     if (!p) return; // a reply to a request that timed out
     if (f.type === MsgType.ERROR) {
+      let err: TabshardError;
       try {
-        p.reject(decodeError(f));
-      } catch (err) {
-        p.reject(err instanceof TabshardError ? err : new TabshardError('TS_ERR_FRAME_MALFORMED'));
+        err = decodeError(f);
+      } catch (e) {
+        err = e instanceof TabshardError ? e : new TabshardError('TS_ERR_FRAME_MALFORMED');
       }
-    } else p.resolve(f);
+      p.done(err, null);
+    } else p.done(null, f);
   }
 
   private failAll(err: TabshardError): void {
-    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(err);
+    if (this.sweeper !== null) clearTimeout(this.sweeper);
+    this.sweeper = null;
+    for (const id of [...this.pending.keys()]) this.settle(id)?.done(err, null);
   }
 }

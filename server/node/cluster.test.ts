@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from '../../client/worker.ts';
 import { TabshardError } from '../../shared/errors.ts';
+import { Ring } from '../../shared/ring.ts';
 import { createRng, randomSortedKeys } from '../../shared/rng.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
@@ -143,6 +144,28 @@ describe('cluster of three server nodes (memory network)', () => {
     assert.equal(await code(c.mgr.defineTable({ ...spec(2, 'sparse', 'dense', 10) })), 'TS_ERR_TABLE_EXISTS');
     assert.equal(await code(c.mgr.defineTable({ ...spec(9, 'x', 'dense', 10, 1, 'nope') })), 'TS_ERR_UNKNOWN_UPDATER');
     assert.deepEqual(Array.from((await w.wait(t.pull(Float64Array.of(10))))!), [1]);
+  });
+
+  it('refuses a push with a NaN or infinite value (TS_ERR_NON_FINITE) and changes nothing', async () => {
+    const ring = Ring.fromJSON(w.cluster.ring);
+    for (const name of ['sparse', 'dense']) {
+      const t = w.table(name);
+      const shape = { id: t.spec.id, keySpace: t.spec.keySpace, valueLength: 1 };
+      // Three keys of one node (each node refuses its own slice of a push).
+      const owner = ring.owner(shape, 40);
+      const keys = Float64Array.of(40, 41, 42);
+      assert.deepEqual(
+        [41, 42].map((k) => ring.owner(shape, k)),
+        [owner, owner],
+      );
+      await w.wait(t.push(keys, Float32Array.of(1, 2, 3)));
+      const before = Array.from((await w.wait(t.pull(keys)))!);
+      for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1e39 /* inf as f32 */]) {
+        assert.equal(await code(w.wait(t.push(keys, Float32Array.of(5, bad, 5)))), 'TS_ERR_NON_FINITE', name);
+        assert.equal(await code(w.wait(t.push({ begin: 40, end: 42 }, Float32Array.of(bad, 5)))), 'TS_ERR_NON_FINITE');
+      }
+      assert.deepEqual(Array.from((await w.wait(t.pull(keys)))!), before, name);
+    }
   });
 
   it('refuses pushes from a fenced (dead) attempt and applies a task push once across attempts', async () => {

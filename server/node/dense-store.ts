@@ -112,19 +112,12 @@ export class DenseStore {
       parts.push(page.values.subarray(a, b));
       off += b - a;
     }
-    return {
-      parts,
-      release: () => {
-        // A page copied since (copy-on-write) has a new array; its loan count restarted at 0.
-        for (const [page, arr] of loans) if (page.values === arr && page.lent > 0) page.lent--;
-      },
-    };
+    return { parts, release: releaser(loans) };
   }
 
-  /** Copies the values of sorted unique `keys` into a new array (n*d floats). */
-  pullKeys(keys: Float64Array): Float32Array {
+  /** Copies the values of sorted unique `keys` into `out` (n*d floats; every element is written). */
+  pullKeys(keys: Float64Array, out: Float32Array = new Float32Array(keys.length * this.d)): Float32Array {
     const d = this.d;
-    const out = new Float32Array(keys.length * d);
     for (let i = 0; i < keys.length; i++) {
       const off = keys[i] * d;
       const p = Math.floor(off / this.pageFloats);
@@ -135,4 +128,12 @@ export class DenseStore {
     }
     return out;
   }
+}
+
+/** Ends the loans of a pull (returned, not declared: tsx would name a declared closure on every call). */
+function releaser(loans: Array<[Page, Float32Array]>): () => void {
+  return () => {
+    // A page copied since (copy-on-write) has a new array; its loan count restarted at 0.
+    for (const [page, arr] of loans) if (page.values === arr && page.lent > 0) page.lent--;
+  };
 }

@@ -6,6 +6,8 @@
  */
 import { type ClusterInfo, parseClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../../shared/errors.ts';
+import { checkKey, checkRange } from '../../shared/keys.ts';
+import { BufferPool } from '../../shared/pool.ts';
 import { decodeObject, encodeError, encodeJson, parseHello } from '../../shared/protocol/control.ts';
 import { decodeFrame, type Frame, HEADER_BYTES, MsgType } from '../../shared/protocol/frame.ts';
 import { asPull, asPush, encodeAck, encodePullReply, type KvKeys } from '../../shared/protocol/kv.ts';
@@ -19,6 +21,9 @@ export const RAW_MAGIC = 0xec;
 
 /** Largest pull reply (header included), in bytes; larger requests are refused before anything is allocated. */
 export const MAX_REPLY_BYTES = 256 * 1024 * 1024;
+
+/** Largest key list decoded into the node's reused scratch (32 MiB of keys); longer lists get their own array. */
+const SCRATCH_KEYS = 1 << 22;
 
 export interface NodeStats {
   node: string;
@@ -35,10 +40,21 @@ export class ServerNode {
   /** Connections that presented the admin token in HELLO. */
   private readonly admins = new WeakSet<Conn>();
   private cluster: { info: ClusterInfo; ring: Ring } | null = null;
+  /** Per table: whether this node owns all of it under `ring`. */
+  private readonly ownsAll = new WeakMap<Table, { ring: Ring; all: boolean }>();
   private frames = 0;
   private errors = 0;
 
   private rawReply = new Uint8Array(0);
+  /** Decoded key lists of up to SCRATCH_KEYS keys (a frame is consumed before the next is decoded). */
+  private scratchKeys = new Float64Array(0);
+  /** Copied pull replies, lent until the transport has sent them. */
+  private readonly replyPool = new BufferPool();
+  private readonly keyScratch = (n: number): Float64Array => {
+    if (n > SCRATCH_KEYS) return new Float64Array(n);
+    if (this.scratchKeys.length < n) this.scratchKeys = new Float64Array(Math.max(n, 2 * this.scratchKeys.length));
+    return this.scratchKeys;
+  };
 
   constructor(
     readonly id: string,
@@ -103,8 +119,23 @@ export class ServerNode {
   /** Refuses keys this node does not own under the current ring (none installed: owns all). */
   private checkOwner(t: Table, keys: KvKeys): void {
     if (!this.cluster) return;
-    const shape: TableShape = { id: t.spec.id, keySpace: t.spec.keySpace, valueLength: t.spec.valueLength };
     const ring = this.cluster.ring;
+    const shape: TableShape = { id: t.spec.id, keySpace: t.spec.keySpace, valueLength: t.spec.valueLength };
+    // Common case: the node owns the whole table (one node, or a small table); decided once per ring.
+    let owns = this.ownsAll.get(t);
+    if (owns === undefined || owns.ring !== ring) {
+      owns = { ring, all: ring.ranges(shape).every((r) => r.owner === this.id) };
+      this.ownsAll.set(t, owns);
+    }
+    if (owns.all) {
+      // The same key checks (and codes) as slicing would make.
+      if (keys.kind === 'range') checkRange(keys.begin, keys.end, shape.keySpace);
+      else if (keys.keys.length > 0) {
+        checkKey(keys.keys[0], shape.keySpace);
+        checkKey(keys.keys[keys.keys.length - 1], shape.keySpace);
+      }
+      return;
+    }
     const slices =
       keys.kind === 'range' ? ring.sliceRange(shape, keys.begin, keys.end) : ring.sliceKeys(shape, keys.keys);
     for (const s of slices)
@@ -121,7 +152,8 @@ export class ServerNode {
     // The request id sits at bytes 4-7 of any frame long enough to have one.
     let requestId = msg.byteLength >= 8 ? new DataView(msg.buffer, msg.byteOffset, 8).getUint32(4, true) : 0;
     try {
-      const f = decodeFrame(msg);
+      // Frames are consumed before this returns, so key lists can share one scratch array.
+      const f = decodeFrame(msg, this.keyScratch);
       requestId = f.requestId;
       this.dispatch(conn, f);
     } catch (err) {
@@ -160,7 +192,7 @@ export class ServerNode {
         if (HEADER_BYTES + n * t.spec.valueLength * 4 > MAX_REPLY_BYTES)
           throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', `pull of ${n} keys exceeds the reply limit`);
         this.checkOwner(t, m.keys);
-        const { parts, release } = t.pull(m.keys);
+        const { parts, release } = t.pull(m.keys, this.replyPool);
         conn.send(encodePullReply(m.requestId, parts), release);
         return;
       }

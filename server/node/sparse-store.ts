@@ -51,10 +51,12 @@ export class SparseStore {
     }
   }
 
-  /** Values of sorted unique `keys` (n*d floats); keys never pushed read as their initial value. */
-  pull(keys: Float64Array): Float32Array {
+  /**
+   * Values of sorted unique `keys` (n*d floats, into `out` when given: every element is written);
+   * keys never pushed read as their initial value.
+   */
+  pull(keys: Float64Array, out: Float32Array = new Float32Array(keys.length * this.d)): Float32Array {
     const d = this.d;
-    const out = new Float32Array(keys.length * d);
     let i = 0;
     for (let b = 0; b < this.blocks.length && i < keys.length; b++) {
       const blk = this.blocks[b];

@@ -4,6 +4,7 @@
  * guarantees it); this layer checks them against the table's key space and value length.
  */
 import { TabshardError } from '../../shared/errors.ts';
+import type { BufferPool } from '../../shared/pool.ts';
 import type { TaskStamp } from '../../shared/protocol/frame.ts';
 import type { KvKeys } from '../../shared/protocol/kv.ts';
 import type { TableSpec } from '../../shared/table.ts';
@@ -50,7 +51,7 @@ export class Table {
 
   /**
    * Applies a push at most once. Returns false when it was a duplicate (nothing changed).
-   * Throws (without changing anything) on a bad shape or a dead lease.
+   * Throws (without changing anything) on a bad shape, a value that is not finite, or a dead lease.
    */
   push(keys: KvKeys, values: Float32Array, task: TaskStamp | null): boolean {
     const n = this.count(keys);
@@ -59,6 +60,8 @@ export class Table {
         'TS_ERR_VALUE_LENGTH',
         `${values.length} values for ${n} keys x ${this.spec.valueLength}`,
       );
+    const bad = firstNonFinite(values);
+    if (bad >= 0) throw new TabshardError('TS_ERR_NON_FINITE', `value ${bad} is ${values[bad]}`);
     if (task && this.dedupe.seen(task)) {
       this.duplicates++;
       return false;
@@ -73,15 +76,21 @@ export class Table {
     return true;
   }
 
-  /** Values for the keys, as parts (zero-copy page views for dense ranges) and a release hook. */
-  pull(keys: KvKeys): { parts: Float32Array[]; release?: () => void } {
-    this.count(keys);
+  /**
+   * Values for the keys, as parts and a release hook to run once they are sent (the transport's
+   * onSent): dense ranges are zero-copy page views; other pulls are copied into an array lent by
+   * `pool`, when given.
+   */
+  pull(keys: KvKeys, pool?: BufferPool): { parts: Float32Array[]; release?: () => void } {
+    const n = this.count(keys);
     this.pulls++;
-    if (keys.kind === 'range') {
-      if (this.dense) return this.dense.pullRange(keys.begin, keys.end);
-      return { parts: [this.sparse!.pull(rangeKeys(keys.begin, keys.end))] };
-    }
-    return { parts: [this.dense ? this.dense.pullKeys(keys.keys) : this.sparse!.pull(keys.keys)] };
+    if (keys.kind === 'range' && this.dense) return this.dense.pullRange(keys.begin, keys.end);
+    const len = n * this.spec.valueLength;
+    const out = pool ? new Float32Array(pool.take(4 * len).buffer, 0, len) : new Float32Array(len);
+    if (keys.kind === 'range') this.sparse!.pull(rangeKeys(keys.begin, keys.end), out);
+    else if (this.dense) this.dense.pullKeys(keys.keys, out);
+    else this.sparse!.pull(keys.keys, out);
+    return { parts: [out], release: pool && giver(pool, out) };
   }
 
   stats(): TableStats {
@@ -104,3 +113,29 @@ function rangeKeys(begin: number, end: number): Float64Array {
   for (let i = 0; i < keys.length; i++) keys[i] = begin + i;
   return keys;
 }
+
+/** Gives `out` back to `pool` (returned, not declared: tsx would name a declared closure per call). */
+function giver(pool: BufferPool, out: Float32Array): () => void {
+  return () => pool.give(out);
+}
+
+/**
+ * Index of the first NaN or ±Infinity, or -1. Hot loop over the float bits: a float32 is not
+ * finite exactly when its exponent bits are all ones, and then (bits & EXP) + 2^23 reaches 2^31,
+ * the sign bit of an int32; OR-ing those over four lanes per step keeps the loop branch-free.
+ */
+function firstNonFinite(v: Float32Array): number {
+  const b = new Int32Array(v.buffer, v.byteOffset, v.length);
+  const n = b.length & ~3;
+  let acc = 0;
+  let i = 0;
+  for (; i < n; i += 4)
+    acc |= ((b[i] & EXP) + LOW) | ((b[i + 1] & EXP) + LOW) | ((b[i + 2] & EXP) + LOW) | ((b[i + 3] & EXP) + LOW);
+  for (; i < b.length; i++) acc |= (b[i] & EXP) + LOW;
+  if (acc >= 0) return -1;
+  for (i = 0; (b[i] & EXP) !== EXP; i++);
+  return i;
+}
+
+const EXP = 0x7f800000;
+const LOW = 0x00800000;

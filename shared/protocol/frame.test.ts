@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TabshardError } from '../errors.ts';
+import { checkSortedKeys } from '../keys.ts';
+import { BufferPool } from '../pool.ts';
 import { createRng, randomSortedKeys } from '../rng.ts';
 import { concatParts } from '../transport/types.ts';
 import { decodeError, encodeError } from './control.ts';
@@ -192,5 +194,38 @@ describe('frame codec', () => {
       }
     }
     assert.ok(decoded > 1000, `some mutations stay valid (${decoded})`);
+  });
+
+  it('checks keys while encoding exactly as checkSortedKeys does (same code), and encodes good lists the same', () => {
+    const rng = createRng(7);
+    const K = 2 ** 40;
+    const codeOf = (f: () => unknown) => {
+      try {
+        f();
+        return 'ok';
+      } catch (e) {
+        return e instanceof TabshardError ? e.code : String(e);
+      }
+    };
+    const pool = new BufferPool(64);
+    for (let i = 0; i < 3000; i++) {
+      const keys = randomSortedKeys(rng, 1 + rng.int(40), rng.next() < 0.3 ? 2 ** 52 : K);
+      const bad = rng.int(6);
+      const at = rng.int(keys.length);
+      if (bad === 1) keys[at] = Number.NaN;
+      else if (bad === 2) keys[at] = keys[at] + 0.5;
+      else if (bad === 3 && at > 0) keys[at] = keys[at - 1];
+      else if (bad === 4) keys[at] = -1;
+      else if (bad === 5 && at > 0) [keys[at - 1], keys[at]] = [keys[at], keys[at - 1]];
+      const f: Frame = { ...emptyFrame(MsgType.PULL, 9), keys: { kind: 'list', keys } };
+      const want = codeOf(() => checkSortedKeys(keys, K));
+      assert.equal(
+        codeOf(() => encodeFrame(f, undefined, { keySpace: K, pool })),
+        want,
+        `case ${i}`,
+      );
+      if (want === 'ok')
+        assert.deepEqual(concatParts(encodeFrame(f, undefined, { keySpace: K, pool })), bytes(f), `case ${i}`);
+    }
   });
 });

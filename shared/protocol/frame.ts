@@ -8,6 +8,8 @@
  * allocates more than a small multiple of the frame's own length.
  */
 import { TabshardError } from '../errors.ts';
+import { checkSortedKeys } from '../keys.ts';
+import { type BufferPool, smallBytes } from '../pool.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 32;
@@ -92,27 +94,35 @@ if (!LITTLE_ENDIAN) throw new Error('tabshard needs a little-endian platform (ty
 
 const TWO32 = 4294967296;
 
-function keySegmentBytes(keys: KeySegment, useDelta: boolean): number {
-  if (keys.kind === 'none') return 0;
-  if (keys.kind === 'range') return 16;
-  const n = keys.keys.length;
-  return useDelta ? (n === 0 ? 0 : 8 + 4 * (n - 1)) : 8 * n;
-}
-
-/** True when every gap between consecutive keys fits in a u32, so DELTA32 can carry the list. */
-function fitsDelta32(keys: Float64Array): boolean {
-  let max = 0;
-  for (let i = 1; i < keys.length; i++) {
-    const d = keys[i] - keys[i - 1];
-    if (d > max) max = d;
-  }
-  return max < TWO32;
-}
-
 // The hot loops live in small functions of their own so V8 optimises each tightly.
 
-function writeDelta32(list: Float64Array, u32: Uint32Array): void {
-  for (let i = 1; i < list.length; i++) u32[i + 1] = list[i] - list[i - 1];
+/** Writes keys[1..] as u32 gaps after the first key's two words; false as soon as a gap needs more. */
+function writeDelta32(list: Float64Array, u32: Uint32Array): boolean {
+  let prev = list[0];
+  for (let i = 1; i < list.length; i++) {
+    const k = list[i];
+    const d = k - prev;
+    if (d >= TWO32) return false;
+    u32[i + 1] = d;
+    prev = k;
+  }
+  return true;
+}
+
+/**
+ * `writeDelta32` that also checks each key is an integer above its predecessor (written so that
+ * NaN fails); false on the first gap that is not a positive integer below 2^32.
+ */
+function writeDelta32Checked(list: Float64Array, u32: Uint32Array): boolean {
+  let prev = list[0];
+  for (let i = 1; i < list.length; i++) {
+    const k = list[i];
+    const d = k - prev;
+    if (!(d > 0 && d < TWO32 && Math.floor(k) === k)) return false;
+    u32[i + 1] = d;
+    prev = k;
+  }
+  return true;
 }
 
 function writeList64(list: Float64Array, u32: Uint32Array): void {
@@ -124,72 +134,124 @@ function writeList64(list: Float64Array, u32: Uint32Array): void {
   }
 }
 
-/**
- * Encodes a frame into gather parts: [header + task + key segment, ...value segment]. The value
- * segment is `valueParts` (concatenated on the wire) when given, else `f.values` or `f.body`.
- * Keys must already be sorted and unique (callers validate user input before this).
- */
-export function encodeFrame(f: Frame, valueParts?: readonly Float32Array[]): Uint8Array[] {
-  const list = f.keys.kind === 'list' ? f.keys.keys : null;
-  const useDelta = list !== null && list.length > 0 && fitsDelta32(list);
-  const keyBytes = keySegmentBytes(f.keys, useDelta);
-  const floats = valueParts ?? (f.values ? [f.values] : null);
-  const values = floats
-    ? floats.map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength))
-    : f.body
-      ? [f.body]
-      : [];
-  let valueBytes = 0;
-  for (const v of values) valueBytes += v.byteLength;
-  const valueKind = floats ? ValueKind.F32 : f.body ? ValueKind.BYTES : ValueKind.NONE;
-  const flags = f.task ? f.flags | Flag.HAS_TASK : f.flags & ~Flag.HAS_TASK;
-  const headLen = HEADER_BYTES + (f.task ? TASK_BYTES : 0) + keyBytes;
-  const head = new Uint8Array(headLen);
-  const dv = new DataView(head.buffer);
-  dv.setUint8(0, PROTOCOL_VERSION);
-  dv.setUint8(1, f.type);
-  dv.setUint16(2, flags, true);
-  dv.setUint32(4, f.requestId >>> 0, true);
-  dv.setUint32(8, f.job >>> 0, true);
-  dv.setUint32(12, f.table >>> 0, true);
-  dv.setInt32(16, f.clock | 0, true);
-  const keyKind =
-    f.keys.kind === 'none'
-      ? KeyKind.NONE
-      : f.keys.kind === 'range'
-        ? KeyKind.RANGE
-        : useDelta
-          ? KeyKind.DELTA32
-          : KeyKind.LIST64;
-  dv.setUint8(20, keyKind);
-  dv.setUint8(21, valueKind);
-  dv.setUint32(24, list ? list.length : 0, true);
-  dv.setUint32(28, valueBytes, true);
-  let off = HEADER_BYTES;
-  if (f.task) {
-    dv.setUint32(off, f.task.worker >>> 0, true);
-    dv.setUint32(off + 4, f.task.task >>> 0, true);
-    dv.setUint32(off + 8, f.task.attempt >>> 0, true);
-    dv.setUint32(off + 12, f.task.seq >>> 0, true);
-    off += TASK_BYTES;
-  }
-  if (f.keys.kind === 'range') {
-    writeU64(dv, off, f.keys.begin);
-    writeU64(dv, off + 8, f.keys.end);
-  } else if (list && list.length > 0) {
-    // off is a multiple of 4, so a u32 view of the key segment is aligned.
-    const u32 = new Uint32Array(head.buffer, off, keyBytes >> 2);
-    u32[0] = list[0] % TWO32;
-    u32[1] = Math.floor(list[0] / TWO32);
-    if (useDelta) writeDelta32(list, u32);
-    else writeList64(list, u32);
-  }
-  return [head, ...values.filter((v) => v.byteLength > 0)];
+/** Little-endian u32 into a byte array (the header is written byte-wise: no view to allocate). */
+function put32(b: Uint8Array, off: number, x: number): void {
+  b[off] = x;
+  b[off + 1] = x >>> 8;
+  b[off + 2] = x >>> 16;
+  b[off + 3] = x >>> 24;
 }
 
-function writeU64(dv: DataView, off: number, x: number): void {
-  dv.setUint32(off, x % TWO32, true);
-  dv.setUint32(off + 4, Math.floor(x / TWO32), true);
+/** A key list's head (header + task block + key segment), with the key segment written. */
+function listHead(list: Float64Array, at: number, opts: EncodeOptions): { head: Uint8Array; kind: number } {
+  const { pool, keySpace } = opts;
+  const n = list.length;
+  const take = (bytes: number) => (pool ? pool.take(bytes) : smallBytes(bytes));
+  if (n === 0) return { head: smallBytes(at), kind: KeyKind.LIST64 };
+  // DELTA32 when every gap fits a u32 (found out while writing it), else LIST64.
+  let head = take(at + 8 + 4 * (n - 1));
+  // `at` and the head's offset are multiples of 4 (8 for pooled and slab arrays): the view is aligned.
+  let u32 = new Uint32Array(head.buffer, head.byteOffset + at, n + 1);
+  u32[0] = list[0] % TWO32;
+  u32[1] = Math.floor(list[0] / TWO32);
+  if (keySpace === undefined) {
+    if (writeDelta32(list, u32)) return { head, kind: KeyKind.DELTA32 };
+  } else {
+    const k0 = list[0];
+    const last = list[n - 1];
+    if (k0 >= 0 && Math.floor(k0) === k0 && last < keySpace && writeDelta32Checked(list, u32))
+      return { head, kind: KeyKind.DELTA32 };
+    // A bad key (throws the error checkSortedKeys reports) or a gap of 2^32 or more (LIST64).
+    checkSortedKeys(list, keySpace);
+  }
+  pool?.give(head);
+  head = take(at + 8 * n);
+  u32 = new Uint32Array(head.buffer, head.byteOffset + at, 2 * n);
+  u32[0] = list[0] % TWO32;
+  u32[1] = Math.floor(list[0] / TWO32);
+  writeList64(list, u32);
+  return { head, kind: KeyKind.LIST64 };
+}
+
+/** Rewrites the request id of an encoded frame in place (a message encoded before its id was known). */
+export function setRequestId(head: Uint8Array, requestId: number): void {
+  put32(head, 4, requestId);
+}
+
+export interface EncodeOptions {
+  /** Lend a large head (a long key list) from this pool: give `parts[0]` back once sent (onSent). */
+  pool?: BufferPool;
+  /**
+   * Check a key list while encoding it, as `checkSortedKeys(keys, keySpace)` would (same codes),
+   * instead of in a pass of its own; without it, keys must already be sorted and unique.
+   */
+  keySpace?: number;
+}
+
+/**
+ * Encodes a frame into gather parts: [header + task + key segment, ...value segment]. The value
+ * segment is `valueParts` (concatenated on the wire) when given, else `f.values` or `f.body`; it
+ * is never copied. Keys must already be sorted and unique unless `opts.keySpace` asks for the
+ * check. With `opts.pool`, see EncodeOptions.
+ */
+export function encodeFrame(f: Frame, valueParts?: readonly Float32Array[], opts: EncodeOptions = {}): Uint8Array[] {
+  const at = HEADER_BYTES + (f.task ? TASK_BYTES : 0);
+  let head: Uint8Array;
+  let keyKind: number;
+  let keyCount = 0;
+  const keys = f.keys;
+  if (keys.kind === 'list') {
+    ({ head, kind: keyKind } = listHead(keys.keys, at, opts));
+    keyCount = keys.keys.length;
+  } else if (keys.kind === 'range') {
+    head = smallBytes(at + 16);
+    keyKind = KeyKind.RANGE;
+    put32(head, at, keys.begin % TWO32);
+    put32(head, at + 4, Math.floor(keys.begin / TWO32));
+    put32(head, at + 8, keys.end % TWO32);
+    put32(head, at + 12, Math.floor(keys.end / TWO32));
+  } else {
+    head = smallBytes(at);
+    keyKind = KeyKind.NONE;
+  }
+  const out: Uint8Array[] = [head];
+  let valueBytes = 0;
+  let valueKind: number = ValueKind.NONE;
+  const floats = valueParts ?? (f.values ? [f.values] : null);
+  if (floats) {
+    valueKind = ValueKind.F32;
+    for (let i = 0; i < floats.length; i++) {
+      const v = floats[i];
+      valueBytes += v.byteLength;
+      if (v.byteLength > 0) out.push(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    }
+  } else if (f.body) {
+    valueKind = ValueKind.BYTES;
+    valueBytes = f.body.byteLength;
+    if (valueBytes > 0) out.push(f.body);
+  }
+  head[0] = PROTOCOL_VERSION;
+  head[1] = f.type;
+  const flags = f.task ? f.flags | Flag.HAS_TASK : f.flags & ~Flag.HAS_TASK;
+  head[2] = flags;
+  head[3] = flags >>> 8;
+  put32(head, 4, f.requestId);
+  put32(head, 8, f.job);
+  put32(head, 12, f.table);
+  put32(head, 16, f.clock);
+  head[20] = keyKind;
+  head[21] = valueKind;
+  head[22] = 0;
+  head[23] = 0;
+  put32(head, 24, keyCount);
+  put32(head, 28, valueBytes);
+  if (f.task) {
+    put32(head, 32, f.task.worker);
+    put32(head, 36, f.task.task);
+    put32(head, 40, f.task.attempt);
+    put32(head, 44, f.task.seq);
+  }
+  return out;
 }
 
 /** Reads a u64 key (< 2^52), or a range end (<= 2^52) when `isEnd`. */
@@ -202,8 +264,18 @@ function readKey(dv: DataView, off: number, isEnd = false): number {
 
 const malformed = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', why);
 
-/** Decodes one frame; total (see the file header). The frame may alias `buf`. */
-export function decodeFrame(buf: Uint8Array): Frame {
+/**
+ * Returns an array of at least `n` keys to decode a key list into (the decoder uses its first
+ * `n`); lets a receiver that consumes frames at once reuse one array instead of allocating.
+ */
+export type KeyScratch = (n: number) => Float64Array;
+
+/**
+ * Decodes one frame; total (see the file header). The frame may alias `buf`. With `scratch`, a
+ * key list is decoded into the array it returns (so the frame's keys are only valid until the
+ * scratch is reused); it is asked only after the frame's lengths have been checked.
+ */
+export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
   if (buf.byteLength < HEADER_BYTES) throw new TabshardError('TS_ERR_FRAME_TRUNCATED', `${buf.byteLength} < header`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const version = dv.getUint8(0);
@@ -260,7 +332,7 @@ export function decodeFrame(buf: Uint8Array): Frame {
     if (end < begin) throw malformed('range end before begin');
     keys = { kind: 'range', begin, end };
   } else if (keyKind === KeyKind.LIST64 || keyKind === KeyKind.DELTA32) {
-    keys = { kind: 'list', keys: decodeKeyList(buf, dv, off, n, keyKind === KeyKind.DELTA32) };
+    keys = { kind: 'list', keys: decodeKeyList(buf, dv, off, n, keyKind === KeyKind.DELTA32, scratch) };
   }
   off += keyBytes;
 
@@ -289,8 +361,15 @@ export function decodeFrame(buf: Uint8Array): Frame {
   };
 }
 
-function decodeKeyList(buf: Uint8Array, dv: DataView, off: number, n: number, delta: boolean): Float64Array {
-  const keys = new Float64Array(n);
+function decodeKeyList(
+  buf: Uint8Array,
+  dv: DataView,
+  off: number,
+  n: number,
+  delta: boolean,
+  scratch: KeyScratch | undefined,
+): Float64Array {
+  const keys = scratch ? scratch(n).subarray(0, n) : new Float64Array(n);
   if (n === 0) return keys;
   const first = readKey(dv, off);
   keys[0] = first;

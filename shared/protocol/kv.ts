@@ -3,7 +3,16 @@
  * beside it, which checks that a decoded frame has the shape that message needs.
  */
 import { TabshardError } from '../errors.ts';
-import { emptyFrame, encodeFrame, Flag, type Frame, type KeySegment, MsgType, type TaskStamp } from './frame.ts';
+import {
+  type EncodeOptions,
+  emptyFrame,
+  encodeFrame,
+  Flag,
+  type Frame,
+  type KeySegment,
+  MsgType,
+  type TaskStamp,
+} from './frame.ts';
 
 /** Keys of a kv request: a contiguous range or an explicit sorted list. */
 export type KvKeys = Exclude<KeySegment, { kind: 'none' }>;
@@ -28,16 +37,24 @@ export interface PullMsg {
 
 const shape = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', why);
 
-export function encodePush(m: PushMsg): Uint8Array[] {
-  return encodeFrame({
-    ...emptyFrame(MsgType.PUSH, m.requestId),
-    job: m.job,
-    table: m.table,
-    clock: m.clock,
-    task: m.task,
-    keys: m.keys,
-    values: m.values,
-  });
+/** `opts`: a pool for long key lists, and/or a key check fused into the encoding (see EncodeOptions). */
+export function encodePush(m: PushMsg, opts?: EncodeOptions): Uint8Array[] {
+  return encodeFrame(
+    {
+      type: MsgType.PUSH,
+      flags: 0,
+      requestId: m.requestId,
+      job: m.job,
+      table: m.table,
+      clock: m.clock,
+      task: m.task,
+      keys: m.keys,
+      values: m.values,
+      body: null,
+    },
+    undefined,
+    opts,
+  );
 }
 
 export function asPush(f: Frame): PushMsg {
@@ -54,14 +71,24 @@ export function asPush(f: Frame): PushMsg {
   };
 }
 
-export function encodePull(m: PullMsg): Uint8Array[] {
-  return encodeFrame({
-    ...emptyFrame(MsgType.PULL, m.requestId),
-    job: m.job,
-    table: m.table,
-    clock: m.clock,
-    keys: m.keys,
-  });
+/** `opts` as for `encodePush`. */
+export function encodePull(m: PullMsg, opts?: EncodeOptions): Uint8Array[] {
+  return encodeFrame(
+    {
+      type: MsgType.PULL,
+      flags: 0,
+      requestId: m.requestId,
+      job: m.job,
+      table: m.table,
+      clock: m.clock,
+      task: null,
+      keys: m.keys,
+      values: null,
+      body: null,
+    },
+    undefined,
+    opts,
+  );
 }
 
 export function asPull(f: Frame): PullMsg {
@@ -81,7 +108,9 @@ export function asPullReply(f: Frame): Float32Array {
 
 /** Acknowledges a push; `duplicate` says it had been applied before and changed nothing now. */
 export function encodeAck(requestId: number, duplicate = false): Uint8Array[] {
-  return encodeFrame({ ...emptyFrame(MsgType.ACK, requestId), flags: duplicate ? Flag.DUPLICATE : 0 });
+  const f = emptyFrame(MsgType.ACK, requestId);
+  f.flags = duplicate ? Flag.DUPLICATE : 0;
+  return encodeFrame(f);
 }
 
 export function ackIsDuplicate(f: Frame): boolean {
