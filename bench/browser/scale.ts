@@ -91,6 +91,29 @@ function byRole(m: ProcessMemory): Record<string, number> {
   }
   return out;
 }
+/** PSS (kB) of Chromium's processes by type: browser, renderer, gpu-process, utility:<sub-type>. */
+function byChromiumType(m: ProcessMemory): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of m.each) {
+    let type = 'browser';
+    try {
+      const argv = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').split(/[\0 ]/); // a child's title is one string
+      const arg = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+      const t = arg('type');
+      if (t) type = t === 'utility' ? `utility:${(arg('utility-sub-type') ?? '?').split('.').at(-1)}` : t;
+    } catch {
+      continue; // exited
+    }
+    out[type] = (out[type] ?? 0) + p.pssKb;
+  }
+  return out;
+}
+const mb = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, round(v / 1024)]));
+/** Per key, the median over samples, in MB. */
+const medianBy = (rs: Array<Record<string, number>>) =>
+  Object.fromEntries(
+    [...new Set(rs.flatMap((r) => Object.keys(r)))].map((k) => [k, round(median(rs.map((r) => r[k] ?? 0)) / 1024)]),
+  );
 const groupPids = (pgrp: number | undefined) =>
   new Set(
     listProcesses()
@@ -147,8 +170,13 @@ try {
   const tabsBefore = await Promise.all(pages.map(tab));
   const cpu0 = { browser: cpuSeconds(browserPids), cluster: cpuSeconds(clusterPids), machine: machineCpu() };
   const w0 = performance.now();
-  const samples: Array<{ browserPss: number; clusterRss: number; clusterPss: number; roles: Record<string, number> }> =
-    [];
+  const samples: Array<{
+    browserPss: number;
+    clusterRss: number;
+    clusterPss: number;
+    roles: Record<string, number>;
+    types: Record<string, number>;
+  }> = [];
   while (allProgressedMs !== null && performance.now() - w0 < windowMs) {
     await new Promise((r) => setTimeout(r, 2000));
     const m = h.memory();
@@ -157,6 +185,7 @@ try {
       clusterRss: m.cluster.rssKb,
       clusterPss: m.cluster.pssKb,
       roles: byRole(m.cluster),
+      types: byChromiumType(m.browser),
     });
     console.log(
       JSON.stringify({
@@ -166,9 +195,8 @@ try {
         browser_processes: m.browser.processes,
         cluster_rss_mb: round(m.cluster.rssKb / 1024),
         cluster_pss_mb: round(m.cluster.pssKb / 1024),
-        cluster_rss_mb_by_role: Object.fromEntries(
-          Object.entries(byRole(m.cluster)).map(([k, v]) => [k, round(v / 1024)]),
-        ),
+        browser_pss_mb_by_type: mb(byChromiumType(m.browser)),
+        cluster_rss_mb_by_role: mb(byRole(m.cluster)),
       }),
     );
   }
@@ -227,12 +255,11 @@ try {
       reassignments: after.reassignments,
       browser_pss_mb: round(median(samples.map((s) => s.browserPss)) / 1024),
       browser_pss_mb_max: round(Math.max(...samples.map((s) => s.browserPss)) / 1024),
+      browser_pss_mb_by_type: medianBy(samples.map((s) => s.types)),
       browser_pss_mb_per_tab: round(median(samples.map((s) => s.browserPss)) / 1024 / nTabs),
       cluster_rss_mb: round(median(samples.map((s) => s.clusterRss)) / 1024),
       cluster_pss_mb: round(median(samples.map((s) => s.clusterPss)) / 1024),
-      cluster_rss_mb_by_role: Object.fromEntries(
-        Object.keys(samples[0]?.roles ?? {}).map((k) => [k, round(median(samples.map((s) => s.roles[k] ?? 0)) / 1024)]),
-      ),
+      cluster_rss_mb_by_role: medianBy(samples.map((s) => s.roles)),
       cpu_machine_busy: dm > 0 ? round((cpu1.machine.busy - cpu0.machine.busy) / dm, 3) : null,
       cpu_browser_cores: round((cpu1.browser - cpu0.browser) / windowS, 2),
       cpu_cluster_cores: round((cpu1.cluster - cpu0.cluster) / windowS, 2),
