@@ -8,7 +8,7 @@
  * process group (SIGTERM, SIGKILL after a grace period). Call it in a `finally`/`after`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import {
@@ -277,6 +277,23 @@ export class Harness {
     return this.server?.process()?.pid;
   }
 
+  /** The `tabshard start` process id; it leads the process group of the cluster (its nodes too). */
+  get clusterPid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /**
+   * Memory now (Linux /proc): the browser's process tree (the browser process and all its
+   * descendants: renderers, GPU, network service) and the cluster's process group, as the sum of
+   * each process's PSS (proportional set size, shared pages split between their users) and RSS.
+   */
+  memory(): { browser: ProcessMemory; cluster: ProcessMemory } {
+    const procs = listProcesses();
+    const tree = processTree(this.browserPid, procs);
+    const group = this.clusterPid === undefined ? [] : procs.filter((p) => p.pgrp === this.clusterPid);
+    return { browser: memoryOf(procs.filter((p) => tree.has(p.pid))), cluster: memoryOf(group) };
+  }
+
   /** Opens a page on the gateway (the lab by default) and waits until it has loaded. */
   async openPage(opts: PageOptions = {}): Promise<Page> {
     if (!opts.ownContext) this.shared ??= this.newContext();
@@ -347,6 +364,72 @@ export class Harness {
     this.contexts.push(ctx);
     return ctx;
   }
+}
+
+export interface ProcessMemory {
+  processes: number;
+  pssKb: number;
+  rssKb: number;
+  /** Per process: pid, command name, PSS and RSS (kB). */
+  each: Array<{ pid: number; comm: string; pssKb: number; rssKb: number }>;
+}
+
+interface ProcInfo {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  comm: string;
+}
+
+/** Every process this user can see: /proc/<pid>/stat's ppid and process group. */
+export function listProcesses(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')'); // comm may hold spaces and parentheses
+      const f = stat.slice(close + 2).split(' '); // state ppid pgrp …
+      out.push({
+        pid: Number(name),
+        ppid: Number(f[1]),
+        pgrp: Number(f[2]),
+        comm: stat.slice(stat.indexOf('(') + 1, close),
+      });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** `root` and all its descendants (pids). */
+export function processTree(root: number | undefined, procs = listProcesses()): Set<number> {
+  const tree = new Set<number>(root === undefined ? [] : [root]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of procs)
+      if (!tree.has(p.pid) && tree.has(p.ppid)) {
+        tree.add(p.pid);
+        grew = true;
+      }
+  }
+  return tree;
+}
+
+function memoryOf(procs: ProcInfo[]): ProcessMemory {
+  const each: ProcessMemory['each'] = [];
+  for (const p of procs) {
+    try {
+      const rollup = readFileSync(`/proc/${p.pid}/smaps_rollup`, 'utf8');
+      const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? 0);
+      each.push({ pid: p.pid, comm: p.comm, pssKb: kb('Pss'), rssKb: kb('Rss') });
+    } catch {
+      // exited meanwhile, or a kernel thread
+    }
+  }
+  const sum = (k: 'pssKb' | 'rssKb') => each.reduce((a, e) => a + e[k], 0);
+  return { processes: each.length, pssKb: sum('pssKb'), rssKb: sum('rssKb'), each };
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -5,6 +5,9 @@
  *
  * A lab worker connects to a job through the gateway (`/api/jobs/:job/cluster`), preferring a
  * WebRTC data channel per node and falling back to the node's ws relay (client/transports/fallback.ts).
+ *
+ * The same bundle started as a module Web Worker (no `document`) is the lab's compute thread for
+ * the gradient benchmark (gradient.ts).
  */
 import { type DialRecord, FallbackDialer } from '../../client/transports/fallback.ts';
 import { WebRtcDialer } from '../../client/transports/webrtc.ts';
@@ -16,6 +19,7 @@ import { decodeError } from '../../shared/protocol/control.ts';
 import { decodeFrame, MsgType } from '../../shared/protocol/frame.ts';
 import type { TransportKind } from '../../shared/transport/types.ts';
 import { type BenchOptions, runBench } from './bench.ts';
+import { type GradientBenchOptions, gradientBench, serveGradientWorker } from './gradient.ts';
 
 export interface LabConnectOptions {
   job?: number;
@@ -155,6 +159,11 @@ const lab = {
     });
   },
 
+  /** Examples/s of the logistic-regression gradient on a real shard, in a Web Worker (see gradient.ts). */
+  gradient(opts: GradientBenchOptions = {}) {
+    return gradientBench(opts);
+  },
+
   close(): void {
     worker?.close();
     worker = null;
@@ -172,4 +181,5 @@ declare global {
     tabshardLab: typeof lab;
   }
 }
-window.tabshardLab = lab;
+if (typeof document === 'undefined') serveGradientWorker();
+else window.tabshardLab = lab;
