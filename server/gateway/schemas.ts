@@ -60,6 +60,7 @@ const workerSchema = {
     computeMs: { type: 'number' },
     waitMs: { type: 'number' },
     lastHeartbeat: { type: 'number', nullable: true },
+    lastSeen: { type: 'number' },
   },
 } as const;
 
