@@ -44,6 +44,10 @@ interface PageStatus {
   /** Fraction of time computing the volunteer allows, (0, 1]. */
   cpuShare: number;
   paused: boolean;
+  /** A task is between its lease and its TASK_DONE. */
+  inTask: boolean;
+  /** Time rested because of the CPU share, ms. */
+  restedMs: number;
   /** Scheduler sessions reopened after a drop. */
   reconnects: number;
   /** This tab's share of the job's finished tasks (from the job's status). */
@@ -64,6 +68,8 @@ const status: PageStatus = {
   cacheHits: 0,
   cpuShare: 1,
   paused: false,
+  inTask: false,
+  restedMs: 0,
   reconnects: 0,
 };
 (globalThis as unknown as { tabshard: PageStatus }).tabshard = status;
@@ -113,8 +119,10 @@ function render(): void {
 
 function setState(state: TabState, step?: string): void {
   // A pause wins over what the loop reports until the volunteer resumes.
+  if (state === 'working') status.inTask = true;
+  else if (state !== 'paused') status.inTask = false;
   if (status.paused && state !== 'failed' && state !== 'done' && state !== 'reconnecting') {
-    step = state === 'working' ? `finishing the current task (${step})` : 'no new tasks until you resume';
+    step = status.inTask ? 'finishing the current task' : 'no new tasks until you resume';
     state = 'paused';
   }
   status.state = state;
@@ -124,7 +132,8 @@ function setState(state: TabState, step?: string): void {
 
 const cpu = new CpuShare({
   onchange: (s) => {
-    if (s.paused) setState('paused', 'after the current task');
+    status.restedMs = cpu.restedMs;
+    if (s.paused) setState('paused');
     else if (s.restingMs > 0) setState('waiting', `resting ${Math.round(s.restingMs)} ms (CPU use limit)`);
   },
 });
