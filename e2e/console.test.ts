@@ -55,7 +55,7 @@ describe('admin console and volunteer page', { timeout: 300_000 }, () => {
   it('a person signs in, watches the workers, changes τ, pauses, evicts; markup stays text', async () => {
     mkdirSync(SHOTS, { recursive: true });
     const h = await Harness.start({
-      startArgs: ['--iterations', '400', '--tau', '1', '--job-name', XSS, '--lease-ms', '4000'],
+      startArgs: ['--iterations', '400', '--tau', '1', '--job-name', XSS, '--lease-ms', '15000'],
     });
     try {
       const auth = { authorization: `Bearer ${h.cluster.adminToken}` };
@@ -136,17 +136,32 @@ describe('admin console and volunteer page', { timeout: 300_000 }, () => {
       await h.waitForEvent(sched('state', (e) => e.state === 'running'));
       await admin.waitForFunction((sel) => document.querySelector(`${sel} .badge`)!.textContent === 'running', CARD);
 
-      // Evict a worker that holds a lease: its task returns and is leased again.
-      const victim = Number(
-        await admin.waitForFunction((sel) => {
-          const rows = Array.from(document.querySelectorAll<HTMLTableRowElement>(`${sel} tr[data-worker]`));
-          return rows.find((tr) => tr.cells[3].textContent!.startsWith('working'))?.dataset.worker ?? false;
-        }, CARD),
+      // Evict a worker that holds a lease: its task returns and is leased again. The victim tab is
+      // frozen holding a lease (tasks take ~50 ms, so a running tab's lease would be gone by the
+      // time the console shows it); the lease outlives the freeze (15 s lease).
+      const victimTab = tabs[0];
+      const victim = await victimTab.evaluate(() => (window as unknown as Win).tabshard.worker!);
+      let resumeVictim: (() => Promise<void>) | null = null;
+      for (let tries = 0; tries < 20 && !resumeVictim; tries++) {
+        const resume = await h.freezePage(victimTab);
+        const st = await h.api<{ workers: Array<{ worker: number; leases: number }> }>('/api/jobs/1');
+        if (st.workers.find((w) => w.worker === victim)!.leases > 0) resumeVictim = resume;
+        else await resume();
+      }
+      assert.ok(resumeVictim, 'the victim tab never froze while holding a lease');
+      await admin.waitForFunction(
+        ([sel, id]) =>
+          document
+            .querySelector(`${sel} tr[data-worker="${id}"]`)!
+            .querySelector('td:nth-child(4)')!
+            .textContent!.startsWith('working'),
+        [CARD, victim] as const,
       );
       await admin.click(`${CARD} tr[data-worker="${victim}"] .btn-evict`);
       await h.waitForEvent(sched('evict', (e) => e.worker === victim));
       const returned = h.events.filter(sched('return', (e) => e.reason === 'evicted' && e.worker === victim));
       assert.ok(returned.length >= 1, 'no task of the evicted worker was returned');
+      await resumeVictim!(); // its late push and TASK_DONE are refused; the page reconnects
       const task = returned[0].task as number;
       const again = await h.waitForEvent(sched('lease', (e) => e.task === task && (e.attempt as number) >= 1));
       assert.notEqual(again.worker, undefined);
