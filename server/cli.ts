@@ -1,12 +1,15 @@
 /**
  * The `tabshard` command line.
  *   tabshard start  [--nodes 3] [--port 8080] [--bench-raw] [--json]   embedded cluster: server nodes, manager, gateway
+ *     [--job-name NAME] [--shards S] [--iterations I] [--tau T|inf] [--lease-ms MS] [--heartbeat-ms MS] [--no-job]
+ *     the admin token is TABSHARD_ADMIN_TOKEN when set, else a fresh random one (printed)
  *     --json prints one line {"event":"ready","gateway","nodes":[{id,addresses}],"adminToken"} instead of the banner
  *   tabshard server [--id n1] [--host h] [--port p] [--no-webrtc] [--bench-raw]   one server node
  */
 import { parseArgs } from 'node:util';
 import type { TableSpec } from '../shared/table.ts';
 import { type JobRequest, startEmbeddedCluster } from './cluster.ts';
+import type { JobDriver } from './jobs/driver.ts';
 import { startNode } from './node/process.ts';
 
 const DEMO_TABLES: TableSpec[] = [
@@ -63,7 +66,13 @@ function jobRequest(v: Record<string, string | boolean | undefined>): JobRequest
   const tau = v.tau === 'inf' || v.tau === 'asp' ? null : num('tau');
   return {
     data: { shards: num('shards') },
-    config: { iterations: num('iterations'), tau, leaseMs: num('lease-ms'), heartbeatMs: num('heartbeat-ms') },
+    config: {
+      name: typeof v['job-name'] === 'string' ? v['job-name'] : undefined,
+      iterations: num('iterations'),
+      tau,
+      leaseMs: num('lease-ms'),
+      heartbeatMs: num('heartbeat-ms'),
+    },
   };
 }
 
@@ -85,6 +94,7 @@ async function main(): Promise<void> {
       tau: { type: 'string' },
       'lease-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
+      'job-name': { type: 'string' },
     },
   });
   if (cmd === 'server') {
@@ -103,17 +113,40 @@ async function main(): Promise<void> {
     return;
   }
   if (cmd === 'start') {
+    const json = values.json;
+    // Jobs started later through the admin API (POST /api/jobs) are reported the same way.
+    const report = (j: JobDriver) => {
+      if (json) {
+        j.onmetric = (m) => console.log(JSON.stringify({ event: 'metric', job: j.app.job, ...m }));
+        j.onlog = (ev) => console.log(JSON.stringify({ event: 'scheduler', ...ev }));
+        return;
+      }
+      const s = j.status();
+      console.log(
+        `  job ${j.app.job}: ${s.name}, ${s.shards} shards x ${s.iterations} iterations, tau ${s.tau ?? 'inf'}, target accuracy ${j.app.target.accuracy}`,
+      );
+      j.onmetric = (m) =>
+        console.log(
+          `  job ${j.app.job} iteration ${m.iteration}: held-out accuracy ${m.accuracy.toFixed(4)}, log-loss ${m.logLoss.toFixed(4)} (${(m.ms / 1000).toFixed(1)} s)`,
+        );
+      j.scheduler.onDone = () =>
+        console.log(`  job ${j.app.job} done: ${j.reached ? 'target reached' : 'target not reached'}`);
+    };
+    let ready = false;
     const c = await startEmbeddedCluster({
       nodes: Number(values.nodes),
       port: Number(values.port),
       tables: DEMO_TABLES,
       benchRaw: values['bench-raw'],
       jobs: values['no-job'] ? [] : [jobRequest(values)],
+      adminToken: process.env.TABSHARD_ADMIN_TOKEN || undefined,
+      onjob: (j) => ready && report(j),
     });
+    ready = true;
     const stop = () => c.stop().then(() => process.exit(0));
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
-    if (values.json) {
+    if (json) {
       const nodes = c.nodes.map((n) => ({ id: n.id, addresses: n.addresses }));
       const jobs = c.jobs.map((j) => ({
         job: j.app.job,
@@ -121,10 +154,7 @@ async function main(): Promise<void> {
         url: `${c.gateway}/?job=${j.app.job}`,
       }));
       console.log(JSON.stringify({ event: 'ready', gateway: c.gateway, nodes, adminToken: c.adminToken, jobs }));
-      for (const j of c.jobs) {
-        j.onmetric = (m) => console.log(JSON.stringify({ event: 'metric', job: j.app.job, ...m }));
-        j.onlog = (ev) => console.log(JSON.stringify({ event: 'scheduler', ...ev }));
-      }
+      for (const j of c.jobs) report(j);
       return;
     }
     console.log(`tabshard: ${c.nodes.length} server nodes, ring v${c.manager.info.ring.version}`);
@@ -132,25 +162,16 @@ async function main(): Promise<void> {
     console.log(`  tables: ${DEMO_TABLES.map((t) => t.name).join(', ')}`);
     console.log(`  gateway: ${c.gateway}  (try ${c.gateway}/api/cluster)`);
     console.log(`  lab: ${c.gateway}/lab`);
-    console.log(`  admin token: ${c.adminToken}`);
-    for (const j of c.jobs) {
-      const s = j.status();
-      console.log(
-        `  job ${j.app.job}: ${s.name}, ${s.shards} shards x ${s.iterations} iterations, tau ${s.tau ?? 'inf'}, target accuracy ${j.app.target.accuracy}`,
-      );
-      console.log(`  open ${c.gateway}/ in browser tabs to train it (or: tabshard worker --url ${c.gateway})`);
-      j.onmetric = (m) =>
-        console.log(
-          `  job ${j.app.job} iteration ${m.iteration}: held-out accuracy ${m.accuracy.toFixed(4)}, log-loss ${m.logLoss.toFixed(4)} (${(m.ms / 1000).toFixed(1)} s)`,
-        );
-      j.scheduler.onDone = () =>
-        console.log(`  job ${j.app.job} done: ${j.reached ? 'target reached' : 'target not reached'}`);
-    }
+    console.log(`  admin console: ${c.gateway}/admin  (admin token: ${c.adminToken})`);
+    console.log(`  metrics: ${c.gateway}/metrics  OpenAPI: ${c.gateway}/api/openapi.json`);
+    for (const j of c.jobs) report(j);
+    if (c.jobs.length)
+      console.log(`  open ${c.gateway}/ in browser tabs to train (or: tabshard worker --url ${c.gateway})`);
     console.log('Ctrl-C stops the cluster.');
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--lease-ms MS] [--heartbeat-ms MS] | tabshard worker --url URL | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
+    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] | tabshard worker --url URL | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
   );
   process.exit(2);
 }

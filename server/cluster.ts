@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TableSpec } from '../shared/table.ts';
 import { buildApp } from './gateway/app.ts';
+import type { NewJob } from './gateway/jobs.ts';
 import { JobDriver } from './jobs/driver.ts';
 import { type LogregJobOptions, prepareLogregJob } from './jobs/logreg.ts';
 import { ServerManager } from './manager.ts';
@@ -68,14 +69,24 @@ export interface JobRequest {
 }
 
 export async function startEmbeddedCluster(
-  opts: { nodes?: number; tables?: TableSpec[]; port?: number; benchRaw?: boolean; jobs?: JobRequest[] } = {},
+  opts: {
+    nodes?: number;
+    tables?: TableSpec[];
+    port?: number;
+    benchRaw?: boolean;
+    jobs?: JobRequest[];
+    /** The admin token (default: a fresh random one per start). */
+    adminToken?: string;
+    /** Called for every job started, at start-up and later through `POST /api/jobs`. */
+    onjob?: (job: JobDriver) => void;
+  } = {},
 ): Promise<EmbeddedCluster> {
   const nodes: NodeChild[] = [];
   const stopChildren = () => {
     for (const n of nodes) n.child.kill('SIGTERM');
   };
   try {
-    const adminToken = randomUUID();
+    const adminToken = opts.adminToken || randomUUID();
     for (let i = 1; i <= (opts.nodes ?? 3); i++)
       nodes.push(await spawnNode(`n${i}`, opts.benchRaw ? ['--bench-raw'] : [], adminToken));
     const manager = new ServerManager(
@@ -86,17 +97,39 @@ export async function startEmbeddedCluster(
     await manager.start();
     for (const t of opts.tables ?? []) await manager.defineTable(t);
     const jobs: JobDriver[] = [];
-    for (const [i, j] of (opts.jobs ?? []).entries()) {
-      const driver = new JobDriver(await prepareLogregJob({ ...j.data, job: i + 1 }), manager, j.config);
+    const addJob = async (j: JobRequest): Promise<JobDriver> => {
+      const driver = new JobDriver(await prepareLogregJob({ ...j.data, job: jobs.length + 1 }), manager, j.config);
       await driver.start();
       jobs.push(driver);
-    }
+      opts.onjob?.(driver);
+      return driver;
+    };
+    for (const j of opts.jobs ?? []) await addJob(j);
+    // A job started from the admin API takes the first job's data and lease settings as defaults.
+    const template = opts.jobs?.[0];
+    let creating: Promise<unknown> = Promise.resolve();
+    const createJob = (req: NewJob): Promise<JobDriver> => {
+      const next = creating.then(() =>
+        addJob({
+          data: { ...template?.data, ...(req.shards === undefined ? {} : { shards: req.shards }) },
+          config: {
+            ...template?.config,
+            name: req.name ?? `${template?.config?.name ?? 'spam-logreg'}-${jobs.length + 1}`,
+            ...(req.iterations === undefined ? {} : { iterations: req.iterations }),
+            ...(req.tau === undefined ? {} : { tau: req.tau }),
+          },
+        }),
+      );
+      creating = next.catch(() => {}); // one job is prepared at a time: job ids stay in order
+      return next;
+    };
     const app = buildApp({
       cluster: () => manager.info,
       stats: () => manager.stats(),
       dialer: tcpDialer(),
       assets: {},
       jobs: () => jobs,
+      createJob,
       adminToken,
     });
     const gateway = await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });

@@ -20,6 +20,7 @@ export const ERRORS = {
   TS_ERR_UNKNOWN_SHARD: ['unknown shard of the job', 404],
   TS_ERR_UNKNOWN_UPDATER: ['unknown updater', 400],
   TS_ERR_TABLE_EXISTS: ['table already exists with a different definition', 409],
+  TS_ERR_UNAUTHORIZED: ['the admin token is missing (Authorization: Bearer <token>)', 401],
   TS_ERR_FORBIDDEN: ['this connection may not do that (admin token missing or wrong)', 403],
   TS_ERR_NOT_OWNER: ['this server node does not own the requested key range', 421],
   TS_ERR_LEASE_EXPIRED: ['push from an attempt whose lease has expired', 409],

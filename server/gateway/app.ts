@@ -1,16 +1,22 @@
 /**
  * The gateway (fastify): health, the cluster layout, the relays a browser tab uses to reach the
- * server nodes (relay.ts), the browser bundles and pages (assets.ts), and the job API with the
- * scheduler sessions (jobs.ts). The console arrives as a plugin of its own.
+ * server nodes (relay.ts), the browser bundles and pages (assets.ts), the job API with the
+ * scheduler sessions and admin controls (jobs.ts), the admin console's live stream (console.ts),
+ * Prometheus metrics (metrics.ts) and the OpenAPI description (openapi.ts). Every mutating route
+ * needs the admin token (admin-auth.ts).
  */
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type RouteOptions } from 'fastify';
 import type { ClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import type { Dialer } from '../../shared/transport/types.ts';
 import type { JobDriver } from '../jobs/driver.ts';
+import { guardAdminRoutes } from './admin-auth.ts';
 import { type AssetsOptions, assetsPlugin } from './assets.ts';
-import { jobsPlugin } from './jobs.ts';
+import { consolePlugin } from './console.ts';
+import { jobsPlugin, type NewJob } from './jobs.ts';
+import { metricsPlugin } from './metrics.ts';
+import { registerOpenapi } from './openapi.ts';
 import { DEFAULT_RELAY_MAX_MESSAGE, relayPlugin } from './relay.ts';
 
 export interface GatewayDeps {
@@ -24,12 +30,22 @@ export interface GatewayDeps {
   assets?: AssetsOptions;
   /** The jobs this cluster runs (none: no job API). */
   jobs?: () => JobDriver[];
-  /** Token the admin API requires (`Authorization: Bearer <token>`). */
+  /** Starts a new job (`POST /api/jobs`; none: not offered). */
+  createJob?: (req: NewJob) => Promise<JobDriver>;
+  /** Token the admin API and the console require (`Authorization: Bearer <token>`); none: admin API off. */
   adminToken?: string;
+  /** Console snapshots at most this often (default 250 ms). */
+  consoleIntervalMs?: number;
+  /** Sees every route as it is registered (tests walk them). */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 export function buildApp(deps: GatewayDeps): FastifyInstance {
   const app = Fastify({ logger: false });
+  // Hooks first: they must see every route, plugins' included.
+  guardAdminRoutes(app, deps.adminToken ?? '');
+  if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
+  registerOpenapi(app);
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err instanceof TabshardError) return reply.status(err.status).send({ code: err.code, message: err.message });
     if (err.validation) return reply.status(400).send({ code: 'TS_ERR_INVALID_ARGUMENT', message: err.message });
@@ -38,13 +54,28 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
       .status(status)
       .send({ code: status < 500 ? 'TS_ERR_INVALID_ARGUMENT' : 'TS_ERR_INTERNAL', message: err.message });
   });
-  app.get('/health', async () => ({ ok: true }));
-  app.get('/api/cluster', async () => deps.cluster());
-  app.get('/api/stats', async () => ({ nodes: await deps.stats() }));
+  app.register(async (core) => {
+    const tags = ['cluster'];
+    core.get('/health', { schema: { summary: 'Liveness', tags } }, async () => ({ ok: true }));
+    core.get('/api/cluster', { schema: { summary: 'Ring, node addresses and tables (ClusterInfo)', tags } }, async () =>
+      deps.cluster(),
+    );
+    core.get('/api/stats', { schema: { summary: "Every server node's STATS", tags } }, async () => ({
+      nodes: await deps.stats(),
+    }));
+  });
   const maxMessage = deps.relayMaxMessage ?? DEFAULT_RELAY_MAX_MESSAGE;
   app.register(websocket, { options: { maxPayload: maxMessage, perMessageDeflate: false } });
   if (deps.dialer) app.register(relayPlugin, { cluster: deps.cluster, dialer: deps.dialer, maxMessage });
   if (deps.assets) app.register(assetsPlugin, deps.assets);
-  if (deps.jobs) app.register(jobsPlugin, { jobs: deps.jobs, adminToken: deps.adminToken ?? '' });
+  const jobs = deps.jobs ?? (() => []);
+  if (deps.jobs) app.register(jobsPlugin, { jobs: deps.jobs, createJob: deps.createJob });
+  app.register(consolePlugin, {
+    cluster: deps.cluster,
+    stats: deps.stats,
+    jobs,
+    minIntervalMs: deps.consoleIntervalMs,
+  });
+  app.register(metricsPlugin, { stats: deps.stats, jobs });
   return app;
 }

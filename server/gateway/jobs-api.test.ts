@@ -91,7 +91,7 @@ describe('job API', () => {
     const put = (headers: Record<string, string>, tau: unknown) =>
       app.inject({ method: 'PUT', url: '/api/jobs/1/tau', headers, payload: { tau } });
     assert.equal((await put({}, 2)).statusCode, 401);
-    assert.equal((await put({ authorization: 'Bearer wrong' }, 2)).statusCode, 401);
+    assert.equal((await put({ authorization: 'Bearer wrong' }, 2)).statusCode, 403);
     assert.equal((await put({ authorization: `Bearer ${TOKEN}` }, -1)).statusCode, 400);
     assert.equal(driver.scheduler.status().tau, 0);
     assert.equal((await put({ authorization: `Bearer ${TOKEN}` }, null)).statusCode, 200);

@@ -1,25 +1,41 @@
 /**
  * The job API (fastify plugin): what a worker needs to join a job (its description, its shards,
- * the scheduler session over WebSocket) and the job's state, audit and controls. Controls need
- * the admin token (`Authorization: Bearer <token>`).
+ * the scheduler session over WebSocket) and the job's state, audit and controls. Controls (every
+ * mutating route) need the admin token; the guard is put on them by admin-auth.ts.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AUDIT_TABLE, type JobDriver } from '../jobs/driver.ts';
 import { remoteOf, wsConn } from '../transports/ws.ts';
+import {
+  adminErrors,
+  errorSchema,
+  jobParams,
+  jobStatusSchema,
+  jobSummarySchema,
+  shardParams,
+  tauSchema,
+  workerParams,
+} from './schemas.ts';
+
+/** What `POST /api/jobs` asks for; omitted fields take the cluster's defaults. */
+export interface NewJob {
+  name?: string;
+  shards?: number;
+  iterations?: number;
+  tau?: number | null;
+}
 
 export interface JobsPluginOptions {
   jobs(): JobDriver[];
-  adminToken: string;
+  /** Starts a new job (none: `POST /api/jobs` is not offered). */
+  createJob?: (req: NewJob) => Promise<JobDriver>;
 }
 
 /** Scheduler session messages are small JSON bodies. */
 const SESSION_MAX_MESSAGE = 64 * 1024;
 
-const jobParams = {
-  type: 'object',
-  required: ['job'],
-  properties: { job: { type: 'integer', minimum: 0, maximum: 0xffffffff } },
-} as const;
+const tags = ['jobs'];
+const admin = ['admin'];
 
 export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions): Promise<void> {
   const find = (job: number, reply: FastifyReply): JobDriver | undefined => {
@@ -27,33 +43,73 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
     if (!d) reply.code(404).send({ code: 'TS_ERR_UNKNOWN_JOB', message: `no job ${job}` });
     return d;
   };
-  const admin = async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!opts.adminToken || req.headers.authorization !== `Bearer ${opts.adminToken}`)
-      return reply.code(401).send({ code: 'TS_ERR_FORBIDDEN', message: 'admin token required' });
+  const summary = (d: JobDriver) => {
+    const s = d.status();
+    return { job: d.app.job, name: s.name, state: s.state, tau: s.tau, reached: d.reached, latest: d.latest };
   };
 
-  app.get('/api/jobs', async () => ({
-    jobs: opts.jobs().map((d) => {
-      const s = d.status();
-      return { job: d.app.job, name: s.name, state: s.state, tau: s.tau, reached: d.reached, latest: d.latest };
-    }),
-  }));
+  app.get(
+    '/api/jobs',
+    {
+      schema: {
+        summary: 'The jobs this cluster runs',
+        tags,
+        response: { 200: { type: 'object', properties: { jobs: { type: 'array', items: jobSummarySchema } } } },
+      },
+    },
+    async () => ({ jobs: opts.jobs().map(summary) }),
+  );
 
-  app.get<{ Params: { job: number } }>('/api/jobs/:job', { schema: { params: jobParams } }, async (req, reply) => {
-    const d = find(req.params.job, reply);
-    if (!d) return;
-    return { ...d.status(), table: d.app.tables[0].name, auditTable: AUDIT_TABLE };
-  });
+  if (opts.createJob) {
+    const create = opts.createJob;
+    app.post<{ Body: NewJob }>(
+      '/api/jobs',
+      {
+        schema: {
+          summary: 'Start a new job (the logistic-regression app on the spam corpus)',
+          tags: admin,
+          body: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              name: { type: 'string', minLength: 1, maxLength: 64 },
+              shards: { type: 'integer', minimum: 1, maximum: 256 },
+              iterations: { type: 'integer', minimum: 1, maximum: 100_000 },
+              tau: tauSchema,
+            },
+          },
+          response: { 201: jobSummarySchema, 400: errorSchema, 401: errorSchema, 403: errorSchema },
+        },
+      },
+      async (req, reply) => reply.code(201).send(summary(await create(req.body ?? {}))),
+    );
+  }
+
+  app.get<{ Params: { job: number } }>(
+    '/api/jobs/:job',
+    {
+      schema: {
+        summary: "A job's status: scheduler state, tasks, workers (Figure 10), held-out metrics",
+        tags,
+        params: jobParams,
+        response: { 200: jobStatusSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const d = find(req.params.job, reply);
+      if (!d) return;
+      return { ...d.status(), table: d.app.tables[0].name, auditTable: AUDIT_TABLE };
+    },
+  );
 
   app.get<{ Params: { job: number; shard: number } }>(
     '/api/jobs/:job/shards/:shard',
     {
       schema: {
-        params: {
-          type: 'object',
-          required: ['job', 'shard'],
-          properties: { ...jobParams.properties, shard: { type: 'integer', minimum: 0 } },
-        },
+        summary: 'One training shard in the binary shard format (with an ETag)',
+        tags,
+        params: shardParams,
+        produces: ['application/octet-stream'],
       },
     },
     async (req, reply) => {
@@ -71,7 +127,10 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
 
   app.get<{ Params: { job: number } }>(
     '/api/jobs/:job/session',
-    { websocket: true, schema: { params: jobParams } },
+    {
+      websocket: true,
+      schema: { summary: 'Scheduler session (WebSocket; docs/workers.md)', tags, params: jobParams },
+    },
     (socket, req) => {
       const d = opts.jobs().find((x) => x.app.job === req.params.job);
       if (!d) {
@@ -84,7 +143,13 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
 
   app.get<{ Params: { job: number } }>(
     '/api/jobs/:job/audit',
-    { schema: { params: jobParams } },
+    {
+      schema: {
+        summary: 'Exactly-once audit: how many tasks were applied never, once, more than once',
+        tags,
+        params: jobParams,
+      },
+    },
     async (req, reply) => {
       const d = find(req.params.job, reply);
       if (!d) return;
@@ -95,30 +160,31 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
   app.put<{ Params: { job: number }; Body: { tau: number | null } }>(
     '/api/jobs/:job/tau',
     {
-      preHandler: admin,
       schema: {
+        summary: 'Change the consistency bound τ while the job runs (0 BSP, k bounded delay, null ASP)',
+        tags: admin,
         params: jobParams,
-        body: {
-          type: 'object',
-          required: ['tau'],
-          // One union type, not anyOf: fastify's Ajv coerces types, and would turn null into 0 (or
-          // 0 into null) in whichever anyOf branch it tries first.
-          properties: { tau: { type: ['integer', 'null'], minimum: 0 } },
-        },
+        body: { type: 'object', required: ['tau'], properties: { tau: tauSchema } },
+        response: { 200: { type: 'object', properties: { tau: tauSchema } }, ...adminErrors },
       },
     },
     async (req, reply) => {
       const d = find(req.params.job, reply);
       if (!d) return;
       d.scheduler.setTau(req.body.tau);
-      return { tau: req.body.tau };
+      return { tau: d.scheduler.status().tau };
     },
   );
 
-  for (const action of ['pause', 'resume', 'stop'] as const)
+  const stateReply = { type: 'object', properties: { state: jobSummarySchema.properties.state } } as const;
+  for (const [action, what] of [
+    ['pause', 'Stop handing out tasks (leases out keep running)'],
+    ['resume', 'Hand out tasks again after a pause'],
+    ['stop', 'End the job'],
+  ] as const)
     app.post<{ Params: { job: number } }>(
       `/api/jobs/:job/${action}`,
-      { preHandler: admin, schema: { params: jobParams } },
+      { schema: { summary: what, tags: admin, params: jobParams, response: { 200: stateReply, ...adminErrors } } },
       async (req, reply) => {
         const d = find(req.params.job, reply);
         if (!d) return;
@@ -130,13 +196,11 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
   app.post<{ Params: { job: number; worker: number } }>(
     '/api/jobs/:job/workers/:worker/evict',
     {
-      preHandler: admin,
       schema: {
-        params: {
-          type: 'object',
-          required: ['job', 'worker'],
-          properties: { ...jobParams.properties, worker: { type: 'integer', minimum: 0, maximum: 0xffffffff } },
-        },
+        summary: 'Evict a worker: its leases return to the queue (fenced) and its sessions close',
+        tags: admin,
+        params: workerParams,
+        response: { 200: { type: 'object', properties: { evicted: { type: 'integer' } } }, ...adminErrors },
       },
     },
     async (req, reply) => {

@@ -32,6 +32,12 @@ export interface AuditResult {
 
 export const AUDIT_TABLE = 'tasks';
 
+/** What `JobDriver.listen` calls. */
+export interface JobListener {
+  metric?(m: JobMetric): void;
+  log?(ev: object): void;
+}
+
 export class JobDriver {
   readonly scheduler: Scheduler;
   readonly metrics: JobMetric[] = [];
@@ -39,10 +45,11 @@ export class JobDriver {
   private readonly weights: TableSpec;
   private readonly audit: TableSpec;
   private evaluating: Promise<void> = Promise.resolve();
-  /** Called after each evaluation (the console and the CLI listen). */
+  /** Called after each evaluation (the CLI listens; the console subscribes with `listen`). */
   onmetric: ((m: JobMetric) => void) | null = null;
   /** The scheduler's event log (leases, returns, fences, iterations). */
   onlog: ((ev: object) => void) | null = null;
+  private readonly listeners = new Set<JobListener>();
 
   constructor(
     readonly app: LogregJob,
@@ -73,11 +80,17 @@ export class JobDriver {
         heartbeatMs: config.heartbeatMs ?? 1000,
         releaseOnClose: config.releaseOnClose,
       },
-      { fence: (task, attempt) => this.fence(task, attempt), log: (ev) => this.onlog?.(ev) },
+      { fence: (task, attempt) => this.fence(task, attempt), log: (ev) => this.logged(ev) },
     );
     this.scheduler.onIterationDone = (i) => {
       this.evaluating = this.evaluating.then(() => this.evaluate(i)).catch(() => {});
     };
+  }
+
+  /** Adds a listener of metrics and scheduler events (besides `onmetric`/`onlog`); returns its removal. */
+  listen(l: JobListener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
   }
 
   get tables(): TableSpec[] {
@@ -137,6 +150,12 @@ export class JobDriver {
     const m = { iteration, ms: Math.round(performance.now() - this.started), logLoss, accuracy };
     this.metrics.push(m);
     this.onmetric?.(m);
+    for (const l of this.listeners) l.metric?.(m);
+  }
+
+  private logged(ev: object): void {
+    this.onlog?.(ev);
+    for (const l of this.listeners) l.log?.(ev);
   }
 
   private async fence(task: number, attempt: number): Promise<void> {

@@ -158,6 +158,7 @@ export class Scheduler {
   }
 
   private lease(s: Session, requestId: number): void {
+    if (s.worker !== null) this.workers.seen(s.worker, this.clock.now());
     this.waiters.add(s, requestId, (w) => this.reply(w.session, w.requestId, { wait: 0 }));
     this.pump();
   }

@@ -62,6 +62,8 @@ export interface WorkerStatus {
   waitMs: number;
   /** Clock time of its last accepted heartbeat, or null. */
   lastHeartbeat: number | null;
+  /** Clock time of the last message it sent (hello, lease, heartbeat, task done). */
+  lastSeen: number;
 }
 
 export interface JobStatus {

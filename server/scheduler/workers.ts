@@ -21,6 +21,7 @@ interface WorkerRecord {
   computeMs: number;
   waitMs: number;
   lastHeartbeat: number | null;
+  lastSeen: number;
   /** (time, examples) of recent TASK_DONEs, oldest first. */
   recent: Array<[number, number]>;
 }
@@ -52,6 +53,7 @@ export class WorkerBook {
         computeMs: 0,
         waitMs: 0,
         lastHeartbeat: null,
+        lastSeen: now,
         recent: [],
       };
       this.records.set(id, r);
@@ -59,6 +61,7 @@ export class WorkerBook {
     r.agent = agent || r.agent;
     r.transport = transport || r.transport;
     r.sessions++;
+    r.lastSeen = now;
     return id;
   }
 
@@ -70,7 +73,13 @@ export class WorkerBook {
 
   heartbeat(worker: number, now: number): void {
     const r = this.records.get(worker);
-    if (r) r.lastHeartbeat = now;
+    if (r) r.lastHeartbeat = r.lastSeen = now;
+  }
+
+  /** `worker` asked for a task. */
+  seen(worker: number, now: number): void {
+    const r = this.records.get(worker);
+    if (r) r.lastSeen = now;
   }
 
   /** Time a LEASE of `worker` was held by the scheduler. */
@@ -84,6 +93,7 @@ export class WorkerBook {
     const r = this.records.get(worker);
     if (!r) return;
     r.tasksDone++;
+    r.lastSeen = now;
     r.examples += rep.examples;
     r.computeMs += rep.computeMs;
     r.waitMs += rep.waitMs;
@@ -117,6 +127,7 @@ export class WorkerBook {
         computeMs: r.computeMs,
         waitMs: r.waitMs,
         lastHeartbeat: r.lastHeartbeat,
+        lastSeen: r.lastSeen,
       });
     }
     return out;

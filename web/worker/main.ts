@@ -1,9 +1,13 @@
 /**
- * The worker page: opening it makes this tab a worker of a job. It connects to the job's server
- * nodes (WebRTC data channels, WebSocket when ICE fails), opens a scheduler session, and runs
- * the task loop with gradients computed in a Web Worker. Its state is shown on the page and
- * exposed as `window.tabshard` for the end-to-end tests.
+ * The worker page (the volunteer's page): opening it makes this tab a worker of a job. It
+ * connects to the job's server nodes (WebRTC data channels, WebSocket when ICE fails), opens a
+ * scheduler session, and runs the task loop with gradients computed in a Web Worker. The
+ * volunteer sees what is trained and why, the tab's state and contribution, and controls the
+ * CPU share and pause (client/cpu-share.ts, the runner's gate). A dropped scheduler session is
+ * reopened with backoff (state `reconnecting`). Its state is exposed as `window.tabshard` for
+ * the end-to-end tests.
  */
+import { CpuShare } from '../../client/cpu-share.ts';
 import { type RunnerEvent, type RunnerShard, TaskRunner } from '../../client/runner.ts';
 import { SchedulerSession } from '../../client/session.ts';
 import { FallbackDialer } from '../../client/transports/fallback.ts';
@@ -12,12 +16,18 @@ import { WsDialer } from '../../client/transports/ws.ts';
 import { Worker } from '../../client/worker.ts';
 import { decodeShard } from '../../shared/apps/shard.ts';
 import { parseClusterInfo } from '../../shared/cluster.ts';
+import { TabshardError } from '../../shared/errors.ts';
 import { ComputeClient } from './compute-client.ts';
 import { ShardCache } from './shard-cache.ts';
+import { VisibilityLog, type VisibilityRecord } from './visibility.ts';
 import './worker.css';
 
+type TabState = 'starting' | 'connecting' | 'working' | 'waiting' | 'reconnecting' | 'paused' | 'done' | 'failed';
+
 interface PageStatus {
-  state: string;
+  state: TabState;
+  /** The task loop's step while working (pulling, computing, pushing), or why it waits. */
+  step?: string;
   job?: number;
   worker?: number;
   backend?: string;
@@ -31,6 +41,18 @@ interface PageStatus {
   waitMs: number;
   downloads: number;
   cacheHits: number;
+  /** Fraction of time computing the volunteer allows, (0, 1]. */
+  cpuShare: number;
+  paused: boolean;
+  /** A task is between its lease and its TASK_DONE. */
+  inTask: boolean;
+  /** Time rested because of the CPU share, ms. */
+  restedMs: number;
+  /** Scheduler sessions reopened after a drop. */
+  reconnects: number;
+  /** This tab's share of the job's finished tasks (from the job's status). */
+  contribution?: { tasksDone: number; jobTasksDone: number; jobTasks: number; share: number };
+  visibility?: VisibilityRecord;
   error?: string;
 }
 
@@ -44,22 +66,50 @@ const status: PageStatus = {
   waitMs: 0,
   downloads: 0,
   cacheHits: 0,
+  cpuShare: 1,
+  paused: false,
+  inTask: false,
+  restedMs: 0,
+  reconnects: 0,
 };
 (globalThis as unknown as { tabshard: PageStatus }).tabshard = status;
 
 const $ = (id: string) => document.getElementById(id)!;
+const visibility = new VisibilityLog(() => render());
+status.visibility = visibility.rec;
+
+const STATE_TEXT: Record<TabState, string> = {
+  starting: 'Starting',
+  connecting: 'Connecting to the servers',
+  working: 'Working',
+  waiting: 'Waiting for work',
+  reconnecting: 'Reconnecting',
+  paused: 'Paused',
+  done: 'Done — the job is finished. Thank you!',
+  failed: 'Stopped by an error',
+};
 
 function render(): void {
-  $('state').textContent = status.state;
+  $('state').textContent = STATE_TEXT[status.state];
+  $('state-dot').className = `dot s-${status.state}`;
+  $('state-detail').textContent = status.step ?? '';
   $('job').textContent = status.job === undefined ? '–' : `job ${status.job}, worker ${status.worker ?? '…'}`;
   const kinds = Object.entries(status.transports).map(([n, k]) => `${n}: ${k}`);
   $('transport').textContent = kinds.length ? kinds.join(', ') : '–';
   $('backend').textContent = status.backend ?? '–';
   $('tasks').textContent = String(status.tasks);
-  $('examples').textContent = String(status.examples);
+  $('examples').textContent = status.examples.toLocaleString('en');
+  const c = status.contribution;
+  $('share-of-job').textContent = c
+    ? `${(100 * c.share).toFixed(1)} % of the tasks done so far (${c.tasksDone} of ${c.jobTasksDone})`
+    : '–';
+  $('job-progress').textContent = c ? `${c.jobTasksDone} of ${c.jobTasks} tasks done` : '–';
   const busy = status.computeMs + status.waitMs;
-  $('split').textContent = busy ? `${Math.round((100 * status.computeMs) / busy)}% computing` : '–';
+  $('split').textContent = busy ? `${Math.round((100 * status.computeMs) / busy)} % computing` : '–';
   $('shards').textContent = `${status.downloads} downloaded, ${status.cacheHits} from this browser's cache`;
+  $('hidden').textContent = visibility.describe();
+  $('pause').textContent = status.paused ? 'Resume' : 'Pause';
+  $('share-value').textContent = `${Math.round(status.cpuShare * 100)} %`;
   $('note').textContent = status.error
     ? `Error: ${status.error}`
     : status.fallback
@@ -67,14 +117,86 @@ function render(): void {
       : '';
 }
 
+function setState(state: TabState, step?: string): void {
+  // A pause wins over what the loop reports until the volunteer resumes.
+  if (state === 'working') status.inTask = true;
+  else if (state !== 'paused') status.inTask = false;
+  if (status.paused && state !== 'failed' && state !== 'done' && state !== 'reconnecting') {
+    step = status.inTask ? 'finishing the current task' : 'no new tasks until you resume';
+    state = 'paused';
+  }
+  status.state = state;
+  status.step = step;
+  render();
+}
+
+const cpu = new CpuShare({
+  onchange: (s) => {
+    status.restedMs = cpu.restedMs;
+    if (s.paused) setState('paused');
+    else if (s.restingMs > 0) setState('waiting', `resting ${Math.round(s.restingMs)} ms (CPU use limit)`);
+  },
+});
+
+function controls(): void {
+  const params = new URLSearchParams(location.search);
+  const slider = $('share') as HTMLInputElement;
+  const saved = Number(params.get('cpu') ?? localStorage.getItem('tabshard.cpuShare') ?? 1);
+  cpu.share = saved;
+  status.cpuShare = cpu.share;
+  slider.value = String(Math.round(cpu.share * 100));
+  slider.addEventListener('input', () => {
+    cpu.share = Number(slider.value) / 100;
+    status.cpuShare = cpu.share;
+    localStorage.setItem('tabshard.cpuShare', String(cpu.share));
+    render();
+  });
+  $('pause').addEventListener('click', () => {
+    status.paused = !status.paused;
+    if (status.paused) cpu.pause();
+    else {
+      cpu.resume();
+      setState('waiting');
+    }
+    render();
+  });
+}
+
+/** Failures after which the scheduler session is reopened rather than the page giving up. */
+const RETRY = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED', 'TS_ERR_TIMEOUT']);
+const retryable = (err: unknown) => err instanceof TabshardError && RETRY.has(err.code);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function describeJob(info: {
+  name: string;
+  shards: number;
+  iterations: number;
+  tau: number | null;
+  target: { accuracy: number };
+  meta?: { train?: number; heldout?: number; keyBits?: number; spamFraction?: number };
+}): string {
+  const m = info.meta ?? {};
+  return [
+    `Job “${info.name}” trains a spam filter: sparse logistic regression (FTRL-proximal with L1, the`,
+    `parameter-server paper's main workload) on the public SpamAssassin e-mail corpus —`,
+    `${m.train ?? '?'} training e-mails split into ${info.shards} shards, words hashed into`,
+    `2^${m.keyBits ?? '?'} features, ${info.iterations} passes. The goal is ${info.target.accuracy * 100} %`,
+    `accuracy on ${m.heldout ?? '?'} held-out e-mails. Why in browser tabs: to show that a`,
+    `parameter server can train a real model on volunteers' spare CPU, with each tab's work checked`,
+    `and applied exactly once even when tabs close or hang.`,
+  ].join(' ');
+}
+
 async function main(): Promise<void> {
+  controls();
   const base = location.origin;
   const wsBase = base.replace(/^http/, 'ws');
   const params = new URLSearchParams(location.search);
   const job = Number(params.get('job') ?? (await (await fetch(`${base}/api/jobs`)).json()).jobs[0].job);
   const info = await (await fetch(`${base}/api/jobs/${job}`)).json();
   status.job = job;
-  render();
+  $('about').textContent = describeJob(info);
+  setState('connecting');
 
   const compute = new ComputeClient('/assets/compute.worker.js', `${base}/assets/tfjs/`);
   const cache = new ShardCache(base, job, info.version);
@@ -99,54 +221,116 @@ async function main(): Promise<void> {
     prefer: ['webrtc', 'ws'],
     job,
   });
-  status.state = 'connecting';
-  render();
   await worker.connectAll();
   status.backend = await compute.ready;
   status.probes = compute.probes;
-  const session = await SchedulerSession.open(await ws.dial(`${wsBase}/api/jobs/${job}/session`), {
-    agent: navigator.userAgent,
-    transport: status.fallback ? 'ws' : 'webrtc',
-    worker: worker.id,
-  });
-  status.worker = session.worker;
+
+  const refresh = async () => {
+    const s = await (await fetch(`${base}/api/jobs/${job}`)).json();
+    const me = s.workers.find((w: { worker: number }) => w.worker === status.worker);
+    const tasksDone = me?.tasksDone ?? 0;
+    status.contribution = {
+      tasksDone,
+      jobTasksDone: s.tasks.done,
+      jobTasks: s.tasks.total,
+      share: s.tasks.done ? tasksDone / s.tasks.done : 0,
+    };
+    render();
+  };
+  let refreshedAt = 0;
+  const refreshSoon = () => {
+    if (performance.now() - refreshedAt < 2000) return;
+    refreshedAt = performance.now();
+    refresh().catch(() => {});
+  };
+  const refreshTimer = setInterval(refreshSoon, 5000);
 
   const bytes = new Map<number, Uint8Array>();
-  const runner = new TaskRunner<RunnerShard>({
-    worker,
-    session,
-    table: info.table,
-    auditTable: info.auditTable,
-    app: {
-      async shard(index) {
-        const b = await cache.shard(index);
-        bytes.set(index, b);
-        status.downloads = cache.downloads;
-        status.cacheHits = cache.hits;
-        return decodeShard(b);
-      },
-      gradient(shard, weights) {
-        cache.saveWeights(shard.index, weights);
-        return compute.gradient(shard.index, bytes.get(shard.index)!, weights.slice());
-      },
+  const app = {
+    async shard(index: number) {
+      const b = await cache.shard(index);
+      bytes.set(index, b);
+      status.downloads = cache.downloads;
+      status.cacheHits = cache.hits;
+      return decodeShard(b);
     },
-    onevent(ev: RunnerEvent) {
-      status.state = ev.state;
-      status.tasks = ev.tasks;
-      status.examples = ev.examples;
-      status.computeMs = ev.computeMs;
-      status.waitMs = ev.waitMs;
-      render();
+    async gradient(shard: RunnerShard & { index: number }, weights: Float32Array) {
+      cache.saveWeights(shard.index, weights);
+      const t0 = performance.now();
+      const g = await compute.gradient(shard.index, bytes.get(shard.index)!, weights.slice());
+      cpu.computed(performance.now() - t0);
+      return g;
     },
-  });
-  await runner.run();
-  session.close();
+  };
+
+  // Totals of earlier sessions (the runner counts per session).
+  const before = { tasks: 0, examples: 0, computeMs: 0, waitMs: 0 };
+  for (let backoff = 500; ; ) {
+    let session: SchedulerSession;
+    try {
+      session = await SchedulerSession.open(await ws.dial(`${wsBase}/api/jobs/${job}/session`), {
+        agent: navigator.userAgent,
+        transport: status.fallback ? 'ws' : 'webrtc',
+        worker: status.worker ?? worker.id,
+      });
+    } catch (err) {
+      if (!retryable(err)) throw err;
+      setState('reconnecting', `retrying in ${backoff / 1000} s`);
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, 10_000);
+      continue;
+    }
+    status.worker = session.worker;
+    let lastTasks = 0;
+    const runner = new TaskRunner<RunnerShard>({
+      worker,
+      session,
+      table: info.table,
+      auditTable: info.auditTable,
+      app,
+      gate: cpu.gate,
+      onevent(ev: RunnerEvent) {
+        if (ev.tasks > lastTasks) {
+          visibility.task(ev.examples - status.examples + before.examples);
+          lastTasks = ev.tasks;
+          backoff = 500;
+          refreshSoon();
+        }
+        status.tasks = before.tasks + ev.tasks;
+        status.examples = before.examples + ev.examples;
+        status.computeMs = before.computeMs + ev.computeMs;
+        status.waitMs = before.waitMs + ev.waitMs;
+        if (ev.state === 'done' || ev.state === 'stopped') setState('done');
+        else if (ev.state === 'waiting') setState('waiting', ev.lease ? undefined : 'asking the scheduler for a task');
+        else setState('working', ev.state);
+      },
+    });
+    try {
+      await runner.run();
+      session.close();
+      break;
+    } catch (err) {
+      session.close();
+      if (!retryable(err)) throw err;
+      Object.assign(before, {
+        tasks: status.tasks,
+        examples: status.examples,
+        computeMs: status.computeMs,
+        waitMs: status.waitMs,
+      });
+      status.reconnects++;
+      setState('reconnecting', `the scheduler connection dropped; retrying in ${backoff / 1000} s`);
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, 10_000);
+    }
+  }
+  clearInterval(refreshTimer);
+  await refresh().catch(() => {});
   worker.close();
   compute.terminate();
 }
 
 main().catch((err) => {
-  status.state = 'failed';
   status.error = err instanceof Error ? err.message : String(err);
-  render();
+  setState('failed');
 });

@@ -1,0 +1,219 @@
+/**
+ * What the admin console sees, as one stream of messages per viewer (console.ts carries them as
+ * server-sent events). Everything is pushed, nothing is polled by the browser:
+ *
+ * - `hello` once: the cluster layout (ring, addresses, tables) and each job's metric history;
+ * - `snapshot` whenever something changed: server-node load and every job's status, built from
+ *   state the gateway already holds, sent at most once per `minIntervalMs` (coalesced);
+ * - `metric` at once for each held-out evaluation (a delta: the history is not resent);
+ * - `cluster` when the ring's version changes.
+ *
+ * Node load comes from the server manager's STATS, sampled every `sampleMs` while anyone
+ * watches (pushes/s is the difference of two samples); a job's scheduler events mark the
+ * snapshot dirty, so a change in the cluster reaches the console within `minIntervalMs`.
+ */
+import type { ClusterInfo } from '../../shared/cluster.ts';
+import type { JobListener, JobMetric } from '../jobs/driver.ts';
+import type { JobStatus } from '../scheduler/types.ts';
+
+/** The part of a JobDriver the console reads. */
+export interface ConsoleJob {
+  readonly app: { job: number };
+  readonly metrics: JobMetric[];
+  status(): JobStatus & { reached: boolean; target: { accuracy: number; logLoss?: number }; metrics: JobMetric[] };
+  listen(l: JobListener): () => void;
+}
+
+/** One server node's load as the console shows it. */
+export interface NodeLoad {
+  node: string;
+  connections: number;
+  frames: number;
+  errors: number;
+  keys: number;
+  bytes: number;
+  pushes: number;
+  pulls: number;
+  /** Pushes applied per second between the last two samples. */
+  pushesPerSec: number;
+  tables: Array<{ job: number; id: number; name: string; keys: number; bytes: number; pushes: number }>;
+}
+
+export type ConsoleMessage =
+  | { type: 'hello'; cluster: ClusterInfo | null; metrics: Record<number, JobMetric[]> }
+  | { type: 'snapshot'; t: number; nodes: NodeLoad[]; jobs: ConsoleJobView[] }
+  | { type: 'metric'; job: number; metric: JobMetric }
+  | { type: 'cluster'; cluster: ClusterInfo };
+
+/** A job's status without its metric history (sent once in `hello`, then as `metric` deltas). */
+export type ConsoleJobView = Omit<ReturnType<ConsoleJob['status']>, 'metrics'> & {
+  examplesPerSec: number;
+  latest: JobMetric | null;
+};
+
+export interface ConsoleFeedDeps {
+  cluster(): ClusterInfo;
+  stats(): Promise<unknown[]>;
+  jobs(): ConsoleJob[];
+  /** Shortest time between two snapshots (default 250 ms). */
+  minIntervalMs?: number;
+  /** How often node stats are sampled while someone watches (default 1000 ms). */
+  sampleMs?: number;
+}
+
+type Viewer = (m: ConsoleMessage) => void;
+
+export class ConsoleFeed {
+  private readonly viewers = new Set<Viewer>();
+  private readonly minIntervalMs: number;
+  private readonly sampleMs: number;
+  private nodes: NodeLoad[] = [];
+  private prev = new Map<string, { t: number; pushes: number }>();
+  private ringVersion = -1;
+  private lastSent = 0;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private sampleTimer: ReturnType<typeof setInterval> | null = null;
+  private unlisten: Array<() => void> = [];
+  private readonly listened = new Set<number>();
+
+  constructor(private readonly deps: ConsoleFeedDeps) {
+    this.minIntervalMs = deps.minIntervalMs ?? 250;
+    this.sampleMs = deps.sampleMs ?? 1000;
+  }
+
+  get size(): number {
+    return this.viewers.size;
+  }
+
+  /** Adds a viewer: it gets `hello` and a `snapshot` at once, then changes. Returns its removal. */
+  watch(viewer: Viewer): () => void {
+    this.viewers.add(viewer);
+    if (this.viewers.size === 1) this.begin();
+    this.listenJobs();
+    const metrics: Record<number, JobMetric[]> = {};
+    for (const d of this.deps.jobs()) metrics[d.app.job] = d.metrics;
+    viewer({ type: 'hello', cluster: this.cluster(), metrics });
+    viewer(this.snapshot());
+    return () => {
+      this.viewers.delete(viewer);
+      if (this.viewers.size === 0) this.end();
+    };
+  }
+
+  /** Marks the snapshot stale: it is sent within `minIntervalMs`. */
+  changed(): void {
+    if (this.flushTimer || this.viewers.size === 0) return;
+    const wait = Math.max(0, this.lastSent + this.minIntervalMs - Date.now());
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.send(this.snapshot());
+    }, wait);
+  }
+
+  /** Stops timers and listeners (the gateway is closing). */
+  close(): void {
+    this.viewers.clear();
+    this.end();
+  }
+
+  /** Samples node stats now (also used by tests). */
+  async sample(): Promise<void> {
+    let stats: unknown[];
+    try {
+      stats = await this.deps.stats();
+    } catch {
+      return; // a node is unreachable: keep the last sample
+    }
+    const now = Date.now();
+    const prev = this.prev;
+    this.prev = new Map();
+    this.nodes = stats.map((raw) => {
+      const s = raw as {
+        node: string;
+        connections: number;
+        frames: number;
+        errors: number;
+        tables: Array<NodeLoad['tables'][number] & { pulls: number }>;
+      };
+      let keys = 0;
+      let bytes = 0;
+      let pushes = 0;
+      let pulls = 0;
+      for (const t of s.tables) {
+        keys += t.keys;
+        bytes += t.bytes;
+        pushes += t.pushes;
+        pulls += t.pulls;
+      }
+      const p = prev.get(s.node);
+      this.prev.set(s.node, { t: now, pushes });
+      const pushesPerSec = p && now > p.t ? ((pushes - p.pushes) * 1000) / (now - p.t) : 0;
+      const tables = s.tables.map(({ job, id, name, keys, bytes, pushes }) => ({ job, id, name, keys, bytes, pushes }));
+      return { ...s, keys, bytes, pushes, pulls, pushesPerSec, tables };
+    });
+    const c = this.cluster();
+    if (c && c.ring.version !== this.ringVersion) {
+      if (this.ringVersion !== -1) this.send({ type: 'cluster', cluster: c });
+      this.ringVersion = c.ring.version;
+    }
+    this.changed();
+  }
+
+  private snapshot(): ConsoleMessage {
+    this.lastSent = Date.now();
+    const jobs = this.deps.jobs().map((d) => {
+      const { metrics, ...s } = d.status();
+      let examplesPerSec = 0;
+      for (const w of s.workers) examplesPerSec += w.examplesPerSec;
+      return { ...s, examplesPerSec, latest: metrics.at(-1) ?? null };
+    });
+    return { type: 'snapshot', t: this.lastSent, nodes: this.nodes, jobs };
+  }
+
+  private send(m: ConsoleMessage): void {
+    for (const v of this.viewers) v(m);
+  }
+
+  private cluster(): ClusterInfo | null {
+    try {
+      return this.deps.cluster();
+    } catch {
+      return null; // the manager has not started
+    }
+  }
+
+  /** Subscribes to jobs not yet listened to (jobs can be created while the gateway runs). */
+  private listenJobs(): void {
+    for (const d of this.deps.jobs()) {
+      if (this.listened.has(d.app.job)) continue;
+      this.listened.add(d.app.job);
+      this.unlisten.push(
+        d.listen({
+          log: () => this.changed(),
+          metric: (metric) => {
+            this.send({ type: 'metric', job: d.app.job, metric });
+            this.changed();
+          },
+        }),
+      );
+    }
+  }
+
+  private begin(): void {
+    this.ringVersion = this.cluster()?.ring.version ?? -1;
+    void this.sample();
+    this.sampleTimer = setInterval(() => {
+      this.listenJobs();
+      void this.sample();
+    }, this.sampleMs);
+  }
+
+  private end(): void {
+    if (this.sampleTimer) clearInterval(this.sampleTimer);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.sampleTimer = this.flushTimer = null;
+    for (const u of this.unlisten) u();
+    this.unlisten = [];
+    this.listened.clear();
+  }
+}
