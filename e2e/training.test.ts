@@ -41,6 +41,9 @@ interface Audit {
   scheduler: Array<{ task: number; state: string; attempts: number; doneAttempt: number | null }>;
 }
 
+/** Deadline for a tab's next step: generous, because CI runs this beside other jobs on 2 cores. */
+const PROGRESS = { timeout: 120_000 };
+
 const tab = (page: Page) => page.evaluate(() => (window as unknown as { tabshard: TabStatus }).tabshard);
 const isDone = (ev: ClusterEvent) => ev.event === 'scheduler' && ev.ev === 'state' && ev.state === 'done';
 const iterationDone = (i: number) => (ev: ClusterEvent) =>
@@ -50,11 +53,15 @@ const iterationDone = (i: number) => (ev: ClusterEvent) =>
 async function working(pages: Page[]): Promise<TabStatus[]> {
   await Promise.all(
     pages.map((p) =>
-      p.waitForFunction(() => {
-        const s = (window as unknown as { tabshard?: { worker?: number; error?: string } }).tabshard;
-        if (s?.error) throw new Error(s.error);
-        return s?.worker !== undefined;
-      }),
+      p.waitForFunction(
+        () => {
+          const s = (window as unknown as { tabshard?: { worker?: number; error?: string } }).tabshard;
+          if (s?.error) throw new Error(s.error);
+          return s?.worker !== undefined;
+        },
+        null,
+        PROGRESS,
+      ),
     ),
   );
   return Promise.all(pages.map(tab));
@@ -68,7 +75,11 @@ async function working(pages: Page[]): Promise<TabStatus[]> {
 async function freezeHoldingLease(h: Harness, page: Page): Promise<() => Promise<void>> {
   const { worker } = await tab(page);
   for (let i = 0; i < 50; i++) {
-    await page.waitForFunction(() => (window as unknown as { tabshard: TabStatus }).tabshard.state !== 'waiting');
+    await page.waitForFunction(
+      () => (window as unknown as { tabshard: TabStatus }).tabshard.state !== 'waiting',
+      null,
+      PROGRESS,
+    );
     const resume = await h.freezePage(page);
     const status = await h.api<JobStatus>('/api/jobs/1');
     if (status.workers.find((w) => w.worker === worker)?.leases) return resume;
@@ -160,7 +171,11 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       page.on('request', (r) => r.url().includes('/shards/') && shardRequests.push(r.url()));
       await page.reload();
       await working([page]);
-      await page.waitForFunction(() => (window as unknown as { tabshard: TabStatus }).tabshard.tasks >= 4);
+      await page.waitForFunction(
+        () => (window as unknown as { tabshard: TabStatus }).tabshard.tasks >= 4,
+        null,
+        PROGRESS,
+      );
       const after = await tab(page);
       assert.deepEqual(shardRequests, []);
       assert.equal(after.downloads, 0);
@@ -170,7 +185,11 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       const [s] = await working([blocked]);
       assert.equal(s.fallback, true);
       assert.deepEqual(new Set(Object.values(s.transports)), new Set(['ws']));
-      await blocked.waitForFunction(() => (window as unknown as { tabshard: TabStatus }).tabshard.tasks >= 2);
+      await blocked.waitForFunction(
+        () => (window as unknown as { tabshard: TabStatus }).tabshard.tasks >= 2,
+        null,
+        PROGRESS,
+      );
       const status = await h.api<JobStatus>('/api/jobs/1');
       assert.ok(status.workers.some((w) => w.transport === 'ws' && w.tasksDone >= 2));
       await h.api('/api/jobs/1/stop', { method: 'POST', headers: { authorization: `Bearer ${h.cluster.adminToken}` } });
