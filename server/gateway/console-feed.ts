@@ -13,8 +13,11 @@
  * snapshot dirty, so a change in the cluster reaches the console within `minIntervalMs`.
  */
 import type { ClusterInfo } from '../../shared/cluster.ts';
+import type { NodeLoad } from '../../shared/status.ts';
 import type { JobListener, JobMetric } from '../jobs/driver.ts';
 import type { JobStatus } from '../scheduler/types.ts';
+
+export type { NodeLoad };
 
 /** The part of a JobDriver the console reads. */
 export interface ConsoleJob {
@@ -22,21 +25,6 @@ export interface ConsoleJob {
   readonly metrics: JobMetric[];
   status(): JobStatus & { reached: boolean; target: { accuracy: number; logLoss?: number }; metrics: JobMetric[] };
   listen(l: JobListener): () => void;
-}
-
-/** One server node's load as the console shows it. */
-export interface NodeLoad {
-  node: string;
-  connections: number;
-  frames: number;
-  errors: number;
-  keys: number;
-  bytes: number;
-  pushes: number;
-  pulls: number;
-  /** Pushes applied per second between the last two samples. */
-  pushesPerSec: number;
-  tables: Array<{ job: number; id: number; name: string; keys: number; bytes: number; pushes: number }>;
 }
 
 export type ConsoleMessage =

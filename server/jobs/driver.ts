@@ -8,19 +8,14 @@
  * every key must read exactly 1.
  */
 import { evaluateLogreg } from '../../shared/apps/logreg-eval.ts';
+import type { JobMetric } from '../../shared/status.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import type { ServerManager } from '../manager.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import type { JobConfig } from '../scheduler/types.ts';
 import type { LogregJob } from './logreg.ts';
 
-export interface JobMetric {
-  iteration: number;
-  /** ms since the job started. */
-  ms: number;
-  logLoss: number;
-  accuracy: number;
-}
+export type { JobMetric };
 
 export interface AuditResult {
   tasks: number;

@@ -4,6 +4,9 @@
  */
 import { TabshardError } from '../../shared/errors.ts';
 import { MAX_LABEL } from '../../shared/protocol/sched.ts';
+import type { TaskState } from '../../shared/status.ts';
+
+export type { JobState, JobStatus, TaskState, WorkerStatus } from '../../shared/status.ts';
 
 /** One job (worker group): `iterations` passes over `shards` data shards. */
 export interface JobConfig {
@@ -26,9 +29,6 @@ export interface JobConfig {
   fenceRetryMs?: number;
 }
 
-export type JobState = 'running' | 'paused' | 'stopped' | 'done';
-export type TaskState = 'pending' | 'leased' | 'fencing' | 'done';
-
 /** One task as the console and the tests see it. */
 export interface TaskRecord {
   task: number;
@@ -43,47 +43,6 @@ export interface TaskRecord {
   doneBy: number | null;
   /** Worker holding the current lease, if leased. */
   holder: number | null;
-}
-
-export interface WorkerStatus {
-  worker: number;
-  agent: string;
-  transport: string;
-  connected: boolean;
-  /** Leases held now. */
-  leases: number;
-  tasksDone: number;
-  examples: number;
-  /** Examples per second over the last 30 s (or since the worker joined, if later). */
-  examplesPerSec: number;
-  /** Compute time reported in TASK_DONE. */
-  computeMs: number;
-  /** Time its LEASE requests were held by the scheduler plus the wait time it reported. */
-  waitMs: number;
-  /** Clock time of its last accepted heartbeat, or null. */
-  lastHeartbeat: number | null;
-  /** Clock time of the last message it sent (hello, lease, heartbeat, task done). */
-  lastSeen: number;
-}
-
-export interface JobStatus {
-  job: number;
-  name: string;
-  app: string;
-  state: JobState;
-  tau: number | null;
-  shards: number;
-  iterations: number;
-  /** Iterations complete, counted from the first (all earlier ones complete too). */
-  iterationsDone: number;
-  /** Iterations started but not complete, with their done task counts. */
-  inFlight: Array<{ iteration: number; done: number }>;
-  tasks: Record<TaskState, number> & { total: number };
-  /** Leases lost (expired, released on close, evicted) and so given out again. */
-  reassignments: number;
-  /** LEASE requests being held now. */
-  waiting: number;
-  workers: WorkerStatus[];
 }
 
 const invalid = (why: string) => new TabshardError('TS_ERR_INVALID_ARGUMENT', `job config: ${why}`);

@@ -1,60 +1,21 @@
 /**
  * The console stream's messages as the browser reads them (server/gateway/console-feed.ts is the
- * source; web/ may not import server/, so the shapes are restated here).
+ * source). The job and worker shapes come from shared/status.ts, which the server uses too.
  */
 import type { ClusterInfo } from '../../shared/cluster.ts';
+import type { JobMetric, JobStatus, NodeLoad, WorkerStatus } from '../../shared/status.ts';
 
-export interface Metric {
-  iteration: number;
-  ms: number;
-  logLoss: number;
-  accuracy: number;
-}
+export type { NodeLoad };
 
-export interface WorkerView {
-  worker: number;
-  agent: string;
-  transport: string;
-  connected: boolean;
-  leases: number;
-  tasksDone: number;
-  examples: number;
-  examplesPerSec: number;
-  computeMs: number;
-  waitMs: number;
-  lastHeartbeat: number | null;
-  lastSeen: number;
-}
+export type Metric = JobMetric;
 
-export interface JobView {
-  job: number;
-  name: string;
-  app: string;
-  state: 'running' | 'paused' | 'stopped' | 'done';
-  tau: number | null;
-  shards: number;
-  iterations: number;
-  iterationsDone: number;
-  tasks: { pending: number; leased: number; fencing: number; done: number; total: number };
-  reassignments: number;
-  waiting: number;
-  workers: WorkerView[];
+export type WorkerView = WorkerStatus;
+
+export interface JobView extends Omit<JobStatus, 'inFlight'> {
   reached: boolean;
   target: { accuracy: number; logLoss?: number };
   examplesPerSec: number;
   latest: Metric | null;
-}
-
-export interface NodeLoad {
-  node: string;
-  connections: number;
-  frames: number;
-  errors: number;
-  keys: number;
-  bytes: number;
-  pushes: number;
-  pulls: number;
-  pushesPerSec: number;
 }
 
 export type Hello = { type: 'hello'; cluster: ClusterInfo | null; metrics: Record<string, Metric[]> };

@@ -1,0 +1,72 @@
+/**
+ * The JSON views of a job that the server gives and the console reads (REST, the console's
+ * stream): one definition for server/ and web/.
+ */
+
+export type JobState = 'running' | 'paused' | 'stopped' | 'done';
+export type TaskState = 'pending' | 'leased' | 'fencing' | 'done';
+
+export interface WorkerStatus {
+  worker: number;
+  agent: string;
+  transport: string;
+  connected: boolean;
+  /** Leases held now. */
+  leases: number;
+  tasksDone: number;
+  examples: number;
+  /** Examples per second over the last 30 s (or since the worker joined, if later). */
+  examplesPerSec: number;
+  /** Compute time reported in TASK_DONE. */
+  computeMs: number;
+  /** Time its LEASE requests were held by the scheduler plus the wait time it reported. */
+  waitMs: number;
+  /** Clock time of its last accepted heartbeat, or null. */
+  lastHeartbeat: number | null;
+  /** Clock time of the last message it sent (hello, lease, heartbeat, task done). */
+  lastSeen: number;
+}
+
+export interface JobStatus {
+  job: number;
+  name: string;
+  app: string;
+  state: JobState;
+  tau: number | null;
+  shards: number;
+  iterations: number;
+  /** Iterations complete, counted from the first (all earlier ones complete too). */
+  iterationsDone: number;
+  /** Iterations started but not complete, with their done task counts. */
+  inFlight: Array<{ iteration: number; done: number }>;
+  tasks: Record<TaskState, number> & { total: number };
+  /** Leases lost (expired, released on close, evicted) and so given out again. */
+  reassignments: number;
+  /** LEASE requests being held now. */
+  waiting: number;
+  workers: WorkerStatus[];
+}
+
+/** One held-out evaluation of a job's model. */
+export interface JobMetric {
+  iteration: number;
+  /** ms since the job started. */
+  ms: number;
+  logLoss: number;
+  accuracy: number;
+}
+
+/** One server node's load as the console shows it. */
+export interface NodeLoad {
+  node: string;
+  connections: number;
+  frames: number;
+  errors: number;
+  keys: number;
+  bytes: number;
+  pushes: number;
+  pulls: number;
+  /** Pushes applied per second between the last two samples. */
+  pushesPerSec: number;
+  tables: Array<{ job: number; id: number; name: string; keys: number; bytes: number; pushes: number }>;
+}
