@@ -9,7 +9,7 @@
  */
 import { TabshardError } from '../errors.ts';
 import { createRng, type Rng } from '../rng.ts';
-import { type Conn, concatParts, DEFAULT_MAX_MESSAGE, type Dialer, type Listener, partsLength } from './types.ts';
+import { type Conn, checkMessageSize, concatParts, DEFAULT_MAX_MESSAGE, type Dialer, type Listener } from './types.ts';
 
 export interface MemoryNetworkOptions {
   seed?: number;
@@ -158,7 +158,7 @@ export class MemoryConn implements Conn {
   }
 
   send(parts: readonly Uint8Array[], onSent?: () => void): void {
-    if (partsLength(parts) > this.net.maxMessage) throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE');
+    checkMessageSize(parts, this.net.maxMessage);
     if (this.isClosed) return;
     if (this.net.shouldDrop()) {
       this.net.drop(this);

@@ -8,7 +8,7 @@
  * complete, so a peer that claims a large message and then stalls costs only what it sent.
  */
 import { TabshardError } from '../errors.ts';
-import { type Conn, DEFAULT_MAX_MESSAGE, type Dialer, partsLength, type TransportKind } from './types.ts';
+import { type Conn, checkMessageSize, DEFAULT_MAX_MESSAGE, type Dialer, type TransportKind } from './types.ts';
 
 /** The part of a Node `net.Socket` this module uses. */
 export interface ByteStream {
@@ -50,8 +50,7 @@ export class StreamConn implements Conn {
   }
 
   send(parts: readonly Uint8Array[], onSent?: () => void): void {
-    const len = partsLength(parts);
-    if (len > this.maxMessage) throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', `${len} > ${this.maxMessage}`);
+    const len = checkMessageSize(parts, this.maxMessage);
     if (this.isClosed) return;
     const prefix = new Uint8Array(4);
     new DataView(prefix.buffer).setUint32(0, len, true);

@@ -5,7 +5,7 @@
  * and runs the shared compliance suite in `shared/transport/compliance.ts`. Messages keep their
  * boundaries and order within one connection; across connections nothing is promised.
  */
-import type { TabshardError } from '../errors.ts';
+import { TabshardError } from '../errors.ts';
 
 export type TransportKind = 'memory' | 'tcp' | 'webrtc' | 'ws';
 
@@ -53,6 +53,13 @@ export interface Listener {
 export function partsLength(parts: readonly Uint8Array[]): number {
   let n = 0;
   for (const p of parts) n += p.byteLength;
+  return n;
+}
+
+/** The byte length of a message about to be sent; TS_ERR_MESSAGE_TOO_LARGE above `max` (every transport's `send` check). */
+export function checkMessageSize(parts: readonly Uint8Array[], max: number): number {
+  const n = partsLength(parts);
+  if (n > max) throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', `${n} bytes above ${max}`);
   return n;
 }
 

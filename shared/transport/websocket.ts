@@ -14,7 +14,8 @@
  * TS_ERR_TRANSPORT_CLOSED.
  */
 import { ERRORS, isErrorCode, TabshardError } from '../errors.ts';
-import { type Conn, concatParts, DEFAULT_MAX_MESSAGE, partsLength, type TransportKind } from './types.ts';
+import { SendQueue, type SendTuning, WholeMessage } from './send-queue.ts';
+import { type Conn, checkMessageSize, concatParts, DEFAULT_MAX_MESSAGE, type TransportKind } from './types.ts';
 
 /** Close code carrying a tabshard error code in its reason. */
 export const WS_CLOSE_ERROR = 4000;
@@ -33,15 +34,8 @@ export interface WebSocketLike {
   addEventListener(type: 'close', fn: (ev: { code: number; reason: string }) => void): void;
 }
 
-/** Send-queue tuning; the water marks follow `ChunkedConn`'s defaults. */
-export interface WsTuning {
-  /** Stop handing messages to the socket while `bufferedAmount` is at or above this. */
-  highWaterMark?: number;
-  /** Resume once `bufferedAmount` is at or below this. */
-  lowWaterMark?: number;
-  /** Poll interval (ms) while waiting for the low-water mark. */
-  pollMs?: number;
-}
+/** Send-queue tuning (shared with the WebRTC transport; a WebSocket has no low event, so it polls). */
+export type WsTuning = SendTuning;
 
 export interface WsConnOptions extends WsTuning {
   kind?: TransportKind;
@@ -80,13 +74,8 @@ export class WsConn implements Conn {
   onmessage: ((msg: Uint8Array) => void) | null = null;
   onclose: ((err?: TabshardError) => void) | null = null;
   private readonly maxMessage: number;
-  private readonly high: number;
-  private readonly low: number;
-  private readonly pollMs: number;
-  private queue: Array<{ data: Uint8Array; onSent?: () => void }> = [];
-  private head = 0;
+  private readonly sendq: SendQueue;
   private isClosed = false;
-  private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly ws: WebSocketLike,
@@ -95,9 +84,17 @@ export class WsConn implements Conn {
     this.kind = opts.kind ?? 'ws';
     this.remote = opts.remote;
     this.maxMessage = opts.maxMessage ?? DEFAULT_MAX_MESSAGE;
-    this.high = opts.highWaterMark ?? 4 * 1024 * 1024;
-    this.low = opts.lowWaterMark ?? 1024 * 1024;
-    this.pollMs = opts.pollMs ?? 1;
+    // The sink is given without onceLow: a WebSocket has no buffered-amount-low event.
+    this.sendq = new SendQueue(
+      {
+        send: (d) => ws.send(d),
+        get bufferedAmount() {
+          return ws.bufferedAmount;
+        },
+      },
+      opts,
+      (err) => this.close(err),
+    );
     ws.binaryType = 'arraybuffer';
     ws.addEventListener('message', (ev) => this.receive(ev.data));
     ws.addEventListener('close', (ev) => this.shut(errorFromClose(ev.code, ev.reason)));
@@ -111,14 +108,10 @@ export class WsConn implements Conn {
   }
 
   send(parts: readonly Uint8Array[], onSent?: () => void): void {
-    const length = partsLength(parts);
-    if (length > this.maxMessage) {
-      throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', `${length} bytes above ${this.maxMessage}`);
-    }
+    checkMessageSize(parts, this.maxMessage);
     if (this.isClosed) return;
     // A WebSocket cannot gather: the parts are copied once, so the caller's buffers are free at once.
-    this.queue.push({ data: concatParts(parts), onSent });
-    if (this.timer === null) this.pump();
+    this.sendq.push(new WholeMessage(concatParts(parts)), onSent);
   }
 
   close(err?: TabshardError): void {
@@ -135,10 +128,7 @@ export class WsConn implements Conn {
   private shut(err?: TabshardError): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.queue = [];
-    this.head = 0;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.sendq.stop();
     this.onclose?.(err);
   }
 
@@ -154,37 +144,4 @@ export class WsConn implements Conn {
     }
     this.onmessage?.(new Uint8Array(data));
   }
-
-  /** Hands queued messages to the socket until the queue is empty or the high-water mark is reached. */
-  private readonly pump = (): void => {
-    this.timer = null;
-    try {
-      while (this.head < this.queue.length && !this.isClosed) {
-        if (this.ws.bufferedAmount >= this.high) {
-          this.wait();
-          return;
-        }
-        const m = this.queue[this.head];
-        this.queue[this.head++] = { data: EMPTY };
-        this.ws.send(m.data);
-        if (m.onSent) queueMicrotask(m.onSent);
-      }
-      this.queue.length = 0;
-      this.head = 0;
-    } catch (err) {
-      const detail = err instanceof Error ? err.message : String(err);
-      this.close(new TabshardError('TS_ERR_TRANSPORT_CLOSED', detail, { cause: err }));
-    }
-  };
-
-  private wait(): void {
-    const poll = (): void => {
-      if (this.isClosed) return;
-      if (this.ws.bufferedAmount <= this.low) this.pump();
-      else this.timer = setTimeout(poll, this.pollMs);
-    };
-    this.timer = setTimeout(poll, this.pollMs);
-  }
 }
-
-const EMPTY = new Uint8Array(0);
