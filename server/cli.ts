@@ -117,20 +117,23 @@ async function main(): Promise<void> {
     // Jobs started later through the admin API (POST /api/jobs) are reported the same way.
     const report = (j: JobDriver) => {
       if (json) {
-        j.onmetric = (m) => console.log(JSON.stringify({ event: 'metric', job: j.app.job, ...m }));
-        j.onlog = (ev) => console.log(JSON.stringify({ event: 'scheduler', ...ev }));
+        j.listen({
+          metric: (m) => console.log(JSON.stringify({ event: 'metric', job: j.app.job, ...m })),
+          log: (ev) => console.log(JSON.stringify({ event: 'scheduler', ...ev })),
+        });
         return;
       }
       const s = j.status();
       console.log(
         `  job ${j.app.job}: ${s.name}, ${s.shards} shards x ${s.iterations} iterations, tau ${s.tau ?? 'inf'}, target accuracy ${j.app.target.accuracy}`,
       );
-      j.onmetric = (m) =>
-        console.log(
-          `  job ${j.app.job} iteration ${m.iteration}: held-out accuracy ${m.accuracy.toFixed(4)}, log-loss ${m.logLoss.toFixed(4)} (${(m.ms / 1000).toFixed(1)} s)`,
-        );
-      j.scheduler.onDone = () =>
-        console.log(`  job ${j.app.job} done: ${j.reached ? 'target reached' : 'target not reached'}`);
+      j.listen({
+        metric: (m) =>
+          console.log(
+            `  job ${j.app.job} iteration ${m.iteration}: held-out accuracy ${m.accuracy.toFixed(4)}, log-loss ${m.logLoss.toFixed(4)} (${(m.ms / 1000).toFixed(1)} s)`,
+          ),
+        done: () => console.log(`  job ${j.app.job} done: ${j.reached ? 'target reached' : 'target not reached'}`),
+      });
     };
     let ready = false;
     const c = await startEmbeddedCluster({

@@ -31,6 +31,8 @@ export const AUDIT_TABLE = 'tasks';
 export interface JobListener {
   metric?(m: JobMetric): void;
   log?(ev: object): void;
+  /** The job is done and its last evaluation is in. */
+  done?(): void;
 }
 
 export class JobDriver {
@@ -40,10 +42,6 @@ export class JobDriver {
   private readonly weights: TableSpec;
   private readonly audit: TableSpec;
   private evaluating: Promise<void> = Promise.resolve();
-  /** Called after each evaluation (the CLI listens; the console subscribes with `listen`). */
-  onmetric: ((m: JobMetric) => void) | null = null;
-  /** The scheduler's event log (leases, returns, fences, iterations). */
-  onlog: ((ev: object) => void) | null = null;
   private readonly listeners = new Set<JobListener>();
 
   constructor(
@@ -77,12 +75,23 @@ export class JobDriver {
       },
       { fence: (task, attempt) => this.fence(task, attempt), log: (ev) => this.logged(ev) },
     );
+    // Evaluations run one after another; a failed one is logged and the next still runs.
     this.scheduler.onIterationDone = (i) => {
-      this.evaluating = this.evaluating.then(() => this.evaluate(i)).catch(() => {});
+      this.evaluating = this.evaluating
+        .then(() => this.evaluate(i))
+        .catch((err) => this.logged({ ev: 'evaluate-failed', iteration: i, error: String(err) }));
+    };
+    this.scheduler.onDone = () => {
+      this.evaluating.then(() => {
+        for (const l of this.listeners) l.done?.();
+      });
     };
   }
 
-  /** Adds a listener of metrics and scheduler events (besides `onmetric`/`onlog`); returns its removal. */
+  /**
+   * Adds a listener of held-out metrics, scheduler events (leases, returns, fences, iterations)
+   * and the job's end (the CLI and the console listen); returns its removal.
+   */
   listen(l: JobListener): () => void {
     this.listeners.add(l);
     return () => this.listeners.delete(l);
@@ -144,16 +153,14 @@ export class JobDriver {
     const { logLoss, accuracy } = evaluateLogreg(held, w);
     const m = { iteration, ms: Math.round(performance.now() - this.started), logLoss, accuracy };
     this.metrics.push(m);
-    this.onmetric?.(m);
     for (const l of this.listeners) l.metric?.(m);
   }
 
   private logged(ev: object): void {
-    this.onlog?.(ev);
     for (const l of this.listeners) l.log?.(ev);
   }
 
   private async fence(task: number, attempt: number): Promise<void> {
-    for (const t of this.tables) await this.manager.fence(this.app.job, t.id, task, attempt);
+    await Promise.all(this.tables.map((t) => this.manager.fence(this.app.job, t.id, task, attempt)));
   }
 }
