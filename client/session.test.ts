@@ -55,7 +55,7 @@ function scripted(net: MemoryNetwork, tasks: TaskReply[]) {
 describe('SchedulerSession', () => {
   it('waits on the clock, heartbeats every heartbeatMs while leased, stops on done, reports revocation', async () => {
     const net = new MemoryNetwork({ seed: 4, maxDelay: 2 });
-    const lease = { task: 3, attempt: 0, shard: 2, iteration: 0, leaseMs: 1000 };
+    const lease = { task: 3, attempt: 0, shard: 2, iteration: 0, leaseMs: 1000, clock: 0, tau: 0 };
     const { seen, state } = scripted(net, [{ wait: 500 }, lease, { ...lease, task: 4, shard: 3 }]);
     const clock = state.clock;
     const s = await SchedulerSession.open(await net.dialer().dial('memory://sched'), {}, { clock, timeoutMs: 0 });

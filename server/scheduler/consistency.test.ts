@@ -141,4 +141,64 @@ describe('consistency gate', () => {
     slow.close();
     fast.close();
   });
+
+  it('a grant carries the slowest clock and τ: its staleness iteration − clock stays within τ', async () => {
+    const kit = schedKit({ shards: 2, iterations: 6, tau: 2, stalenessLr: true });
+    const [slow, fast] = [await open(kit), await open(kit)];
+    const stuck = (await slow.next())!;
+    assert.deepEqual([stuck.clock, stuck.tau, stuck.stalenessLr, stuck.eager], [0, 2, true, undefined]);
+    const { ran, held } = await runUntilHeld(fast);
+    assert.deepEqual(
+      ran.map((l) => [l.iteration, l.clock]),
+      [
+        [0, 0],
+        [1, 0],
+        [1, 0],
+        [2, 0],
+        [2, 0],
+      ],
+    );
+    await slow.done(stuck, report);
+    await turns(100);
+    // The stuck task completes iterations 0, 1 and 2 at once: the held LEASE gets 3 at clock 3.
+    assert.deepEqual([held.value!.iteration, held.value!.clock], [3, 3]);
+    kit.sched.setOptions({ stalenessLr: false, eager: true });
+    await fast.done(held.value!, report);
+    const next = (await fast.next())!;
+    assert.deepEqual([next.stalenessLr, next.eager], [undefined, true]);
+    slow.close();
+    fast.close();
+  });
+
+  it('eager SSP: a worker is granted the shard it ran last when that shard is next up', async () => {
+    const kit = schedKit({ shards: 3, iterations: 4, tau: 1, eager: true });
+    const [a, b, c] = [await open(kit), await open(kit), await open(kit)];
+    // Iteration 0 hands out shards in order: a → 0, b → 1, c → 2.
+    const first = [(await a.next())!, (await b.next())!, (await c.next())!];
+    assert.deepEqual(
+      first.map((l) => l.shard),
+      [0, 1, 2],
+    );
+    // They finish in reverse order and ask again: each gets its own shard of iteration 1.
+    const second: Lease[] = [];
+    for (const [s, l] of [
+      [c, first[2]],
+      [b, first[1]],
+      [a, first[0]],
+    ] as const) {
+      await s.done(l, report);
+      second.push((await s.next())!);
+    }
+    assert.deepEqual(
+      second.map((l) => `${l.iteration}.${l.shard}`),
+      ['1.2', '1.1', '1.0'],
+    );
+    // Affinity never runs ahead of the iteration order: with its shard of iteration 2 taken by
+    // nobody yet, c finishing first still gets 2.2, and a worker whose shard is taken gets the next.
+    await c.done(second[0], report);
+    assert.deepEqual(its([(await c.next())!]), ['2.2']);
+    a.close();
+    b.close();
+    c.close();
+  });
 });

@@ -47,6 +47,8 @@ export class Scheduler {
   private readonly host: SessionHost;
   private readonly leases: Leases;
   private state: JobState = 'running';
+  /** The shard each worker was last granted (affinity). */
+  private readonly lastShard = new Map<number, number>();
 
   constructor(
     cfg: JobConfig,
@@ -89,6 +91,23 @@ export class Scheduler {
     this.gate.tau = checkTau(tau);
     this.log({ ev: 'tau', tau });
     this.pump();
+  }
+
+  /** Turns eager SSP and staleness-aware learning rates on or off; applies from the next grant. */
+  setOptions(o: { eager?: boolean; stalenessLr?: boolean }): void {
+    if (o.eager !== undefined) this.cfg.eager = o.eager;
+    if (o.stalenessLr !== undefined) this.cfg.stalenessLr = o.stalenessLr;
+    this.log({ ev: 'options', eager: this.cfg.eager, stalenessLr: this.cfg.stalenessLr });
+  }
+
+  /** Whether the servers are to publish fresh values when the slowest clock advances. */
+  get eager(): boolean {
+    return this.cfg.eager;
+  }
+
+  /** The slowest clock: iterations 0 … clock − 1 are complete. */
+  get slowestClock(): number {
+    return this.gate.iterationsDone;
   }
 
   /** Stops handing out tasks (LEASEs are held); leases already out keep running. */
@@ -228,12 +247,28 @@ export class Scheduler {
     }
     if (this.state === 'paused') return;
     while (this.waiters.size > 0) {
-      const t = this.queue.take((i) => this.gate.open(i));
+      const w = this.waiters.peek()!;
+      const worker = w.session.requireWorker();
+      // Affinity under eager SSP: a worker gets the shard it ran last when that shard is next up,
+      // so its subscription to the shard's keys (published as the clock advances) serves the read.
+      const t = this.queue.take((i) => this.gate.open(i), this.cfg.eager ? this.lastShard.get(worker) : undefined);
       if (!t) return;
-      const w = this.waiters.shift()!;
-      const attempt = this.leases.grant(t, w.session.requireWorker(), w.session);
+      this.waiters.shift();
+      const attempt = this.leases.grant(t, worker, w.session);
+      this.lastShard.set(worker, t.shard);
       const { task, shard, iteration } = t;
-      this.reply(w.session, w.requestId, { task, attempt, shard, iteration, leaseMs: this.cfg.leaseMs });
+      const { leaseMs, eager, stalenessLr } = this.cfg;
+      this.reply(w.session, w.requestId, {
+        task,
+        attempt,
+        shard,
+        iteration,
+        leaseMs,
+        clock: this.gate.iterationsDone,
+        tau: this.gate.tau,
+        ...(eager ? { eager } : {}),
+        ...(stalenessLr ? { stalenessLr } : {}),
+      });
     }
   }
 

@@ -29,12 +29,20 @@ export class TaskQueue {
   private readonly list: Task[] = [];
   /** Returned tasks waiting to run again, sorted by task id. */
   private readonly returned: Task[] = [];
+  /** Lowest index of `list` not yet handed out; every index below it has been. */
   private fresh = 0;
+  /** Fresh tasks handed out ahead of `fresh` (by affinity), by index. */
+  private readonly takenAhead = new Set<number>();
+  /** Highest task id handed out so far. */
+  private maxStarted = 0;
   private readonly counts: Record<TaskState, number> = { pending: 0, leased: 0, fencing: 0, done: 0 };
   /** Tasks in state 'leased'. */
   readonly leased = new Set<Task>();
 
-  constructor(shards: number, iterations: number) {
+  constructor(
+    private readonly shards: number,
+    iterations: number,
+  ) {
     for (let iteration = 0; iteration < iterations; iteration++)
       for (let shard = 0; shard < shards; shard++)
         this.list.push({
@@ -58,9 +66,9 @@ export class TaskQueue {
     return this.list.length;
   }
 
-  /** Tasks handed out at least once: the fresh tasks are taken in id order, so these are ids 1 … started. */
+  /** The highest task id handed out so far (every task up to the first fresh one was). */
   get started(): number {
-    return this.fresh;
+    return this.maxStarted;
   }
 
   /** The task with this id, or undefined when the id is not one of this job's. */
@@ -68,13 +76,41 @@ export class TaskQueue {
     return Number.isInteger(task) && task >= 1 ? this.list[task - 1] : undefined;
   }
 
-  /** Removes and returns the first queued task whose iteration `open` admits, or null. */
-  take(open: (iteration: number) => boolean): Task | null {
-    for (let i = 0; i < this.returned.length; i++)
-      if (open(this.returned[i].iteration)) return this.returned.splice(i, 1)[0];
+  /**
+   * Removes and returns the first queued task whose iteration `open` admits, or null. With
+   * `prefer`, a task of that shard goes first: a returned one, or the fresh one in the same
+   * iteration as the next fresh task (affinity never runs ahead of the iteration order).
+   */
+  take(open: (iteration: number) => boolean, prefer?: number): Task | null {
+    let first = -1;
+    for (let i = 0; i < this.returned.length; i++) {
+      if (!open(this.returned[i].iteration)) continue;
+      if (first < 0) first = i;
+      if (prefer === undefined || this.returned[i].shard === prefer) return this.returned.splice(i, 1)[0];
+    }
+    if (first >= 0) return this.returned.splice(first, 1)[0];
     // Fresh tasks are in iteration order, so if the first is gated, all are.
-    if (this.fresh < this.list.length && open(this.list[this.fresh].iteration)) return this.list[this.fresh++];
-    return null;
+    if (this.fresh >= this.list.length || !open(this.list[this.fresh].iteration)) return null;
+    if (prefer !== undefined && prefer < this.shards) {
+      const at = this.list[this.fresh].iteration * this.shards + prefer;
+      if (at > this.fresh && !this.takenAhead.has(at)) {
+        this.takenAhead.add(at);
+        return this.started_(this.list[at]);
+      }
+    }
+    return this.started_(this.list[this.advance()]);
+  }
+
+  /** Takes the fresh task at `fresh` and moves `fresh` past every task already taken ahead. */
+  private advance(): number {
+    const at = this.fresh++;
+    while (this.takenAhead.delete(this.fresh)) this.fresh++;
+    return at;
+  }
+
+  private started_(t: Task): Task {
+    if (t.task > this.maxStarted) this.maxStarted = t.task;
+    return t;
   }
 
   /** Puts a task that lost its lease back in the queue (ahead of fresh tasks). */

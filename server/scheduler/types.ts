@@ -21,6 +21,10 @@ export interface JobConfig {
   leaseMs: number;
   /** How often workers heartbeat; must be below `leaseMs`. */
   heartbeatMs: number;
+  /** Eager SSP (§5): tell workers the servers publish fresh values as the slowest clock advances. */
+  eager?: boolean;
+  /** Staleness-aware learning rate (§8): workers scale each push by 1 / (1 + staleness). */
+  stalenessLr?: boolean;
   /** Default true: a session's leases return at once when its Conn closes. */
   releaseOnClose?: boolean;
   /** How long a LEASE with nothing runnable is held before it is answered `{wait: 0}`; default 10 s. */
@@ -67,5 +71,13 @@ export function checkConfig(c: JobConfig): Required<JobConfig> {
   const holdMs = c.holdMs ?? 10_000;
   const fenceRetryMs = c.fenceRetryMs ?? 500;
   if (!isU32(holdMs, 1) || !isU32(fenceRetryMs, 1)) throw invalid('holdMs and fenceRetryMs must be ≥ 1');
-  return { ...c, tau: checkTau(c.tau), releaseOnClose: c.releaseOnClose ?? true, holdMs, fenceRetryMs };
+  return {
+    ...c,
+    tau: checkTau(c.tau),
+    eager: c.eager ?? false,
+    stalenessLr: c.stalenessLr ?? false,
+    releaseOnClose: c.releaseOnClose ?? true,
+    holdMs,
+    fenceRetryMs,
+  };
 }

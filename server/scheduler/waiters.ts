@@ -37,6 +37,11 @@ export class Waiters {
     this.list.push(w);
   }
 
+  /** The oldest held LEASE, left in place. */
+  peek(): Waiter | undefined {
+    return this.list[0];
+  }
+
   /** The oldest held LEASE, removed (its hold time is counted). */
   shift(): Waiter | undefined {
     const w = this.list.shift();

@@ -57,7 +57,17 @@ describe('scheduler session bodies', () => {
       assert.deepEqual(parseWelcome(wf), w);
       parseLease(frame(encodeLease(id, w.job)));
       const replies: TaskReply[] = [
-        { task: 1 + r.int(2 ** 32 - 1), attempt: u32(r), shard: u32(r), iteration: u32(r), leaseMs: 1 + r.int(1e6) },
+        {
+          task: 1 + r.int(2 ** 32 - 1),
+          attempt: u32(r),
+          shard: u32(r),
+          iteration: u32(r),
+          leaseMs: 1 + r.int(1e6),
+          clock: u32(r),
+          tau: r.int(2) ? null : u32(r),
+          ...(r.int(2) ? { eager: true as const } : {}),
+          ...(r.int(2) ? { stalenessLr: true as const } : {}),
+        },
         { wait: r.int(600_001) },
         { done: true },
       ];
@@ -73,8 +83,8 @@ describe('scheduler session bodies', () => {
 
   it('writes the bodies PROTOCOL.md shows (fixture)', () => {
     assert.equal(
-      body(frame(encodeTask(1, { task: 7, attempt: 1, shard: 2, iteration: 1, leaseMs: 10000 }))),
-      '{"task":7,"attempt":1,"shard":2,"iteration":1,"leaseMs":10000}',
+      body(frame(encodeTask(1, { task: 7, attempt: 1, shard: 2, iteration: 1, leaseMs: 10000, clock: 1, tau: 0 }))),
+      '{"task":7,"attempt":1,"shard":2,"iteration":1,"leaseMs":10000,"clock":1,"tau":0}',
     );
     assert.equal(body(frame(encodeSchedHello(1, { agent: 'node/20' }))), '{"role":"worker","agent":"node/20"}');
     assert.equal(
@@ -100,6 +110,14 @@ describe('scheduler session bodies', () => {
       ['task wait huge', () => parseTask(f(MsgType.TASK, { wait: 600_001 }))],
       ['task 0', () => parseTask(f(MsgType.TASK, { task: 0, attempt: 0, shard: 0, iteration: 0, leaseMs: 1 }))],
       ['task no lease', () => parseTask(f(MsgType.TASK, { task: 1, attempt: 0, shard: 0, iteration: 0 }))],
+      ['task no clock', () => parseTask(f(MsgType.TASK, { task: 1, attempt: 0, shard: 0, iteration: 0, leaseMs: 1 }))],
+      [
+        'task eager not boolean',
+        () =>
+          parseTask(
+            f(MsgType.TASK, { task: 1, attempt: 0, shard: 0, iteration: 0, leaseMs: 1, clock: 0, tau: 0, eager: 1 }),
+          ),
+      ],
       ['heartbeat float', () => parseHeartbeat(f(MsgType.HEARTBEAT, { task: 1.5, attempt: 0 }))],
       ['heartbeat string', () => parseHeartbeat(f(MsgType.HEARTBEAT, { task: '1', attempt: 0 }))],
       ['heartbeat big', () => parseHeartbeat(f(MsgType.HEARTBEAT, { task: 1, attempt: 2 ** 32 }))],

@@ -42,6 +42,18 @@ export interface TaskGrant {
   shard: number;
   iteration: number;
   leaseMs: number;
+  /**
+   * The job's slowest clock when the task was granted: iterations 0 … clock − 1 are complete.
+   * `iteration − clock` is the task's staleness bound in iterations (0 under BSP, ≤ τ under
+   * bounded delay).
+   */
+  clock: number;
+  /** The consistency model in force: 0 = BSP, k = bounded delay, null = ASP. */
+  tau: number | null;
+  /** Eager SSP: the servers publish fresh values to subscribers each time the clock advances. */
+  eager?: boolean;
+  /** Staleness-aware learning rate: the worker scales its push by 1 / (1 + staleness). */
+  stalenessLr?: boolean;
 }
 
 /** TASK reply to LEASE: a task, "ask again after `wait` ms", or "no more tasks". */
@@ -157,7 +169,19 @@ export function parseTask(f: Frame): TaskReply {
     shard: u32(o, 'shard'),
     iteration: u32(o, 'iteration'),
     leaseMs: u32(o, 'leaseMs', 1),
+    clock: u32(o, 'clock'),
+    tau: o.tau === null ? null : u32(o, 'tau'),
+    ...flag(o, 'eager'),
+    ...flag(o, 'stalenessLr'),
   };
+}
+
+/** An optional boolean field: absent or false → omitted, true → kept, anything else malformed. */
+function flag(o: Record<string, unknown>, key: 'eager' | 'stalenessLr'): { [k: string]: true } {
+  const v = o[key];
+  if (v === undefined || v === false) return {};
+  if (v !== true) throw bad(`${key} must be a boolean`);
+  return { [key]: true };
 }
 
 export function encodeHeartbeat(requestId: number, r: TaskRef, job = 0): Uint8Array[] {
