@@ -1,12 +1,19 @@
 /**
  * The worker loop (docs/workers.md), the same for a browser tab and a headless Node worker:
- * lease a task from the scheduler, get its shard (cached), pull the shard's working set, compute
- * the gradient, push it under the task's stamp, report the task done. Each piece it needs is
- * named by a small interface and passed in, so the page, the Node CLI and the tests assemble it
- * from what they have (a Web Worker or in-process tfjs, IndexedDB or memory for shards).
+ * lease a task from the scheduler, get its shard (cached), pull the shard's working set from each
+ * of the app's tables, compute the gradient, push it under the task's stamp, report the task
+ * done. Each piece it needs is named by a small interface and passed in, so the page, the Node
+ * CLI and the tests assemble it from what they have (a Web Worker or in-process tfjs, IndexedDB
+ * or memory for shards).
+ *
+ * Two options of the consistency study (ARCHITECTURE §5, §8) live here, because they are what a
+ * worker does with its lease: a staleness-aware learning rate (the push is scaled by
+ * 1 / (1 + s), s = the lease's iteration − the slowest clock when it was granted), and a
+ * configurable slowdown that makes this worker an f× straggler (it rests (f − 1)× the time its
+ * pull and gradient took before it pushes, as a device f× slower would).
  */
 import { TabshardError } from '../shared/errors.ts';
-import type { Worker } from './worker.ts';
+import type { Keys, Worker } from './worker.ts';
 
 /** A task under lease, as the scheduler hands it out. */
 export interface RunnerLease {
@@ -14,6 +21,10 @@ export interface RunnerLease {
   attempt: number;
   shard: number;
   iteration: number;
+  /** The slowest clock when the task was granted (iterations below it are complete). */
+  clock?: number;
+  /** Scale the push by 1 / (1 + iteration − clock). */
+  stalenessLr?: boolean;
 }
 
 /** The scheduler session, as the loop uses it (client/session.ts implements it). */
@@ -25,14 +36,20 @@ export interface RunnerSession {
   ): Promise<void>;
 }
 
-/** A shard as the loop needs it: the sorted keys its examples touch. */
+/** A shard as the loop needs it. */
 export interface RunnerShard {
   index: number;
-  keys: Float64Array;
+}
+
+/** One table a task reads and then writes: its name and the keys (the shard's working set in it). */
+export interface PullSpec {
+  table: string;
+  keys: Keys;
 }
 
 export interface GradientResult {
-  grad: Float32Array;
+  /** One gradient per pulled table, in `pulls` order, d floats per key. */
+  grads: Float32Array[];
   loss: number;
   examples: number;
 }
@@ -40,7 +57,10 @@ export interface GradientResult {
 /** Where the shards and the gradient computation come from. */
 export interface RunnerApp<S extends RunnerShard = RunnerShard> {
   shard(index: number): Promise<S>;
-  gradient(shard: S, weights: Float32Array): Promise<GradientResult>;
+  /** The tables and keys a task of `shard` pulls, and pushes its gradient to, in order. */
+  pulls(shard: S): PullSpec[];
+  /** The gradient at the pulled values (`values[i]` for `pulls(shard)[i]`). */
+  gradient(shard: S, values: Float32Array[]): Promise<GradientResult>;
 }
 
 export type RunnerState = 'waiting' | 'pulling' | 'computing' | 'pushing' | 'done' | 'stopped';
@@ -53,6 +73,8 @@ export interface RunnerEvent {
   examples: number;
   computeMs: number;
   waitMs: number;
+  /** Values pulled (floats) so far, over every table. */
+  pulledValues: number;
   loss?: number;
 }
 
@@ -60,8 +82,6 @@ export interface RunnerOptions<S extends RunnerShard> {
   worker: Worker;
   session: RunnerSession;
   app: RunnerApp<S>;
-  /** The table the gradient is pushed to and the weights pulled from. */
-  table: string;
   /** A dense table with one key per task that every finished task adds 1 to (exactly-once audit). */
   auditTable?: string;
   onevent?: (ev: RunnerEvent) => void;
@@ -69,6 +89,10 @@ export interface RunnerOptions<S extends RunnerShard> {
   gate?: () => Promise<void>;
   /** A monotonic clock in ms (performance.now by default). */
   now?: () => number;
+  /** Makes this worker an f× straggler (f ≥ 1; default 1): see the file header. */
+  slowdown?: number;
+  /** Resolves after `ms` (setTimeout by default; tests pass a fake clock's). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** Tasks of a dead lease are abandoned quietly: the scheduler has already handed them on. */
@@ -76,11 +100,17 @@ const ABANDON = new Set(['TS_ERR_LEASE_EXPIRED', 'TS_ERR_NOT_LEASED']);
 
 export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private stopped = false;
-  private readonly totals = { tasks: 0, examples: 0, computeMs: 0, waitMs: 0 };
+  private readonly totals = { tasks: 0, examples: 0, computeMs: 0, waitMs: 0, pulledValues: 0 };
   private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly slowdown: number;
 
   constructor(private readonly opts: RunnerOptions<S>) {
     this.now = opts.now ?? (() => performance.now());
+    this.sleep = opts.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.slowdown = opts.slowdown ?? 1;
+    if (!(this.slowdown >= 1 && Number.isFinite(this.slowdown)))
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `slowdown must be a finite number ≥ 1, not ${opts.slowdown}`);
   }
 
   /** Stops after the current task. */
@@ -91,7 +121,6 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
   /** Runs tasks until the job is done or `stop()`; resolves with this worker's totals. */
   async run(): Promise<RunnerEvent> {
     const { worker, session, app } = this.opts;
-    const weights = worker.table(this.opts.table);
     const audit = this.opts.auditTable ? worker.table(this.opts.auditTable) : null;
     while (!this.stopped) {
       await this.opts.gate?.();
@@ -104,14 +133,27 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
       try {
         worker.setTask(lease.task, lease.attempt);
         const shard = await app.shard(lease.shard);
+        const specs = app.pulls(shard);
+        const tables = specs.map((p) => worker.table(p.table));
         this.emit('pulling', lease);
-        const w = (await worker.wait(weights.pull(shard.keys))) as Float32Array;
+        const p0 = this.now();
+        const values = (await Promise.all(specs.map((p, i) => worker.wait(tables[i].pull(p.keys))))) as Float32Array[];
+        for (const v of values) this.totals.pulledValues += v.length;
         this.emit('computing', lease);
         const c0 = this.now();
-        const g = await app.gradient(shard, w);
-        const computeMs = this.now() - c0;
+        const g = await app.gradient(shard, values);
+        let computeMs = this.now() - c0;
+        if (g.grads.length !== specs.length)
+          throw new TabshardError('TS_ERR_VALUE_LENGTH', `${g.grads.length} gradients for ${specs.length} tables`);
+        if (this.slowdown > 1) {
+          const rest = (this.slowdown - 1) * (this.now() - p0);
+          await this.sleep(rest);
+          computeMs += rest;
+        }
+        if (lease.stalenessLr)
+          scale(g.grads, 1 / (1 + Math.max(0, lease.iteration - (lease.clock ?? lease.iteration))));
         this.emit('pushing', lease);
-        const pushes = [worker.wait(weights.push(shard.keys, g.grad))];
+        const pushes = specs.map((p, i) => worker.wait(tables[i].push(p.keys, g.grads[i])));
         if (audit) pushes.push(worker.wait(audit.push({ begin: lease.task - 1, end: lease.task }, ONE)));
         await Promise.all(pushes);
         await session.done(lease, { examples: g.examples, computeMs, waitMs, loss: g.loss });
@@ -136,3 +178,9 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
 }
 
 const ONE = new Float32Array([1]);
+
+/** Multiplies every gradient by `f` in place (f = 1 leaves them untouched). */
+function scale(grads: Float32Array[], f: number): void {
+  if (f === 1) return;
+  for (const g of grads) for (let i = 0; i < g.length; i++) g[i] *= f;
+}

@@ -12,7 +12,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import WebSocket from 'ws';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import { parseClusterInfo } from '../../shared/cluster.ts';
-import { logregGradient } from '../apps/logreg.ts';
+import { appGradient, appPulls, parseAppInfo } from '../apps/app.ts';
 import { initTf } from '../apps/tf-backend.ts';
 import { TaskRunner } from '../runner.ts';
 import { SchedulerSession } from '../session.ts';
@@ -42,6 +42,7 @@ async function main(): Promise<void> {
   };
   const job = Number(values.job ?? (await getJson('/api/jobs')).jobs[0].job);
   const info = await getJson(`/api/jobs/${job}`);
+  const appInfo = parseAppInfo(info);
   const backend = await initTf(tf, {});
   const ws = new WsDialer(WebSocket as unknown as ConstructorParameters<typeof WsDialer>[0]);
   const dialer = new FallbackDialer({
@@ -70,7 +71,6 @@ async function main(): Promise<void> {
   const runner = new TaskRunner<DecodedShard>({
     worker,
     session,
-    table: info.table,
     auditTable: info.auditTable,
     app: {
       async shard(index) {
@@ -83,9 +83,8 @@ async function main(): Promise<void> {
         }
         return s;
       },
-      async gradient(shard, weights) {
-        return logregGradient(tf, shard, weights);
-      },
+      pulls: (shard) => appPulls(appInfo, shard),
+      gradient: (shard, values) => appGradient(tf, appInfo, shard, values),
     },
   });
   const stop = () => runner.stop();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import WebSocket from 'ws';
-import { logregGradient } from '../../client/apps/logreg.ts';
+import { appGradient, appPulls, parseAppInfo } from '../../client/apps/app.ts';
 import { initTf } from '../../client/apps/tf-backend.ts';
 import { TaskRunner } from '../../client/runner.ts';
 import { SchedulerSession } from '../../client/session.ts';
@@ -64,7 +64,7 @@ describe('job API', () => {
     const job = (await app.inject('/api/jobs/1')).json();
     assert.equal(job.version, driver.app.version);
     assert.equal(job.shards, 4);
-    assert.equal(job.table, 'weights');
+    assert.deepEqual([job.app, job.tables], ['logreg', ['weights']]);
     const res = await app.inject('/api/jobs/1/shards/2');
     assert.equal(res.statusCode, 200);
     assert.deepEqual(new Uint8Array(res.rawPayload), driver.app.shards[2]);
@@ -109,16 +109,18 @@ describe('job API', () => {
       transport: 'memory',
     });
     const worker = await Worker.connect({ seed: 'memory://n1', dialers: { memory: net.dialer() }, job: 1 });
+    const info = parseAppInfo((await app.inject('/api/jobs/1')).json());
+    assert.deepEqual(info, { app: 'logreg', tables: ['weights'] });
     const runner = new TaskRunner<DecodedShard>({
       worker,
       session,
-      table: 'weights',
       auditTable: 'tasks',
       app: {
         async shard(i) {
           return decodeShard(new Uint8Array((await app.inject(`/api/jobs/1/shards/${i}`)).rawPayload));
         },
-        gradient: (s, w) => logregGradient(tf, s, w),
+        pulls: (s) => appPulls(info, s),
+        gradient: (s, v) => appGradient(tf, info, s, v),
       },
     });
     const totals = await runner.run();

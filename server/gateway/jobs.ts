@@ -98,7 +98,7 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
     async (req, reply) => {
       const d = find(req.params.job, reply);
       if (!d) return;
-      return { ...d.status(), table: d.app.tables[0].name, auditTable: AUDIT_TABLE };
+      return { ...d.status(), tables: d.app.tables.map((t) => t.name), auditTable: AUDIT_TABLE };
     },
   );
 

@@ -91,7 +91,8 @@ export const jobStatusSchema = {
     waiting: { type: 'integer' },
     workers: { type: 'array', items: workerSchema },
     metrics: { type: 'array', items: metricSchema },
-    table: { type: 'string' },
+    tables: { type: 'array', items: { type: 'string' } },
+    model: { type: 'object', additionalProperties: { type: 'number' } },
     auditTable: { type: 'string' },
   },
 } as const;

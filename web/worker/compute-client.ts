@@ -2,6 +2,7 @@
  * The page's handle on its compute Web Worker: starts it, waits for tfjs to initialise, hands it
  * each shard once, and turns gradient requests into promises.
  */
+import type { AppInfo } from '../../client/apps/app.ts';
 import type { BackendProbe } from '../../client/apps/tf-backend.ts';
 import type { GradientResult } from '../../client/runner.ts';
 
@@ -14,7 +15,7 @@ export class ComputeClient {
   private nextId = 1;
   private readonly w: globalThis.Worker;
 
-  constructor(url: string, wasmPaths: string) {
+  constructor(url: string, wasmPaths: string, info: AppInfo) {
     this.w = new Worker(url, { type: 'module' });
     this.ready = new Promise((resolve, reject) => {
       this.w.onmessage = (e) => {
@@ -30,10 +31,11 @@ export class ComputeClient {
       };
       this.w.onerror = (e) => reject(new Error(e.message || 'compute worker failed'));
     });
-    this.w.postMessage({ type: 'init', wasmPaths });
+    this.w.postMessage({ type: 'init', wasmPaths, info });
   }
 
-  gradient(index: number, bytes: Uint8Array, weights: Float32Array): Promise<GradientResult> {
+  /** The gradient at `values` (the pulled values of each of the app's tables; they are transferred). */
+  gradient(index: number, bytes: Uint8Array, values: Float32Array[]): Promise<GradientResult> {
     if (!this.loaded.has(index)) {
       this.w.postMessage({ type: 'shard', index, bytes });
       this.loaded.add(index);
@@ -41,7 +43,10 @@ export class ComputeClient {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.w.postMessage({ type: 'grad', id, index, weights }, [weights.buffer as ArrayBuffer]);
+      this.w.postMessage(
+        { type: 'grad', id, index, values },
+        values.map((v) => v.buffer as ArrayBuffer),
+      );
     });
   }
 

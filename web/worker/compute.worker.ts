@@ -3,21 +3,23 @@
  * starts here, keeps the shards the page handed it, and computes gradients on request, so the
  * page's own thread stays free for the network and the UI.
  *
- * Messages in:  {type: 'init', wasmPaths} · {type: 'shard', index, bytes} · {type: 'grad', id, index, weights}
- * Messages out: {type: 'probe', probe} · {type: 'ready', backend} · {type: 'grad', id, grad, loss, examples} · {type: 'error', id?, message}
+ * Messages in:  {type: 'init', wasmPaths, info} · {type: 'shard', index, bytes} · {type: 'grad', id, index, values}
+ * Messages out: {type: 'probe', probe} · {type: 'ready', backend} · {type: 'grad', id, grads, loss, examples} · {type: 'error', id?, message}
+ * (`info` is the job's app, client/apps/app.ts; `values` and `grads` have one array per table.)
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { logregGradient } from '../../client/apps/logreg.ts';
+import { type AppInfo, appGradient } from '../../client/apps/app.ts';
 import { initTf } from '../../client/apps/tf-backend.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 
 type In =
-  | { type: 'init'; wasmPaths: string }
+  | { type: 'init'; wasmPaths: string; info: AppInfo }
   | { type: 'shard'; index: number; bytes: Uint8Array }
-  | { type: 'grad'; id: number; index: number; weights: Float32Array };
+  | { type: 'grad'; id: number; index: number; values: Float32Array[] };
 
 const shards = new Map<number, DecodedShard>();
+let app: AppInfo | null = null;
 const scope = self as unknown as {
   onmessage: ((e: MessageEvent<In>) => void) | null;
   postMessage(msg: unknown, transfer?: Transferable[]): void;
@@ -27,6 +29,7 @@ scope.onmessage = async (e) => {
   const m = e.data;
   try {
     if (m.type === 'init') {
+      app = m.info;
       const backend = await initTf(tf, {
         wasmPaths: m.wasmPaths,
         onprobe: (probe) => scope.postMessage({ type: 'probe', probe }),
@@ -37,10 +40,12 @@ scope.onmessage = async (e) => {
     } else if (m.type === 'grad') {
       const shard = shards.get(m.index);
       if (!shard) throw new Error(`shard ${m.index} was not loaded`);
-      const r = await logregGradient(tf, shard, m.weights);
-      scope.postMessage({ type: 'grad', id: m.id, grad: r.grad, loss: r.loss, examples: r.examples }, [
-        r.grad.buffer as ArrayBuffer,
-      ]);
+      if (!app) throw new Error('gradient before init');
+      const r = await appGradient(tf, app, shard, m.values);
+      scope.postMessage(
+        { type: 'grad', id: m.id, grads: r.grads, loss: r.loss, examples: r.examples },
+        r.grads.map((g) => g.buffer as ArrayBuffer),
+      );
     }
   } catch (err) {
     scope.postMessage({ type: 'error', id: 'id' in m ? m.id : undefined, message: String(err) });

@@ -7,14 +7,15 @@
  * reopened with backoff (state `reconnecting`). Its state is exposed as `window.tabshard` for
  * the end-to-end tests.
  */
+import { appPulls, parseAppInfo } from '../../client/apps/app.ts';
 import { CpuShare } from '../../client/cpu-share.ts';
-import { type RunnerEvent, type RunnerShard, TaskRunner } from '../../client/runner.ts';
+import { type RunnerEvent, TaskRunner } from '../../client/runner.ts';
 import { SchedulerSession } from '../../client/session.ts';
 import { FallbackDialer } from '../../client/transports/fallback.ts';
 import { WebRtcDialer } from '../../client/transports/webrtc.ts';
 import { WsDialer } from '../../client/transports/ws.ts';
 import { Worker } from '../../client/worker.ts';
-import { decodeShard } from '../../shared/apps/shard.ts';
+import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import { parseClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import { ComputeClient } from './compute-client.ts';
@@ -198,7 +199,8 @@ async function main(): Promise<void> {
   $('about').textContent = describeJob(info);
   setState('connecting');
 
-  const compute = new ComputeClient('/assets/compute.worker.js', `${base}/assets/tfjs/`);
+  const appInfo = parseAppInfo(info);
+  const compute = new ComputeClient('/assets/compute.worker.js', `${base}/assets/tfjs/`, appInfo);
   const cache = new ShardCache(base, job, info.version);
   const ws = new WsDialer(WebSocket);
   const dialer = new FallbackDialer({
@@ -254,10 +256,10 @@ async function main(): Promise<void> {
       status.cacheHits = cache.hits;
       return decodeShard(b);
     },
-    async gradient(shard: RunnerShard & { index: number }, weights: Float32Array) {
-      cache.saveWeights(shard.index, weights);
+    pulls: (shard: DecodedShard) => appPulls(appInfo, shard),
+    async gradient(shard: DecodedShard, values: Float32Array[]) {
       const t0 = performance.now();
-      const g = await compute.gradient(shard.index, bytes.get(shard.index)!, weights.slice());
+      const g = await compute.gradient(shard.index, bytes.get(shard.index)!, values);
       cpu.computed(performance.now() - t0);
       return g;
     },
@@ -282,10 +284,9 @@ async function main(): Promise<void> {
     }
     status.worker = session.worker;
     let lastTasks = 0;
-    const runner = new TaskRunner<RunnerShard>({
+    const runner = new TaskRunner<DecodedShard>({
       worker,
       session,
-      table: info.table,
       auditTable: info.auditTable,
       app,
       gate: cpu.gate,

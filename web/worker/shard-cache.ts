@@ -1,5 +1,5 @@
 /**
- * Shards and the last pulled weights kept in IndexedDB (idb-keyval), under the job's data
+ * Shards kept in IndexedDB (idb-keyval), under the job's data
  * version: a reloaded tab reads its shards from here instead of downloading them again.
  */
 import { get, set } from 'idb-keyval';
@@ -32,10 +32,5 @@ export class ShardCache {
     this.downloads++;
     await set(k, bytes).catch(() => {}); // a full or unavailable IndexedDB only costs a re-download
     return bytes;
-  }
-
-  /** Remembers the weights last pulled for a shard (the tab resumes from them after a reload). */
-  saveWeights(index: number, weights: Float32Array): void {
-    set(this.key('weights', index), weights.slice()).catch(() => {});
   }
 }
