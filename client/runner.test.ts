@@ -1,0 +1,145 @@
+/**
+ * The task loop against real server nodes (in-memory transport): a task pulls and pushes several
+ * tables, a staleness-aware push is scaled by 1 / (1 + iteration − clock), and a straggler's
+ * slowdown rests (f − 1)× its pull-and-compute time before the push.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ServerManager } from '../server/manager.ts';
+import { ServerNode } from '../server/node/node.ts';
+import type { TableSpec } from '../shared/table.ts';
+import { MemoryNetwork } from '../shared/transport/memory.ts';
+import { type RunnerLease, type RunnerSession, TaskRunner } from './runner.ts';
+import { Worker } from './worker.ts';
+
+const TOKEN = 'runner-test';
+const table = (id: number, name: string, kind: 'dense' | 'sparse', keySpace: number, valueLength: number) =>
+  ({
+    job: 1,
+    id,
+    name,
+    kind,
+    keySpace,
+    valueLength,
+    updater: 'sum',
+    params: {},
+    init: { kind: 'zeros' },
+  }) satisfies TableSpec;
+
+/** Hands out `leases` in turn, then reports the job done; records what each task reported. */
+function scripted(leases: RunnerLease[]) {
+  const reports: Array<{ task: number; computeMs: number }> = [];
+  const session: RunnerSession = {
+    async next() {
+      return leases.shift() ?? null;
+    },
+    async done(lease, r) {
+      reports.push({ task: lease.task, computeMs: r.computeMs });
+    },
+  };
+  return { session, reports };
+}
+
+describe('task runner', () => {
+  const net = new MemoryNetwork({ seed: 11 });
+  const nodes = ['n1', 'n2'].map((id) => new ServerNode(id, { adminToken: TOKEN }));
+  let manager: ServerManager;
+  let worker: Worker;
+
+  before(async () => {
+    for (const n of nodes) n.listen(net.listen(n.id));
+    manager = new ServerManager(
+      net.dialer(),
+      nodes.map((n) => ({ id: n.id, addresses: { memory: `memory://${n.id}` }, control: `memory://${n.id}` })),
+      { adminToken: TOKEN },
+    );
+    await manager.start();
+    await manager.defineTable(table(1, 'emb', 'sparse', 2 ** 40, 2));
+    await manager.defineTable(table(2, 'dense', 'dense', 3, 1));
+    worker = await Worker.connect({ seed: 'memory://n1', dialers: { memory: net.dialer() }, job: 1 });
+  });
+
+  after(async () => {
+    worker.close();
+    manager.close();
+    await Promise.all(nodes.map((n) => n.close()));
+  });
+
+  it('pulls and pushes every table of the app; a stale push is scaled by 1 / (1 + staleness)', async () => {
+    const keys = new Float64Array([3, 2 ** 39 + 5]);
+    const seen: Float32Array[][] = [];
+    const { session } = scripted([
+      { task: 1, attempt: 0, shard: 0, iteration: 0, clock: 0, stalenessLr: true },
+      // Iteration 2 granted at clock 0: two iterations stale, so its push counts 1/3.
+      { task: 2, attempt: 0, shard: 0, iteration: 2, clock: 0, stalenessLr: true },
+      // Without the option the same staleness pushes at full weight.
+      { task: 3, attempt: 0, shard: 0, iteration: 2, clock: 0 },
+    ]);
+    const runner = new TaskRunner({
+      worker,
+      session,
+      app: {
+        shard: async (index) => ({ index }),
+        pulls: () => [
+          { table: 'emb', keys },
+          { table: 'dense', keys: { begin: 0, end: 3 } },
+        ],
+        gradient: async (_s, values) => {
+          seen.push(values.map((v) => Float32Array.from(v)));
+          return { grads: [new Float32Array(4).fill(3), new Float32Array([3, 6, 9])], loss: 1, examples: 2 };
+        },
+      },
+    });
+    const totals = await runner.run();
+    assert.equal(totals.tasks, 3);
+    assert.equal(totals.pulledValues, 3 * (4 + 3));
+    assert.deepEqual(
+      seen.map((v) => v.map((a) => [...a])),
+      [
+        [
+          [0, 0, 0, 0],
+          [0, 0, 0],
+        ],
+        [
+          [3, 3, 3, 3],
+          [3, 6, 9],
+        ],
+        [
+          [4, 4, 4, 4],
+          [4, 8, 12],
+        ],
+      ],
+    );
+    assert.deepEqual([...(await manager.pull(1, 2, { begin: 0, end: 3 }))], [7, 14, 21]);
+  });
+
+  it('a 3× straggler rests twice its pull-and-compute time before pushing, and reports it as compute', async () => {
+    let t = 0;
+    const slept: number[] = [];
+    const { session, reports } = scripted([{ task: 4, attempt: 0, shard: 1, iteration: 0 }]);
+    const runner = new TaskRunner({
+      worker,
+      session,
+      slowdown: 3,
+      now: () => t,
+      sleep: async (ms) => {
+        slept.push(ms);
+        t += ms;
+      },
+      app: {
+        shard: async (index) => ({ index }),
+        pulls: () => [{ table: 'dense', keys: { begin: 0, end: 3 } }],
+        gradient: async () => {
+          t += 40;
+          return { grads: [new Float32Array(3)], loss: 0, examples: 1 };
+        },
+      },
+    });
+    await runner.run();
+    assert.deepEqual(slept, [80]);
+    assert.deepEqual(reports, [{ task: 4, computeMs: 120 }]);
+    assert.throws(() => new TaskRunner({ worker, session, slowdown: 0.5, app: null as never }), {
+      code: 'TS_ERR_INVALID_ARGUMENT',
+    });
+  });
+});
