@@ -2,6 +2,8 @@
  * The `tabshard` command line.
  *   tabshard start  [--nodes 3] [--port 8080] [--bench-raw] [--json]   embedded cluster: server nodes, manager, gateway
  *     [--job-name NAME] [--shards S] [--iterations I] [--tau T|inf] [--lease-ms MS] [--heartbeat-ms MS] [--no-job]
+ *     [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
+ *                                  staleness-aware learning rate (pushes scaled by 1 / (1 + staleness))
  *     the admin token is TABSHARD_ADMIN_TOKEN when set, else a fresh random one (printed)
  *     --json prints one line {"event":"ready","gateway","nodes":[{id,addresses}],"adminToken"} instead of the banner
  *   tabshard server [--id n1] [--host h] [--port p] [--no-webrtc] [--bench-raw]   one server node
@@ -72,6 +74,8 @@ function jobRequest(v: Record<string, string | boolean | undefined>): JobRequest
       tau,
       leaseMs: num('lease-ms'),
       heartbeatMs: num('heartbeat-ms'),
+      eager: v.eager === true,
+      stalenessLr: v['staleness-lr'] === true,
     },
   };
 }
@@ -95,6 +99,8 @@ async function main(): Promise<void> {
       'lease-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'job-name': { type: 'string' },
+      eager: { type: 'boolean', default: false },
+      'staleness-lr': { type: 'boolean', default: false },
     },
   });
   if (cmd === 'server') {
@@ -174,7 +180,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] | tabshard worker --url URL | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
+    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
   );
   process.exit(2);
 }

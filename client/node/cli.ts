@@ -3,7 +3,9 @@
  * (client library, scheduler session, task loop), with tfjs in this process on its fastest
  * backend, the WebRTC stack from @roamhq/wrtc, and shards kept in memory.
  *
- *   tabshard worker --url http://127.0.0.1:8080 [--job N] [--transport auto|webrtc|ws] [--tasks N]
+ *   tabshard worker --url http://127.0.0.1:8080 [--job N] [--transport auto|webrtc|ws] [--slowdown F]
+ *
+ * --slowdown F makes this worker an F× straggler (client/runner.ts): the consistency study's knob.
  */
 import { parseArgs } from 'node:util';
 import wrtc from '@roamhq/wrtc';
@@ -28,10 +30,11 @@ async function main(): Promise<void> {
       url: { type: 'string' },
       job: { type: 'string' },
       transport: { type: 'string', default: 'auto' },
+      slowdown: { type: 'string', default: '1' },
     },
   });
   if (!values.url) {
-    console.error('usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws]');
+    console.error('usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws] [--slowdown F]');
     process.exit(2);
   }
   const base = values.url.replace(/\/$/, '');
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
     worker,
     session,
     auditTable: info.auditTable,
+    slowdown: Number(values.slowdown),
     app: {
       async shard(index) {
         let s = shards.get(index);

@@ -72,6 +72,8 @@ export class JobDriver {
         leaseMs: config.leaseMs ?? 4000,
         heartbeatMs: config.heartbeatMs ?? 1000,
         releaseOnClose: config.releaseOnClose,
+        eager: config.eager,
+        stalenessLr: config.stalenessLr,
       },
       { fence: (task, attempt) => this.fence(task, attempt), log: (ev) => this.logged(ev) },
     );
