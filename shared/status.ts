@@ -50,7 +50,7 @@ export interface JobStatus {
 /** One held-out evaluation of a job's model. */
 export interface JobMetric {
   iteration: number;
-  /** ms since the job started. */
+  /** ms from the job's first task lease to the iteration's completion. */
   ms: number;
   logLoss: number;
   accuracy: number;

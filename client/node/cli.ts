@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   });
   const transports = await worker.connectAll();
   const session = await SchedulerSession.open(await ws.dial(`${base.replace(/^http/, 'ws')}/api/jobs/${job}/session`), {
-    agent: `node ${process.version}`,
+    agent: `node ${process.version}${Number(values.slowdown) > 1 ? ` (slowdown ${values.slowdown}×)` : ''}`,
     transport: Object.values(transports).every((k) => k === 'webrtc') ? 'webrtc' : 'ws',
     worker: worker.id,
   });

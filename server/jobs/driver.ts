@@ -39,6 +39,8 @@ export class JobDriver {
   readonly scheduler: Scheduler;
   readonly metrics: JobMetric[] = [];
   private started = 0;
+  /** When the first task was leased (performance.now()): a job's clock starts with its first worker. */
+  private firstLease: number | undefined;
   private readonly weights: TableSpec;
   private readonly audit: TableSpec;
   private evaluating: Promise<void> = Promise.resolve();
@@ -79,8 +81,9 @@ export class JobDriver {
     );
     // Evaluations run one after another; a failed one is logged and the next still runs.
     this.scheduler.onIterationDone = (i) => {
+      const at = performance.now();
       this.evaluating = this.evaluating
-        .then(() => this.evaluate(i))
+        .then(() => this.evaluate(i, at))
         .catch((err) => this.logged({ ev: 'evaluate-failed', iteration: i, error: String(err) }));
     };
     this.scheduler.onDone = () => {
@@ -149,16 +152,18 @@ export class JobDriver {
     await this.evaluating;
   }
 
-  private async evaluate(iteration: number): Promise<void> {
+  /** Evaluates the weights after `iteration` completed (at `at`, performance.now()). */
+  private async evaluate(iteration: number, at: number): Promise<void> {
     const held = this.app.heldout;
     const w = await this.manager.pull(this.app.job, this.weights.id, held.keys);
     const { logLoss, accuracy } = evaluateLogreg(held, w);
-    const m = { iteration, ms: Math.round(performance.now() - this.started), logLoss, accuracy };
+    const m = { iteration, ms: Math.round(at - (this.firstLease ?? this.started)), logLoss, accuracy };
     this.metrics.push(m);
     for (const l of this.listeners) l.metric?.(m);
   }
 
   private logged(ev: object): void {
+    if (this.firstLease === undefined && (ev as { ev?: string }).ev === 'lease') this.firstLease = performance.now();
     for (const l of this.listeners) l.log?.(ev);
   }
 

@@ -1,0 +1,242 @@
+/**
+ * bench:consistency — the paper's consistency study (Figures 9, 10, 13; ARCHITECTURE §5, §8): one
+ * job trained by N workers, one of them an F× straggler, under BSP, bounded delay τ = 1, 2, 4, 8,
+ * ASP, eager SSP and staleness-aware learning rates. Every mode runs on a fresh embedded cluster
+ * (`tabshard start`, real server-node processes) with N headless Node workers (`tabshard worker`,
+ * real processes over WebRTC data channels; `--transport ws` for the relay), the first with
+ * `--slowdown F`.
+ *
+ * For each mode: time (from the first lease) to a fixed held-out log-loss, per-worker compute vs
+ * wait time, final quality, values pulled per iteration against the table's size. JSON lines on
+ * stdout (`consistency-point` per evaluation, `consistency` per mode, `consistency-summary`), and
+ * an SVG plot of log-loss vs time per mode (`--out`, default bench-results/consistency.svg).
+ *
+ *   npm run bench:consistency [-- --workers 4 --straggler 3 --shards 4 --iterations 12
+ *       --modes bsp,tau1,tau2,tau4,tau8,asp,tau2-eager,tau4-slr,asp-slr --target 0.2 --data spam]
+ *
+ * Mode names: `bsp` (τ = 0), `tauK`, `asp` (τ = ∞), with `-eager` (eager SSP) and/or `-slr`
+ * (staleness-aware learning rate) appended.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { type ClusterEvent, ROOT, startCluster, stopCluster } from '../../e2e/harness.ts';
+import { lineChartSvg } from './plot.ts';
+
+export interface Mode {
+  name: string;
+  tau: number | null;
+  eager: boolean;
+  stalenessLr: boolean;
+}
+
+/** Parses a mode name (see the file header); TypeError for anything else. */
+export function parseMode(name: string): Mode {
+  const parts = name.split('-');
+  const base = parts[0];
+  const flags = new Set(parts.slice(1));
+  for (const f of flags) if (f !== 'eager' && f !== 'slr') throw new TypeError(`mode ${name}: unknown suffix ${f}`);
+  let tau: number | null;
+  if (base === 'bsp') tau = 0;
+  else if (base === 'asp') tau = null;
+  else if (/^tau\d+$/.test(base)) tau = Number(base.slice(3));
+  else throw new TypeError(`mode ${name}: expected bsp, asp or tauK`);
+  return { name, tau, eager: flags.has('eager'), stalenessLr: flags.has('slr') };
+}
+
+interface WorkerResult {
+  straggler: boolean;
+  worker?: number;
+  tasks: number;
+  examples: number;
+  computeMs: number;
+  waitMs: number;
+  pulledValues: number;
+}
+
+interface Metric {
+  iteration: number;
+  ms: number;
+  logLoss: number;
+  accuracy: number;
+}
+
+/** Spawns a headless worker; resolves with its totals when it exits after the job. */
+function spawnWorker(gateway: string, args: string[], straggler: boolean) {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['bin/tabshard.mjs', 'worker', '--url', gateway, '--job', '1', ...args],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const result: WorkerResult = { straggler, tasks: 0, examples: 0, computeMs: 0, waitMs: 0, pulledValues: 0 };
+  const done = new Promise<WorkerResult>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const ev = JSON.parse(line);
+        if (ev.event === 'worker') result.worker = ev.worker;
+        if (ev.event === 'finished') Object.assign(result, pick(ev));
+      } catch {
+        // not a JSON line
+      }
+    });
+    child.once('exit', (code) => (code === 0 ? resolve(result) : reject(new Error(`worker exited with ${code}`))));
+  });
+  return { child, done };
+}
+
+const pick = (ev: Record<string, number>) => ({
+  tasks: ev.tasks,
+  examples: ev.examples,
+  computeMs: Math.round(ev.computeMs),
+  waitMs: Math.round(ev.waitMs),
+  pulledValues: ev.pulledValues,
+});
+
+export interface StudyOptions {
+  workers: number;
+  straggler: number;
+  shards: number;
+  iterations: number;
+  nodes: number;
+  transport: string;
+  target: number;
+  data: string[];
+  leaseMs: number;
+}
+
+/** Runs one mode on a fresh cluster; returns its metrics and the workers' totals. */
+export async function runMode(mode: Mode, o: StudyOptions) {
+  const events: ClusterEvent[] = [];
+  const startArgs = [
+    ...['--shards', String(o.shards), '--iterations', String(o.iterations)],
+    ...['--tau', mode.tau === null ? 'inf' : String(mode.tau), '--lease-ms', String(o.leaseMs)],
+    ...['--heartbeat-ms', String(Math.max(1, Math.floor(o.leaseMs / 4)))],
+    ...(mode.eager ? ['--eager'] : []),
+    ...(mode.stalenessLr ? ['--staleness-lr'] : []),
+    ...o.data,
+  ];
+  const { child, ready } = await startCluster({ nodes: o.nodes, startArgs }, (ev) => events.push(ev));
+  const workers: ReturnType<typeof spawnWorker>[] = [];
+  try {
+    for (let i = 0; i < o.workers; i++) {
+      const slow = i === 0 && o.straggler > 1;
+      workers.push(
+        spawnWorker(
+          ready.gateway,
+          ['--transport', o.transport, ...(slow ? ['--slowdown', String(o.straggler)] : [])],
+          slow,
+        ),
+      );
+    }
+    const results = await Promise.all(workers.map((w) => w.done));
+    const job = (await (await fetch(`${ready.gateway}/api/jobs/1`)).json()) as {
+      metrics: Metric[];
+      meta: Record<string, unknown>;
+    };
+    return { metrics: job.metrics, meta: job.meta, results, events };
+  } finally {
+    for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+    await stopCluster(child);
+  }
+}
+
+/** The first evaluation at or below `target` log-loss, if any. */
+export function firstReached(metrics: Metric[], target: number): Metric | undefined {
+  return metrics.find((m) => m.logLoss <= target);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      workers: { type: 'string', default: '4' },
+      straggler: { type: 'string', default: '3' },
+      shards: { type: 'string', default: '4' },
+      iterations: { type: 'string', default: '12' },
+      nodes: { type: 'string', default: '2' },
+      transport: { type: 'string', default: 'auto' },
+      modes: { type: 'string', default: 'bsp,tau1,tau2,tau4,tau8,asp,tau2-eager,tau4-slr,asp-slr' },
+      target: { type: 'string', default: '0.2' },
+      'lease-ms': { type: 'string', default: '20000' },
+      data: { type: 'string', default: '' },
+      out: { type: 'string', default: join('bench-results', 'consistency.svg') },
+    },
+  });
+  const o: StudyOptions = {
+    workers: Number(values.workers),
+    straggler: Number(values.straggler),
+    shards: Number(values.shards),
+    iterations: Number(values.iterations),
+    nodes: Number(values.nodes),
+    transport: values.transport,
+    target: Number(values.target),
+    data: values.data ? values.data.split(' ') : [],
+    leaseMs: Number(values['lease-ms']),
+  };
+  const modes = values.modes.split(',').map(parseMode);
+  const rows: Array<{ mode: Mode; metrics: Metric[]; reached?: Metric }> = [];
+  let dataLabel: unknown = null;
+  for (const mode of modes) {
+    const r = await runMode(mode, o);
+    dataLabel ??= r.meta.dataset ?? { corpus: r.meta.corpus, keyBits: r.meta.keyBits, train: r.meta.train };
+    for (const m of r.metrics) console.log(JSON.stringify({ bench: 'consistency-point', mode: mode.name, ...m }));
+    const reached = firstReached(r.metrics, o.target);
+    const last = r.metrics.at(-1);
+    const pulled = r.results.reduce((n, w) => n + w.pulledValues, 0);
+    const keyBits = Number(r.meta.keyBits);
+    console.log(
+      JSON.stringify({
+        bench: 'consistency',
+        mode: mode.name,
+        tau: mode.tau,
+        eager: mode.eager,
+        stalenessLr: mode.stalenessLr,
+        data: dataLabel,
+        workers: o.workers,
+        straggler: o.straggler,
+        shards: o.shards,
+        target: o.target,
+        timeToTargetMs: reached?.ms ?? null,
+        iterationsToTarget: reached ? reached.iteration + 1 : null,
+        totalMs: last?.ms ?? null,
+        final: last ? { iteration: last.iteration + 1, logLoss: last.logLoss, accuracy: last.accuracy } : null,
+        perWorker: r.results.map((w) => ({
+          ...w,
+          computeShare: +(w.computeMs / Math.max(1, w.computeMs + w.waitMs)).toFixed(3),
+        })),
+        pulledBytesPerIteration: Math.round((4 * pulled) / o.iterations),
+        tableBytes: { keySpace: 4 * 2 ** keyBits, touched: 4 * Number(r.meta.features) },
+      }),
+    );
+    rows.push({ mode, metrics: r.metrics, reached });
+  }
+  const bsp = rows.find((r) => r.mode.tau === 0 && !r.mode.eager && !r.mode.stalenessLr);
+  const bounded = rows.filter((r) => r.mode.tau !== null && r.mode.tau > 0 && r.reached);
+  const best = bounded.sort((a, b) => a.reached!.ms - b.reached!.ms)[0];
+  console.log(
+    JSON.stringify({
+      bench: 'consistency-summary',
+      data: dataLabel,
+      target: o.target,
+      bspMs: bsp?.reached?.ms ?? null,
+      bestBounded: best ? { mode: best.mode.name, ms: best.reached!.ms } : null,
+      speedupOverBsp: best && bsp?.reached ? +(bsp.reached.ms / best.reached!.ms).toFixed(2) : null,
+      final: Object.fromEntries(rows.map((r) => [r.mode.name, r.metrics.at(-1)?.logLoss ?? null])),
+    }),
+  );
+  mkdirSync(dirname(values.out), { recursive: true });
+  writeFileSync(
+    values.out,
+    lineChartSvg({
+      title: `Held-out log-loss vs time: ${o.workers} workers, one ${o.straggler}× straggler`,
+      xLabel: 'ms since the first task was leased',
+      yLabel: 'held-out log-loss',
+      series: rows.map((r) => ({ name: r.mode.name, points: r.metrics.map((m) => [m.ms, m.logLoss]) })),
+      target: { y: o.target, label: `target ${o.target}` },
+    }),
+  );
+  console.error(`plot written to ${values.out}`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
