@@ -4,7 +4,8 @@
  * ASP, eager SSP and staleness-aware learning rates. Every mode runs on a fresh embedded cluster
  * (`tabshard start`, real server-node processes) with N headless Node workers (`tabshard worker`,
  * real processes over WebRTC data channels; `--transport ws` for the relay), the first with
- * `--slowdown F`.
+ * `--slowdown F`. `--tabs K` makes the first K workers worker-page tabs in one headless Chromium
+ * (the straggler a tab opened with `?slowdown=F`).
  *
  * For each mode: time (from the first lease) to a fixed held-out log-loss, per-worker compute vs
  * wait time, final quality, values pulled per iteration against the table's size. JSON lines on
@@ -22,7 +23,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { type ClusterEvent, ROOT, startCluster, stopCluster } from '../../e2e/harness.ts';
+import type { Page } from 'playwright-core';
+import { Harness, ROOT, startCluster, stopCluster } from '../../e2e/harness.ts';
 import { lineChartSvg } from './plot.ts';
 
 export interface Mode {
@@ -104,11 +106,20 @@ export interface StudyOptions {
   target: number;
   data: string[];
   leaseMs: number;
+  /** How many of the workers are browser tabs (the first ones; worker 0 is the straggler). */
+  tabs: number;
+}
+
+type TabTotals = WorkerResult & { state: string };
+
+/** The totals a worker page shows (window.tabshard). */
+async function tabTotals(page: Page, straggler: boolean): Promise<WorkerResult> {
+  const s = (await page.evaluate(() => (globalThis as unknown as { tabshard: TabTotals }).tabshard)) as TabTotals;
+  return { straggler, worker: s.worker, ...pick(s as never) };
 }
 
 /** Runs one mode on a fresh cluster; returns its metrics and the workers' totals. */
 export async function runMode(mode: Mode, o: StudyOptions) {
-  const events: ClusterEvent[] = [];
   const startArgs = [
     ...['--shards', String(o.shards), '--iterations', String(o.iterations)],
     ...['--tau', mode.tau === null ? 'inf' : String(mode.tau), '--lease-ms', String(o.leaseMs)],
@@ -117,28 +128,37 @@ export async function runMode(mode: Mode, o: StudyOptions) {
     ...(mode.stalenessLr ? ['--staleness-lr'] : []),
     ...o.data,
   ];
-  const { child, ready } = await startCluster({ nodes: o.nodes, startArgs }, (ev) => events.push(ev));
+  // With tabs, the harness starts the cluster and a headless Chromium; without, only the cluster.
+  const harness = o.tabs > 0 ? await Harness.start({ nodes: o.nodes, startArgs }) : null;
+  const plain = harness ? null : await startCluster({ nodes: o.nodes, startArgs });
+  const gateway = harness ? harness.gateway : plain!.ready.gateway;
   const workers: ReturnType<typeof spawnWorker>[] = [];
+  const pages: Page[] = [];
   try {
     for (let i = 0; i < o.workers; i++) {
       const slow = i === 0 && o.straggler > 1;
+      if (i < o.tabs) {
+        pages.push(await harness!.openPage({ path: `/?job=1${slow ? `&slowdown=${o.straggler}` : ''}` }));
+        continue;
+      }
       workers.push(
-        spawnWorker(
-          ready.gateway,
-          ['--transport', o.transport, ...(slow ? ['--slowdown', String(o.straggler)] : [])],
-          slow,
-        ),
+        spawnWorker(gateway, ['--transport', o.transport, ...(slow ? ['--slowdown', String(o.straggler)] : [])], slow),
       );
     }
-    const results = await Promise.all(workers.map((w) => w.done));
-    const job = (await (await fetch(`${ready.gateway}/api/jobs/1`)).json()) as {
+    const nodeResults = await Promise.all(workers.map((w) => w.done));
+    // Tabs keep their page open after the job: the last evaluation marks the end.
+    if (harness)
+      await harness.waitForEvent((ev) => ev.event === 'metric' && ev.iteration === o.iterations - 1, 30 * 60_000);
+    const tabResults = await Promise.all(pages.map((p, i) => tabTotals(p, i === 0 && o.straggler > 1)));
+    const job = (await (await fetch(`${gateway}/api/jobs/1`)).json()) as {
       metrics: Metric[];
       meta: Record<string, unknown>;
     };
-    return { metrics: job.metrics, meta: job.meta, results, events };
+    return { metrics: job.metrics, meta: job.meta, results: [...tabResults, ...nodeResults] };
   } finally {
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
-    await stopCluster(child);
+    if (harness) await harness.stop();
+    if (plain) await stopCluster(plain.child);
   }
 }
 
@@ -160,6 +180,7 @@ async function main(): Promise<void> {
       target: { type: 'string', default: '0.2' },
       'lease-ms': { type: 'string', default: '20000' },
       data: { type: 'string', default: '' },
+      tabs: { type: 'string', default: '0' },
       out: { type: 'string', default: join('bench-results', 'consistency.svg') },
     },
   });
@@ -173,6 +194,7 @@ async function main(): Promise<void> {
     target: Number(values.target),
     data: values.data ? values.data.split(' ') : [],
     leaseMs: Number(values['lease-ms']),
+    tabs: Number(values.tabs),
   };
   const modes = values.modes.split(',').map(parseMode);
   const rows: Array<{ mode: Mode; metrics: Metric[]; reached?: Metric }> = [];
@@ -194,6 +216,7 @@ async function main(): Promise<void> {
         stalenessLr: mode.stalenessLr,
         data: dataLabel,
         workers: o.workers,
+        tabs: o.tabs,
         straggler: o.straggler,
         shards: o.shards,
         target: o.target,

@@ -47,6 +47,8 @@ interface PageStatus {
   paused: boolean;
   /** A task is between its lease and its TASK_DONE. */
   inTask: boolean;
+  /** Values (floats) pulled from the servers. */
+  pulledValues: number;
   /** Time rested because of the CPU share, ms. */
   restedMs: number;
   /** Scheduler sessions reopened after a drop. */
@@ -65,6 +67,7 @@ const status: PageStatus = {
   examples: 0,
   computeMs: 0,
   waitMs: 0,
+  pulledValues: 0,
   downloads: 0,
   cacheHits: 0,
   cpuShare: 1,
@@ -266,7 +269,7 @@ async function main(): Promise<void> {
   };
 
   // Totals of earlier sessions (the runner counts per session).
-  const before = { tasks: 0, examples: 0, computeMs: 0, waitMs: 0 };
+  const before = { tasks: 0, examples: 0, computeMs: 0, waitMs: 0, pulledValues: 0 };
   for (let backoff = 500; ; ) {
     let session: SchedulerSession;
     try {
@@ -289,6 +292,8 @@ async function main(): Promise<void> {
       session,
       auditTable: info.auditTable,
       app,
+      // ?slowdown=F makes this tab an F× straggler (the consistency study's knob; client/runner.ts).
+      slowdown: Math.max(1, Number(params.get('slowdown') ?? 1) || 1),
       gate: cpu.gate,
       onevent(ev: RunnerEvent) {
         if (ev.tasks > lastTasks) {
@@ -301,6 +306,7 @@ async function main(): Promise<void> {
         status.examples = before.examples + ev.examples;
         status.computeMs = before.computeMs + ev.computeMs;
         status.waitMs = before.waitMs + ev.waitMs;
+        status.pulledValues = before.pulledValues + ev.pulledValues;
         if (ev.state === 'done' || ev.state === 'stopped') setState('done');
         else if (ev.state === 'waiting') setState('waiting', ev.lease ? undefined : 'asking the scheduler for a task');
         else setState('working', ev.state);
@@ -318,6 +324,7 @@ async function main(): Promise<void> {
         examples: status.examples,
         computeMs: status.computeMs,
         waitMs: status.waitMs,
+        pulledValues: status.pulledValues,
       });
       status.reconnects++;
       setState('reconnecting', `the scheduler connection dropped; retrying in ${backoff / 1000} s`);
