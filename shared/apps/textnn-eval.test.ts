@@ -46,7 +46,7 @@ describe('text-classifier plain-JS model', () => {
     close(g.gradDense[0], 3 * r0 * 2); // W1[0]: h0[0] · r0 · w2
     close(g.gradDense[1], 1 * r0 * 2); // W1[1]
     // ∂L/∂E[key 0] = val · W1 · (r0 · w2) from example 0 only; key 1 gets nothing.
-    [2 * r0, -2 * r0, 0, 0].forEach((v, i) => close(g.gradEmb[i], v));
+    for (const [i, v] of [2 * r0, -2 * r0, 0, 0].entries()) close(g.gradEmb[i], v);
   });
 
   it('matches central finite differences of the summed loss on a random shard', () => {
