@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_TEXTNN, denseSize, type TextnnConfig } from '../../shared/apps/textnn-model.ts';
-import type { Initializer, TableSpec } from '../../shared/table.ts';
+import { type Initializer, parseTableSpec, type TableSpec } from '../../shared/table.ts';
 import { type LogregJob, type LogregJobOptions, prepareLogregJob } from './logreg.ts';
 
 /** The tables' updaters and parameters. */
@@ -74,7 +74,8 @@ export async function prepareTextnnJob(opts: TextnnJobOptions): Promise<TextnnJo
     params: { ...TEXTNN_UPDATERS.dense.params },
     init: init.dense,
   };
-  const tables = [embedding, dense];
+  // parseTableSpec validates and normalises (params sorted), as a server node stores the spec.
+  const tables = [embedding, dense].map(parseTableSpec);
   return {
     ...base,
     // The logreg version covers the data; the tables and iterations make this another job.
