@@ -29,7 +29,8 @@ export interface LogregGradient {
 /** Row index of each non-zero, computed once per decoded shard. */
 const rowIdsOf = new WeakMap<DecodedShard, Int32Array>();
 
-function rowIds(s: DecodedShard): Int32Array {
+/** The example (row) index of each non-zero of `s`, cached per decoded shard. */
+export function rowIds(s: DecodedShard): Int32Array {
   let r = rowIdsOf.get(s);
   if (r === undefined) {
     r = new Int32Array(s.col.length);
