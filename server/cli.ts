@@ -2,7 +2,7 @@
  * The `tabshard` command line.
  *   tabshard start  [--nodes 3] [--port 8080] [--bench-raw] [--json]   embedded cluster: server nodes, manager, gateway
  *     [--job-name NAME] [--shards S] [--iterations I] [--tau T|inf] [--lease-ms MS] [--heartbeat-ms MS] [--no-job]
- *     [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
+ *     [--app logreg|textnn] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
  *                                  staleness-aware learning rate (pushes scaled by 1 / (1 + staleness))
  *     the admin token is TABSHARD_ADMIN_TOKEN when set, else a fresh random one (printed)
  *     --json prints one line {"event":"ready","gateway","nodes":[{id,addresses}],"adminToken"} instead of the banner
@@ -66,7 +66,10 @@ const DEMO_TABLES: TableSpec[] = [
 function jobRequest(v: Record<string, string | boolean | undefined>): JobRequest {
   const num = (k: string) => (typeof v[k] === 'string' ? Number(v[k]) : undefined);
   const tau = v.tau === 'inf' || v.tau === 'asp' ? null : num('tau');
+  if (v.app !== undefined && v.app !== 'logreg' && v.app !== 'textnn')
+    throw new Error('--app must be logreg or textnn');
   return {
+    app: v.app as 'logreg' | 'textnn' | undefined,
     data: { shards: num('shards') },
     config: {
       name: typeof v['job-name'] === 'string' ? v['job-name'] : undefined,
@@ -99,6 +102,7 @@ async function main(): Promise<void> {
       'lease-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'job-name': { type: 'string' },
+      app: { type: 'string' },
       eager: { type: 'boolean', default: false },
       'staleness-lr': { type: 'boolean', default: false },
     },
@@ -180,7 +184,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
+    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
   );
   process.exit(2);
 }

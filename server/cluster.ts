@@ -11,6 +11,7 @@ import { buildApp } from './gateway/app.ts';
 import type { NewJob } from './gateway/jobs.ts';
 import { JobDriver } from './jobs/driver.ts';
 import { type LogregJobOptions, prepareLogregJob } from './jobs/logreg.ts';
+import { prepareTextnnJob } from './jobs/textnn.ts';
 import { ServerManager } from './manager.ts';
 import type { JobConfig } from './scheduler/types.ts';
 import { tcpDialer } from './transports/tcp.ts';
@@ -62,8 +63,10 @@ export interface EmbeddedCluster {
   stop(): Promise<void>;
 }
 
-/** A job to run: its data (prepared, or read from the cache) and its scheduler settings. */
+/** A job to run: its app, its data (prepared, or read from the cache) and its scheduler settings. */
 export interface JobRequest {
+  /** 'logreg' (default) or 'textnn'. */
+  app?: 'logreg' | 'textnn';
   data: Omit<LogregJobOptions, 'job'>;
   config?: Partial<Omit<JobConfig, 'job' | 'shards'>>;
 }
@@ -98,7 +101,9 @@ export async function startEmbeddedCluster(
     for (const t of opts.tables ?? []) await manager.defineTable(t);
     const jobs: JobDriver[] = [];
     const addJob = async (j: JobRequest): Promise<JobDriver> => {
-      const driver = new JobDriver(await prepareLogregJob({ ...j.data, job: jobs.length + 1 }), manager, j.config);
+      const data = { ...j.data, job: jobs.length + 1 };
+      const app = j.app === 'textnn' ? await prepareTextnnJob(data) : await prepareLogregJob(data);
+      const driver = new JobDriver(app, manager, j.config);
       await driver.start();
       jobs.push(driver);
       opts.onjob?.(driver);
@@ -111,10 +116,11 @@ export async function startEmbeddedCluster(
     const createJob = (req: NewJob): Promise<JobDriver> => {
       const next = creating.then(() =>
         addJob({
+          app: req.app ?? template?.app,
           data: { ...template?.data, ...(req.shards === undefined ? {} : { shards: req.shards }) },
           config: {
             ...template?.config,
-            name: req.name ?? `${template?.config?.name ?? 'spam-logreg'}-${jobs.length + 1}`,
+            name: req.name ?? `spam-${req.app ?? template?.app ?? 'logreg'}-${jobs.length + 1}`,
             ...(req.iterations === undefined ? {} : { iterations: req.iterations }),
             ...(req.tau === undefined ? {} : { tau: req.tau }),
           },

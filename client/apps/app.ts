@@ -6,11 +6,16 @@
  *
  * - `logreg`: sparse logistic regression; one table (`tables[0]`, the weights, one float per key),
  *   pulled for the shard's keys.
+ * - `textnn`: the text classifier (shared/apps/textnn-model.ts); `model` = {dim, hidden}. Two
+ *   tables: `tables[0]` the embedding rows (dim floats per key) of the shard's keys, sparse;
+ *   `tables[1]` the dense layers, all of them, as one key range.
  */
 import type { DecodedShard } from '../../shared/apps/shard.ts';
+import { checkTextnnConfig, denseSize, type TextnnConfig } from '../../shared/apps/textnn-model.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import type { GradientResult, PullSpec } from '../runner.ts';
 import { logregGradient, type Tf } from './logreg.ts';
+import { textnnGradient } from './textnn.ts';
 
 /** What a worker needs to know of a job's application. */
 export interface AppInfo {
@@ -46,12 +51,26 @@ export function parseAppInfo(o: unknown): AppInfo {
 
 function checkApp(info: AppInfo): void {
   if (info.app === 'logreg') return;
+  if (info.app === 'textnn') {
+    if (info.tables.length < 2) throw bad('textnn needs an embedding and a dense table');
+    checkTextnnConfig(textnnModel(info));
+    return;
+  }
   throw bad(`this worker cannot run app "${info.app}"`);
+}
+
+function textnnModel(info: AppInfo): TextnnConfig {
+  return { dim: info.model?.dim ?? Number.NaN, hidden: info.model?.hidden ?? Number.NaN };
 }
 
 /** The tables and keys a task of `shard` pulls (and pushes its gradient to), in order. */
 export function appPulls(info: AppInfo, shard: DecodedShard): PullSpec[] {
   checkApp(info);
+  if (info.app === 'textnn')
+    return [
+      { table: info.tables[0], keys: shard.keys },
+      { table: info.tables[1], keys: { begin: 0, end: denseSize(textnnModel(info)) } },
+    ];
   return [{ table: info.tables[0], keys: shard.keys }];
 }
 
@@ -63,6 +82,10 @@ export async function appGradient(
   values: Float32Array[],
 ): Promise<GradientResult> {
   checkApp(info);
+  if (info.app === 'textnn') {
+    const g = await textnnGradient(tf, shard, values[0], values[1], textnnModel(info));
+    return { grads: [g.gradEmb, g.gradDense], loss: g.loss, examples: g.examples };
+  }
   const g = await logregGradient(tf, shard, values[0]);
   return { grads: [g.grad], loss: g.loss, examples: g.examples };
 }

@@ -20,6 +20,8 @@ import {
 /** What `POST /api/jobs` asks for; omitted fields take the cluster's defaults. */
 export interface NewJob {
   name?: string;
+  /** The application (default: the first job's). */
+  app?: 'logreg' | 'textnn';
   shards?: number;
   iterations?: number;
   tau?: number | null;
@@ -66,13 +68,14 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
       '/api/jobs',
       {
         schema: {
-          summary: 'Start a new job (the logistic-regression app on the spam corpus)',
+          summary: 'Start a new job on the spam corpus: logistic regression or the text classifier',
           tags: admin,
           body: {
             type: 'object',
             additionalProperties: false,
             properties: {
               name: { type: 'string', minLength: 1, maxLength: 64 },
+              app: { type: 'string', enum: ['logreg', 'textnn'] },
               shards: { type: 'integer', minimum: 1, maximum: 256 },
               iterations: { type: 'integer', minimum: 1, maximum: 100_000 },
               tau: tauSchema,

@@ -8,12 +8,22 @@
  * every key must read exactly 1.
  */
 import { evaluateLogreg } from '../../shared/apps/logreg-eval.ts';
+import { evaluateTextnn } from '../../shared/apps/textnn-eval.ts';
 import type { JobMetric } from '../../shared/status.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import type { ServerManager } from '../manager.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import type { JobConfig } from '../scheduler/types.ts';
 import type { LogregJob } from './logreg.ts';
+import type { TextnnJob } from './textnn.ts';
+
+/** A job's application: its data, tables and target (logreg.ts, textnn.ts). */
+export type JobApp = LogregJob | TextnnJob;
+
+/** The app name workers run (client/apps/app.ts). */
+export function appKind(app: JobApp): 'logreg' | 'textnn' {
+  return 'model' in app ? 'textnn' : 'logreg';
+}
 
 export type { JobMetric };
 
@@ -41,17 +51,15 @@ export class JobDriver {
   private started = 0;
   /** When the first task was leased (performance.now()): a job's clock starts with its first worker. */
   private firstLease: number | undefined;
-  private readonly weights: TableSpec;
   private readonly audit: TableSpec;
   private evaluating: Promise<void> = Promise.resolve();
   private readonly listeners = new Set<JobListener>();
 
   constructor(
-    readonly app: LogregJob,
+    readonly app: JobApp,
     private readonly manager: ServerManager,
     config: Partial<Omit<JobConfig, 'job' | 'shards'>> = {},
   ) {
-    this.weights = app.tables[0];
     this.audit = {
       job: app.job,
       id: Math.max(...app.tables.map((t: TableSpec) => t.id)) + 1,
@@ -66,8 +74,8 @@ export class JobDriver {
     this.scheduler = new Scheduler(
       {
         job: app.job,
-        name: config.name ?? 'spam-logreg',
-        app: 'logreg',
+        name: config.name ?? `spam-${appKind(app)}`,
+        app: appKind(app),
         shards: app.shards.length,
         iterations: config.iterations ?? app.iterations,
         tau: config.tau === undefined ? 0 : config.tau,
@@ -131,6 +139,7 @@ export class JobDriver {
       reached: this.reached,
       metrics: this.metrics,
       meta: this.app.meta,
+      ...('model' in this.app ? { model: { ...this.app.model } } : {}),
     };
   }
 
@@ -154,12 +163,25 @@ export class JobDriver {
 
   /** Evaluates the weights after `iteration` completed (at `at`, performance.now()). */
   private async evaluate(iteration: number, at: number): Promise<void> {
-    const held = this.app.heldout;
-    const w = await this.manager.pull(this.app.job, this.weights.id, held.keys);
-    const { logLoss, accuracy } = evaluateLogreg(held, w);
+    const { logLoss, accuracy } = await this.heldout();
     const m = { iteration, ms: Math.round(at - (this.firstLease ?? this.started)), logLoss, accuracy };
     this.metrics.push(m);
     for (const l of this.listeners) l.metric?.(m);
+  }
+
+  /** Held-out log-loss and accuracy of the model the servers hold now. */
+  private async heldout(): Promise<{ logLoss: number; accuracy: number }> {
+    const { app } = this;
+    const held = app.heldout;
+    if ('model' in app) {
+      const [emb, dense] = app.tables;
+      const [e, d] = await Promise.all([
+        this.manager.pull(app.job, emb.id, held.keys),
+        this.manager.pull(app.job, dense.id, { begin: 0, end: dense.keySpace }),
+      ]);
+      return evaluateTextnn(held, e, d, app.model);
+    }
+    return evaluateLogreg(held, await this.manager.pull(app.job, app.tables[0].id, held.keys));
   }
 
   private logged(ev: object): void {
