@@ -11,8 +11,7 @@ import { Ring } from '../../shared/ring.ts';
 import { createRng, randomSortedKeys } from '../../shared/rng.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
-import { ServerManager } from '../manager.ts';
-import { ServerNode } from './node.ts';
+import { testCluster } from './testkit.ts';
 
 const spec = (
   id: number,
@@ -34,18 +33,7 @@ const spec = (
   init: { kind: 'zeros' },
 });
 
-async function cluster(net: MemoryNetwork, tables: TableSpec[]) {
-  const nodes = ['n1', 'n2', 'n3'].map((id) => new ServerNode(id));
-  for (const n of nodes) n.listen(net.listen(n.id));
-  const mgr = new ServerManager(
-    net.dialer(),
-    nodes.map((n) => ({ id: n.id, addresses: { memory: `memory://${n.id}` }, control: `memory://${n.id}` })),
-    { vnodes: 16 },
-  );
-  await mgr.start();
-  for (const t of tables) await mgr.defineTable(t);
-  return { nodes, mgr };
-}
+const cluster = (net: MemoryNetwork, tables: TableSpec[]) => testCluster(tables, { net });
 
 const code = async (p: Promise<unknown>) => {
   try {
