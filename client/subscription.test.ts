@@ -6,37 +6,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MAX_SUBSCRIPTIONS } from '../server/node/subscriptions.ts';
-import { testCluster } from '../server/node/testkit.ts';
-import { TabshardError } from '../shared/errors.ts';
+import { tableSpec, testCluster } from '../server/node/testkit.ts';
+import { codeOf } from '../server/scheduler/testkit.ts';
 import { createRng, randomSortedKeys } from '../shared/rng.ts';
 import type { TableSpec } from '../shared/table.ts';
 import { MemoryNetwork } from '../shared/transport/memory.ts';
 import { Worker } from './worker.ts';
 
 const spec = (id: number, name: string, kind: 'dense' | 'sparse', keySpace: number, valueLength = 1): TableSpec => ({
-  job: 0,
-  id,
-  name,
-  kind,
-  keySpace,
-  valueLength,
-  updater: 'sum',
-  params: {},
+  ...tableSpec(id, name, kind, keySpace, valueLength),
   init: { kind: 'uniform', scale: 1, seed: 3 },
 });
 /** Large enough to be sliced over the nodes (K·d above the ring's small-table size). */
 const D = 1 << 18;
 const TABLES = [spec(1, 'dense', 'dense', D), spec(2, 'emb', 'sparse', 2 ** 40, 4)];
-
-const codeOf = async (p: Promise<unknown>) => {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    assert.ok(e instanceof TabshardError, String(e));
-    return e.code;
-  }
-};
 
 for (const transport of ['memory', 'tcp'] as const) {
   describe(`subscriptions over three nodes (${transport})`, () => {
@@ -117,6 +100,13 @@ for (const transport of ['memory', 'tcp'] as const) {
       assert.equal(w.bytes.pulled - b0.pulled, 32 * slices + 12);
       assert.equal(w.bytes.published - b0.published, 32 + 12, 'one node owns all three keys');
       assert.ok(w.bytes.requested > b0.requested);
+      s.close();
+    });
+
+    it('resolves a subscription to no keys at once', async () => {
+      const s = w.table('emb').subscribe(new Float64Array(0));
+      assert.equal(s.clock, Number.POSITIVE_INFINITY);
+      assert.equal((await s.ready(1e6)).length, 0);
       s.close();
     });
 

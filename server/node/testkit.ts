@@ -50,3 +50,16 @@ export async function testCluster(
     },
   };
 }
+
+/** A table of job 0 with zeros as initial values. */
+export function tableSpec(
+  id: number,
+  name: string,
+  kind: 'dense' | 'sparse',
+  keySpace: number,
+  valueLength = 1,
+  updater = 'sum',
+  params = {},
+): TableSpec {
+  return { job: 0, id, name, kind, keySpace, valueLength, updater, params, init: { kind: 'zeros' } };
+}
