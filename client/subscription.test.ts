@@ -8,9 +8,15 @@ import { after, before, describe, it } from 'node:test';
 import { MAX_SUBSCRIPTIONS } from '../server/node/subscriptions.ts';
 import { tableSpec, testCluster } from '../server/node/testkit.ts';
 import { codeOf } from '../server/scheduler/testkit.ts';
+import type { TabshardError } from '../shared/errors.ts';
+import { decodeFrame, MsgType } from '../shared/protocol/frame.ts';
+import { encodeAck, encodePullReply } from '../shared/protocol/kv.ts';
+import { encodePublish } from '../shared/protocol/subscribe.ts';
+import { Ring } from '../shared/ring.ts';
 import { createRng, randomSortedKeys } from '../shared/rng.ts';
 import type { TableSpec } from '../shared/table.ts';
 import { MemoryNetwork } from '../shared/transport/memory.ts';
+import { type Conn, concatParts } from '../shared/transport/types.ts';
 import { Worker } from './worker.ts';
 
 const spec = (id: number, name: string, kind: 'dense' | 'sparse', keySpace: number, valueLength = 1): TableSpec => ({
@@ -160,3 +166,71 @@ for (const transport of ['memory', 'tcp'] as const) {
       });
   });
 }
+
+/** A node played by the test: ACKs SUBSCRIBEs, holds PULLs unanswered, and sends what the test tells it to. */
+class PlayedNode implements Conn {
+  readonly kind = 'memory' as const;
+  readonly remote = 'memory://n1';
+  closed = false;
+  onmessage: ((msg: Uint8Array) => void) | null = null;
+  onclose: ((err?: TabshardError) => void) | null = null;
+  readonly subscriptions: number[] = [];
+  readonly pulls: number[] = [];
+
+  send(parts: readonly Uint8Array[], onSent?: () => void): void {
+    const f = decodeFrame(concatParts(parts));
+    onSent?.();
+    if (f.type === MsgType.SUBSCRIBE) {
+      this.subscriptions.push(new DataView(f.body!.buffer, f.body!.byteOffset).getUint32(0, true));
+      this.deliver(encodeAck(f.requestId));
+    } else if (f.type === MsgType.PULL) this.pulls.push(f.requestId);
+  }
+
+  deliver(parts: Uint8Array[]): void {
+    queueMicrotask(() => this.onmessage?.(concatParts(parts)));
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
+describe('a worker receiving PUBLISH frames', () => {
+  it('takes only well-formed publications of its own subscriptions, and never as a reply', async () => {
+    const node = new PlayedNode();
+    const table = { ...tableSpec(1, 'w', 'sparse', 2 ** 40, 2), job: 4 };
+    const w = await Worker.connect({
+      seed: async () => ({
+        ring: new Ring(['n1']).toJSON(),
+        addresses: { n1: { memory: 'memory://n1' } },
+        tables: [table],
+      }),
+      dialers: { memory: { kind: 'memory', dial: async () => node } },
+      job: 4,
+    });
+    const t = w.table('w');
+    const s = t.subscribe(Float64Array.of(3, 9));
+    const pull = w.wait(t.pull(Float64Array.of(3)));
+    await new Promise((r) => setImmediate(r));
+    const [id] = node.subscriptions;
+    assert.equal(node.pulls.length, 1);
+    const publish = (m: { job?: number; table?: number; subscription?: number; clock: number }, values: number[]) =>
+      node.deliver(encodePublish({ job: 4, table: 1, subscription: id, ...m }, [Float32Array.from(values)]));
+    publish({ clock: 1, subscription: id + 1 }, [1, 2, 3, 4]); // no such subscription
+    publish({ clock: 1, table: 2 }, [1, 2, 3, 4]); // another table
+    publish({ clock: 1, job: 5 }, [1, 2, 3, 4]); // another job
+    publish({ clock: 1 }, [1, 2, 3]); // wrong length
+    publish({ clock: 2, subscription: node.pulls[0] }, [9, 9]); // the pending pull's request id: not its reply
+    publish({ clock: 1 }, [1, 2, 3, 4]);
+    assert.deepEqual(Array.from(await s.ready(1)), [1, 2, 3, 4]);
+    assert.equal(s.clock, 1);
+    assert.equal(w.bytes.published, 32 + 16, 'only the publication taken is counted');
+    publish({ clock: 0 }, [5, 6, 7, 8]); // an older clock: fresher values, the clock stays
+    await new Promise((r) => setImmediate(r));
+    assert.equal(s.clock, 1);
+    assert.deepEqual(Array.from(s.values(1)!), [5, 6, 7, 8]);
+    node.deliver(encodePullReply(node.pulls[0], [Float32Array.of(7, 7)]));
+    assert.deepEqual(Array.from((await pull)!), [7, 7], 'the pull was still pending');
+    w.close();
+  });
+});

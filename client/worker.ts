@@ -258,10 +258,12 @@ export class Worker implements SubscriptionHost {
 
   /** @internal SubscriptionHost */
   addSlice(make: (id: number) => SubSlice): SubSlice {
-    while (this.subSlices.has(this.nextSub)) this.nextSub = this.nextSub >= 0xffffffff ? 1 : this.nextSub + 1;
-    const s = make(this.nextSub);
-    this.subSlices.set(s.id, s);
-    this.nextSub = this.nextSub >= 0xffffffff ? 1 : this.nextSub + 1;
+    const next = (id: number) => (id >= 0xffffffff ? 1 : id + 1); // u32 ids, 0 never used
+    let id = this.nextSub;
+    while (this.subSlices.has(id)) id = next(id);
+    this.nextSub = next(id);
+    const s = make(id);
+    this.subSlices.set(id, s);
     return s;
   }
 
