@@ -127,16 +127,15 @@ export class ServerNode {
 
   /**
    * The table of a read (PULL or SUBSCRIBE) of `keys`, after the read's checks in PROTOCOL.md §5
-   * order; returns it with the number of keys.
+   * order but the last, the key space (Table.count, or Table.pull, which counts).
    */
-  private readable(job: number, table: number, keys: KvKeys): { t: Table; n: number } {
+  private readable(job: number, table: number, keys: KvKeys): Table {
     const t = this.table(job, table);
     const n = keys.kind === 'range' ? keys.end - keys.begin : keys.keys.length;
     if (HEADER_BYTES + n * t.spec.valueLength * 4 > MAX_REPLY_BYTES)
       throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', `${n} keys exceed the reply limit`);
     this.checkOwner(t, keys);
-    t.count(keys);
-    return { t, n };
+    return t;
   }
 
   /** Changes to the cluster's layout need the admin token, when the node has one. */
@@ -216,15 +215,15 @@ export class ServerNode {
       }
       case MsgType.PULL: {
         const m = asPull(f);
-        const { t } = this.readable(m.job, m.table, m.keys);
+        const t = this.readable(m.job, m.table, m.keys);
         const { parts, release } = t.pull(m.keys, this.replyPool);
         conn.send(encodePullReply(m.requestId, parts), release);
         return;
       }
       case MsgType.SUBSCRIBE: {
         const m = asSubscribe(f);
-        const { t, n } = this.readable(m.job, m.table, m.keys);
-        this.subs.subscribe(conn, m.subscription, m.job, t, m.keys, n);
+        const t = this.readable(m.job, m.table, m.keys);
+        this.subs.subscribe(conn, m.subscription, m.job, t, m.keys, t.count(m.keys));
         conn.send(encodeAck(m.requestId));
         this.subs.catchUp(conn, m.subscription); // after the ACK
         return;
