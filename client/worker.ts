@@ -12,12 +12,15 @@ import { TabshardError, toTabshardError } from '../shared/errors.ts';
 import { checkSortedKeys } from '../shared/keys.ts';
 import { BufferPool } from '../shared/pool.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
-import { type Frame, MsgType, setRequestId, type TaskStamp } from '../shared/protocol/frame.ts';
+import { type Frame, HEADER_BYTES, MsgType, setRequestId, type TaskStamp } from '../shared/protocol/frame.ts';
 import { asPullReply, encodePull, encodePush, type KvKeys } from '../shared/protocol/kv.ts';
 import { Ring, type TableShape } from '../shared/ring.ts';
 import { type ReplyFn, RpcPeer } from '../shared/rpc.ts';
 import type { TableSpec } from '../shared/table.ts';
-import type { Dialer, TransportKind } from '../shared/transport/types.ts';
+import { type Dialer, partsLength, type TransportKind } from '../shared/transport/types.ts';
+import { type Keys, KvSubscription, type SubSlice, type Subscription, type SubscriptionHost } from './subscription.ts';
+
+export type { Keys, Subscription };
 
 export interface WorkerOptions {
   /**
@@ -37,13 +40,24 @@ export interface WorkerOptions {
   retries?: number;
 }
 
-/** Keys of a request: a sorted unique key list, or a contiguous range [begin, end). */
-export type Keys = Float64Array | { begin: number; end: number };
-
 const RETRYABLE = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED']);
 
-export class Worker {
+/** Bytes of frames (header included) the worker sent and received, by kind. */
+export interface WorkerBytes {
+  /** PUSH frames built (a slice resent after a lost connection counts again). */
+  pushed: number;
+  /** PULL, SUBSCRIBE and UNSUBSCRIBE frames built. */
+  requested: number;
+  /** PULL_REPLY frames received. */
+  pulled: number;
+  /** PUBLISH frames received for live subscriptions. */
+  published: number;
+}
+
+export class Worker implements SubscriptionHost {
   readonly id: number;
+  /** Traffic counters (monotonic; read them before and after an iteration for per-iteration bytes). */
+  readonly bytes: WorkerBytes = { pushed: 0, requested: 0, pulled: 0, published: 0 };
   private readonly peers = new Map<string, Promise<RpcPeer>>();
   /** The peers of `peers` that are connected, for sending without waiting on a promise. */
   private readonly ready = new Map<string, RpcPeer>();
@@ -59,6 +73,10 @@ export class Worker {
   private taskSeq = 0;
   private task = 0;
   private attempt = 0;
+  /** Live subscription slices by their wire id (unique within this worker). */
+  private readonly subSlices = new Map<number, SubSlice>();
+  private nextSub = 1;
+  private closing = false;
 
   private constructor(private readonly opts: WorkerOptions) {
     this.id = opts.workerId ?? crypto.getRandomValues(new Uint32Array(1))[0];
@@ -121,6 +139,8 @@ export class Worker {
   }
 
   close(): void {
+    this.closing = true;
+    for (const s of [...this.subSlices.values()]) s.sub.close();
     for (const p of this.peers.values())
       p.then(
         (x) => x.close(),
@@ -230,6 +250,53 @@ export class Worker {
 
   private readonly giveBack = (parts: Uint8Array[]): void => this.pool.give(parts[0]);
 
+  /** @internal SubscriptionHost: sends over an open connection only (a closed one has no subscriptions left to drop). */
+  sendIfConnected(node: string, build: (id: number) => Uint8Array[]): void {
+    const peer = this.ready.get(node);
+    if (peer !== undefined && !peer.closed) peer.request(build, () => {}, this.giveBack);
+  }
+
+  /** @internal SubscriptionHost */
+  addSlice(make: (id: number) => SubSlice): SubSlice {
+    const next = (id: number) => (id >= 0xffffffff ? 1 : id + 1); // u32 ids, 0 never used
+    let id = this.nextSub;
+    while (this.subSlices.has(id)) id = next(id);
+    this.nextSub = next(id);
+    const s = make(id);
+    this.subSlices.set(id, s);
+    return s;
+  }
+
+  /** @internal SubscriptionHost */
+  dropSlice(s: SubSlice): void {
+    if (this.subSlices.get(s.id) === s) this.subSlices.delete(s.id);
+  }
+
+  /** @internal SubscriptionHost: counts a request's bytes (PULL, SUBSCRIBE, UNSUBSCRIBE) and returns it. */
+  countRequest(parts: Uint8Array[]): Uint8Array[] {
+    this.bytes.requested += partsLength(parts);
+    return parts;
+  }
+
+  /** @internal Counts a push's bytes and returns it. */
+  countPush(parts: Uint8Array[]): Uint8Array[] {
+    this.bytes.pushed += partsLength(parts);
+    return parts;
+  }
+
+  /** A PUBLISH from `node`: into the subscription slice it names, if that slice is this node's. */
+  private onPublish(node: string, f: Frame): void {
+    const s = this.subSlices.get(f.requestId);
+    if (s !== undefined && s.node === node && s.sub.deliver(s, f))
+      this.bytes.published += HEADER_BYTES + (f.values?.byteLength ?? 0);
+  }
+
+  /** The connection to `node` was lost, and its subscriptions with it: subscribe again over a new one. */
+  private resubscribe(node: string): void {
+    if (this.closing) return;
+    for (const s of this.subSlices.values()) if (s.node === node) s.sub.subscribe(s);
+  }
+
   private address(node: string): string {
     const a = this.info.addresses[node];
     for (const kind of this.opts.prefer ?? (['webrtc', 'tcp', 'ws', 'memory'] as TransportKind[]))
@@ -253,10 +320,12 @@ export class Worker {
         .dial(address)
         .then((conn) => {
           const peer = new RpcPeer(conn, this.opts.timeoutMs);
+          peer.onpublish = (f) => this.onPublish(node, f);
           conn.onclose = ((prev) => (err) => {
             prev?.(err);
             if (this.peers.get(node) === p) this.peers.delete(node);
             if (this.ready.get(node) === peer) this.ready.delete(node);
+            this.resubscribe(node);
           })(conn.onclose);
           if (this.peers.get(node) === p) this.ready.set(node, peer);
           return peer;
@@ -349,11 +418,11 @@ export class KvTable {
             this.w.sendSlice(
               owner,
               (requestId) => {
-                if (first === null) return encodePush({ ...m, requestId }, { pool: this.w.pool }); // a resend
+                if (first === null) return this.w.countPush(encodePush({ ...m, requestId }, { pool: this.w.pool })); // a resend
                 const parts = first;
                 first = null;
                 setRequestId(parts[0], requestId);
-                return parts;
+                return this.w.countPush(parts);
               },
               (err) => (err ? reject(err) : resolve(undefined)),
             ),
@@ -378,7 +447,8 @@ export class KvTable {
             const v = values.subarray(s.at * d, (s.at + s.n) * d);
             this.w.sendSlice(
               s.owner,
-              (requestId) => encodePush({ requestId, job, table, clock, task, keys: s.keys, values: v }, { pool }),
+              (requestId) =>
+                this.w.countPush(encodePush({ requestId, job, table, clock, task, keys: s.keys, values: v }, { pool })),
               done,
             );
           }
@@ -410,11 +480,11 @@ export class KvTable {
             this.w.sendSlice(
               owner,
               (requestId) => {
-                if (first === null) return encodePull({ ...m, requestId }, { pool: this.w.pool }); // a resend
+                if (first === null) return this.w.countRequest(encodePull({ ...m, requestId }, { pool: this.w.pool })); // a resend
                 const parts = first;
                 first = null;
                 setRequestId(parts[0], requestId);
-                return parts;
+                return this.w.countRequest(parts);
               },
               (err, f) => {
                 if (err) reject(err);
@@ -439,7 +509,7 @@ export class KvTable {
             const s = slices[i];
             this.w.sendSlice(
               s.owner,
-              (requestId) => encodePull({ requestId, job, table, clock, keys: s.keys }, { pool }),
+              (requestId) => this.w.countRequest(encodePull({ requestId, job, table, clock, keys: s.keys }, { pool })),
               (err, f) => {
                 if (err) return reject(err);
                 parts[i] = asPullReply(f!);
@@ -452,6 +522,30 @@ export class KvTable {
     );
   }
 
+  /**
+   * Subscribes to the values of `keys` (eager SSP): every node that owns some of them publishes
+   * their current values whenever the job's slowest clock advances (ServerManager.publish), and
+   * once at once when the job has published a clock before. The slices a node owns are merged
+   * into one SUBSCRIBE (a range that falls in several runs on one node travels as a key list).
+   * Over a lost connection the worker subscribes again.
+   */
+  subscribe(keys: Keys): Subscription {
+    const n = this.count(keys);
+    const own: Keys = keys instanceof Float64Array ? keys.slice() : { begin: keys.begin, end: keys.end };
+    const byNode = new Map<string, Array<{ keys: KvKeys; at: number; n: number }>>();
+    for (const s of this.slices(own)) {
+      const runs = byNode.get(s.owner);
+      if (runs) runs.push(s);
+      else byNode.set(s.owner, [s]);
+    }
+    const parts = [...byNode].map(([node, runs]) => ({
+      node,
+      keys: runs.length === 1 ? runs[0].keys : { kind: 'list' as const, keys: runKeys(own, runs) },
+      runs: runs.map(({ at, n }) => ({ at, n })),
+    }));
+    return new KvSubscription(this.w, this.spec, own, n, parts);
+  }
+
   /** Checks every reply before copying any, so a failed pull leaves `out` untouched. */
   private assemble(
     slices: Array<{ at: number; n: number }>,
@@ -462,6 +556,9 @@ export class KvTable {
     reject: (e: TabshardError) => void,
   ): void {
     const d = this.spec.valueLength;
+    let bytes = 0;
+    for (let i = 0; i < parts.length; i++) bytes += HEADER_BYTES + parts[i].byteLength;
+    this.w.bytes.pulled += bytes;
     for (let i = 0; i < parts.length; i++)
       if (parts[i].length !== slices[i].n * d) {
         reject(new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${parts[i].length} values`));
@@ -475,6 +572,18 @@ export class KvTable {
     for (let i = 0; i < parts.length; i++) o.set(parts[i], slices[i].at * d);
     resolve(o);
   }
+}
+
+/** The keys of several runs of a request (offsets `at`, `n` keys each), as one sorted list. */
+function runKeys(keys: Keys, runs: ReadonlyArray<{ at: number; n: number }>): Float64Array {
+  const out = new Float64Array(runs.reduce((a, r) => a + r.n, 0));
+  let o = 0;
+  for (const r of runs)
+    if (keys instanceof Float64Array) {
+      out.set(keys.subarray(r.at, r.at + r.n), o);
+      o += r.n;
+    } else for (let i = 0; i < r.n; i++) out[o++] = keys.begin + r.at + i;
+  return out;
 }
 
 /** A ReplyFn that resolves after `n` successful replies and rejects on the first error. */

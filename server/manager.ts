@@ -8,6 +8,7 @@ import { TabshardError } from '../shared/errors.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
 import { MsgType } from '../shared/protocol/frame.ts';
 import { asPullReply, encodePull, type KvKeys } from '../shared/protocol/kv.ts';
+import { checkClock, encodeClock } from '../shared/protocol/subscribe.ts';
 import { Ring } from '../shared/ring.ts';
 import { RpcPeer } from '../shared/rpc.ts';
 import { parseTableSpec, type TableSpec } from '../shared/table.ts';
@@ -71,6 +72,16 @@ export class ServerManager {
   /** Fences a task on every node: pushes from attempts below `attempt` are refused. */
   async fence(job: number, table: number, task: number, attempt: number): Promise<void> {
     await this.broadcast((id) => encodeJson(MsgType.FENCE, id, { table, task, attempt }, job));
+  }
+
+  /**
+   * Eager SSP: tells every node that the slowest clock of `job` reached `clock` (an integer in
+   * [0, 2^31−1]); each publishes the current values of every subscription of the job's tables to
+   * its subscriber. Resolves once every node has queued its publications.
+   */
+  async publish(job: number, clock: number): Promise<void> {
+    checkClock(clock);
+    await this.broadcast((id) => encodeClock(id, job, clock));
   }
 
   /**

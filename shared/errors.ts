@@ -33,6 +33,7 @@ export const ERRORS = {
   TS_ERR_CONNECT_FAILED: ['could not connect', 503],
   TS_ERR_TIMEOUT: ['operation timed out', 504],
   TS_ERR_UNKNOWN_TIMESTAMP: ['unknown or already collected timestamp', 400],
+  TS_ERR_SUBSCRIPTION_LIMIT: ['too many subscriptions or subscribed keys on this connection', 429],
   TS_ERR_INTERNAL: ['internal error', 500],
 } as const satisfies Record<string, readonly [string, number]>;
 

@@ -35,6 +35,11 @@ export class RpcPeer {
   private sweeper: Timer | null = null;
   /** Whether the sweeper holds the process open (only while something is pending). */
   private sweeperRef = false;
+  /**
+   * Frames a server sends unasked (PUBLISH, eager SSP): they are not replies, so they go here,
+   * whatever their request id (a PUBLISH's is its subscription id). Dropped when unset.
+   */
+  onpublish: ((f: Frame) => void) | null = null;
 
   constructor(
     readonly conn: Conn,
@@ -142,6 +147,10 @@ export class RpcPeer {
     } catch (err) {
       // A peer that sends garbage is not one to keep talking to.
       this.conn.close(err instanceof TabshardError ? err : new TabshardError('TS_ERR_FRAME_MALFORMED'));
+      return;
+    }
+    if (f.type === MsgType.PUBLISH) {
+      this.onpublish?.(f);
       return;
     }
     const p = this.settle(f.requestId);

@@ -6,56 +6,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from '../../client/worker.ts';
-import { TabshardError } from '../../shared/errors.ts';
 import { Ring } from '../../shared/ring.ts';
 import { createRng, randomSortedKeys } from '../../shared/rng.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
-import { ServerManager } from '../manager.ts';
-import { ServerNode } from './node.ts';
+import { codeOf } from '../scheduler/testkit.ts';
+import { tableSpec, testCluster } from './testkit.ts';
 
-const spec = (
-  id: number,
-  name: string,
-  kind: 'dense' | 'sparse',
-  keySpace: number,
-  valueLength = 1,
-  updater = 'sum',
-  params = {},
-): TableSpec => ({
-  job: 0,
-  id,
-  name,
-  kind,
-  keySpace,
-  valueLength,
-  updater,
-  params,
-  init: { kind: 'zeros' },
-});
+const spec = tableSpec;
 
-async function cluster(net: MemoryNetwork, tables: TableSpec[]) {
-  const nodes = ['n1', 'n2', 'n3'].map((id) => new ServerNode(id));
-  for (const n of nodes) n.listen(net.listen(n.id));
-  const mgr = new ServerManager(
-    net.dialer(),
-    nodes.map((n) => ({ id: n.id, addresses: { memory: `memory://${n.id}` }, control: `memory://${n.id}` })),
-    { vnodes: 16 },
-  );
-  await mgr.start();
-  for (const t of tables) await mgr.defineTable(t);
-  return { nodes, mgr };
-}
+const cluster = (net: MemoryNetwork, tables: TableSpec[]) => testCluster(tables, { net });
 
-const code = async (p: Promise<unknown>) => {
-  try {
-    await p;
-    return 'ok';
-  } catch (e) {
-    assert.ok(e instanceof TabshardError, String(e));
-    return e.code;
-  }
-};
+const code = codeOf;
 
 describe('cluster of three server nodes (memory network)', () => {
   const net = new MemoryNetwork({ seed: 11, maxDelay: 5 });

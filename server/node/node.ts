@@ -11,9 +11,11 @@ import { BufferPool } from '../../shared/pool.ts';
 import { decodeObject, encodeError, encodeJson, parseHello } from '../../shared/protocol/control.ts';
 import { decodeFrame, type Frame, HEADER_BYTES, MsgType } from '../../shared/protocol/frame.ts';
 import { asPull, asPush, encodeAck, encodePullReply, type KvKeys } from '../../shared/protocol/kv.ts';
+import { asSubscribe, asUnsubscribe, parseClock } from '../../shared/protocol/subscribe.ts';
 import { Ring, type TableShape } from '../../shared/ring.ts';
 import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
 import type { Conn, Listener } from '../../shared/transport/types.ts';
+import { type PublishStats, Subscriptions } from './subscriptions.ts';
 import { Table } from './table.ts';
 
 /** First byte of bench/kv's raw messages; never a valid protocol version. */
@@ -30,6 +32,8 @@ export interface NodeStats {
   connections: number;
   frames: number;
   errors: number;
+  /** Eager SSP: live subscriptions, PUBLISH frames and bytes handed to transports. */
+  publish: PublishStats;
   tables: Array<{ job: number; id: number } & ReturnType<Table['stats']>>;
 }
 
@@ -50,6 +54,7 @@ export class ServerNode {
   private scratchKeys = new Float64Array(0);
   /** Copied pull replies, lent until the transport has sent them. */
   private readonly replyPool = new BufferPool();
+  private readonly subs = new Subscriptions(this.replyPool);
   private readonly keyScratch = (n: number): Float64Array => {
     if (n > SCRATCH_KEYS) return new Float64Array(n);
     if (this.scratchKeys.length < n) this.scratchKeys = new Float64Array(Math.max(n, 2 * this.scratchKeys.length));
@@ -70,7 +75,10 @@ export class ServerNode {
   serve(conn: Conn): void {
     this.conns.add(conn);
     conn.onmessage = (msg) => this.onMessage(conn, msg);
-    conn.onclose = () => this.conns.delete(conn);
+    conn.onclose = () => {
+      this.conns.delete(conn);
+      this.subs.dropConn(conn);
+    };
   }
 
   /** Defines a table; re-defining it identically is a no-op. */
@@ -96,7 +104,14 @@ export class ServerNode {
   stats(): NodeStats {
     const tables: NodeStats['tables'] = [];
     for (const [job, ts] of this.jobs) for (const [id, t] of ts) tables.push({ job, id, ...t.stats() });
-    return { node: this.id, connections: this.conns.size, frames: this.frames, errors: this.errors, tables };
+    return {
+      node: this.id,
+      connections: this.conns.size,
+      frames: this.frames,
+      errors: this.errors,
+      publish: this.subs.stats(),
+      tables,
+    };
   }
 
   async close(): Promise<void> {
@@ -107,6 +122,19 @@ export class ServerNode {
   private table(job: number, id: number): Table {
     const t = this.jobs.get(job)?.get(id);
     if (!t) throw new TabshardError('TS_ERR_UNKNOWN_TABLE', `job ${job} table ${id}`);
+    return t;
+  }
+
+  /**
+   * The table of a read (PULL or SUBSCRIBE) of `keys`, after the read's checks in PROTOCOL.md §5
+   * order but the last, the key space (Table.count, or Table.pull, which counts).
+   */
+  private readable(job: number, table: number, keys: KvKeys): Table {
+    const t = this.table(job, table);
+    const n = keys.kind === 'range' ? keys.end - keys.begin : keys.keys.length;
+    if (HEADER_BYTES + n * t.spec.valueLength * 4 > MAX_REPLY_BYTES)
+      throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', `${n} keys exceed the reply limit`);
+    this.checkOwner(t, keys);
     return t;
   }
 
@@ -187,13 +215,29 @@ export class ServerNode {
       }
       case MsgType.PULL: {
         const m = asPull(f);
-        const t = this.table(m.job, m.table);
-        const n = m.keys.kind === 'range' ? m.keys.end - m.keys.begin : m.keys.keys.length;
-        if (HEADER_BYTES + n * t.spec.valueLength * 4 > MAX_REPLY_BYTES)
-          throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', `pull of ${n} keys exceeds the reply limit`);
-        this.checkOwner(t, m.keys);
+        const t = this.readable(m.job, m.table, m.keys);
         const { parts, release } = t.pull(m.keys, this.replyPool);
         conn.send(encodePullReply(m.requestId, parts), release);
+        return;
+      }
+      case MsgType.SUBSCRIBE: {
+        const m = asSubscribe(f);
+        const t = this.readable(m.job, m.table, m.keys);
+        this.subs.subscribe(conn, m.subscription, m.job, t, m.keys, t.count(m.keys));
+        conn.send(encodeAck(m.requestId));
+        this.subs.catchUp(conn, m.subscription); // after the ACK
+        return;
+      }
+      case MsgType.UNSUBSCRIBE: {
+        const m = asUnsubscribe(f);
+        this.subs.unsubscribe(conn, m.subscription);
+        conn.send(encodeAck(m.requestId));
+        return;
+      }
+      case MsgType.CLOCK: {
+        this.checkAdmin(conn);
+        this.subs.publish(f.job, parseClock(f));
+        conn.send(encodeAck(f.requestId));
         return;
       }
       case MsgType.HELLO: {

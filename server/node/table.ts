@@ -38,7 +38,7 @@ export class Table {
   }
 
   /** Checks keys against the key space and returns how many keys they name. */
-  private count(keys: KvKeys): number {
+  count(keys: KvKeys): number {
     if (keys.kind === 'range') {
       if (keys.end > this.spec.keySpace) throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', `range end ${keys.end}`);
       return keys.end - keys.begin;
@@ -82,8 +82,13 @@ export class Table {
    * `pool`, when given.
    */
   pull(keys: KvKeys, pool?: BufferPool): { parts: Float32Array[]; release?: () => void } {
-    const n = this.count(keys);
     this.pulls++;
+    return this.read(keys, pool);
+  }
+
+  /** `pull` without counting it as one (a publication to a subscriber reads this way). */
+  read(keys: KvKeys, pool?: BufferPool): { parts: Float32Array[]; release?: () => void } {
+    const n = this.count(keys);
     if (keys.kind === 'range' && this.dense) return this.dense.pullRange(keys.begin, keys.end);
     const len = n * this.spec.valueLength;
     const out = pool ? new Float32Array(pool.take(4 * len).buffer, 0, len) : new Float32Array(len);

@@ -1,0 +1,65 @@
+/**
+ * Test support: a cluster of server nodes and a manager in this process, on the seeded in-memory
+ * network or on TCP over 127.0.0.1 (for tests that put workers against real nodes).
+ */
+import type { TableSpec } from '../../shared/table.ts';
+import type { MemoryNetwork } from '../../shared/transport/memory.ts';
+import type { Dialer } from '../../shared/transport/types.ts';
+import { ServerManager } from '../manager.ts';
+import { tcpDialer, tcpListen } from '../transports/tcp.ts';
+import { ServerNode } from './node.ts';
+
+export interface TestCluster {
+  nodes: ServerNode[];
+  mgr: ServerManager;
+  /** A node address a worker can take as its seed, and the dialer for it. */
+  seed: string;
+  dialer: Dialer;
+  close(): Promise<void>;
+}
+
+/** Nodes `ids` (default n1, n2, n3) with `tables` defined on every one; `net` absent: TCP. */
+export async function testCluster(
+  tables: TableSpec[],
+  opts: { net?: MemoryNetwork; ids?: string[]; vnodes?: number; adminToken?: string } = {},
+): Promise<TestCluster> {
+  const { net, adminToken } = opts;
+  const nodes = (opts.ids ?? ['n1', 'n2', 'n3']).map((id) => new ServerNode(id, { adminToken }));
+  const addresses: string[] = [];
+  for (const n of nodes) {
+    const listener = net ? net.listen(n.id) : await tcpListen();
+    n.listen(listener);
+    addresses.push(net ? `memory://${n.id}` : listener.address);
+  }
+  const dialer = net ? net.dialer() : tcpDialer();
+  const mgr = new ServerManager(
+    dialer,
+    nodes.map((n, i) => ({ id: n.id, addresses: { [dialer.kind]: addresses[i] }, control: addresses[i] })),
+    { vnodes: opts.vnodes ?? 16, adminToken },
+  );
+  await mgr.start();
+  for (const t of tables) await mgr.defineTable(t);
+  return {
+    nodes,
+    mgr,
+    seed: addresses[0],
+    dialer,
+    close: async () => {
+      mgr.close();
+      await Promise.all(nodes.map((n) => n.close()));
+    },
+  };
+}
+
+/** A table of job 0 with zeros as initial values. */
+export function tableSpec(
+  id: number,
+  name: string,
+  kind: 'dense' | 'sparse',
+  keySpace: number,
+  valueLength = 1,
+  updater = 'sum',
+  params = {},
+): TableSpec {
+  return { job: 0, id, name, kind, keySpace, valueLength, updater, params, init: { kind: 'zeros' } };
+}

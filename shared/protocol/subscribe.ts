@@ -1,0 +1,130 @@
+/**
+ * Eager SSP (ARCHITECTURE §5, PROTOCOL.md §5.1): a worker SUBSCRIBEs to keys of a table on the
+ * node that owns them; when the manager tells the node that a job's slowest clock advanced
+ * (CLOCK), the node PUBLISHes the current values of every subscription, unasked. Each `encodeX`
+ * has its `asX` beside it, which checks that a decoded frame has the shape that message needs.
+ */
+import { TabshardError } from '../errors.ts';
+import { decodeObject, encodeJson } from './control.ts';
+import { emptyFrame, encodeFrame, type Frame, MsgType } from './frame.ts';
+import type { KvKeys } from './kv.ts';
+
+/** Largest clock a publication carries (the header's clock is an i32). */
+export const MAX_CLOCK = 0x7fffffff;
+
+export interface SubscribeMsg {
+  requestId: number;
+  job: number;
+  table: number;
+  /** Chosen by the subscriber, unique among its live subscriptions on this connection (u32). */
+  subscription: number;
+  keys: KvKeys;
+}
+
+export interface UnsubscribeMsg {
+  requestId: number;
+  job: number;
+  table: number;
+  subscription: number;
+}
+
+export interface PublishMsg {
+  job: number;
+  table: number;
+  subscription: number;
+  clock: number;
+  /** d values per subscribed key, in the subscribed order. */
+  values: Float32Array;
+}
+
+const shape = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', why);
+
+/** The 4-byte value segment (BYTES) that names a subscription: u32 little-endian. */
+function idBody(id: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, id, true);
+  return b;
+}
+
+function readIdBody(f: Frame, what: string): number {
+  if (f.body?.byteLength !== 4) throw shape(`${what} needs a 4-byte subscription id (BYTES)`);
+  return new DataView(f.body.buffer, f.body.byteOffset, 4).getUint32(0, true);
+}
+
+/** SUBSCRIBE: keys RANGE or list, value BYTES = the subscription id; reply ACK. */
+export function encodeSubscribe(m: SubscribeMsg): Uint8Array[] {
+  return encodeFrame({
+    ...emptyFrame(MsgType.SUBSCRIBE, m.requestId),
+    job: m.job,
+    table: m.table,
+    keys: m.keys,
+    body: idBody(m.subscription),
+  });
+}
+
+export function asSubscribe(f: Frame): SubscribeMsg {
+  if (f.keys.kind === 'none') throw shape('subscribe without keys');
+  if (f.task) throw shape('subscribe with a task block');
+  return { requestId: f.requestId, job: f.job, table: f.table, subscription: readIdBody(f, 'subscribe'), keys: f.keys };
+}
+
+/** UNSUBSCRIBE: keys NONE, value BYTES = the subscription id; reply ACK (also for an unknown id). */
+export function encodeUnsubscribe(m: UnsubscribeMsg): Uint8Array[] {
+  return encodeFrame({
+    ...emptyFrame(MsgType.UNSUBSCRIBE, m.requestId),
+    job: m.job,
+    table: m.table,
+    body: idBody(m.subscription),
+  });
+}
+
+export function asUnsubscribe(f: Frame): UnsubscribeMsg {
+  if (f.keys.kind !== 'none') throw shape('unsubscribe with keys');
+  if (f.task) throw shape('unsubscribe with a task block');
+  return { requestId: f.requestId, job: f.job, table: f.table, subscription: readIdBody(f, 'unsubscribe') };
+}
+
+/**
+ * PUBLISH (node → subscriber, no reply): request id = the subscription id, header clock = the
+ * clock published, values as gathered parts (never copied), laid out as a PULL_REPLY's.
+ */
+export function encodePublish(m: Omit<PublishMsg, 'values'>, parts: readonly Float32Array[]): Uint8Array[] {
+  return encodeFrame(
+    { ...emptyFrame(MsgType.PUBLISH, m.subscription), job: m.job, table: m.table, clock: m.clock },
+    parts,
+  );
+}
+
+export function asPublish(f: Frame): PublishMsg {
+  if (f.keys.kind !== 'none' || f.task || f.body) throw shape('publish carries only float32 values');
+  if (f.clock < 0) throw shape('publish clock below 0');
+  return {
+    job: f.job,
+    table: f.table,
+    subscription: f.requestId,
+    clock: f.clock,
+    values: f.values ?? new Float32Array(0),
+  };
+}
+
+/** Checks a clock: an integer in [0, MAX_CLOCK]. */
+export function checkClock(clock: unknown): number {
+  if (typeof clock !== 'number' || !Number.isInteger(clock) || clock < 0 || clock > MAX_CLOCK)
+    throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `clock must be an integer in [0, ${MAX_CLOCK}]`);
+  return clock;
+}
+
+/** CLOCK (manager → node, admin): the slowest clock of `job` reached `clock`; publish. Reply ACK. */
+export function encodeClock(requestId: number, job: number, clock: number): Uint8Array[] {
+  return encodeJson(MsgType.CLOCK, requestId, { clock: checkClock(clock) }, job);
+}
+
+/** The clock of a CLOCK message; TS_ERR_FRAME_MALFORMED when the body is not `{"clock": c}`. */
+export function parseClock(f: Frame): number {
+  const o = decodeObject(f);
+  try {
+    return checkClock(o.clock);
+  } catch (err) {
+    throw shape((err as Error).message);
+  }
+}
