@@ -142,4 +142,43 @@ describe('task runner', () => {
       code: 'TS_ERR_INVALID_ARGUMENT',
     });
   });
+
+  it('eager SSP: the second task of a shard reads the published values, with no pull', async () => {
+    const keys = new Float64Array([7, 2 ** 38 + 1]);
+    const seen: number[][] = [];
+    let pulledBefore2 = -1;
+    const leases: RunnerLease[] = [
+      { task: 11, attempt: 0, shard: 3, iteration: 0, clock: 0, tau: 0, eager: true },
+      { task: 12, attempt: 0, shard: 3, iteration: 1, clock: 1, tau: 0, eager: true },
+    ];
+    const session: RunnerSession = {
+      async next() {
+        const l = leases.shift() ?? null;
+        if (l?.task === 12) {
+          // Iteration 0 is complete: the driver tells the servers, which publish to subscribers.
+          await manager.publish(1, 1);
+          pulledBefore2 = worker.bytes.pulled;
+        }
+        return l;
+      },
+      async done() {},
+    };
+    const runner = new TaskRunner({
+      worker,
+      session,
+      app: {
+        shard: async (index) => ({ index }),
+        pulls: () => [{ table: 'emb', keys }],
+        gradient: async (_s, values) => {
+          seen.push([...values[0]]);
+          return { grads: [new Float32Array([1, 2, 3, 4])], loss: 0, examples: 1 };
+        },
+      },
+    });
+    const before = [...(await manager.pull(1, 1, keys))];
+    await runner.run();
+    assert.deepEqual(seen, [before, before.map((v, i) => v + [1, 2, 3, 4][i])]);
+    assert.equal(worker.bytes.pulled, pulledBefore2, 'the second task pulled nothing');
+    assert.ok(worker.bytes.published > 0);
+  });
 });

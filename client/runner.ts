@@ -11,8 +11,16 @@
  * 1 / (1 + s), s = the lease's iteration − the slowest clock when it was granted), and a
  * configurable slowdown that makes this worker an f× straggler (it rests (f − 1)× the time its
  * pull and gradient took before it pushes, as a device f× slower would).
+ *
+ * Eager SSP (§5): when the lease says so, the runner keeps a subscription to each table's keys of
+ * the shards it ran (the servers publish their values every time the slowest clock advances;
+ * the scheduler gives a worker its shard again when it can). A task whose subscription already
+ * holds values at clock ≥ iteration − τ reads them without a round trip; one whose subscription
+ * lags waits for the publication (at most `eagerWaitMs`, then pulls); a shard seen the first time
+ * is pulled, then subscribed. With eager reads the staleness is the read values' own clock.
  */
 import { TabshardError } from '../shared/errors.ts';
+import type { Subscription } from './subscription.ts';
 import type { Keys, Worker } from './worker.ts';
 
 /** A task under lease, as the scheduler hands it out. */
@@ -25,6 +33,10 @@ export interface RunnerLease {
   clock?: number;
   /** Scale the push by 1 / (1 + iteration − clock). */
   stalenessLr?: boolean;
+  /** The consistency model: 0 BSP, k bounded delay, null ASP (undefined: not told). */
+  tau?: number | null;
+  /** Eager SSP: read subscribed values the servers publish as the clock advances. */
+  eager?: boolean;
 }
 
 /** The scheduler session, as the loop uses it (client/session.ts implements it). */
@@ -93,6 +105,10 @@ export interface RunnerOptions<S extends RunnerShard> {
   slowdown?: number;
   /** Resolves after `ms` (setTimeout by default; tests pass a fake clock's). */
   sleep?: (ms: number) => Promise<void>;
+  /** Eager SSP: how long a read waits for a lagging subscription before it pulls (default 2000 ms). */
+  eagerWaitMs?: number;
+  /** Eager SSP: subscriptions kept (per table and shard; the least recently used closes; default 8). */
+  maxSubscriptions?: number;
 }
 
 /** Tasks of a dead lease are abandoned quietly: the scheduler has already handed them on. */
@@ -104,6 +120,8 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly slowdown: number;
+  /** Eager SSP subscriptions by `${table}#${shard}`, least recently used first. */
+  private readonly subs = new Map<string, Subscription>();
 
   constructor(private readonly opts: RunnerOptions<S>) {
     this.now = opts.now ?? (() => performance.now());
@@ -129,7 +147,10 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
       const lease = await session.next();
       const waitMs = this.now() - t0;
       this.totals.waitMs += waitMs;
-      if (!lease) return this.emit('done');
+      if (!lease) {
+        this.closeSubscriptions();
+        return this.emit('done');
+      }
       try {
         worker.setTask(lease.task, lease.attempt);
         const shard = await app.shard(lease.shard);
@@ -137,7 +158,9 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
         const tables = specs.map((p) => worker.table(p.table));
         this.emit('pulling', lease);
         const p0 = this.now();
-        const values = (await Promise.all(specs.map((p, i) => worker.wait(tables[i].pull(p.keys))))) as Float32Array[];
+        const read = await Promise.all(specs.map((p, i) => this.read(lease, shard.index, p, tables[i])));
+        const values = read.map((r) => r.values);
+        const dataClock = Math.min(...read.map((r) => r.clock ?? lease.clock ?? lease.iteration));
         for (const v of values) this.totals.pulledValues += v.length;
         this.emit('computing', lease);
         const c0 = this.now();
@@ -150,8 +173,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
           await this.sleep(rest);
           computeMs += rest;
         }
-        if (lease.stalenessLr)
-          scale(g.grads, 1 / (1 + Math.max(0, lease.iteration - (lease.clock ?? lease.iteration))));
+        if (lease.stalenessLr) scale(g.grads, 1 / (1 + Math.max(0, lease.iteration - dataClock)));
         this.emit('pushing', lease);
         const pushes = specs.map((p, i) => worker.wait(tables[i].push(p.keys, g.grads[i])));
         if (audit) pushes.push(worker.wait(audit.push({ begin: lease.task - 1, end: lease.task }, ONE)));
@@ -167,7 +189,53 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
         worker.setTask(0, 0);
       }
     }
+    this.closeSubscriptions();
     return this.emit('stopped');
+  }
+
+  /** Closes the eager SSP subscriptions (the loop calls it when it ends). */
+  closeSubscriptions(): void {
+    for (const s of this.subs.values()) s.close();
+    this.subs.clear();
+  }
+
+  /**
+   * One table's values for a task: pulled, or under eager SSP read from the subscription (a copy:
+   * publications overwrite the subscription's array). `clock` is the read values' clock when
+   * known (eager reads), else undefined (a pull sees at least the lease's clock).
+   */
+  private async read(
+    lease: RunnerLease,
+    shard: number,
+    p: PullSpec,
+    table: ReturnType<Worker['table']>,
+  ): Promise<{ values: Float32Array; clock?: number }> {
+    const { worker } = this.opts;
+    if (!lease.eager) return { values: (await worker.wait(table.pull(p.keys))) as Float32Array };
+    const key = `${p.table}#${shard}`;
+    const sub = this.subs.get(key);
+    if (sub) {
+      this.subs.delete(key);
+      this.subs.set(key, sub); // most recently used
+      const min = lease.tau === null || lease.tau === undefined ? 0 : Math.max(0, lease.iteration - lease.tau);
+      const hit = sub.values(min) ?? (await this.within(sub.ready(min), this.opts.eagerWaitMs ?? 2000));
+      if (hit) return { values: hit.slice(), clock: sub.clock };
+    }
+    const values = (await worker.wait(table.pull(p.keys))) as Float32Array;
+    if (!sub) {
+      this.subs.set(key, table.subscribe(p.keys));
+      while (this.subs.size > (this.opts.maxSubscriptions ?? 8)) {
+        const [oldest, s] = this.subs.entries().next().value as [string, Subscription];
+        s.close();
+        this.subs.delete(oldest);
+      }
+    }
+    return { values };
+  }
+
+  /** `p`'s value, or null when it rejects or takes longer than `ms`. */
+  private within<T>(p: Promise<T>, ms: number): Promise<T | null> {
+    return Promise.race([p.catch(() => null), this.sleep(ms).then(() => null)]);
   }
 
   private emit(state: RunnerState, lease?: RunnerLease, loss?: number): RunnerEvent {

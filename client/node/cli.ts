@@ -95,7 +95,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   const totals = await runner.run();
-  console.log(JSON.stringify({ event: 'finished', ...totals }));
+  console.log(JSON.stringify({ event: 'finished', ...totals, bytes: worker.bytes }));
   session.close();
   worker.close();
 }

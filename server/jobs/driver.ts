@@ -90,6 +90,11 @@ export class JobDriver {
     // Evaluations run one after another; a failed one is logged and the next still runs.
     this.scheduler.onIterationDone = (i) => {
       const at = performance.now();
+      // Eager SSP: the servers publish fresh values to subscribers as the slowest clock advances.
+      if (this.scheduler.eager)
+        this.manager
+          .publish(app.job, i + 1)
+          .catch((err) => this.logged({ ev: 'publish-failed', clock: i + 1, error: String(err) }));
       this.evaluating = this.evaluating
         .then(() => this.evaluate(i, at))
         .catch((err) => this.logged({ ev: 'evaluate-failed', iteration: i, error: String(err) }));
