@@ -25,6 +25,8 @@ interface TabStatus {
 
 interface JobStatus {
   state: string;
+  app: string;
+  tables: string[];
   reached: boolean;
   target: { accuracy: number };
   metrics: Array<{ iteration: number; accuracy: number; logLoss: number; ms: number }>;
@@ -45,7 +47,8 @@ interface Audit {
 const PROGRESS = { timeout: 120_000 };
 
 const tab = (page: Page) => page.evaluate(() => (window as unknown as { tabshard: TabStatus }).tabshard);
-const isDone = (ev: ClusterEvent) => ev.event === 'scheduler' && ev.ev === 'state' && ev.state === 'done';
+/** The job is done and its last held-out evaluation is in. */
+const isDone = (ev: ClusterEvent) => ev.event === 'done';
 const iterationDone = (i: number) => (ev: ClusterEvent) =>
   ev.event === 'scheduler' && ev.ev === 'iteration' && ev.iteration === i;
 
@@ -119,6 +122,21 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       assert.equal(status.workers.length, 4);
       assert.ok(status.workers.every((w) => w.transport === 'webrtc' && w.tasksDone > 0));
       assert.equal(status.reassignments, 0);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('2 tabs train the text classifier (embedding rows sparse, dense layers dense) to its target', async () => {
+    const h = await Harness.start({ startArgs: ['--app', 'textnn', '--shards', '4', '--iterations', '3'] });
+    try {
+      const pages = await h.openPages(2, { path: '/?job=1' });
+      await working(pages);
+      const { status } = await assertCompleted(h);
+      assert.equal(status.app, 'textnn');
+      assert.deepEqual(status.tables, ['embedding', 'dense']);
+      assert.ok(status.workers.every((w) => w.tasksDone > 0));
+      for (const p of pages) assert.deepEqual(h.errors.get(p), []);
     } finally {
       await h.stop();
     }

@@ -130,6 +130,8 @@ async function main(): Promise<void> {
         j.listen({
           metric: (m) => console.log(JSON.stringify({ event: 'metric', job: j.app.job, ...m })),
           log: (ev) => console.log(JSON.stringify({ event: 'scheduler', ...ev })),
+          // After the last held-out evaluation (the scheduler's 'done' state comes before it).
+          done: () => console.log(JSON.stringify({ event: 'done', job: j.app.job, reached: j.reached })),
         });
         return;
       }
