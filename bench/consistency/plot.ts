@@ -20,7 +20,18 @@ export interface ChartOptions {
   height?: number;
 }
 
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f'];
+const COLORS = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#7f7f7f',
+  '#bcbd22',
+];
 
 /** Round tick values covering [lo, hi] (about `n` of them). */
 export function ticks(lo: number, hi: number, n = 5): number[] {
@@ -80,8 +91,10 @@ export function lineChartSvg(o: ChartOptions): string {
   }
   o.series.forEach((s, i) => {
     const c = COLORS[i % COLORS.length];
+    // Past the palette, the series are dashed so no two look alike.
+    const dash = i >= COLORS.length ? ' stroke-dasharray="6 3"' : '';
     const d = s.points.map(([x, y]) => `${f(X(x))},${f(Y(y))}`).join(' ');
-    out.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${d}"/>`);
+    out.push(`<polyline fill="none" stroke="${c}" stroke-width="2"${dash} points="${d}"/>`);
     for (const [x, y] of s.points) out.push(`<circle cx="${f(X(x))}" cy="${f(Y(y))}" r="2.5" fill="${c}"/>`);
     const ly = m.top + 10 + i * 18;
     out.push(

@@ -56,6 +56,8 @@ interface WorkerResult {
   computeMs: number;
   waitMs: number;
   pulledValues: number;
+  /** Wire bytes of the worker (client/worker.ts `bytes`; Node workers only). */
+  bytes?: { pushed: number; requested: number; pulled: number; published: number };
 }
 
 interface Metric {
@@ -78,7 +80,7 @@ function spawnWorker(gateway: string, args: string[], straggler: boolean) {
       try {
         const ev = JSON.parse(line);
         if (ev.event === 'worker') result.worker = ev.worker;
-        if (ev.event === 'finished') Object.assign(result, pick(ev));
+        if (ev.event === 'finished') Object.assign(result, pick(ev), { bytes: ev.bytes });
       } catch {
         // not a JSON line
       }
@@ -238,6 +240,8 @@ async function main(): Promise<void> {
             computeShare: +(w.computeMs / Math.max(1, w.computeMs + w.waitMs)).toFixed(3),
           })),
           pulledBytesPerIteration: Math.round((4 * pulled) / o.iterations),
+          // Reads on the wire (Node workers): pull requests (keys) and replies, and eager publications.
+          wireReadBytesPerIteration: wireReads(r.results, o.iterations),
           tableBytes: { keySpace: 4 * 2 ** keyBits, touched: 4 * Number(r.meta.features) },
         }),
       );
@@ -277,7 +281,7 @@ async function main(): Promise<void> {
   writeFileSync(
     values.out,
     lineChartSvg({
-      title: `Held-out log-loss vs time: ${o.workers} workers, one ${o.straggler}× straggler`,
+      title: `${dataName(dataLabel)}: held-out log-loss vs time, ${o.workers} workers, one ${o.straggler}× straggler (median of ${o.repeats})`,
       xLabel: 'ms since the first task was leased',
       yLabel: 'held-out log-loss',
       series: rows.map((r) => ({ name: r.mode.name, points: r.plotted.metrics.map((m) => [m.ms, m.logLoss]) })),
@@ -285,6 +289,20 @@ async function main(): Promise<void> {
     }),
   );
   console.error(`plot written to ${values.out}`);
+}
+
+/** A short name of the data set for the plot's title. */
+function dataName(label: unknown): string {
+  const l = (label ?? {}) as Record<string, unknown>;
+  return String(l.name ?? l.generator ?? l.corpus ?? 'data');
+}
+
+/** Bytes per iteration of the workers' reads on the wire, summed (null when no worker reported). */
+function wireReads(results: WorkerResult[], iterations: number) {
+  const b = results.map((w) => w.bytes).filter((x) => x !== undefined);
+  if (b.length === 0) return null;
+  const sum = (k: 'requested' | 'pulled' | 'published') => Math.round(b.reduce((n, x) => n + x[k], 0) / iterations);
+  return { requested: sum('requested'), pulled: sum('pulled'), published: sum('published') };
 }
 
 /** The median of `xs` (the lower middle for an even count); ∞ entries stay ∞. */
