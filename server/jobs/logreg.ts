@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import type { TableSpec } from '../../shared/table.ts';
+import { type CtrDataConfig, type CtrDataOptions, type CtrPlanted, prepareCtrData } from './ctr-data.ts';
 import { prepareSpamData, type SpamDataConfig } from './spam-data.ts';
 import { CORPUS } from './spam-email.ts';
 
@@ -28,14 +29,39 @@ export const LOGREG_ITERATIONS = 12;
  */
 export const LOGREG_TARGET = { accuracy: 0.96, logLoss: 0.15 } as const;
 
+/** The CTR job's updater, iterations and target (see the file header). */
+export const CTR_UPDATER = { updater: 'ftrl', params: { alpha: 0.1, beta: 1, l1: 1, l2: 0 } } as const;
+export const CTR_ITERATIONS = 10;
+/** Held-out log-loss target above the planted model's Bayes log-loss (TODO: chosen by the grid). */
+export const CTR_TARGET_MARGIN = 0.02;
+
+/** The CTR target of data with these planted facts. */
+export function ctrTarget(p: CtrPlanted): { accuracy: number; logLoss: number } {
+  return { accuracy: 0, logLoss: p.bayesLogLoss + CTR_TARGET_MARGIN };
+}
+
+/** Which data a job trains on. */
+export type LogregData = 'spam' | 'ctr';
+
 export interface LogregJobOptions {
   job: number;
+  /** 'spam' (default): the SpamAssassin corpus; 'ctr': synthetic click-through data (ctr-data.ts). */
+  data?: LogregData;
   seed?: number;
   shards?: number;
   keyBits?: number;
+  /** CTR only: examples in all, held out included (default 2,000,000). */
+  examples?: number;
+  /** CTR only: further generator options. */
+  ctr?: Omit<CtrDataOptions, 'seed' | 'shards' | 'keyBits' | 'examples' | 'cacheDir'>;
   /** Data cache folder (default `.cache/tabshard`); null disables the cache. */
   cacheDir?: string | null;
 }
+
+/** Which data a job came from: a name, a one-line label for logs and pages, its configuration. */
+export type LogregDataset =
+  | { name: 'spam'; label: string; config: SpamDataConfig }
+  | { name: 'ctr'; label: string; config: CtrDataConfig; planted: CtrPlanted };
 
 export interface LogregJob {
   job: number;
@@ -49,13 +75,17 @@ export interface LogregJob {
   iterations: number;
   target: { accuracy: number; logLoss?: number };
   meta: {
-    corpus: typeof CORPUS;
-    /** E-mails in the corpus (training + held out). */
+    dataset: LogregDataset;
+    /** Spam only: the corpus package. */
+    corpus?: typeof CORPUS;
+    /** Examples in the data (training + held out). */
     examples: number;
     train: number;
     heldout: number;
-    /** Positive (spam) fraction of the training set. */
-    spamFraction: number;
+    /** Positive (spam, click) fraction of the training set. */
+    positiveFraction: number;
+    /** Spam only: the same as positiveFraction (the name pages read). */
+    spamFraction?: number;
     /** Distinct keys touched by the data (training and held out). */
     features: number;
     keyBits: number;
@@ -64,28 +94,42 @@ export interface LogregJob {
     /** Whether the data came from the disk cache, and how long preparing it took (ms). */
     cached: boolean;
     prepareMs: number;
-    data: SpamDataConfig;
+    data: SpamDataConfig | CtrDataConfig;
   };
+}
+
+/** The data of `opts` (prepared or from the cache), its label, and the job settings that go with it. */
+async function prepareData(opts: LogregJobOptions) {
+  const common = { seed: opts.seed, shards: opts.shards, keyBits: opts.keyBits, cacheDir: opts.cacheDir };
+  if ((opts.data ?? 'spam') === 'spam') {
+    const data = await prepareSpamData(common);
+    const dataset: LogregDataset = { name: 'spam', label: `${data.config.corpus}`, config: data.config };
+    return { data, dataset, updater: LOGREG_UPDATER, iterations: LOGREG_ITERATIONS, target: { ...LOGREG_TARGET } };
+  }
+  const data = await prepareCtrData({ ...opts.ctr, ...common, examples: opts.examples });
+  const c = data.config;
+  const dataset: LogregDataset = {
+    name: 'ctr',
+    label: `${c.generator}@${c.prep} ${c.examples} examples × ${c.fields} fields seed ${c.seed}`,
+    config: c,
+    planted: data.planted,
+  };
+  return { data, dataset, updater: CTR_UPDATER, iterations: CTR_ITERATIONS, target: ctrTarget(data.planted) };
 }
 
 /** Prepares (or loads from the cache) the job's data and defines its table. */
 export async function prepareLogregJob(opts: LogregJobOptions): Promise<LogregJob> {
-  const data = await prepareSpamData({
-    seed: opts.seed,
-    shards: opts.shards,
-    keyBits: opts.keyBits,
-    cacheDir: opts.cacheDir,
-  });
+  const { data, dataset, updater, iterations, target } = await prepareData(opts);
   const heldout = decodeShard(data.heldout);
   const keys = new Set<number>(heldout.keys);
   let train = 0;
-  let spam = 0;
+  let positives = 0;
   let nonZeros = heldout.col.length;
   for (const bytes of data.shards) {
     const s = decodeShard(bytes);
     for (const k of s.keys) keys.add(k);
     train += s.labels.length;
-    for (const y of s.labels) spam += y;
+    for (const y of s.labels) positives += y;
     nonZeros += s.col.length;
   }
   const sizes = data.shards.map((b) => b.byteLength);
@@ -96,28 +140,30 @@ export async function prepareLogregJob(opts: LogregJobOptions): Promise<LogregJo
     kind: 'sparse',
     keySpace: 2 ** data.config.keyBits,
     valueLength: 1,
-    updater: LOGREG_UPDATER.updater,
-    params: { ...LOGREG_UPDATER.params },
+    updater: updater.updater,
+    params: { ...updater.params },
     init: { kind: 'zeros' },
   };
+  const positiveFraction = train ? positives / train : 0;
   return {
     job: opts.job,
     // The table definition is part of the version: other updater parameters are another job.
     version: createHash('sha256')
-      .update(`${data.version}\n${JSON.stringify(table)}\n${LOGREG_ITERATIONS}`)
+      .update(`${data.version}\n${JSON.stringify(table)}\n${iterations}`)
       .digest('hex')
       .slice(0, 16),
     shards: data.shards,
     heldout,
     tables: [table],
-    iterations: LOGREG_ITERATIONS,
-    target: { ...LOGREG_TARGET },
+    iterations,
+    target,
     meta: {
-      corpus: CORPUS,
+      dataset,
+      ...(dataset.name === 'spam' ? { corpus: CORPUS, spamFraction: positiveFraction } : {}),
       examples: train + heldout.labels.length,
       train,
       heldout: heldout.labels.length,
-      spamFraction: train ? spam / train : 0,
+      positiveFraction,
       features: keys.size,
       keyBits: data.config.keyBits,
       nonZeros,
