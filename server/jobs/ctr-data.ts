@@ -22,6 +22,7 @@
 import { softplus } from '../../shared/apps/logreg-eval.ts';
 import { encodeShard, HELDOUT_INDEX } from '../../shared/apps/shard.ts';
 import { TabshardError } from '../../shared/errors.ts';
+import { murmur3Block, murmur3Fmix } from '../../shared/hash.ts';
 import { createRng } from '../../shared/rng.ts';
 import { createZipf } from '../../shared/zipf.ts';
 import { buildCsrShard, type CsrRows, SCRATCH_FREE } from './csr-rows.ts';
@@ -131,25 +132,9 @@ export async function prepareCtrData(opts: CtrDataOptions = {}): Promise<CtrData
   return { ...data, planted: info as CtrPlanted };
 }
 
-/** MurmurHash3's block round and finaliser over three words: the hash of a feature (slot, a, b). */
+/** The hash of a feature (slot, a, b): MurmurHash3 x86_32's block mix over three words, then fmix. */
 function mix3(seed: number, x: number, y: number, z: number): number {
-  let h = seed;
-  h = round(h, x);
-  h = round(h, y);
-  h = round(h, z);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-function round(h: number, w: number): number {
-  let k = Math.imul(w, 0xcc9e2d51);
-  k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
-  h ^= k;
-  return (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
+  return murmur3Fmix(murmur3Block(murmur3Block(murmur3Block(seed, x), y), z));
 }
 
 const KEY_SEED = 0x6b657973;

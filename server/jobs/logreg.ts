@@ -1,6 +1,7 @@
 /**
- * The logistic-regression job on the SpamAssassin corpus (ARCHITECTURE §10): its data (shards and
- * held-out set from spam-data.ts), its weights table with the server-side updater, the iteration
+ * The logistic-regression job (ARCHITECTURE §10) on the SpamAssassin corpus (data 'spam', the
+ * default) or on synthetic click-through data (data 'ctr'): its data (shards and held-out set from
+ * spam-data.ts or ctr-data.ts), its weights table with the server-side updater, the iteration
  * count and the held-out target a run is expected to reach.
  *
  * Updater: FTRL-proximal with L1 (the paper's sparse logistic regression). A task pushes the
@@ -11,6 +12,18 @@
  * before any push (BSP, 16 tabs), 0.965 / 0.115 with a further iteration of staleness (τ = 1,
  * 16 tabs). Larger alpha learns faster without staleness but overshoots more with it; larger
  * beta is worse in both; l1 0.5 keeps ~11% of the touched weights non-zero.
+ *
+ * CTR (`npm run bench:logreg-grid`: trainLogreg with the plain-JS reference gradient, 10
+ * iterations, lag 0 = tasks in turn and lag 3 = 4 parallel workers). A first grid on 500k examples
+ * (alpha 0.05..0.2 × l1 1..64, beta 1): l1 ≥ 16 beats l1 ≤ 4 (rare keys over-fit) and alpha 0.14
+ * beats 0.05..0.1 at both lags; alpha 0.2 overshoots. On the default data (2M examples, 2^24
+ * keys, seed 1; Bayes log-loss 0.3229, best constant 0.4221), alpha 0.1/0.14/0.2 × l1 32/128:
+ * alpha 0.14, beta 1, l1 128, l2 0 gives held-out log-loss 0.3277 (lag 0) / 0.3291 (lag 3) after
+ * 10 iterations with ~4.4k non-zero weights of 1.37M keys touched; l1 32 reaches the same loss
+ * with 20k; alpha 0.2 starts faster but its lag-3 curve jumps (0.554 after iteration 1) and ends
+ * no better. The CTR target is held-out log-loss ≤ Bayes + 0.01: within 2× of the learner's gap
+ * at the end (≈ 0.005), reached at iteration 4 with lag 0 and 7 with lag 3. Smaller data sets
+ * (--examples) leave a wider gap, so their target is reached later or not at all.
  */
 import { createHash } from 'node:crypto';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
@@ -29,15 +42,22 @@ export const LOGREG_ITERATIONS = 12;
  */
 export const LOGREG_TARGET = { accuracy: 0.96, logLoss: 0.15 } as const;
 
-/** The CTR job's updater, iterations and target (see the file header). */
-export const CTR_UPDATER = { updater: 'ftrl', params: { alpha: 0.1, beta: 1, l1: 1, l2: 0 } } as const;
+/** The CTR job's updater and parameters (see the file header for how they were chosen). */
+export const CTR_UPDATER = { updater: 'ftrl', params: { alpha: 0.14, beta: 1, l1: 128, l2: 0 } } as const;
 export const CTR_ITERATIONS = 10;
-/** Held-out log-loss target above the planted model's Bayes log-loss (TODO: chosen by the grid). */
-export const CTR_TARGET_MARGIN = 0.02;
+/** The CTR target's held-out log-loss above the planted model's (Bayes) log-loss. */
+export const CTR_TARGET_MARGIN = 0.01;
 
-/** The CTR target of data with these planted facts. */
+/**
+ * The CTR target of data with these planted facts: log-loss ≤ Bayes + CTR_TARGET_MARGIN, and an
+ * accuracy half-way from the majority class (1 − positive rate) to the planted model's. With 15 %
+ * positives accuracy says little (predicting no click scores 0.85) and log-loss is what matters,
+ * but the accuracy is what the job driver's `reached` checks.
+ */
 export function ctrTarget(p: CtrPlanted): { accuracy: number; logLoss: number } {
-  return { accuracy: 0, logLoss: p.bayesLogLoss + CTR_TARGET_MARGIN };
+  const majority = Math.max(p.heldoutPositiveRate, 1 - p.heldoutPositiveRate);
+  const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
+  return { accuracy: round4((majority + p.bayesAccuracy) / 2), logLoss: round4(p.bayesLogLoss + CTR_TARGET_MARGIN) };
 }
 
 /** Which data a job trains on. */
