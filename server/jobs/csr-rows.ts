@@ -5,6 +5,7 @@
  * millions of examples, where buildShard's row objects would cost more than the data.
  */
 import type { DecodedShard } from '../../shared/apps/shard.ts';
+import { TabshardError } from '../../shared/errors.ts';
 
 /** Rows i's keys (< 2^32, sorted, unique within the row) and values are [rowPtr[i], rowPtr[i+1]). */
 export interface CsrRows {
@@ -15,11 +16,15 @@ export interface CsrRows {
 
 /** Fill of a scratch map's unused entries (see buildCsrShard). */
 export const SCRATCH_FREE = 0xffffffff;
+/** The largest scratch map buildCsrShard takes (keys and ids share a float64 when sorting). */
+export const SCRATCH_MAX = 2 ** 26;
+const ID_SPAN = 2 ** 27;
 
 /**
  * The shard of rows [from, to) of `rows` with their labels, numbered `index`. `scratch`, when
- * given, must be longer than every key and filled with SCRATCH_FREE (it is left so): a dense
- * key → index map that saves sorting every non-zero and a binary search per non-zero (~3× faster).
+ * given, must be longer than every key, at most SCRATCH_MAX long, and filled with SCRATCH_FREE (it
+ * is left so): a dense key → index map that saves sorting every non-zero and a binary search per
+ * non-zero.
  */
 export function buildCsrShard(
   index: number,
@@ -32,20 +37,33 @@ export function buildCsrShard(
   const a = rows.rowPtr[from];
   const b = rows.rowPtr[to];
   const col = new Uint32Array(b - a);
+  if (scratch && (scratch.length > SCRATCH_MAX || b - a >= ID_SPAN))
+    throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'buildCsrShard: scratch map or shard too large');
   let keys: Float64Array;
   if (scratch) {
+    // One pass over the big map: ids in order of first appearance; then sort the few distinct
+    // keys (packed with their id: key < 2^26, id < 2^27, exact in a float64) and renumber.
     const seen: number[] = [];
     for (let j = a; j < b; j++) {
       const key = rows.keys[j];
-      if (scratch[key] === SCRATCH_FREE) {
-        scratch[key] = 0;
+      let id = scratch[key];
+      if (id === SCRATCH_FREE) {
+        id = seen.length;
+        scratch[key] = id;
         seen.push(key);
       }
+      col[j - a] = id;
     }
-    keys = Float64Array.from(seen).sort();
-    for (let i = 0; i < keys.length; i++) scratch[keys[i]] = i;
-    for (let j = a; j < b; j++) col[j - a] = scratch[rows.keys[j]];
-    for (let i = 0; i < keys.length; i++) scratch[keys[i]] = SCRATCH_FREE;
+    const packed = Float64Array.from(seen, (key, id) => key * ID_SPAN + id).sort();
+    keys = new Float64Array(seen.length);
+    const rank = new Uint32Array(seen.length);
+    for (let r = 0; r < packed.length; r++) {
+      const id = packed[r] % ID_SPAN;
+      keys[r] = (packed[r] - id) / ID_SPAN;
+      rank[id] = r;
+    }
+    for (let j = 0; j < col.length; j++) col[j] = rank[col[j]];
+    for (const key of seen) scratch[key] = SCRATCH_FREE;
   } else {
     const sorted = rows.keys.slice(a, b).sort();
     let k = 0;
