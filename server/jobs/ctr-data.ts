@@ -26,7 +26,7 @@ import { murmur3Block, murmur3Fmix } from '../../shared/hash.ts';
 import { createRng } from '../../shared/rng.ts';
 import { createZipf } from '../../shared/zipf.ts';
 import { buildCsrShard, type CsrRows, SCRATCH_FREE } from './csr-rows.ts';
-import { DEFAULT_CACHE_DIR, type PreparedData, prepareCached } from './data-cache.ts';
+import { type PreparedData, prepareCached } from './data-cache.ts';
 
 /** Bump when generation or the cache layout changes: old cache files stop matching. */
 const CTR_PREP_VERSION = 1;
@@ -127,8 +127,9 @@ export function ctrVocab(fields: number, maxVocab: number): number[] {
 /** Prepares (or loads from the cache) the synthetic click-through data set for `opts`. */
 export async function prepareCtrData(opts: CtrDataOptions = {}): Promise<CtrData> {
   const config = resolveConfig(opts);
-  const cacheDir = opts.cacheDir === undefined ? DEFAULT_CACHE_DIR : opts.cacheDir;
-  const { info, ...data } = prepareCached({ prefix: 'ctr', magic: 'TSCTR001', config, cacheDir }, () => build(config));
+  const { info, ...data } = prepareCached({ prefix: 'ctr', magic: 'TSCTR001', config, cacheDir: opts.cacheDir }, () =>
+    build(config),
+  );
   return { ...data, planted: info as CtrPlanted };
 }
 

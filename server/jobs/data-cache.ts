@@ -43,8 +43,8 @@ export interface CacheSpec<C extends { shards: number }> {
   /** 8 latin1 characters at the start of the file. */
   magic: string;
   config: C;
-  /** Folder; null disables the cache. */
-  cacheDir: string | null;
+  /** Folder (default DEFAULT_CACHE_DIR); null disables the cache. */
+  cacheDir?: string | null;
 }
 
 /**
@@ -58,7 +58,8 @@ export function prepareCached<C extends { shards: number }, I = undefined>(
   const t0 = performance.now();
   const { config } = spec;
   const key = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
-  const cacheFile = spec.cacheDir === null ? null : join(spec.cacheDir, `${spec.prefix}-${key}.bin`);
+  const dir = spec.cacheDir === undefined ? DEFAULT_CACHE_DIR : spec.cacheDir;
+  const cacheFile = dir === null ? null : join(dir, `${spec.prefix}-${key}.bin`);
   if (cacheFile !== null) {
     const hit = readCache<I>(cacheFile, spec.magic, config);
     if (hit) return { config, ...hit, cached: true, ms: performance.now() - t0, cacheFile };

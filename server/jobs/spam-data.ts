@@ -65,9 +65,9 @@ function resolveConfig(o: SpamDataOptions, version: string): SpamDataConfig {
 export async function prepareSpamData(opts: SpamDataOptions = {}): Promise<SpamData> {
   const dir = corpusDir();
   const config = resolveConfig(opts, corpusVersion(dir));
-  const cacheDir = opts.cacheDir === undefined ? DEFAULT_CACHE_DIR : opts.cacheDir;
-  const { info: _, ...data } = prepareCached({ prefix: 'spam', magic: 'TSSPAM01', config, cacheDir }, () =>
-    build(config, dir),
+  const { info: _, ...data } = prepareCached(
+    { prefix: 'spam', magic: 'TSSPAM01', config, cacheDir: opts.cacheDir },
+    () => build(config, dir),
   );
   return data;
 }
