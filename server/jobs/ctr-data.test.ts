@@ -100,6 +100,17 @@ describe('synthetic click-through data', () => {
     assert.ok(last > bayesLogLoss - 0.01, 'nor much below the Bayes floor');
   });
 
+  it('hashes into the full 32-bit key space too (no dense key map there)', async () => {
+    const d = await prepareCtrData({ examples: 3_000, heldout: 500, shards: 2, keyBits: 32, cacheDir: null });
+    const shards = [d.heldout, ...d.shards].map(decodeShard);
+    const max = Math.max(...shards.map((s) => s.keys[s.keys.length - 1]));
+    assert.ok(max >= 2 ** 31 && max < 2 ** 32, `largest key ${max}`);
+    assert.equal(
+      shards.reduce((n, s) => n + s.labels.length, 0),
+      3_000,
+    );
+  });
+
   it('refuses bad options with TS_ERR_INVALID_ARGUMENT', async () => {
     for (const o of [{ shards: 0 }, { keyBits: 33 }, { examples: 10, heldout: 10 }, { crosses: 13 }, { zipf: 0 }]) {
       await assert.rejects(
