@@ -78,6 +78,7 @@ for (const data of values.data.split(',') as LogregData[]) {
     JSON.stringify({
       bench: 'baseline-logreg-summary',
       data: label,
+      config: job.meta.data,
       backend: tf.getBackend(),
       examples: job.meta.examples,
       train: job.meta.train,
