@@ -24,6 +24,13 @@
  * no better. The CTR target is held-out log-loss ≤ Bayes + 0.01: within 2× of the learner's gap
  * at the end (≈ 0.005), reached at iteration 4 with lag 0 and 7 with lag 3. Smaller data sets
  * (--examples) leave a wider gap, so their target is reached later or not at all.
+ * NOT tuned for 16 parallel workers: with lag 15 (BSP, 16 tabs) the first 16 pushes all come from
+ * w = 0, FTRL adds them up into a step ~4× a lone push's on every frequent key, and all 27 keys
+ * of a row move the same way: log-loss 0.44, 2.87, 2.02, … 0.372 after 10 iterations (lag 31:
+ * 3.01 at iteration 3, 0.408 at 10). Smaller alpha does not cure it in 10 iterations (lag 15,
+ * l1 128: alpha 0.07 → 0.366, 0.04 → 0.362, 0.02 → 0.381; at lag 0 these reach 0.330, 0.337,
+ * 0.359). Many parallel workers on this data need another remedy (fewer tasks per iteration in
+ * flight, a damped first iteration), not another alpha.
  */
 import { createHash } from 'node:crypto';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
