@@ -9,8 +9,8 @@
  * the job's target and the final quality.
  *
  *   npm run bench:baseline [-- --data spam,ctr --examples 2000000 --iterations N --backend wasm]
- * --examples sets the CTR data size (default: the job's, 2,000,000; the training takes ~1 min on
- * 2 cores, generating the data the first time ~20-40 s more; --examples 500000 for a quick run).
+ * --examples sets the CTR data size (default: the job's, 2,000,000: training takes ~30 s here,
+ * generating the data the first time ~12 s more; --examples 500000 for a quick run).
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
