@@ -17,13 +17,7 @@ export function murmur3_32(bytes: Uint8Array, seed = 0): number {
   let h = seed >>> 0;
   let i = 0;
   for (let b = 0; b < nblocks; b++, i += 4) {
-    let k = bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
-    k = Math.imul(k, C1);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, C2);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+    h = murmur3Block(h, bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24));
   }
   // Tail: the remaining 1..3 bytes, little-endian.
   const rem = len & 3;
@@ -37,8 +31,22 @@ export function murmur3_32(bytes: Uint8Array, seed = 0): number {
     k = Math.imul(k, C2);
     h ^= k;
   }
-  // Finalization mix (fmix32). The length is mixed in modulo 2^32, as in the reference.
-  h ^= len;
+  // Finalization: the length is mixed in modulo 2^32, as in the reference.
+  return murmur3Fmix(h ^ len);
+}
+
+/** One 4-byte block of MurmurHash3 x86_32: mixes the 32-bit word `k` into the state `h`. */
+export function murmur3Block(h: number, k: number): number {
+  k = Math.imul(k, C1);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, C2);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** MurmurHash3's finalization mix (fmix32); returns an unsigned 32-bit integer. */
+export function murmur3Fmix(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

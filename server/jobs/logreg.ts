@@ -1,6 +1,7 @@
 /**
- * The logistic-regression job on the SpamAssassin corpus (ARCHITECTURE §10): its data (shards and
- * held-out set from spam-data.ts), its weights table with the server-side updater, the iteration
+ * The logistic-regression job (ARCHITECTURE §10) on the SpamAssassin corpus (data 'spam', the
+ * default) or on synthetic click-through data (data 'ctr'): its data (shards and held-out set from
+ * spam-data.ts or ctr-data.ts), its weights table with the server-side updater, the iteration
  * count and the held-out target a run is expected to reach.
  *
  * Updater: FTRL-proximal with L1 (the paper's sparse logistic regression). A task pushes the
@@ -11,10 +12,30 @@
  * before any push (BSP, 16 tabs), 0.965 / 0.115 with a further iteration of staleness (τ = 1,
  * 16 tabs). Larger alpha learns faster without staleness but overshoots more with it; larger
  * beta is worse in both; l1 0.5 keeps ~11% of the touched weights non-zero.
+ *
+ * CTR (`npm run bench:logreg-grid`: trainLogreg with the plain-JS reference gradient, 10
+ * iterations, lag 0 = tasks in turn and lag 3 = 4 parallel workers). A first grid on 500k examples
+ * (alpha 0.05..0.2 × l1 1..64, beta 1): l1 ≥ 16 beats l1 ≤ 4 (rare keys over-fit) and alpha 0.14
+ * beats 0.05..0.1 at both lags; alpha 0.2 overshoots. On the default data (2M examples, 2^24
+ * keys, seed 1; Bayes log-loss 0.3229, best constant 0.4221), alpha 0.1/0.14/0.2 × l1 32/128:
+ * alpha 0.14, beta 1, l1 128, l2 0 gives held-out log-loss 0.3277 (lag 0) / 0.3291 (lag 3) after
+ * 10 iterations with ~4.4k non-zero weights of 1.37M keys touched; l1 32 reaches the same loss
+ * with 20k; alpha 0.2 starts faster but its lag-3 curve jumps (0.554 after iteration 1) and ends
+ * no better. The CTR target is held-out log-loss ≤ Bayes + 0.01: within 2× of the learner's gap
+ * at the end (≈ 0.005), reached at iteration 4 with lag 0 and 7 with lag 3. Smaller data sets
+ * (--examples) leave a wider gap, so their target is reached later or not at all.
+ * NOT tuned for 16 parallel workers: with lag 15 (BSP, 16 tabs) the first 16 pushes all come from
+ * w = 0, FTRL adds them up into a step ~4× a lone push's on every frequent key, and all 27 keys
+ * of a row move the same way: log-loss 0.44, 2.87, 2.02, … 0.372 after 10 iterations (lag 31:
+ * 3.01 at iteration 3, 0.408 at 10). Smaller alpha does not cure it in 10 iterations (lag 15,
+ * l1 128: alpha 0.07 → 0.366, 0.04 → 0.362, 0.02 → 0.381; at lag 0 these reach 0.330, 0.337,
+ * 0.359). Many parallel workers on this data need another remedy (fewer tasks per iteration in
+ * flight, a damped first iteration), not another alpha.
  */
 import { createHash } from 'node:crypto';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import type { TableSpec } from '../../shared/table.ts';
+import { type CtrDataConfig, type CtrDataOptions, type CtrPlanted, prepareCtrData } from './ctr-data.ts';
 import { prepareSpamData, type SpamDataConfig } from './spam-data.ts';
 import { CORPUS } from './spam-email.ts';
 
@@ -28,14 +49,46 @@ export const LOGREG_ITERATIONS = 12;
  */
 export const LOGREG_TARGET = { accuracy: 0.96, logLoss: 0.15 } as const;
 
+/** The CTR job's updater and parameters (see the file header for how they were chosen). */
+export const CTR_UPDATER = { updater: 'ftrl', params: { alpha: 0.14, beta: 1, l1: 128, l2: 0 } } as const;
+export const CTR_ITERATIONS = 10;
+/** The CTR target's held-out log-loss above the planted model's (Bayes) log-loss. */
+export const CTR_TARGET_MARGIN = 0.01;
+
+/**
+ * The CTR target of data with these planted facts: log-loss ≤ Bayes + CTR_TARGET_MARGIN, and an
+ * accuracy half-way from the majority class (1 − positive rate) to the planted model's. With 15 %
+ * positives accuracy says little (predicting no click scores 0.85) and log-loss is what matters,
+ * but the accuracy is what the job driver's `reached` checks.
+ */
+export function ctrTarget(p: CtrPlanted): { accuracy: number; logLoss: number } {
+  const majority = Math.max(p.heldoutPositiveRate, 1 - p.heldoutPositiveRate);
+  const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
+  return { accuracy: round4((majority + p.bayesAccuracy) / 2), logLoss: round4(p.bayesLogLoss + CTR_TARGET_MARGIN) };
+}
+
+/** Which data a job trains on. */
+export type LogregData = 'spam' | 'ctr';
+
 export interface LogregJobOptions {
   job: number;
+  /** 'spam' (default): the SpamAssassin corpus; 'ctr': synthetic click-through data (ctr-data.ts). */
+  data?: LogregData;
   seed?: number;
   shards?: number;
   keyBits?: number;
+  /** CTR only: examples in all, held out included (default 2,000,000). */
+  examples?: number;
+  /** CTR only: further generator options. */
+  ctr?: Omit<CtrDataOptions, 'seed' | 'shards' | 'keyBits' | 'examples' | 'cacheDir'>;
   /** Data cache folder (default `.cache/tabshard`); null disables the cache. */
   cacheDir?: string | null;
 }
+
+/** Which data a job came from: a name, a one-line label for logs and pages, its configuration. */
+export type LogregDataset =
+  | { name: 'spam'; label: string; config: SpamDataConfig }
+  | { name: 'ctr'; label: string; config: CtrDataConfig; planted: CtrPlanted };
 
 export interface LogregJob {
   job: number;
@@ -49,13 +102,17 @@ export interface LogregJob {
   iterations: number;
   target: { accuracy: number; logLoss?: number };
   meta: {
-    corpus: typeof CORPUS;
-    /** E-mails in the corpus (training + held out). */
+    dataset: LogregDataset;
+    /** Spam only: the corpus package. */
+    corpus?: typeof CORPUS;
+    /** Examples in the data (training + held out). */
     examples: number;
     train: number;
     heldout: number;
-    /** Positive (spam) fraction of the training set. */
-    spamFraction: number;
+    /** Positive (spam, click) fraction of the training set. */
+    positiveFraction: number;
+    /** Spam only: the same as positiveFraction (the name pages read). */
+    spamFraction?: number;
     /** Distinct keys touched by the data (training and held out). */
     features: number;
     keyBits: number;
@@ -64,28 +121,42 @@ export interface LogregJob {
     /** Whether the data came from the disk cache, and how long preparing it took (ms). */
     cached: boolean;
     prepareMs: number;
-    data: SpamDataConfig;
+    data: SpamDataConfig | CtrDataConfig;
   };
+}
+
+/** The data of `opts` (prepared or from the cache), its label, and the job settings that go with it. */
+async function prepareData(opts: LogregJobOptions) {
+  const common = { seed: opts.seed, shards: opts.shards, keyBits: opts.keyBits, cacheDir: opts.cacheDir };
+  if ((opts.data ?? 'spam') === 'spam') {
+    const data = await prepareSpamData(common);
+    const dataset: LogregDataset = { name: 'spam', label: `${data.config.corpus}`, config: data.config };
+    return { data, dataset, updater: LOGREG_UPDATER, iterations: LOGREG_ITERATIONS, target: { ...LOGREG_TARGET } };
+  }
+  const data = await prepareCtrData({ ...opts.ctr, ...common, examples: opts.examples });
+  const c = data.config;
+  const dataset: LogregDataset = {
+    name: 'ctr',
+    label: `${c.generator}@${c.prep} ${c.examples} examples × ${c.fields} fields seed ${c.seed}`,
+    config: c,
+    planted: data.planted,
+  };
+  return { data, dataset, updater: CTR_UPDATER, iterations: CTR_ITERATIONS, target: ctrTarget(data.planted) };
 }
 
 /** Prepares (or loads from the cache) the job's data and defines its table. */
 export async function prepareLogregJob(opts: LogregJobOptions): Promise<LogregJob> {
-  const data = await prepareSpamData({
-    seed: opts.seed,
-    shards: opts.shards,
-    keyBits: opts.keyBits,
-    cacheDir: opts.cacheDir,
-  });
+  const { data, dataset, updater, iterations, target } = await prepareData(opts);
   const heldout = decodeShard(data.heldout);
   const keys = new Set<number>(heldout.keys);
   let train = 0;
-  let spam = 0;
+  let positives = 0;
   let nonZeros = heldout.col.length;
   for (const bytes of data.shards) {
     const s = decodeShard(bytes);
     for (const k of s.keys) keys.add(k);
     train += s.labels.length;
-    for (const y of s.labels) spam += y;
+    for (const y of s.labels) positives += y;
     nonZeros += s.col.length;
   }
   const sizes = data.shards.map((b) => b.byteLength);
@@ -96,28 +167,30 @@ export async function prepareLogregJob(opts: LogregJobOptions): Promise<LogregJo
     kind: 'sparse',
     keySpace: 2 ** data.config.keyBits,
     valueLength: 1,
-    updater: LOGREG_UPDATER.updater,
-    params: { ...LOGREG_UPDATER.params },
+    updater: updater.updater,
+    params: { ...updater.params },
     init: { kind: 'zeros' },
   };
+  const positiveFraction = train ? positives / train : 0;
   return {
     job: opts.job,
     // The table definition is part of the version: other updater parameters are another job.
     version: createHash('sha256')
-      .update(`${data.version}\n${JSON.stringify(table)}\n${LOGREG_ITERATIONS}`)
+      .update(`${data.version}\n${JSON.stringify(table)}\n${iterations}`)
       .digest('hex')
       .slice(0, 16),
     shards: data.shards,
     heldout,
     tables: [table],
-    iterations: LOGREG_ITERATIONS,
-    target: { ...LOGREG_TARGET },
+    iterations,
+    target,
     meta: {
-      corpus: CORPUS,
+      dataset,
+      ...(dataset.name === 'spam' ? { corpus: CORPUS, spamFraction: positiveFraction } : {}),
       examples: train + heldout.labels.length,
       train,
       heldout: heldout.labels.length,
-      spamFraction: train ? spam / train : 0,
+      positiveFraction,
       features: keys.size,
       keyBits: data.config.keyBits,
       nonZeros,
