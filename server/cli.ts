@@ -2,7 +2,7 @@
  * The `tabshard` command line.
  *   tabshard start  [--nodes 3] [--port 8080] [--bench-raw] [--json]   embedded cluster: server nodes, manager, gateway
  *     [--job-name NAME] [--shards S] [--iterations I] [--tau T|inf] [--lease-ms MS] [--heartbeat-ms MS] [--no-job]
- *     [--app logreg|textnn] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
+ *     [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
  *                                  staleness-aware learning rate (pushes scaled by 1 / (1 + staleness))
  *     the admin token is TABSHARD_ADMIN_TOKEN when set, else a fresh random one (printed)
  *     --json prints one line {"event":"ready","gateway","nodes":[{id,addresses}],"adminToken"} instead of the banner
@@ -70,7 +70,11 @@ function jobRequest(v: Record<string, string | boolean | undefined>): JobRequest
     throw new Error('--app must be logreg or textnn');
   return {
     app: v.app as 'logreg' | 'textnn' | undefined,
-    data: { shards: num('shards') },
+    data: {
+      shards: num('shards'),
+      ...(v.data === undefined ? {} : { data: v.data as 'spam' | 'ctr' }),
+      ...(v.examples === undefined ? {} : { examples: num('examples') }),
+    },
     config: {
       name: typeof v['job-name'] === 'string' ? v['job-name'] : undefined,
       iterations: num('iterations'),
@@ -103,6 +107,8 @@ async function main(): Promise<void> {
       'heartbeat-ms': { type: 'string' },
       'job-name': { type: 'string' },
       app: { type: 'string' },
+      data: { type: 'string' },
+      examples: { type: 'string' },
       eager: { type: 'boolean', default: false },
       'staleness-lr': { type: 'boolean', default: false },
     },
@@ -186,7 +192,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
+    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
   );
   process.exit(2);
 }

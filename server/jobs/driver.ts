@@ -130,10 +130,11 @@ export class JobDriver {
     return this.metrics.at(-1);
   }
 
-  /** True once the held-out target was reached. */
+  /** True once the held-out target (accuracy, and log-loss when the job sets one) was reached. */
   get reached(): boolean {
     const m = this.latest;
-    return m !== undefined && m.accuracy >= this.app.target.accuracy;
+    const { accuracy, logLoss } = this.app.target;
+    return m !== undefined && m.accuracy >= accuracy && (logLoss === undefined || m.logLoss <= logLoss);
   }
 
   status() {
