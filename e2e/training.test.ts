@@ -128,7 +128,7 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
   });
 
   it('2 tabs train the text classifier (embedding rows sparse, dense layers dense) to its target', async () => {
-    const h = await Harness.start({ startArgs: ['--app', 'textnn', '--shards', '4', '--iterations', '3'] });
+    const h = await Harness.start({ startArgs: ['--app', 'textnn', '--iterations', '3'] });
     try {
       const pages = await h.openPages(2, { path: '/?job=1' });
       await working(pages);
