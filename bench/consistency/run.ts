@@ -13,7 +13,8 @@
  * an SVG plot of log-loss vs time per mode (`--out`, default bench-results/consistency.svg).
  *
  *   npm run bench:consistency [-- --workers 4 --straggler 3 --shards 4 --iterations 12
- *       --modes bsp,tau1,tau2,tau4,tau8,asp,tau2-eager,tau4-slr,asp-slr --target 0.12 --repeats 3 --tabs 0]
+ *       --modes bsp,tau1,tau2,tau4,tau8,asp,tau2-eager,tau4-slr,asp-slr --target 0.12 --repeats 3 --tabs 0
+ *       --data spam|ctr --examples N --app logreg|textnn]
  *
  * Mode names: `bsp` (τ = 0), `tauK`, `asp` (τ = ∞), with `-eager` (eager SSP) and/or `-slr`
  * (staleness-aware learning rate) appended.
@@ -183,7 +184,8 @@ async function main(): Promise<void> {
       modes: { type: 'string', default: 'bsp,tau1,tau2,tau4,tau8,asp,tau2-eager,tau4-slr,asp-slr' },
       target: { type: 'string', default: '0.12' },
       'lease-ms': { type: 'string', default: '20000' },
-      data: { type: 'string', default: '' },
+      data: { type: 'string', default: 'spam' },
+      examples: { type: 'string' },
       app: { type: 'string', default: 'logreg' },
       tabs: { type: 'string', default: '0' },
       repeats: { type: 'string', default: '3' },
@@ -198,7 +200,10 @@ async function main(): Promise<void> {
     nodes: Number(values.nodes),
     transport: values.transport,
     target: Number(values.target),
-    data: [...(values.data ? values.data.split(' ') : []), '--app', values.app],
+    data: [
+      ...['--data', values.data, '--app', values.app],
+      ...(values.examples ? ['--examples', values.examples] : []),
+    ],
     leaseMs: Number(values['lease-ms']),
     tabs: Number(values.tabs),
     repeats: Number(values.repeats),
