@@ -56,6 +56,7 @@ describe('consistency study', () => {
     });
     assert.equal(svg.match(/<polyline/g)?.length, 2);
     assert.ok(svg.includes('a &lt; b') && svg.includes('tau&lt;2&gt;') && !svg.includes('tau<2>'));
+    assert.ok(svg.includes('<title>a &lt; b</title>'), 'the chart is titled for screen readers');
     assert.ok(svg.includes('stroke-dasharray'), 'the target line is drawn');
     // Every point lies inside the plot rectangle (left 64 … 590, top 36 … 392 for 760 × 440).
     for (const m of svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)) {
