@@ -5,26 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ServerManager } from '../server/manager.ts';
-import { ServerNode } from '../server/node/node.ts';
-import type { TableSpec } from '../shared/table.ts';
+import type { ServerManager } from '../server/manager.ts';
+import { type TestCluster, tableSpec, testCluster } from '../server/node/testkit.ts';
 import { MemoryNetwork } from '../shared/transport/memory.ts';
 import { type RunnerLease, type RunnerSession, TaskRunner } from './runner.ts';
 import { Worker } from './worker.ts';
 
-const TOKEN = 'runner-test';
-const table = (id: number, name: string, kind: 'dense' | 'sparse', keySpace: number, valueLength: number) =>
-  ({
-    job: 1,
-    id,
-    name,
-    kind,
-    keySpace,
-    valueLength,
-    updater: 'sum',
-    params: {},
-    init: { kind: 'zeros' },
-  }) satisfies TableSpec;
+/** A table of job 1 with zeros and the `sum` updater (pushes add up). */
+const table = (id: number, name: string, kind: 'dense' | 'sparse', keySpace: number, valueLength: number) => ({
+  ...tableSpec(id, name, kind, keySpace, valueLength),
+  job: 1,
+});
 
 /** Hands out `leases` in turn, then reports the job done; records what each task reported. */
 function scripted(leases: RunnerLease[]) {
@@ -41,28 +32,24 @@ function scripted(leases: RunnerLease[]) {
 }
 
 describe('task runner', () => {
-  const net = new MemoryNetwork({ seed: 11 });
-  const nodes = ['n1', 'n2'].map((id) => new ServerNode(id, { adminToken: TOKEN }));
+  let cluster: TestCluster;
   let manager: ServerManager;
   let worker: Worker;
 
   before(async () => {
-    for (const n of nodes) n.listen(net.listen(n.id));
-    manager = new ServerManager(
-      net.dialer(),
-      nodes.map((n) => ({ id: n.id, addresses: { memory: `memory://${n.id}` }, control: `memory://${n.id}` })),
-      { adminToken: TOKEN },
-    );
-    await manager.start();
-    await manager.defineTable(table(1, 'emb', 'sparse', 2 ** 40, 2));
-    await manager.defineTable(table(2, 'dense', 'dense', 3, 1));
-    worker = await Worker.connect({ seed: 'memory://n1', dialers: { memory: net.dialer() }, job: 1 });
+    const net = new MemoryNetwork({ seed: 11 });
+    cluster = await testCluster([table(1, 'emb', 'sparse', 2 ** 40, 2), table(2, 'dense', 'dense', 3, 1)], {
+      net,
+      ids: ['n1', 'n2'],
+      adminToken: 'runner-test',
+    });
+    manager = cluster.mgr;
+    worker = await Worker.connect({ seed: cluster.seed, dialers: { memory: cluster.dialer }, job: 1 });
   });
 
   after(async () => {
     worker.close();
-    manager.close();
-    await Promise.all(nodes.map((n) => n.close()));
+    await cluster.close();
   });
 
   it('pulls and pushes every table of the app; a stale push is scaled by 1 / (1 + staleness)', async () => {

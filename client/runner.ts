@@ -233,9 +233,13 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     return { values };
   }
 
-  /** `p`'s value, or null when it rejects or takes longer than `ms`. */
+  /** `p`'s value, or null when it rejects or takes longer than `ms` (the timer is cleared either way). */
   private within<T>(p: Promise<T>, ms: number): Promise<T | null> {
-    return Promise.race([p.catch(() => null), this.sleep(ms).then(() => null)]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), ms);
+    });
+    return Promise.race([p.catch(() => null), late]).finally(() => clearTimeout(timer));
   }
 
   private emit(state: RunnerState, lease?: RunnerLease, loss?: number): RunnerEvent {
