@@ -1,12 +1,13 @@
 /**
  * bench/kv: one server process and one worker process on 127.0.0.1, one request in flight, the
- * server summing pushes into its store; the same workloads over the bare transport (same server
- * process and transport, no parameter-server logic) in the same run. One JSON line per
- * (transport, workload, op) on stdout.
+ * server summing pushes into its store; in the same run, the same bytes over the floor: a plain
+ * socket to a process that only counts bytes and answers (bare-server.ts), no framing of ours.
+ * One JSON line per (transport, workload, op) on stdout: PS and floor medians, their ratio, and
+ * the share of the PS run's wall time that the server and the worker spent collecting garbage.
  *
  *   npm run bench:kv [-- --quick] [-- --transports tcp,webrtc]
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -23,8 +24,25 @@ const { values } = parseArgs({
   },
 });
 
+/** Starts the floor's server process and resolves with it and its address. */
+async function startBare(): Promise<{ child: ChildProcess; address: string }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./bare-server.ts', import.meta.url))],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const ev = JSON.parse(line);
+    if (ev.event === 'listening') return { child, address: ev.tcp };
+  }
+  throw new Error('bare server exited before listening');
+}
+
 for (const transport of values.transports!.split(',')) {
-  const server = await spawnNode('s1', ['--bench-raw']);
+  const server = await spawnNode('s1');
+  const bare = await startBare();
   const manager = new ServerManager(tcpDialer(), [
     { id: 's1', addresses: server.addresses, control: server.addresses.tcp },
   ]);
@@ -37,7 +55,13 @@ for (const transport of values.transports!.split(',')) {
         '--import',
         'tsx',
         fileURLToPath(new URL('./worker.ts', import.meta.url)),
-        JSON.stringify({ transport, seed: server.addresses.tcp, quick: values.quick, workloads: values.workloads }),
+        JSON.stringify({
+          transport,
+          seed: server.addresses.tcp,
+          bare: bare.address,
+          quick: values.quick,
+          workloads: values.workloads,
+        }),
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
@@ -49,5 +73,6 @@ for (const transport of values.transports!.split(',')) {
   } finally {
     manager.close();
     server.child.kill('SIGTERM');
+    bare.child.kill('SIGTERM');
   }
 }

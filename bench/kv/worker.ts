@@ -1,20 +1,28 @@
 /**
  * The bench/kv worker process: times push, pull and pushpull through the worker library and the
- * same byte counts over a bare connection of the same transport, interleaved in blocks so both
- * see the same machine noise; prints one JSON line per (workload, op).
+ * same byte counts over the floor (bare-client.ts: a plain socket to bare-server.ts, no framing
+ * of ours), interleaved in blocks so both see the same machine noise. Garbage collection is
+ * measured on both sides of the PS path: this process (perf_hooks) and the server node (its
+ * STATS `gc` totals, read between blocks). One JSON line per (workload, op).
  */
 import wrtc from '@roamhq/wrtc';
 import { tcpDialer } from '../../client/transports/tcp.ts';
 import { WebRtcDialer } from '../../client/transports/webrtc.ts';
 import { Worker } from '../../client/worker.ts';
+import { startGcMonitor } from '../../server/node/gc-monitor.ts';
+import { decodeObject, encodeJson } from '../../shared/protocol/control.ts';
+import { MsgType } from '../../shared/protocol/frame.ts';
 import { encodePull, encodePush } from '../../shared/protocol/kv.ts';
-import type { Conn, Dialer, TransportKind } from '../../shared/transport/types.ts';
+import { RpcPeer } from '../../shared/rpc.ts';
+import type { Dialer, TransportKind } from '../../shared/transport/types.ts';
 import { partsLength } from '../../shared/transport/types.ts';
+import { BareExchange } from './bare-client.ts';
 import { workloads } from './workloads.ts';
 
 const cfg = JSON.parse(process.argv[2]) as {
   transport: TransportKind;
   seed: string;
+  bare: string;
   quick: boolean;
   workloads: string;
 };
@@ -22,30 +30,13 @@ const tcp = tcpDialer();
 const dialers: Partial<Record<TransportKind, Dialer>> = { tcp };
 if (cfg.transport === 'webrtc') dialers.webrtc = new WebRtcDialer({ signalling: tcp, wrtc });
 const worker = await Worker.connect({ seed: cfg.seed, dialers, prefer: [cfg.transport], workerId: 1 });
-
-// The bare baseline: a connection of the same transport to the same server process.
-const bare: Conn = await dialers[cfg.transport]!.dial(worker.cluster.addresses.s1[cfg.transport]!);
-let waiting: (() => void) | null = null;
-bare.onmessage = () => waiting?.();
-function bareCall(parts: Uint8Array[]): Promise<void> {
-  return new Promise((resolve) => {
-    waiting = resolve;
-    bare.send(parts);
-  });
-}
-const rawAck = (bytes: number) => {
-  const m = new Uint8Array(bytes);
-  m[0] = 0xec;
-  m[1] = 1;
-  return m;
+// Server-side GC totals come over a connection of their own (not timed).
+const statsPeer = new RpcPeer(await tcp.dial(cfg.seed));
+const serverGcMs = async (): Promise<number> => {
+  const s = decodeObject(await statsPeer.call((id) => encodeJson(MsgType.STATS, id, {}))) as { gc?: { ms: number } };
+  return s.gc?.ms ?? Number.NaN;
 };
-const rawFetch = (reqBytes: number, replyBytes: number) => {
-  const m = new Uint8Array(Math.max(8, reqBytes));
-  m[0] = 0xec;
-  m[1] = 2;
-  new DataView(m.buffer).setUint32(4, replyBytes, true);
-  return m;
-};
+const gc = startGcMonitor();
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -57,7 +48,8 @@ for (const w of workloads()) {
   if (cfg.workloads && !cfg.workloads.split(',').includes(w.name)) continue;
   const t = worker.table(w.name);
   const grad = new Float32Array(w.n).fill(1);
-  // Byte counts of the PS messages, so the bare baseline moves exactly as many bytes.
+  const out = new Float32Array(w.n);
+  // Byte counts of the PS messages, so the floor moves exactly as many bytes.
   const wireKeys =
     w.keys instanceof Float64Array
       ? ({ kind: 'list', keys: w.keys } as const)
@@ -74,26 +66,27 @@ for (const w of workloads()) {
     }),
   );
   const pullBytes = partsLength(encodePull({ requestId: 0, job: 0, table: 0, clock: 0, keys: wireKeys }));
+  const ackBytes = 32;
   const replyBytes = 32 + 4 * w.n;
-  const pushMsg = rawAck(pushBytes);
-  const pullMsg = rawFetch(pullBytes, replyBytes);
+  const barePush = await BareExchange.open(cfg.bare, pushBytes, ackBytes);
+  const barePull = await BareExchange.open(cfg.bare, pullBytes, replyBytes);
   const ops = {
     push: {
       ps: async () => void (await worker.wait(t.push(w.keys, grad))),
-      bare: () => bareCall([pushMsg]),
+      bare: () => barePush.call(),
     },
     pull: {
-      ps: async () => void (await worker.wait(t.pull(w.keys))),
-      bare: () => bareCall([pullMsg]),
+      ps: async () => void (await worker.wait(t.pull(w.keys, { out }))),
+      bare: () => barePull.call(),
     },
     pushpull: {
       ps: async () => {
         await worker.wait(t.push(w.keys, grad));
-        await worker.wait(t.pull(w.keys));
+        await worker.wait(t.pull(w.keys, { out }));
       },
       bare: async () => {
-        await bareCall([pushMsg]);
-        await bareCall([pullMsg]);
+        await barePush.call();
+        await barePull.call();
       },
     },
   };
@@ -106,12 +99,23 @@ for (const w of workloads()) {
     }
     const ps: number[] = [];
     const br: number[] = [];
+    let psWallUs = 0;
+    let clientGcMs = 0;
+    let nodeGcMs = 0;
     while (ps.length < reps) {
+      const s0 = await serverGcMs();
+      const g0 = gc.totals().ms;
+      const w0 = now();
       for (let i = 0; i < block; i++) {
         const a = now();
         await run.ps();
         ps.push(now() - a);
       }
+      psWallUs += now() - w0;
+      // GC entries are delivered asynchronously: let them arrive before reading the totals.
+      await new Promise((resolve) => setImmediate(resolve));
+      clientGcMs += gc.totals().ms - g0;
+      nodeGcMs += (await serverGcMs()) - s0;
       for (let i = 0; i < block; i++) {
         const a = now();
         await run.bare();
@@ -132,10 +136,15 @@ for (const w of workloads()) {
         reps: ps.length,
         push_bytes: pushBytes,
         pull_bytes: pullBytes + replyBytes,
+        server_gc_pct: Number(((100 * nodeGcMs * 1000) / psWallUs).toFixed(2)),
+        worker_gc_pct: Number(((100 * clientGcMs * 1000) / psWallUs).toFixed(2)),
       }),
     );
   }
+  barePush.close();
+  barePull.close();
 }
+gc.stop();
+statsPeer.close();
 worker.close();
-bare.close();
 process.exit(0);

@@ -15,6 +15,7 @@ import { asSubscribe, asUnsubscribe, parseClock } from '../../shared/protocol/su
 import { Ring, type TableShape } from '../../shared/ring.ts';
 import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
 import type { Conn, Listener } from '../../shared/transport/types.ts';
+import type { GcTotals } from './gc-monitor.ts';
 import { type PublishStats, Subscriptions } from './subscriptions.ts';
 import { Table } from './table.ts';
 
@@ -35,6 +36,8 @@ export interface NodeStats {
   /** Eager SSP: live subscriptions, PUBLISH frames and bytes handed to transports. */
   publish: PublishStats;
   tables: Array<{ job: number; id: number } & ReturnType<Table['stats']>>;
+  /** Garbage collection in the node's process since it started (when the process reports it). */
+  gc?: GcTotals;
 }
 
 export class ServerNode {
@@ -63,7 +66,7 @@ export class ServerNode {
 
   constructor(
     readonly id: string,
-    private readonly opts: { benchRaw?: boolean; adminToken?: string } = {},
+    private readonly opts: { benchRaw?: boolean; adminToken?: string; gc?: () => GcTotals } = {},
   ) {}
 
   /** Serves every connection the listener accepts. */
@@ -111,6 +114,7 @@ export class ServerNode {
       errors: this.errors,
       publish: this.subs.stats(),
       tables,
+      ...(this.opts.gc ? { gc: this.opts.gc() } : {}),
     };
   }
 

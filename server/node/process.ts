@@ -8,6 +8,7 @@ import type { ClusterInfo } from '../../shared/cluster.ts';
 import { Ring } from '../../shared/ring.ts';
 import { tcpListen } from '../transports/tcp.ts';
 import { WebRtcListener } from '../transports/webrtc.ts';
+import { startGcMonitor } from './gc-monitor.ts';
 import { ServerNode } from './node.ts';
 
 export interface NodeProcessOptions {
@@ -28,7 +29,8 @@ export interface RunningNode {
 }
 
 export async function startNode(opts: NodeProcessOptions): Promise<RunningNode> {
-  const node = new ServerNode(opts.id, { benchRaw: opts.benchRaw, adminToken: opts.adminToken });
+  const gc = startGcMonitor();
+  const node = new ServerNode(opts.id, { benchRaw: opts.benchRaw, adminToken: opts.adminToken, gc: gc.totals });
   const tcp = await tcpListen({ host: opts.host, port: opts.port ?? 0 });
   node.listen(tcp);
   const addresses: RunningNode['addresses'] = { tcp: tcp.address };
@@ -42,5 +44,12 @@ export async function startNode(opts: NodeProcessOptions): Promise<RunningNode> 
     addresses: { [opts.id]: addresses },
     tables: [],
   });
-  return { node, addresses, close: () => node.close() };
+  return {
+    node,
+    addresses,
+    close: () => {
+      gc.stop();
+      return node.close();
+    },
+  };
 }
