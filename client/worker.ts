@@ -58,6 +58,8 @@ export class Worker implements SubscriptionHost {
   readonly id: number;
   /** Traffic counters (monotonic; read them before and after an iteration for per-iteration bytes). */
   readonly bytes: WorkerBytes = { pushed: 0, requested: 0, pulled: 0, published: 0 };
+  /** Frames sent to server nodes (PUSH, PULL, SUBSCRIBE, UNSUBSCRIBE; resends count again); monotonic. */
+  framesSent = 0;
   private readonly peers = new Map<string, Promise<RpcPeer>>();
   /** The peers of `peers` that are connected, for sending without waiting on a promise. */
   private readonly ready = new Map<string, RpcPeer>();
@@ -274,12 +276,14 @@ export class Worker implements SubscriptionHost {
 
   /** @internal SubscriptionHost: counts a request's bytes (PULL, SUBSCRIBE, UNSUBSCRIBE) and returns it. */
   countRequest(parts: Uint8Array[]): Uint8Array[] {
+    this.framesSent++;
     this.bytes.requested += partsLength(parts);
     return parts;
   }
 
   /** @internal Counts a push's bytes and returns it. */
   countPush(parts: Uint8Array[]): Uint8Array[] {
+    this.framesSent++;
     this.bytes.pushed += partsLength(parts);
     return parts;
   }

@@ -26,8 +26,18 @@ export interface Conn {
    * TS_ERR_MESSAGE_TOO_LARGE when the message exceeds `maxMessage`.
    */
   send(parts: readonly Uint8Array[], onSent?: () => void): void;
-  /** Called once per received message; the receiver owns the bytes (they are not reused). */
+  /**
+   * Called once per received message. The receiver owns the bytes, unless it set
+   * `transientMessages`: then they are valid only until `onmessage` returns.
+   */
   onmessage: ((msg: Uint8Array) => void) | null;
+  /**
+   * Set by a receiver that is done with each message when `onmessage` returns (default false):
+   * the transport may then deliver views of buffers it reuses for later messages, so receiving
+   * allocates nothing per message. A receiver that keeps bytes past its callback (or hands them
+   * to something that does, like another connection's `send`) must copy them, or leave this unset.
+   */
+  transientMessages?: boolean;
   /** Called once when the connection ends; `err` is set when it ended by an error. */
   onclose: ((err?: TabshardError) => void) | null;
   /** Closes the connection; the peer's `onclose` runs too. Idempotent. */
