@@ -10,10 +10,10 @@ import type { Frame } from '../shared/protocol/frame.ts';
 import type { KvKeys } from '../shared/protocol/kv.ts';
 import { asPublish, encodeSubscribe, encodeUnsubscribe } from '../shared/protocol/subscribe.ts';
 import type { ReplyFn } from '../shared/rpc.ts';
+import type { Keys } from '../shared/slicing.ts';
 import type { TableSpec } from '../shared/table.ts';
 
-/** Keys of a request: a sorted unique key list, or a contiguous range [begin, end). */
-export type Keys = Float64Array | { begin: number; end: number };
+export type { Keys };
 
 export interface Subscription {
   readonly keys: Keys;
@@ -78,7 +78,7 @@ export class KvSubscription implements Subscription {
     private readonly spec: TableSpec,
     readonly keys: Keys,
     n: number,
-    parts: ReadonlyArray<{ node: string; keys: KvKeys; runs: Array<{ at: number; n: number }> }>,
+    parts: ReadonlyArray<{ node: string; keys: KvKeys; runs: ReadonlyArray<{ at: number; n: number }> }>,
   ) {
     this.buf = new Float32Array(n * spec.valueLength);
     this.lowest = parts.length === 0 ? Number.POSITIVE_INFINITY : -1;

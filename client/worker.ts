@@ -1,26 +1,28 @@
 /**
- * The worker library (ARCHITECTURE §4, ps-lite's shape): `push` and `pull` return a timestamp
- * at once; `wait(ts)` resolves when that request is done (with the values, for a pull).
- * Requests are sliced by the ring, each slice sent to its owner, and replies reassembled.
+ * The worker library (ps-lite's shape; docs/workers.md): `push` and `pull` (client/kv-table.ts)
+ * return a timestamp at once; `wait(ts)` resolves when that request is done (with the values,
+ * for a pull). A request is sliced by the ring into one frame per owning node, each sent to its
+ * owner, and replies reassembled.
  *
- * Every push is stamped (worker, task, attempt, seq), so a slice resent after a lost
+ * Every push frame is stamped (worker, task, attempt, seq), so a frame resent after a lost
  * connection is applied at most once by its server. Used by Node workers and browser tabs
  * alike: the transports are passed in as dialers.
  */
 import { type ClusterInfo, parseClusterInfo } from '../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../shared/errors.ts';
-import { checkSortedKeys } from '../shared/keys.ts';
 import { BufferPool } from '../shared/pool.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
-import { type Frame, HEADER_BYTES, MsgType, setRequestId, type TaskStamp } from '../shared/protocol/frame.ts';
-import { asPullReply, encodePull, encodePush, type KvKeys } from '../shared/protocol/kv.ts';
-import { Ring, type TableShape } from '../shared/ring.ts';
+import { type Frame, HEADER_BYTES, MsgType, type TaskStamp } from '../shared/protocol/frame.ts';
+import { Ring } from '../shared/ring.ts';
 import { type ReplyFn, RpcPeer } from '../shared/rpc.ts';
+import type { Keys } from '../shared/slicing.ts';
 import type { TableSpec } from '../shared/table.ts';
 import { type Dialer, partsLength, type TransportKind } from '../shared/transport/types.ts';
-import { type Keys, KvSubscription, type SubSlice, type Subscription, type SubscriptionHost } from './subscription.ts';
+import { KvTable, type TableHost, type TaskRef } from './kv-table.ts';
+import type { SubSlice, Subscription, SubscriptionHost } from './subscription.ts';
 
-export type { Keys, Subscription };
+export type { Keys, Subscription, TaskRef };
+export { KvTable };
 
 export interface WorkerOptions {
   /**
@@ -54,7 +56,10 @@ export interface WorkerBytes {
   published: number;
 }
 
-export class Worker implements SubscriptionHost {
+/** How many tasks' seq counters a worker keeps (explicitly stamped pushes; the oldest is forgotten). */
+const TASK_SEQS_KEPT = 64;
+
+export class Worker implements SubscriptionHost, TableHost {
   readonly id: number;
   /** Traffic counters (monotonic; read them before and after an iteration for per-iteration bytes). */
   readonly bytes: WorkerBytes = { pushed: 0, requested: 0, pulled: 0, published: 0 };
@@ -72,9 +77,10 @@ export class Worker implements SubscriptionHost {
   private nextTs = 1;
   /** Seq of ad-hoc (task 0) pushes: never restarts, or a node would take new pushes for resends. */
   private adhocSeq = 0;
-  private taskSeq = 0;
-  private task = 0;
-  private attempt = 0;
+  /** The task `setTask` names: pushes without an explicit task are stamped with it. */
+  private current: TaskRef = { task: 0, attempt: 0 };
+  /** Next seq per task (and the attempt it counts for), in insertion order. */
+  private readonly taskSeqs = new Map<number, { attempt: number; seq: number }>();
   /** Live subscription slices by their wire id (unique within this worker). */
   private readonly subSlices = new Map<number, SubSlice>();
   private nextSub = 1;
@@ -117,19 +123,24 @@ export class Worker implements SubscriptionHost {
   }
 
   /**
-   * Stamps later pushes with this scheduler task (task 0: none); a task's seqs start at 0 for
-   * every attempt, so a re-run pushes the same (task, seq) identities as the run it replaces.
+   * Stamps later pushes that name no task of their own with this scheduler task (task 0: none).
+   * A task's seqs start at 0 for every attempt (and again here), so a re-run pushes the same
+   * (task, seq) identities as the run it replaces.
    */
   setTask(task: number, attempt: number): void {
-    this.task = task;
-    this.attempt = attempt;
-    this.taskSeq = 0;
+    this.current = { task, attempt };
+    if (task !== 0) this.taskSeqs.set(task, { attempt, seq: 0 });
   }
 
   table(name: string): KvTable {
     const spec = this.tables.get(name);
     if (!spec) throw new TabshardError('TS_ERR_UNKNOWN_TABLE', name);
     return new KvTable(this, spec);
+  }
+
+  /** @internal TableHost: counts a pull reply's bytes. */
+  countPulled(bytes: number): void {
+    this.bytes.pulled += bytes;
   }
 
   /** Resolves when request `ts` is done: with the values for a pull, undefined for a push. */
@@ -162,25 +173,29 @@ export class Worker implements SubscriptionHost {
     return ts;
   }
 
-  /** @internal The stamp `stamps(1)` would return next, without taking it. */
-  peekStamp(): TaskStamp {
-    return {
-      worker: this.id,
-      task: this.task,
-      attempt: this.attempt,
-      seq: this.task === 0 ? this.adhocSeq : this.taskSeq,
-    };
-  }
-
   /**
-   * @internal Stamps for the `n` slices of one push: each slice has its own seq, because a
-   * node may own several slices of one request and applies each (task, seq) at most once.
+   * @internal Stamps for the `n` frames of one push of `task` (default: the `setTask` one). Each
+   * frame has its own seq, and a node applies each (task, seq) at most once. With `take` false
+   * the stamps are only looked at (a push that then fails to encode takes none).
    */
-  stamps(n: number): TaskStamp[] {
+  stamps(n: number, task: TaskRef = this.current, take = true): TaskStamp[] {
     const out: TaskStamp[] = [];
-    for (let i = 0; i < n; i++) {
-      const seq = this.task === 0 ? this.adhocSeq++ : this.taskSeq++;
-      out.push({ worker: this.id, task: this.task, attempt: this.attempt, seq });
+    if (task.task === 0) {
+      for (let i = 0; i < n; i++) out.push({ worker: this.id, task: 0, attempt: 0, seq: this.adhocSeq + i });
+      if (take) this.adhocSeq += n;
+      return out;
+    }
+    let c = this.taskSeqs.get(task.task);
+    if (c === undefined || c.attempt !== task.attempt) c = { attempt: task.attempt, seq: 0 };
+    for (let i = 0; i < n; i++) out.push({ worker: this.id, task: task.task, attempt: task.attempt, seq: c.seq + i });
+    if (take) {
+      this.taskSeqs.delete(task.task);
+      this.taskSeqs.set(task.task, { attempt: task.attempt, seq: c.seq + n });
+      while (this.taskSeqs.size > TASK_SEQS_KEPT) {
+        const oldest = this.taskSeqs.keys().next().value as number;
+        if (oldest === this.current.task) break;
+        this.taskSeqs.delete(oldest);
+      }
     }
     return out;
   }
@@ -339,262 +354,4 @@ export class Worker implements SubscriptionHost {
     }
     return p!;
   }
-}
-
-/** One table of the job, as seen by a worker. */
-export class KvTable {
-  private readonly shape: TableShape;
-
-  constructor(
-    private readonly w: Worker,
-    readonly spec: TableSpec,
-  ) {
-    this.shape = { id: spec.id, keySpace: spec.keySpace, valueLength: spec.valueLength };
-  }
-
-  private count(keys: Keys): number {
-    if (keys instanceof Float64Array) {
-      checkSortedKeys(keys, this.spec.keySpace);
-      return keys.length;
-    }
-    const { begin, end } = keys;
-    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin || end > this.spec.keySpace)
-      throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', `range [${begin}, ${end})`);
-    return end - begin;
-  }
-
-  /**
-   * The owner of a non-empty key list that goes to one node, else null (a range, an empty list,
-   * several owners, or keys slicing refuses: those take the path that checks keys first).
-   */
-  private oneOwner(keys: Keys): string | null {
-    if (!(keys instanceof Float64Array) || keys.length === 0) return null;
-    try {
-      const s = this.w.currentRing.sliceKeys(this.shape, keys);
-      return s.length === 1 ? s[0].owner : null;
-    } catch {
-      return null;
-    }
-  }
-
-  /** The slices of `keys` per owner: wire keys and the offset (in keys) into the request. */
-  private slices(keys: Keys): Array<{ owner: string; keys: KvKeys; at: number; n: number }> {
-    const ring = this.w.currentRing;
-    if (keys instanceof Float64Array)
-      return ring.sliceKeys(this.shape, keys).map((s) => ({
-        owner: s.owner,
-        keys: { kind: 'list', keys: keys.subarray(s.begin, s.end) },
-        at: s.begin,
-        n: s.end - s.begin,
-      }));
-    return ring.sliceRange(this.shape, keys.begin, keys.end).map((r) => ({
-      owner: r.owner,
-      keys: { kind: 'range', begin: r.begin, end: r.end },
-      at: r.begin - keys.begin,
-      n: r.end - r.begin,
-    }));
-  }
-
-  /**
-   * Pushes `values` (d per key) for `keys`; returns a timestamp at once. `after` delays the
-   * push until that earlier request is done (ps-lite's dependency).
-   */
-  push(keys: Keys, values: Float32Array, opts: { clock?: number; after?: number } = {}): number {
-    const d = this.spec.valueLength;
-    const { job } = this.w;
-    const table = this.spec.id;
-    const clock = opts.clock ?? 0;
-    const owner = this.oneOwner(keys);
-    if (owner !== null) {
-      // A key list for one node is checked while it is encoded: one pass over the keys, not two.
-      const list = keys as Float64Array;
-      const task = this.w.peekStamp();
-      const m = { requestId: 0, job, table, clock, task, keys: { kind: 'list', keys: list } as const, values };
-      let first: Uint8Array[] | null = encodePush(m, { pool: this.w.pool, keySpace: this.spec.keySpace });
-      if (values.length !== list.length * d) {
-        this.w.pool.give(first[0]);
-        throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${list.length} keys x ${d}`);
-      }
-      this.w.stamps(1);
-      return this.w.track(
-        () =>
-          new Promise<undefined>((resolve, reject) =>
-            this.w.sendSlice(
-              owner,
-              (requestId) => {
-                if (first === null) return this.w.countPush(encodePush({ ...m, requestId }, { pool: this.w.pool })); // a resend
-                const parts = first;
-                first = null;
-                setRequestId(parts[0], requestId);
-                return this.w.countPush(parts);
-              },
-              (err) => (err ? reject(err) : resolve(undefined)),
-            ),
-          ),
-        opts.after,
-      );
-    }
-    const n = this.count(keys);
-    if (values.length !== n * d)
-      throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
-    const slices = this.slices(keys);
-    const stamps = this.w.stamps(slices.length);
-    const pool = this.w.pool;
-    return this.w.track(
-      () =>
-        new Promise<undefined>((resolve, reject) => {
-          if (slices.length === 0) resolve(undefined);
-          const done = countdown(slices.length, resolve, reject);
-          for (let i = 0; i < slices.length; i++) {
-            const s = slices[i];
-            const task = stamps[i];
-            const v = values.subarray(s.at * d, (s.at + s.n) * d);
-            this.w.sendSlice(
-              s.owner,
-              (requestId) =>
-                this.w.countPush(encodePush({ requestId, job, table, clock, task, keys: s.keys, values: v }, { pool })),
-              done,
-            );
-          }
-        }),
-      opts.after,
-    );
-  }
-
-  /** Pulls the values of `keys` (into `out` when given); `wait(ts)` resolves with them. */
-  pull(keys: Keys, opts: { out?: Float32Array; clock?: number; after?: number } = {}): number {
-    const d = this.spec.valueLength;
-    const { job } = this.w;
-    const table = this.spec.id;
-    const clock = opts.clock ?? 0;
-    // As in push; only without `after`, since a pull that waits is sliced when it is sent.
-    const owner = opts.after === undefined ? this.oneOwner(keys) : null;
-    if (owner !== null) {
-      const list = keys as Float64Array;
-      const n = list.length;
-      const m = { requestId: 0, job, table, clock, keys: { kind: 'list', keys: list } as const };
-      let first: Uint8Array[] | null = encodePull(m, { pool: this.w.pool, keySpace: this.spec.keySpace });
-      if (opts.out && opts.out.length !== n * d) {
-        this.w.pool.give(first[0]);
-        throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
-      }
-      return this.w.track(
-        () =>
-          new Promise<Float32Array>((resolve, reject) =>
-            this.w.sendSlice(
-              owner,
-              (requestId) => {
-                if (first === null) return this.w.countRequest(encodePull({ ...m, requestId }, { pool: this.w.pool })); // a resend
-                const parts = first;
-                first = null;
-                setRequestId(parts[0], requestId);
-                return this.w.countRequest(parts);
-              },
-              (err, f) => {
-                if (err) reject(err);
-                else this.assemble([{ at: 0, n }], [asPullReply(f!)], n, opts.out, resolve, reject);
-              },
-            ),
-          ),
-      );
-    }
-    const n = this.count(keys);
-    if (opts.out && opts.out.length !== n * d)
-      throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
-    const pool = this.w.pool;
-    return this.w.track(
-      () =>
-        new Promise<Float32Array>((resolve, reject) => {
-          const slices = this.slices(keys);
-          const parts: Float32Array[] = new Array(slices.length);
-          let left = slices.length;
-          if (left === 0) return this.assemble(slices, parts, n, opts.out, resolve, reject);
-          for (let i = 0; i < slices.length; i++) {
-            const s = slices[i];
-            this.w.sendSlice(
-              s.owner,
-              (requestId) => this.w.countRequest(encodePull({ requestId, job, table, clock, keys: s.keys }, { pool })),
-              (err, f) => {
-                if (err) return reject(err);
-                parts[i] = asPullReply(f!);
-                if (--left === 0) this.assemble(slices, parts, n, opts.out, resolve, reject);
-              },
-            );
-          }
-        }),
-      opts.after,
-    );
-  }
-
-  /**
-   * Subscribes to the values of `keys` (eager SSP): every node that owns some of them publishes
-   * their current values whenever the job's slowest clock advances (ServerManager.publish), and
-   * once at once when the job has published a clock before. The slices a node owns are merged
-   * into one SUBSCRIBE (a range that falls in several runs on one node travels as a key list).
-   * Over a lost connection the worker subscribes again.
-   */
-  subscribe(keys: Keys): Subscription {
-    const n = this.count(keys);
-    const own: Keys = keys instanceof Float64Array ? keys.slice() : { begin: keys.begin, end: keys.end };
-    const byNode = new Map<string, Array<{ keys: KvKeys; at: number; n: number }>>();
-    for (const s of this.slices(own)) {
-      const runs = byNode.get(s.owner);
-      if (runs) runs.push(s);
-      else byNode.set(s.owner, [s]);
-    }
-    const parts = [...byNode].map(([node, runs]) => ({
-      node,
-      keys: runs.length === 1 ? runs[0].keys : { kind: 'list' as const, keys: runKeys(own, runs) },
-      runs: runs.map(({ at, n }) => ({ at, n })),
-    }));
-    return new KvSubscription(this.w, this.spec, own, n, parts);
-  }
-
-  /** Checks every reply before copying any, so a failed pull leaves `out` untouched. */
-  private assemble(
-    slices: Array<{ at: number; n: number }>,
-    parts: Float32Array[],
-    n: number,
-    out: Float32Array | undefined,
-    resolve: (v: Float32Array) => void,
-    reject: (e: TabshardError) => void,
-  ): void {
-    const d = this.spec.valueLength;
-    let bytes = 0;
-    for (let i = 0; i < parts.length; i++) bytes += HEADER_BYTES + parts[i].byteLength;
-    this.w.bytes.pulled += bytes;
-    for (let i = 0; i < parts.length; i++)
-      if (parts[i].length !== slices[i].n * d) {
-        reject(new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${parts[i].length} values`));
-        return;
-      }
-    if (!out && parts.length === 1) {
-      resolve(parts[0]);
-      return;
-    }
-    const o = out ?? new Float32Array(n * d);
-    for (let i = 0; i < parts.length; i++) o.set(parts[i], slices[i].at * d);
-    resolve(o);
-  }
-}
-
-/** The keys of several runs of a request (offsets `at`, `n` keys each), as one sorted list. */
-function runKeys(keys: Keys, runs: ReadonlyArray<{ at: number; n: number }>): Float64Array {
-  const out = new Float64Array(runs.reduce((a, r) => a + r.n, 0));
-  let o = 0;
-  for (const r of runs)
-    if (keys instanceof Float64Array) {
-      out.set(keys.subarray(r.at, r.at + r.n), o);
-      o += r.n;
-    } else for (let i = 0; i < r.n; i++) out[o++] = keys.begin + r.at + i;
-  return out;
-}
-
-/** A ReplyFn that resolves after `n` successful replies and rejects on the first error. */
-function countdown(n: number, resolve: (v: undefined) => void, reject: (e: TabshardError) => void): ReplyFn {
-  let left = n;
-  return (err) => {
-    if (err) reject(err);
-    else if (--left === 0) resolve(undefined);
-  };
 }

@@ -7,10 +7,11 @@ import type { ClusterInfo } from '../shared/cluster.ts';
 import { TabshardError } from '../shared/errors.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
 import { MsgType } from '../shared/protocol/frame.ts';
-import { asPullReply, encodePull, type KvKeys } from '../shared/protocol/kv.ts';
+import { asPullReply, encodePull } from '../shared/protocol/kv.ts';
 import { checkClock, encodeClock } from '../shared/protocol/subscribe.ts';
 import { Ring } from '../shared/ring.ts';
 import { RpcPeer } from '../shared/rpc.ts';
+import { scatterPart, sliceByNode } from '../shared/slicing.ts';
 import { parseTableSpec, type TableSpec } from '../shared/table.ts';
 import type { Dialer } from '../shared/transport/types.ts';
 
@@ -92,25 +93,17 @@ export class ServerManager {
     const spec = this.tables.find((t) => t.job === job && t.id === table);
     if (!spec || !this.ring) throw new TabshardError('TS_ERR_UNKNOWN_TABLE', `job ${job} table ${table}`);
     const d = spec.valueLength;
-    const slices: Array<{ owner: string; keys: KvKeys; at: number }> =
-      keys instanceof Float64Array
-        ? this.ring
-            .sliceKeys(spec, keys)
-            .map((s) => ({ owner: s.owner, keys: { kind: 'list', keys: keys.subarray(s.begin, s.end) }, at: s.begin }))
-        : this.ring.sliceRange(spec, keys.begin, keys.end).map((r) => ({
-            owner: r.owner,
-            keys: { kind: 'range', begin: r.begin, end: r.end },
-            at: r.begin - keys.begin,
-          }));
     const n = keys instanceof Float64Array ? keys.length : keys.end - keys.begin;
     const out = new Float32Array(n * d);
     await Promise.all(
-      slices.map(async (s) => {
-        const node = this.nodes.find((x) => x.id === s.owner)!;
+      sliceByNode(this.ring, spec, keys).map(async (part) => {
+        const node = this.nodes.find((x) => x.id === part.owner)!;
         const reply = await (await this.peer(node)).call((id) =>
-          encodePull({ requestId: id, job, table, clock: 0, keys: s.keys }),
+          encodePull({ requestId: id, job, table, clock: 0, keys: part.keys }),
         );
-        out.set(asPullReply(reply), s.at * d);
+        const v = asPullReply(reply);
+        if (v.length !== part.n * d) throw new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${v.length} values`);
+        scatterPart(v, part, d, out);
       }),
     );
     return out;

@@ -10,7 +10,7 @@ import { checkKey, checkRange } from '../../shared/keys.ts';
 import { BufferPool } from '../../shared/pool.ts';
 import { decodeObject, encodeError, encodeJson, parseHello } from '../../shared/protocol/control.ts';
 import { decodeFrame, type Frame, HEADER_BYTES, MsgType } from '../../shared/protocol/frame.ts';
-import { asPull, asPush, encodeAck, encodePullReply, type KvKeys } from '../../shared/protocol/kv.ts';
+import { asPull, asPush, countKeys, encodeAck, encodePullReply, type KvKeys } from '../../shared/protocol/kv.ts';
 import { asSubscribe, asUnsubscribe, parseClock } from '../../shared/protocol/subscribe.ts';
 import { Ring, type TableShape } from '../../shared/ring.ts';
 import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
@@ -135,7 +135,7 @@ export class ServerNode {
    */
   private readable(job: number, table: number, keys: KvKeys): Table {
     const t = this.table(job, table);
-    const n = keys.kind === 'range' ? keys.end - keys.begin : keys.keys.length;
+    const n = countKeys(keys);
     if (HEADER_BYTES + n * t.spec.valueLength * 4 > MAX_REPLY_BYTES)
       throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', `${n} keys exceed the reply limit`);
     this.checkOwner(t, keys);
@@ -162,17 +162,26 @@ export class ServerNode {
     if (owns.all) {
       // The same key checks (and codes) as slicing would make.
       if (keys.kind === 'range') checkRange(keys.begin, keys.end, shape.keySpace);
-      else if (keys.keys.length > 0) {
+      else if (keys.kind === 'ranges') {
+        const b = keys.bounds;
+        if (b.length > 0) checkRange(b[0], b[b.length - 1], shape.keySpace);
+      } else if (keys.keys.length > 0) {
         checkKey(keys.keys[0], shape.keySpace);
         checkKey(keys.keys[keys.keys.length - 1], shape.keySpace);
       }
       return;
     }
-    const slices =
-      keys.kind === 'range' ? ring.sliceRange(shape, keys.begin, keys.end) : ring.sliceKeys(shape, keys.keys);
-    for (const s of slices)
-      if (s.owner !== this.id)
+    // A frame carries all of this node's keys of a request, across as many of its ranges as they
+    // fall in: every piece must be this node's.
+    const notOwner = (owner: string): void => {
+      if (owner !== this.id)
         throw new TabshardError('TS_ERR_NOT_OWNER', `${this.id} is not the owner (ring v${ring.version})`);
+    };
+    if (keys.kind === 'list') for (const s of ring.sliceKeys(shape, keys.keys)) notOwner(s.owner);
+    else if (keys.kind === 'range') for (const r of ring.sliceRange(shape, keys.begin, keys.end)) notOwner(r.owner);
+    else
+      for (let i = 0; i < keys.bounds.length; i += 2)
+        for (const r of ring.sliceRange(shape, keys.bounds[i], keys.bounds[i + 1])) notOwner(r.owner);
   }
 
   private onMessage(conn: Conn, msg: Uint8Array): void {

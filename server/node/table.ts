@@ -6,7 +6,7 @@
 import { TabshardError } from '../../shared/errors.ts';
 import type { BufferPool } from '../../shared/pool.ts';
 import type { TaskStamp } from '../../shared/protocol/frame.ts';
-import type { KvKeys } from '../../shared/protocol/kv.ts';
+import { countKeys, type KvKeys, keysEnd } from '../../shared/protocol/kv.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import { createUpdater } from '../updaters/index.ts';
 import { PushDedupe } from './dedupe.ts';
@@ -39,14 +39,10 @@ export class Table {
 
   /** Checks keys against the key space and returns how many keys they name. */
   count(keys: KvKeys): number {
-    if (keys.kind === 'range') {
-      if (keys.end > this.spec.keySpace) throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', `range end ${keys.end}`);
-      return keys.end - keys.begin;
-    }
-    const n = keys.keys.length;
-    if (n > 0 && keys.keys[n - 1] >= this.spec.keySpace)
-      throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', `key ${keys.keys[n - 1]} >= ${this.spec.keySpace}`);
-    return n;
+    const end = keysEnd(keys);
+    if (end > this.spec.keySpace)
+      throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', `key ${end - 1} >= ${this.spec.keySpace}`);
+    return countKeys(keys);
   }
 
   /**
@@ -55,11 +51,9 @@ export class Table {
    */
   push(keys: KvKeys, values: Float32Array, task: TaskStamp | null): boolean {
     const n = this.count(keys);
-    if (values.length !== n * this.spec.valueLength)
-      throw new TabshardError(
-        'TS_ERR_VALUE_LENGTH',
-        `${values.length} values for ${n} keys x ${this.spec.valueLength}`,
-      );
+    const d = this.spec.valueLength;
+    if (values.length !== n * d)
+      throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
     const bad = firstNonFinite(values);
     if (bad >= 0) throw new TabshardError('TS_ERR_NON_FINITE', `value ${bad} is ${values[bad]}`);
     if (task && this.dedupe.seen(task)) {
@@ -67,11 +61,12 @@ export class Table {
       return false;
     }
     this.step++;
-    if (keys.kind === 'range') {
-      if (this.dense) this.dense.pushRange(keys.begin, keys.end, values, this.step);
-      else this.sparse!.push(rangeKeys(keys.begin, keys.end), values, this.step);
-    } else if (this.dense) this.dense.pushKeys(keys.keys, values, this.step);
-    else this.sparse!.push(keys.keys, values, this.step);
+    if (this.sparse) this.sparse.push(keyList(keys), values, this.step);
+    else if (keys.kind === 'list') this.dense!.pushKeys(keys.keys, values, this.step);
+    else
+      forEachRange(keys, (begin, end, at) =>
+        this.dense!.pushRange(begin, end, values.subarray(at * d, (at + end - begin) * d), this.step),
+      );
     if (task) this.dedupe.record(task);
     return true;
   }
@@ -89,12 +84,16 @@ export class Table {
   /** `pull` without counting it as one (a publication to a subscriber reads this way). */
   read(keys: KvKeys, pool?: BufferPool): { parts: Float32Array[]; release?: () => void } {
     const n = this.count(keys);
-    if (keys.kind === 'range' && this.dense) return this.dense.pullRange(keys.begin, keys.end);
+    if (this.dense && keys.kind === 'range') return this.dense.pullRange(keys.begin, keys.end);
+    if (this.dense && keys.kind === 'ranges') {
+      const reads: Array<{ parts: Float32Array[]; release: () => void }> = [];
+      forEachRange(keys, (begin, end) => reads.push(this.dense!.pullRange(begin, end)));
+      return { parts: reads.flatMap((r) => r.parts), release: releaseAll(reads) };
+    }
     const len = n * this.spec.valueLength;
     const out = pool ? new Float32Array(pool.take(4 * len).buffer, 0, len) : new Float32Array(len);
-    if (keys.kind === 'range') this.sparse!.pull(rangeKeys(keys.begin, keys.end), out);
-    else if (this.dense) this.dense.pullKeys(keys.keys, out);
-    else this.sparse!.pull(keys.keys, out);
+    if (this.dense) this.dense.pullKeys(keyList(keys), out);
+    else this.sparse!.pull(keyList(keys), out);
     return { parts: [out], release: pool && giver(pool, out) };
   }
 
@@ -113,10 +112,35 @@ export class Table {
   }
 }
 
-function rangeKeys(begin: number, end: number): Float64Array {
-  const keys = new Float64Array(end - begin);
-  for (let i = 0; i < keys.length; i++) keys[i] = begin + i;
-  return keys;
+/** The keys as one sorted list (ranges spelled out). */
+function keyList(keys: KvKeys): Float64Array {
+  if (keys.kind === 'list') return keys.keys;
+  const out = new Float64Array(countKeys(keys));
+  forEachRange(keys, (begin, end, at) => {
+    for (let k = begin; k < end; k++) out[at + k - begin] = k;
+  });
+  return out;
+}
+
+/** Calls `fn(begin, end, at)` for each range of a range or ranges segment; `at` is its first key's offset. */
+function forEachRange(keys: KvKeys, fn: (begin: number, end: number, at: number) => void): void {
+  if (keys.kind === 'range') {
+    fn(keys.begin, keys.end, 0);
+    return;
+  }
+  if (keys.kind !== 'ranges') return;
+  const b = keys.bounds;
+  for (let i = 0, at = 0; i < b.length; i += 2) {
+    fn(b[i], b[i + 1], at);
+    at += b[i + 1] - b[i];
+  }
+}
+
+/** Ends the loans of several dense reads at once. */
+function releaseAll(reads: ReadonlyArray<{ release: () => void }>): () => void {
+  return () => {
+    for (const r of reads) r.release();
+  };
 }
 
 /** Gives `out` back to `pool` (returned, not declared: tsx would name a declared closure per call). */

@@ -10,6 +10,19 @@ import { decodeFrame, emptyFrame, encodeFrame, type Frame, MsgType } from './fra
 import { asPush, encodePush } from './kv.ts';
 
 const bytes = (f: Frame) => concatParts(encodeFrame(f));
+
+/** `n` sorted, non-empty, non-overlapping ranges below 2^52 as begin/end pairs (some adjacent). */
+function randomRanges(rng: ReturnType<typeof createRng>, n: number): Float64Array {
+  const b = new Float64Array(2 * n);
+  let at = rng.int(1000);
+  for (let i = 0; i < n; i++) {
+    at += rng.next() < 0.2 ? 0 : rng.int(2 ** 20);
+    b[2 * i] = at;
+    at += 1 + rng.int(1000);
+    b[2 * i + 1] = at;
+  }
+  return b;
+}
 const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
 
 describe('frame codec', () => {
@@ -62,14 +75,16 @@ describe('frame codec', () => {
     const rng = createRng(42);
     const types = Object.values(MsgType);
     for (let i = 0; i < 2000; i++) {
-      const kind = rng.int(3);
+      const kind = rng.int(4);
       const n = rng.int(50);
       const keys =
         kind === 0
           ? ({ kind: 'none' } as const)
           : kind === 1
             ? ({ kind: 'range', begin: 5, end: 5 + rng.int(1000) } as const)
-            : ({ kind: 'list', keys: randomSortedKeys(rng, n, rng.next() < 0.5 ? 2 ** 52 : 1000) } as const);
+            : kind === 2
+              ? ({ kind: 'list', keys: randomSortedKeys(rng, n, rng.next() < 0.5 ? 2 ** 52 : 1000) } as const)
+              : ({ kind: 'ranges', bounds: randomRanges(rng, rng.int(6)) } as const);
       const f: Frame = {
         type: types[rng.int(types.length)],
         flags: rng.int(2) << 1,
@@ -95,6 +110,61 @@ describe('frame codec', () => {
         { ...want, body: want.body && Array.from(want.body) },
       );
     }
+  });
+
+  it('encodes several ranges (RANGES, key kind 5) byte for byte as PROTOCOL.md documents it (fixture)', () => {
+    const msg = bytes({
+      ...emptyFrame(MsgType.PULL, 1),
+      keys: { kind: 'ranges', bounds: Float64Array.of(2, 4, 2 ** 32, 2 ** 32 + 1) },
+    });
+    assert.equal(
+      hex(msg),
+      [
+        '01',
+        '11',
+        '0000',
+        '01000000',
+        '00000000',
+        '00000000',
+        '00000000', // version, PULL, flags, request 1, job, table, clock
+        '05',
+        '00',
+        '0000',
+        '02000000',
+        '00000000', // key kind RANGES, no values, reserved, n = 2 ranges, 0 value bytes
+        '0200000000000000',
+        '0400000000000000', // [2, 4)
+        '0000000001000000',
+        '0100000001000000', // [2^32, 2^32 + 1)
+      ].join(''),
+    );
+    assert.deepEqual(decodeFrame(msg).keys, { kind: 'ranges', bounds: Float64Array.of(2, 4, 2 ** 32, 2 ** 32 + 1) });
+  });
+
+  it('refuses RANGES that are empty, reversed, overlapping or beyond 2^52, each with its code', () => {
+    const msg = (...b: number[]) =>
+      bytes({ ...emptyFrame(MsgType.PULL), keys: { kind: 'ranges', bounds: Float64Array.from(b) } });
+    const code = (m: Uint8Array) => {
+      try {
+        decodeFrame(m);
+        return 'ok';
+      } catch (e) {
+        return (e as TabshardError).code;
+      }
+    };
+    assert.equal(code(msg(0, 5, 5, 9)), 'ok'); // adjacent ranges are allowed
+    assert.equal(code(msg()), 'ok'); // no ranges at all
+    assert.equal(code(msg(3, 3)), 'TS_ERR_FRAME_MALFORMED');
+    assert.equal(code(msg(4, 3)), 'TS_ERR_FRAME_MALFORMED');
+    assert.equal(code(msg(0, 5, 4, 9)), 'TS_ERR_KEYS_UNSORTED');
+    assert.equal(code(msg(7, 9, 0, 2)), 'TS_ERR_KEYS_UNSORTED');
+    assert.equal(code(msg(2 ** 52 - 1, 2 ** 52)), 'ok');
+    const far = msg(0, 1);
+    new DataView(far.buffer).setUint32(32 + 12, 1 << 20, true); // end's high word: 2^52 + 1
+    new DataView(far.buffer).setUint32(32 + 8, 1, true);
+    assert.equal(code(far), 'TS_ERR_KEY_OUT_OF_RANGE');
+    const short = msg(0, 1, 2, 3).subarray(0, 32 + 24);
+    assert.equal(code(short), 'TS_ERR_FRAME_TRUNCATED');
   });
 
   it('accepts a range ending at 2^52 (the largest key space) and refuses one beyond it', () => {
@@ -171,6 +241,7 @@ describe('frame codec', () => {
         }),
       ),
       concatParts(encodeError(3, new TabshardError('TS_ERR_TIMEOUT'))),
+      bytes({ ...emptyFrame(MsgType.PULL), keys: { kind: 'ranges', bounds: Float64Array.of(1, 9, 20, 2 ** 40) } }),
     ];
     let decoded = 0;
     for (let i = 0; i < 100_000; i++) {
@@ -188,6 +259,12 @@ describe('frame codec', () => {
         decoded++;
         if (f.keys.kind === 'list')
           for (let k = 1; k < f.keys.keys.length; k++) assert.ok(f.keys.keys[k] > f.keys.keys[k - 1]);
+        if (f.keys.kind === 'ranges')
+          for (let k = 0; k < f.keys.bounds.length; k++)
+            assert.ok(
+              f.keys.bounds[k] > f.keys.bounds[k - 1] ||
+                (k % 2 === 0 && f.keys.bounds[k] >= (f.keys.bounds[k - 1] ?? 0)),
+            );
         if (f.type === MsgType.PUSH && f.values) asPush(f);
       } catch (e) {
         if (!(e instanceof TabshardError)) throw e;

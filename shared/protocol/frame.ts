@@ -55,7 +55,7 @@ export const Flag = {
 } as const;
 const KNOWN_FLAGS = Flag.HAS_TASK | Flag.DUPLICATE | Flag.NO_REPLY;
 
-export const KeyKind = { NONE: 0, RANGE: 1, LIST64: 2, DELTA32: 3, CACHED: 4 } as const;
+export const KeyKind = { NONE: 0, RANGE: 1, LIST64: 2, DELTA32: 3, CACHED: 4, RANGES: 5 } as const;
 export const ValueKind = { NONE: 0, F32: 1, BYTES: 2, F16: 3, COMPRESSED: 4 } as const;
 
 export interface TaskStamp {
@@ -65,10 +65,15 @@ export interface TaskStamp {
   seq: number;
 }
 
+/**
+ * Keys of a frame: none, one range [begin, end), a sorted unique key list, or several ranges
+ * (`bounds` = begin0, end0, begin1, end1, …: each range non-empty, each begin ≥ the previous end).
+ */
 export type KeySegment =
   | { kind: 'none' }
   | { kind: 'range'; begin: number; end: number }
-  | { kind: 'list'; keys: Float64Array };
+  | { kind: 'list'; keys: Float64Array }
+  | { kind: 'ranges'; bounds: Float64Array };
 
 export interface Frame {
   type: MsgType;
@@ -145,6 +150,12 @@ function put32(b: Uint8Array, off: number, x: number): void {
   b[off + 3] = x >>> 24;
 }
 
+/** Little-endian u64 (an integer below 2^53) into a byte array. */
+function put64(b: Uint8Array, off: number, x: number): void {
+  put32(b, off, x % TWO32);
+  put32(b, off + 4, Math.floor(x / TWO32));
+}
+
 /** A key list's head (header + task block + key segment), with the key segment written. */
 function listHead(list: Float64Array, at: number, opts: EncodeOptions): { head: Uint8Array; kind: number } {
   const { pool, keySpace } = opts;
@@ -209,10 +220,14 @@ export function encodeFrame(f: Frame, valueParts?: readonly Float32Array[], opts
   } else if (keys.kind === 'range') {
     head = smallBytes(at + 16);
     keyKind = KeyKind.RANGE;
-    put32(head, at, keys.begin % TWO32);
-    put32(head, at + 4, Math.floor(keys.begin / TWO32));
-    put32(head, at + 8, keys.end % TWO32);
-    put32(head, at + 12, Math.floor(keys.end / TWO32));
+    put64(head, at, keys.begin);
+    put64(head, at + 8, keys.end);
+  } else if (keys.kind === 'ranges') {
+    const b = keys.bounds;
+    keyCount = b.length >> 1;
+    head = opts.pool ? opts.pool.take(at + 8 * b.length) : smallBytes(at + 8 * b.length);
+    keyKind = KeyKind.RANGES;
+    for (let i = 0; i < b.length; i++) put64(head, at + 8 * i, b[i]);
   } else {
     head = smallBytes(at);
     keyKind = KeyKind.NONE;
@@ -305,18 +320,7 @@ export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
     off += TASK_BYTES;
   }
   // Every length is checked against the bytes actually present before anything is allocated.
-  const keyBytes =
-    keyKind === KeyKind.NONE || keyKind === KeyKind.RANGE
-      ? keyKind === KeyKind.RANGE
-        ? 16
-        : 0
-      : keyKind === KeyKind.LIST64
-        ? 8 * n
-        : keyKind === KeyKind.DELTA32
-          ? n === 0
-            ? 0
-            : 8 + 4 * (n - 1)
-          : -1;
+  const keyBytes = keySegmentBytes(keyKind, n);
   if (keyBytes < 0) throw malformed(`key kind ${keyKind} not supported`);
   if ((keyKind === KeyKind.NONE || keyKind === KeyKind.RANGE) && n !== 0)
     throw malformed('key count without a key list');
@@ -336,6 +340,8 @@ export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
     keys = { kind: 'range', begin, end };
   } else if (keyKind === KeyKind.LIST64 || keyKind === KeyKind.DELTA32) {
     keys = { kind: 'list', keys: decodeKeyList(buf, dv, off, n, keyKind === KeyKind.DELTA32, scratch) };
+  } else if (keyKind === KeyKind.RANGES) {
+    keys = { kind: 'ranges', bounds: decodeRanges(dv, off, n) };
   }
   off += keyBytes;
 
@@ -362,6 +368,41 @@ export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
     values,
     body,
   };
+}
+
+/** Bytes of a key segment of `kind` with count `n` (-1: a kind this decoder does not accept). */
+function keySegmentBytes(kind: number, n: number): number {
+  switch (kind) {
+    case KeyKind.NONE:
+      return 0;
+    case KeyKind.RANGE:
+      return 16;
+    case KeyKind.LIST64:
+      return 8 * n;
+    case KeyKind.DELTA32:
+      return n === 0 ? 0 : 8 + 4 * (n - 1);
+    case KeyKind.RANGES:
+      return 16 * n;
+    default:
+      return -1;
+  }
+}
+
+/** `n` ranges as begin/end pairs, each non-empty and starting at or after the previous end. */
+function decodeRanges(dv: DataView, off: number, n: number): Float64Array {
+  const bounds = new Float64Array(2 * n);
+  let prevEnd = 0;
+  for (let i = 0; i < n; i++, off += 16) {
+    const begin = readKey(dv, off);
+    const end = readKey(dv, off + 8, true);
+    if (end <= begin) throw malformed(`range ${i} is empty or reversed`);
+    if (begin < prevEnd)
+      throw new TabshardError('TS_ERR_KEYS_UNSORTED', `range ${i} starts before range ${i - 1} ends`);
+    bounds[2 * i] = begin;
+    bounds[2 * i + 1] = end;
+    prevEnd = end;
+  }
+  return bounds;
 }
 
 function decodeKeyList(

@@ -14,8 +14,24 @@ import {
   type TaskStamp,
 } from './frame.ts';
 
-/** Keys of a kv request: a contiguous range or an explicit sorted list. */
+/** Keys of a kv request: a contiguous range, an explicit sorted list, or several ranges. */
 export type KvKeys = Exclude<KeySegment, { kind: 'none' }>;
+
+/** How many keys `keys` names. */
+export function countKeys(keys: KvKeys): number {
+  if (keys.kind === 'range') return keys.end - keys.begin;
+  if (keys.kind === 'list') return keys.keys.length;
+  let n = 0;
+  for (let i = 0; i < keys.bounds.length; i += 2) n += keys.bounds[i + 1] - keys.bounds[i];
+  return n;
+}
+
+/** One past the largest key `keys` names (0 for none): what a key-space check compares. */
+export function keysEnd(keys: KvKeys): number {
+  if (keys.kind === 'range') return keys.end;
+  if (keys.kind === 'list') return keys.keys.length === 0 ? 0 : keys.keys[keys.keys.length - 1] + 1;
+  return keys.bounds.length === 0 ? 0 : keys.bounds[keys.bounds.length - 1];
+}
 
 export interface PushMsg {
   requestId: number;
@@ -26,6 +42,9 @@ export interface PushMsg {
   keys: KvKeys;
   values: Float32Array;
 }
+
+/** A push to encode: its values may be given as parts, sent one after another (gathered, not copied). */
+export type PushInput = Omit<PushMsg, 'values'> & { values: Float32Array | readonly Float32Array[] };
 
 export interface PullMsg {
   requestId: number;
@@ -38,7 +57,8 @@ export interface PullMsg {
 const shape = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', why);
 
 /** `opts`: a pool for long key lists, and/or a key check fused into the encoding (see EncodeOptions). */
-export function encodePush(m: PushMsg, opts?: EncodeOptions): Uint8Array[] {
+export function encodePush(m: PushInput, opts?: EncodeOptions): Uint8Array[] {
+  const parts = m.values instanceof Float32Array ? undefined : m.values;
   return encodeFrame(
     {
       type: MsgType.PUSH,
@@ -49,10 +69,10 @@ export function encodePush(m: PushMsg, opts?: EncodeOptions): Uint8Array[] {
       clock: m.clock,
       task: m.task,
       keys: m.keys,
-      values: m.values,
+      values: parts ? null : (m.values as Float32Array),
       body: null,
     },
-    undefined,
+    parts,
     opts,
   );
 }

@@ -1,0 +1,227 @@
+/**
+ * One table of a job as a worker sees it (ps-lite's KVWorker): `push` and `pull` slice a request
+ * by the ring into ONE frame per owning node (a node's keys may span many of its ranges; the
+ * frame carries them all: a list, or several ranges), send each to its owner and reassemble the
+ * replies. A frame is encoded once, when the request is made (its keys checked while they are
+ * encoded), and again only to resend it over a new connection after a lost one.
+ *
+ * Pull replies are scattered into the result as each one arrives: reply frames may be views of
+ * a buffer the transport reuses (Conn.transientMessages), so nothing keeps them.
+ */
+import { TabshardError } from '../shared/errors.ts';
+import { checkSortedKeys } from '../shared/keys.ts';
+import type { BufferPool } from '../shared/pool.ts';
+import { HEADER_BYTES, setRequestId, type TaskStamp } from '../shared/protocol/frame.ts';
+import { asPullReply, encodePull, encodePush } from '../shared/protocol/kv.ts';
+import type { Ring, TableShape } from '../shared/ring.ts';
+import type { ReplyFn } from '../shared/rpc.ts';
+import { type Keys, type NodePart, partValues, scatterPart, sliceByNode } from '../shared/slicing.ts';
+import type { TableSpec } from '../shared/table.ts';
+import { KvSubscription, type Subscription, type SubscriptionHost } from './subscription.ts';
+
+/** A scheduler task and the attempt of its lease: what a push is stamped with. */
+export interface TaskRef {
+  task: number;
+  attempt: number;
+}
+
+/** What a table needs of its worker (client/worker.ts implements it). */
+export interface TableHost extends SubscriptionHost {
+  readonly currentRing: Ring;
+  /** Lends the heads of long key lists; they come back through the transport's onSent. */
+  readonly pool: BufferPool;
+  /** Stamps for the `n` frames of a push of `task` (see Worker.stamps). */
+  stamps(n: number, task?: TaskRef, take?: boolean): TaskStamp[];
+  /** Registers a request and returns its timestamp (`after`: an earlier request it waits for). */
+  track(run: () => Promise<Float32Array | undefined>, after?: number): number;
+  countPush(parts: Uint8Array[]): Uint8Array[];
+  countPulled(bytes: number): void;
+}
+
+/** Options of a push. */
+export interface PushOptions {
+  clock?: number;
+  /** Wait for this earlier request before sending (ps-lite's dependency). */
+  after?: number;
+  /** The task to stamp the push with (default: the worker's `setTask` one). */
+  task?: TaskRef;
+}
+
+/** Options of a pull. */
+export interface PullOptions {
+  /** Where the values go (n·d floats); a fresh array when absent. Partly written if the pull fails. */
+  out?: Float32Array;
+  clock?: number;
+  after?: number;
+}
+
+export class KvTable {
+  private readonly shape: TableShape;
+
+  constructor(
+    private readonly w: TableHost,
+    readonly spec: TableSpec,
+  ) {
+    this.shape = { id: spec.id, keySpace: spec.keySpace, valueLength: spec.valueLength };
+  }
+
+  /**
+   * Pushes `values` (d per key) for `keys`; returns a timestamp at once. Bad keys or a wrong
+   * value count throw here, before anything is sent or stamped.
+   */
+  push(keys: Keys, values: Float32Array, opts: PushOptions = {}): number {
+    const d = this.spec.valueLength;
+    const { parts, n, check } = this.slice(keys);
+    if (values.length !== n * d)
+      throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
+    const stamps = this.w.stamps(parts.length, opts.task, false);
+    const base = { requestId: 0, job: this.w.job, table: this.spec.id, clock: opts.clock ?? 0 };
+    const msgs = parts.map((p, i) => ({ ...base, task: stamps[i], keys: p.keys, values: partValues(values, p, d) }));
+    const first = this.encodeAll(parts, (i) => encodePush(msgs[i], this.encodeOptions(check)));
+    this.w.stamps(parts.length, opts.task);
+    return this.w.track(
+      () =>
+        new Promise<undefined>((resolve, reject) => {
+          if (parts.length === 0) return resolve(undefined);
+          let left = parts.length;
+          const done: ReplyFn = (err) => {
+            if (err) reject(err);
+            else if (--left === 0) resolve(undefined);
+          };
+          for (let i = 0; i < parts.length; i++)
+            this.w.sendSlice(
+              parts[i].owner,
+              this.builder(
+                first,
+                i,
+                () => encodePush(msgs[i], { pool: this.w.pool }),
+                (f) => this.w.countPush(f),
+              ),
+              done,
+            );
+        }),
+      opts.after,
+    );
+  }
+
+  /** Pulls the values of `keys` (into `out` when given); `wait(ts)` resolves with them. */
+  pull(keys: Keys, opts: PullOptions = {}): number {
+    const d = this.spec.valueLength;
+    const { parts, n, check } = this.slice(keys);
+    if (opts.out && opts.out.length !== n * d)
+      throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
+    const base = { requestId: 0, job: this.w.job, table: this.spec.id, clock: opts.clock ?? 0 };
+    const msgs = parts.map((p) => ({ ...base, keys: p.keys }));
+    const first = this.encodeAll(parts, (i) => encodePull(msgs[i], this.encodeOptions(check)));
+    return this.w.track(
+      () =>
+        new Promise<Float32Array>((resolve, reject) => {
+          const out = opts.out ?? new Float32Array(n * d);
+          let left = parts.length;
+          if (left === 0) return resolve(out);
+          let failed = false;
+          for (let i = 0; i < parts.length; i++) {
+            const part = parts[i];
+            this.w.sendSlice(
+              part.owner,
+              this.builder(
+                first,
+                i,
+                () => encodePull(msgs[i], { pool: this.w.pool }),
+                (f) => this.w.countRequest(f),
+              ),
+              (err, f) => {
+                if (failed) return;
+                const v = err ? null : asPullReply(f!);
+                if (v) this.w.countPulled(HEADER_BYTES + v.byteLength);
+                if (v === null || v.length !== part.n * d) {
+                  failed = true;
+                  return reject(err ?? new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${v!.length} values`));
+                }
+                scatterPart(v, part, d, out);
+                if (--left === 0) resolve(out);
+              },
+            );
+          }
+        }),
+      opts.after,
+    );
+  }
+
+  /**
+   * Subscribes to the values of `keys` (eager SSP): every node that owns some of them publishes
+   * their current values whenever the job's slowest clock advances (ServerManager.publish), and
+   * once at once when the job has published a clock before. Like a pull, one SUBSCRIBE per node.
+   * Over a lost connection the worker subscribes again.
+   */
+  subscribe(keys: Keys): Subscription {
+    const own: Keys = keys instanceof Float64Array ? keys.slice() : { begin: keys.begin, end: keys.end };
+    const { parts, n } = this.slice(own);
+    return new KvSubscription(
+      this.w,
+      this.spec,
+      own,
+      n,
+      parts.map((p) => ({ node: p.owner, keys: p.keys, runs: p.runs })),
+    );
+  }
+
+  /**
+   * The request's parts per node, its key count, and whether its lone list part is to be checked
+   * while it is encoded. On a table one node holds whole, a key list goes as it is and is checked
+   * while encoded (one pass over the keys, not two); on a table spread over nodes it is checked
+   * first, then gathered per node.
+   */
+  private slice(keys: Keys): { parts: NodePart[]; n: number; check: boolean } {
+    const ring = this.w.currentRing;
+    const ranges = ring.ranges(this.shape);
+    if (keys instanceof Float64Array) {
+      const n = keys.length;
+      if (n === 0) return { parts: [], n, check: false };
+      if (ranges.length === 1)
+        return {
+          parts: [{ owner: ranges[0].owner, keys: { kind: 'list', keys }, runs: [{ at: 0, n }], n }],
+          n,
+          check: true,
+        };
+      checkSortedKeys(keys, this.spec.keySpace);
+      return { parts: sliceByNode(ring, this.shape, keys), n, check: false };
+    }
+    const { begin, end } = keys;
+    if (!Number.isInteger(begin) || !Number.isInteger(end) || begin < 0 || end < begin || end > this.spec.keySpace)
+      throw new TabshardError('TS_ERR_KEY_OUT_OF_RANGE', `range [${begin}, ${end})`);
+    return { parts: sliceByNode(ring, this.shape, keys), n: end - begin, check: false };
+  }
+
+  /** Encoder options: pooled heads, and the fused key check for a lone list part. */
+  private encodeOptions(check: boolean): { pool: BufferPool; keySpace?: number } {
+    return check ? { pool: this.w.pool, keySpace: this.spec.keySpace } : { pool: this.w.pool };
+  }
+
+  /** Encodes every part's frame now; on a failure gives the heads already lent back and rethrows. */
+  private encodeAll(parts: NodePart[], encode: (i: number) => Uint8Array[]): Uint8Array[][] {
+    const out: Uint8Array[][] = [];
+    try {
+      for (let i = 0; i < parts.length; i++) out.push(encode(i));
+    } catch (err) {
+      for (const f of out) this.w.pool.give(f[0]);
+      throw err;
+    }
+    return out;
+  }
+
+  /** The builder of part `i`: its pre-encoded frame the first time, a fresh encoding for a resend. */
+  private builder(
+    first: Array<Uint8Array[] | null>,
+    i: number,
+    again: () => Uint8Array[],
+    count: (parts: Uint8Array[]) => Uint8Array[],
+  ): (requestId: number) => Uint8Array[] {
+    return (requestId) => {
+      const parts = first[i] ?? again();
+      first[i] = null;
+      setRequestId(parts[0], requestId);
+      return count(parts);
+    };
+  }
+}
