@@ -220,14 +220,10 @@ export class Worker implements SubscriptionHost, TableHost {
     return this.ring;
   }
 
-  /** @internal Sends one slice to `node`, redialling and resending after a lost connection. */
-  send(node: string, build: (id: number) => Uint8Array[]): Promise<Frame> {
-    return new Promise((resolve, reject) => this.sendSlice(node, build, (err, f) => (err ? reject(err) : resolve(f!))));
-  }
-
   /**
-   * @internal Callback form of `send` (the hot path: no promise per slice). `done` runs once.
-   * Heads lent by `pool` go back to it when the transport has sent them.
+   * @internal Sends one frame to `node`, redialling and resending after a lost connection; `done`
+   * runs once, with a reply frame valid only while it runs (RpcPeer.request). Heads lent by
+   * `pool` go back to it when the transport has sent them.
    */
   sendSlice(node: string, build: (id: number) => Uint8Array[], done: ReplyFn, attempt = 0): void {
     // Callbacks are written inline: a named closure would cost a defineProperty per call under tsx.

@@ -18,6 +18,8 @@ export type ReplyFn = (err: TabshardError | null, f: Frame | null) => void;
 interface Pending {
   done: ReplyFn;
   deadline: number;
+  /** The reply must outlive its callback (`call`): it is decoded from a copy of the message. */
+  keep: boolean;
 }
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -37,7 +39,8 @@ export class RpcPeer {
   private sweeperRef = false;
   /**
    * Frames a server sends unasked (PUBLISH, eager SSP): they are not replies, so they go here,
-   * whatever their request id (a PUBLISH's is its subscription id). Dropped when unset.
+   * whatever their request id (a PUBLISH's is its subscription id). Dropped when unset. Like a
+   * `request` reply, the frame is valid only while the callback runs.
    */
   onpublish: ((f: Frame) => void) | null = null;
 
@@ -47,6 +50,8 @@ export class RpcPeer {
     /** Milliseconds, monotonic (tests pass a fake clock; timers still run in real time). */
     private readonly now: () => number = () => performance.now(),
   ) {
+    // Every reply is decoded and handed over before onMessage returns (a kept one from a copy).
+    conn.transientMessages = true;
     conn.onmessage = (msg) => this.onMessage(msg);
     conn.onclose = (err) => this.failAll(err ?? new TabshardError('TS_ERR_TRANSPORT_CLOSED', conn.remote));
   }
@@ -55,19 +60,26 @@ export class RpcPeer {
     return this.conn.closed;
   }
 
-  /** Sends the message `build(requestId)` and resolves with the reply frame. */
+  /** Sends the message `build(requestId)` and resolves with the reply frame (the caller's to keep). */
   call(build: (requestId: number) => Uint8Array[], onSent?: (parts: Uint8Array[]) => void): Promise<Frame> {
     return new Promise<Frame>((resolve, reject) => {
-      this.request(build, (err, f) => (err ? reject(err) : resolve(f!)), onSent);
+      this.request(build, (err, f) => (err ? reject(err) : resolve(f!)), onSent, true);
     });
   }
 
   /**
-   * Callback form of `call` (no promise): sends `build(requestId)` and calls `done` exactly once,
-   * with the reply or the error (possibly before returning, when the send fails at once).
+   * Callback form of `call` (the hot path: no promise, no copy): sends `build(requestId)` and
+   * calls `done` exactly once, with the reply or the error (possibly before returning, when the
+   * send fails at once). The reply frame is valid only while `done` runs: its values and body may
+   * be views of a buffer the transport reuses (Conn.transientMessages); copy what you keep.
    * `onSent(parts)` runs when the transport no longer references the parts.
    */
-  request(build: (requestId: number) => Uint8Array[], done: ReplyFn, onSent?: (parts: Uint8Array[]) => void): void {
+  request(
+    build: (requestId: number) => Uint8Array[],
+    done: ReplyFn,
+    onSent?: (parts: Uint8Array[]) => void,
+    keep = false,
+  ): void {
     if (this.conn.closed) {
       done(new TabshardError('TS_ERR_TRANSPORT_CLOSED', this.conn.remote), null);
       return;
@@ -83,7 +95,7 @@ export class RpcPeer {
         this.sweeperRef = true;
       }
     }
-    this.pending.set(id, { done, deadline });
+    this.pending.set(id, { done, deadline, keep });
     try {
       const parts = build(id);
       this.conn.send(parts, onSent && (() => onSent(parts)));
@@ -143,7 +155,10 @@ export class RpcPeer {
   private onMessage(msg: Uint8Array): void {
     let f: Frame;
     try {
-      f = decodeFrame(msg);
+      // A reply whose caller keeps it (`call`) is decoded from its own copy of the bytes.
+      const id = msg.byteLength >= 8 ? (msg[4] | (msg[5] << 8) | (msg[6] << 16) | (msg[7] << 24)) >>> 0 : 0;
+      const keep = msg[1] !== MsgType.PUBLISH && this.pending.get(id)?.keep === true;
+      f = decodeFrame(keep ? new Uint8Array(msg) : msg);
     } catch (err) {
       // A peer that sends garbage is not one to keep talking to.
       this.conn.close(err instanceof TabshardError ? err : new TabshardError('TS_ERR_FRAME_MALFORMED'));

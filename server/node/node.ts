@@ -77,6 +77,8 @@ export class ServerNode {
 
   serve(conn: Conn): void {
     this.conns.add(conn);
+    // Every frame is applied or answered before onMessage returns; nothing keeps its bytes.
+    conn.transientMessages = true;
     conn.onmessage = (msg) => this.onMessage(conn, msg);
     conn.onclose = () => {
       this.conns.delete(conn);
