@@ -24,9 +24,13 @@ export interface NodeChild {
   addresses: Record<string, string>;
 }
 
-/** Spawns `tabshard server` and resolves once it printed where it listens. */
+/**
+ * Spawns `tabshard server` and resolves once it printed where it listens. Node flags for the
+ * child (e.g. `--cpu-prof` to profile a node) come from TABSHARD_NODE_FLAGS, space-separated.
+ */
 export function spawnNode(id: string, extraArgs: string[] = [], adminToken = ''): Promise<NodeChild> {
-  const child = spawn(process.execPath, [BIN, 'server', '--id', id, ...extraArgs], {
+  const flags = process.env.TABSHARD_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...flags, BIN, 'server', '--id', id, ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, TABSHARD_ADMIN_TOKEN: adminToken },
   });
