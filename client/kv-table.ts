@@ -9,10 +9,11 @@
  * a buffer the transport reuses (Conn.transientMessages), so nothing keeps them.
  */
 import { TabshardError } from '../shared/errors.ts';
+import { type KeyListCache, keyListHash } from '../shared/key-cache.ts';
 import { checkSortedKeys } from '../shared/keys.ts';
 import type { BufferPool } from '../shared/pool.ts';
-import { HEADER_BYTES, setRequestId, type TaskStamp } from '../shared/protocol/frame.ts';
-import { asPullReply, encodePull, encodePush } from '../shared/protocol/kv.ts';
+import { type EncodeOptions, Flag, HEADER_BYTES, setRequestId, type TaskStamp } from '../shared/protocol/frame.ts';
+import { asPullReply, encodePull, encodePush, type WireKeys } from '../shared/protocol/kv.ts';
 import type { Ring, TableShape } from '../shared/ring.ts';
 import type { ReplyFn } from '../shared/rpc.ts';
 import { type Keys, type NodePart, partValues, scatterPart, sliceByNode } from '../shared/slicing.ts';
@@ -36,6 +37,8 @@ export interface TableHost extends SubscriptionHost {
   track(run: () => Promise<Float32Array | undefined>, after?: number): number;
   countPush(parts: Uint8Array[]): Uint8Array[];
   countPulled(bytes: number): void;
+  /** The worker's mirror of the key lists `node`'s connection holds. */
+  keyCache(node: string): KeyListCache<true>;
 }
 
 /** Options of a push. */
@@ -76,8 +79,9 @@ export class KvTable {
       throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
     const stamps = this.w.stamps(parts.length, opts.task, false);
     const base = { requestId: 0, job: this.w.job, table: this.spec.id, clock: opts.clock ?? 0 };
-    const msgs = parts.map((p, i) => ({ ...base, task: stamps[i], keys: p.keys, values: partValues(values, p, d) }));
-    const first = this.encodeAll(parts, (i) => encodePush(msgs[i], this.encodeOptions(check)));
+    const frames = this.frames(parts, check, (i, keys, flags, options) =>
+      encodePush({ ...base, task: stamps[i], keys, flags, values: partValues(values, parts[i], d) }, options),
+    );
     this.w.stamps(parts.length, opts.task);
     return this.w.track(
       () =>
@@ -89,16 +93,7 @@ export class KvTable {
             else if (--left === 0) resolve(undefined);
           };
           for (let i = 0; i < parts.length; i++)
-            this.w.sendSlice(
-              parts[i].owner,
-              this.builder(
-                first,
-                i,
-                () => encodePush(msgs[i], { pool: this.w.pool }),
-                (f) => this.w.countPush(f),
-              ),
-              done,
-            );
+            this.w.sendSlice(parts[i].owner, (requestId) => this.w.countPush(frames.build(i, requestId)), done);
         }),
       opts.after,
     );
@@ -111,8 +106,9 @@ export class KvTable {
     if (opts.out && opts.out.length !== n * d)
       throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
     const base = { requestId: 0, job: this.w.job, table: this.spec.id, clock: opts.clock ?? 0 };
-    const msgs = parts.map((p) => ({ ...base, keys: p.keys }));
-    const first = this.encodeAll(parts, (i) => encodePull(msgs[i], this.encodeOptions(check)));
+    const frames = this.frames(parts, check, (_i, keys, flags, options) =>
+      encodePull({ ...base, keys, flags }, options),
+    );
     return this.w.track(
       () =>
         new Promise<Float32Array>((resolve, reject) => {
@@ -124,12 +120,7 @@ export class KvTable {
             const part = parts[i];
             this.w.sendSlice(
               part.owner,
-              this.builder(
-                first,
-                i,
-                () => encodePull(msgs[i], { pool: this.w.pool }),
-                (f) => this.w.countRequest(f),
-              ),
+              (requestId) => this.w.countRequest(frames.build(i, requestId)),
               (err, f) => {
                 if (failed) return;
                 const v = err ? null : asPullReply(f!);
@@ -193,35 +184,51 @@ export class KvTable {
     return { parts: sliceByNode(ring, this.shape, keys), n: end - begin, check: false };
   }
 
-  /** Encoder options: pooled heads, and the fused key check for a lone list part. */
-  private encodeOptions(check: boolean): { pool: BufferPool; keySpace?: number } {
-    return check ? { pool: this.w.pool, keySpace: this.spec.keySpace } : { pool: this.w.pool };
-  }
-
-  /** Encodes every part's frame now; on a failure gives the heads already lent back and rethrows. */
-  private encodeAll(parts: NodePart[], encode: (i: number) => Uint8Array[]): Uint8Array[][] {
-    const out: Uint8Array[][] = [];
+  /**
+   * The frames of a request's parts. Each is encoded now (so bad keys throw here) and again only
+   * for a resend. Key caching (PROTOCOL.md §5.2): a key list long enough to cache goes by its
+   * hash when the node's open connection holds it, else in full with CACHE_KEYS (and the
+   * worker's mirror of that connection's cache records it, as the node will); a resend (a new
+   * connection, or TS_ERR_KEYS_NOT_CACHED) always carries the list in full. A lone list part of
+   * a table one node holds whole is checked while it is encoded (`check`).
+   */
+  private frames(
+    parts: NodePart[],
+    check: boolean,
+    encode: (i: number, keys: WireKeys, flags: number, opts: EncodeOptions) => Uint8Array[],
+  ): { build(i: number, requestId: number): Uint8Array[] } {
+    const pool = this.w.pool;
+    const hashes = parts.map((p) => (p.keys.kind === 'list' ? keyListHash(p.keys.keys) : null));
+    const full = (i: number): Uint8Array[] => {
+      const hash = hashes[i];
+      if (hash !== null) this.w.keyCache(parts[i].owner).add(hash, parts[i].n, true);
+      return encode(i, parts[i].keys, hash === null ? 0 : Flag.CACHE_KEYS, { pool });
+    };
+    const first: Array<Uint8Array[] | null> = [];
     try {
-      for (let i = 0; i < parts.length; i++) out.push(encode(i));
+      for (let i = 0; i < parts.length; i++) {
+        const { owner, n, keys } = parts[i];
+        const hash = hashes[i];
+        const cache = hash === null ? null : this.w.keyCache(owner);
+        if (hash !== null && cache!.use(hash, n)) {
+          first.push(encode(i, { kind: 'cached', hash, n }, 0, {}));
+          continue;
+        }
+        const options = check ? { pool, keySpace: this.spec.keySpace } : { pool };
+        first.push(encode(i, keys, hash === null ? 0 : Flag.CACHE_KEYS, options));
+        if (hash !== null) cache!.add(hash, n, true);
+      }
     } catch (err) {
-      for (const f of out) this.w.pool.give(f[0]);
+      for (const f of first) if (f) pool.give(f[0]);
       throw err;
     }
-    return out;
-  }
-
-  /** The builder of part `i`: its pre-encoded frame the first time, a fresh encoding for a resend. */
-  private builder(
-    first: Array<Uint8Array[] | null>,
-    i: number,
-    again: () => Uint8Array[],
-    count: (parts: Uint8Array[]) => Uint8Array[],
-  ): (requestId: number) => Uint8Array[] {
-    return (requestId) => {
-      const parts = first[i] ?? again();
-      first[i] = null;
-      setRequestId(parts[0], requestId);
-      return count(parts);
+    return {
+      build(i, requestId) {
+        const frame = first[i] ?? full(i);
+        first[i] = null;
+        setRequestId(frame[0], requestId);
+        return frame;
+      },
     };
   }
 }

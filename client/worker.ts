@@ -10,6 +10,7 @@
  */
 import { type ClusterInfo, parseClusterInfo } from '../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../shared/errors.ts';
+import { KeyListCache } from '../shared/key-cache.ts';
 import { BufferPool } from '../shared/pool.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
 import { type Frame, HEADER_BYTES, MsgType, type TaskStamp } from '../shared/protocol/frame.ts';
@@ -79,6 +80,8 @@ export class Worker implements SubscriptionHost, TableHost {
   private adhocSeq = 0;
   /** The task `setTask` names: pushes without an explicit task are stamped with it. */
   private current: TaskRef = { task: 0, attempt: 0 };
+  /** Per node: the key lists its current connection holds for this worker (key caching). */
+  private readonly keyCaches = new Map<string, KeyListCache<true>>();
   /** Next seq per task (and the attempt it counts for), in insertion order. */
   private readonly taskSeqs = new Map<number, { attempt: number; seq: number }>();
   /** Live subscription slices by their wire id (unique within this worker). */
@@ -136,6 +139,20 @@ export class Worker implements SubscriptionHost, TableHost {
     const spec = this.tables.get(name);
     if (!spec) throw new TabshardError('TS_ERR_UNKNOWN_TABLE', name);
     return new KvTable(this, spec);
+  }
+
+  /**
+   * @internal TableHost: the key lists `node`'s connection holds for this worker (the worker's
+   * mirror of the node's cache, PROTOCOL.md §5.2). It belongs to the connection in use or being
+   * dialled, and is dropped with it.
+   */
+  keyCache(node: string): KeyListCache<true> {
+    let c = this.keyCaches.get(node);
+    if (!c) {
+      c = new KeyListCache<true>();
+      this.keyCaches.set(node, c);
+    }
+    return c;
   }
 
   /** @internal TableHost: counts a pull reply's bytes. */
@@ -255,10 +272,18 @@ export class Worker implements SubscriptionHost, TableHost {
     f: Frame | null,
   ): void {
     if (err && RETRYABLE.has(err.code) && attempt < (this.opts.retries ?? 3)) {
-      this.peers.delete(node);
-      this.ready.delete(node);
+      this.dropPeer(node);
+      this.sendSlice(node, build, done, attempt + 1);
+    } else if (err?.code === 'TS_ERR_KEYS_NOT_CACHED' && attempt < (this.opts.retries ?? 3)) {
+      // The node no longer has a list this frame named by its hash: `build` sends it in full now.
       this.sendSlice(node, build, done, attempt + 1);
     } else done(err, f);
+  }
+
+  private dropPeer(node: string): void {
+    this.peers.delete(node);
+    this.ready.delete(node);
+    this.keyCaches.delete(node);
   }
 
   private readonly giveBack = (parts: Uint8Array[]): void => this.pool.give(parts[0]);
@@ -338,14 +363,17 @@ export class Worker implements SubscriptionHost, TableHost {
           peer.onpublish = (f) => this.onPublish(node, f);
           conn.onclose = ((prev) => (err) => {
             prev?.(err);
-            if (this.peers.get(node) === p) this.peers.delete(node);
+            if (this.peers.get(node) === p) {
+              this.peers.delete(node);
+              this.keyCaches.delete(node); // the node forgets this connection's lists with it
+            }
             if (this.ready.get(node) === peer) this.ready.delete(node);
             this.resubscribe(node);
           })(conn.onclose);
           if (this.peers.get(node) === p) this.ready.set(node, peer);
           return peer;
         });
-      p.catch(() => this.peers.delete(node));
+      p.catch(() => this.dropPeer(node));
       this.peers.set(node, p);
     }
     return p!;

@@ -6,10 +6,11 @@
  */
 import { type ClusterInfo, parseClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../../shared/errors.ts';
+import { KeyListCache, keyListHash } from '../../shared/key-cache.ts';
 import { checkKey, checkRange } from '../../shared/keys.ts';
 import { BufferPool } from '../../shared/pool.ts';
 import { decodeObject, encodeError, encodeJson, parseHello } from '../../shared/protocol/control.ts';
-import { decodeFrame, type Frame, HEADER_BYTES, MsgType } from '../../shared/protocol/frame.ts';
+import { decodeFrame, Flag, type Frame, HEADER_BYTES, MsgType } from '../../shared/protocol/frame.ts';
 import { asPull, asPush, countKeys, encodeAck, encodePullReply, type KvKeys } from '../../shared/protocol/kv.ts';
 import { asSubscribe, asUnsubscribe, parseClock } from '../../shared/protocol/subscribe.ts';
 import { Ring, type TableShape } from '../../shared/ring.ts';
@@ -46,6 +47,8 @@ export class ServerNode {
   private readonly conns = new Set<Conn>();
   /** Connections that presented the admin token in HELLO. */
   private readonly admins = new WeakSet<Conn>();
+  /** Key lists each connection asked to have remembered (key caching, PROTOCOL.md §5.2). */
+  private readonly keyCaches = new Map<Conn, KeyListCache<Float64Array>>();
   private cluster: { info: ClusterInfo; ring: Ring } | null = null;
   /** Per table: whether this node owns all of it under `ring`. */
   private readonly ownsAll = new WeakMap<Table, { ring: Ring; all: boolean }>();
@@ -82,6 +85,7 @@ export class ServerNode {
     conn.onmessage = (msg) => this.onMessage(conn, msg);
     conn.onclose = () => {
       this.conns.delete(conn);
+      this.keyCaches.delete(conn);
       this.subs.dropConn(conn);
     };
   }
@@ -198,10 +202,36 @@ export class ServerNode {
       // Frames are consumed before this returns, so key lists can share one scratch array.
       const f = decodeFrame(msg, this.keyScratch);
       requestId = f.requestId;
+      this.cacheKeys(conn, f);
       this.dispatch(conn, f);
     } catch (err) {
       this.errors++;
       conn.send(encodeError(requestId, toTabshardError(err)));
+    }
+  }
+
+  /**
+   * Key caching (PROTOCOL.md §5.2): a CACHED segment becomes the list this connection had
+   * remembered under its hash (TS_ERR_KEYS_NOT_CACHED if none, or of another length); a list
+   * flagged CACHE_KEYS is remembered (a copy: the decoded list lives in the scratch), whatever
+   * the request then does, so both ends' caches change in the same order.
+   */
+  private cacheKeys(conn: Conn, f: Frame): void {
+    const k = f.keys;
+    if (k.kind === 'cached') {
+      const keys = this.keyCaches.get(conn)?.use(k.hash, k.n);
+      if (keys === undefined)
+        throw new TabshardError('TS_ERR_KEYS_NOT_CACHED', `no cached list ${k.hash.toString(16)} of ${k.n} keys`);
+      f.keys = { kind: 'list', keys };
+    } else if (f.flags & Flag.CACHE_KEYS && k.kind === 'list') {
+      const hash = keyListHash(k.keys);
+      if (hash === null) return;
+      let cache = this.keyCaches.get(conn);
+      if (!cache) {
+        cache = new KeyListCache();
+        this.keyCaches.set(conn, cache);
+      }
+      cache.add(hash, k.keys.length, k.keys.slice());
     }
   }
 

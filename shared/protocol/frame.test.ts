@@ -6,7 +6,7 @@ import { BufferPool } from '../pool.ts';
 import { createRng, randomSortedKeys } from '../rng.ts';
 import { concatParts } from '../transport/types.ts';
 import { decodeError, encodeError } from './control.ts';
-import { decodeFrame, emptyFrame, encodeFrame, type Frame, MsgType } from './frame.ts';
+import { decodeFrame, emptyFrame, encodeFrame, Flag, type Frame, MsgType } from './frame.ts';
 import { asPush, encodePush } from './kv.ts';
 
 const bytes = (f: Frame) => concatParts(encodeFrame(f));
@@ -139,6 +139,17 @@ describe('frame codec', () => {
       ].join(''),
     );
     assert.deepEqual(decodeFrame(msg).keys, { kind: 'ranges', bounds: Float64Array.of(2, 4, 2 ** 32, 2 ** 32 + 1) });
+  });
+
+  it('encodes a cached key list (CACHED, key kind 4) by its hash and count, and CACHE_KEYS only on a key list', () => {
+    const msg = bytes({ ...emptyFrame(MsgType.PULL, 1), keys: { kind: 'cached', hash: 0x0123456789abcdefn, n: 70 } });
+    assert.equal(hex(msg.subarray(20, 32)), '04000000' + '46000000' + '00000000');
+    assert.equal(hex(msg.subarray(32)), 'efcdab8967452301');
+    assert.deepEqual(decodeFrame(msg).keys, { kind: 'cached', hash: 0x0123456789abcdefn, n: 70 });
+    const flagged = (keys: Frame['keys']) => bytes({ ...emptyFrame(MsgType.PULL), flags: Flag.CACHE_KEYS, keys });
+    assert.equal(decodeFrame(flagged({ kind: 'list', keys: Float64Array.of(1, 2) })).flags, Flag.CACHE_KEYS);
+    assert.throws(() => decodeFrame(flagged({ kind: 'range', begin: 0, end: 2 })), { code: 'TS_ERR_FRAME_MALFORMED' });
+    assert.throws(() => decodeFrame(flagged({ kind: 'cached', hash: 1n, n: 2 })), { code: 'TS_ERR_FRAME_MALFORMED' });
   });
 
   it('refuses RANGES that are empty, reversed, overlapping or beyond 2^52, each with its code', () => {

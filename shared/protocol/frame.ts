@@ -52,8 +52,10 @@ export const Flag = {
   DUPLICATE: 1 << 1,
   /** On a request: the sender expects no reply (fire and forget). Reserved. */
   NO_REPLY: 1 << 2,
+  /** On a frame with a key list: the receiver remembers the list under its hash (key caching). */
+  CACHE_KEYS: 1 << 3,
 } as const;
-const KNOWN_FLAGS = Flag.HAS_TASK | Flag.DUPLICATE | Flag.NO_REPLY;
+const KNOWN_FLAGS = Flag.HAS_TASK | Flag.DUPLICATE | Flag.NO_REPLY | Flag.CACHE_KEYS;
 
 export const KeyKind = { NONE: 0, RANGE: 1, LIST64: 2, DELTA32: 3, CACHED: 4, RANGES: 5 } as const;
 export const ValueKind = { NONE: 0, F32: 1, BYTES: 2, F16: 3, COMPRESSED: 4 } as const;
@@ -73,7 +75,15 @@ export type KeySegment =
   | { kind: 'none' }
   | { kind: 'range'; begin: number; end: number }
   | { kind: 'list'; keys: Float64Array }
-  | { kind: 'ranges'; bounds: Float64Array };
+  | { kind: 'ranges'; bounds: Float64Array }
+  | CachedKeys;
+
+/** A key list named by its cache hash (key kind CACHED): `n` keys the receiver holds for this connection. */
+export interface CachedKeys {
+  kind: 'cached';
+  hash: bigint;
+  n: number;
+}
 
 export interface Frame {
   type: MsgType;
@@ -222,6 +232,12 @@ export function encodeFrame(f: Frame, valueParts?: readonly Float32Array[], opts
     keyKind = KeyKind.RANGE;
     put64(head, at, keys.begin);
     put64(head, at + 8, keys.end);
+  } else if (keys.kind === 'cached') {
+    head = smallBytes(at + 8);
+    keyKind = KeyKind.CACHED;
+    keyCount = keys.n;
+    put32(head, at, Number(keys.hash & 0xffffffffn));
+    put32(head, at + 4, Number((keys.hash >> 32n) & 0xffffffffn));
   } else if (keys.kind === 'ranges') {
     const b = keys.bounds;
     keyCount = b.length >> 1;
@@ -324,6 +340,8 @@ export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
   if (keyBytes < 0) throw malformed(`key kind ${keyKind} not supported`);
   if ((keyKind === KeyKind.NONE || keyKind === KeyKind.RANGE) && n !== 0)
     throw malformed('key count without a key list');
+  if (flags & Flag.CACHE_KEYS && keyKind !== KeyKind.LIST64 && keyKind !== KeyKind.DELTA32)
+    throw malformed('CACHE_KEYS without a key list');
   if (valueKind > ValueKind.BYTES) throw malformed(`value kind ${valueKind} not supported`);
   if (valueKind === ValueKind.NONE && valueBytes !== 0) throw malformed('value bytes without a value kind');
   if (valueKind === ValueKind.F32 && valueBytes % 4 !== 0) throw malformed('float32 segment not a multiple of 4 bytes');
@@ -342,6 +360,8 @@ export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
     keys = { kind: 'list', keys: decodeKeyList(buf, dv, off, n, keyKind === KeyKind.DELTA32, scratch) };
   } else if (keyKind === KeyKind.RANGES) {
     keys = { kind: 'ranges', bounds: decodeRanges(dv, off, n) };
+  } else if (keyKind === KeyKind.CACHED) {
+    keys = { kind: 'cached', hash: (BigInt(dv.getUint32(off + 4, true)) << 32n) | BigInt(dv.getUint32(off, true)), n };
   }
   off += keyBytes;
 
@@ -383,6 +403,8 @@ function keySegmentBytes(kind: number, n: number): number {
       return n === 0 ? 0 : 8 + 4 * (n - 1);
     case KeyKind.RANGES:
       return 16 * n;
+    case KeyKind.CACHED:
+      return 8;
     default:
       return -1;
   }

@@ -4,6 +4,7 @@
  */
 import { TabshardError } from '../errors.ts';
 import {
+  type CachedKeys,
   type EncodeOptions,
   emptyFrame,
   encodeFrame,
@@ -15,7 +16,20 @@ import {
 } from './frame.ts';
 
 /** Keys of a kv request: a contiguous range, an explicit sorted list, or several ranges. */
-export type KvKeys = Exclude<KeySegment, { kind: 'none' }>;
+export type KvKeys = Exclude<KeySegment, { kind: 'none' } | CachedKeys>;
+
+/** Keys as a request may carry them on the wire: as KvKeys, or a cached list named by its hash. */
+export type WireKeys = KvKeys | CachedKeys;
+
+/**
+ * The keys of a decoded request, which its receiver has already turned from a cached hash into
+ * the list (ServerNode does, per connection); a cached segment left over is refused.
+ */
+export function requestKeys(keys: KeySegment, what: string): KvKeys {
+  if (keys.kind === 'none') throw shape(`${what} without keys`);
+  if (keys.kind === 'cached') throw new TabshardError('TS_ERR_KEYS_NOT_CACHED', `${what}: no cached key lists here`);
+  return keys;
+}
 
 /** How many keys `keys` names. */
 export function countKeys(keys: KvKeys): number {
@@ -44,7 +58,12 @@ export interface PushMsg {
 }
 
 /** A push to encode: its values may be given as parts, sent one after another (gathered, not copied). */
-export type PushInput = Omit<PushMsg, 'values'> & { values: Float32Array | readonly Float32Array[] };
+export type PushInput = Omit<PushMsg, 'values' | 'keys'> & {
+  keys: WireKeys;
+  values: Float32Array | readonly Float32Array[];
+  /** Flag.CACHE_KEYS to have the node remember a key list (§5.2); default none. */
+  flags?: number;
+};
 
 export interface PullMsg {
   requestId: number;
@@ -54,6 +73,9 @@ export interface PullMsg {
   keys: KvKeys;
 }
 
+/** A pull to encode (keys may name a cached list; flags as for PushInput). */
+export type PullInput = Omit<PullMsg, 'keys'> & { keys: WireKeys; flags?: number };
+
 const shape = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', why);
 
 /** `opts`: a pool for long key lists, and/or a key check fused into the encoding (see EncodeOptions). */
@@ -62,7 +84,7 @@ export function encodePush(m: PushInput, opts?: EncodeOptions): Uint8Array[] {
   return encodeFrame(
     {
       type: MsgType.PUSH,
-      flags: 0,
+      flags: m.flags ?? 0,
       requestId: m.requestId,
       job: m.job,
       table: m.table,
@@ -78,7 +100,7 @@ export function encodePush(m: PushInput, opts?: EncodeOptions): Uint8Array[] {
 }
 
 export function asPush(f: Frame): PushMsg {
-  if (f.keys.kind === 'none') throw shape('push without keys');
+  const keys = requestKeys(f.keys, 'push');
   if (!f.values) throw shape('push without float32 values');
   return {
     requestId: f.requestId,
@@ -86,17 +108,17 @@ export function asPush(f: Frame): PushMsg {
     table: f.table,
     clock: f.clock,
     task: f.task,
-    keys: f.keys,
+    keys,
     values: f.values,
   };
 }
 
 /** `opts` as for `encodePush`. */
-export function encodePull(m: PullMsg, opts?: EncodeOptions): Uint8Array[] {
+export function encodePull(m: PullInput, opts?: EncodeOptions): Uint8Array[] {
   return encodeFrame(
     {
       type: MsgType.PULL,
-      flags: 0,
+      flags: m.flags ?? 0,
       requestId: m.requestId,
       job: m.job,
       table: m.table,
@@ -112,9 +134,9 @@ export function encodePull(m: PullMsg, opts?: EncodeOptions): Uint8Array[] {
 }
 
 export function asPull(f: Frame): PullMsg {
-  if (f.keys.kind === 'none') throw shape('pull without keys');
+  const keys = requestKeys(f.keys, 'pull');
   if (f.values || f.body) throw shape('pull with a value segment');
-  return { requestId: f.requestId, job: f.job, table: f.table, clock: f.clock, keys: f.keys };
+  return { requestId: f.requestId, job: f.job, table: f.table, clock: f.clock, keys };
 }
 
 /** The values of a pull, in the order of the request's keys (d per key), sent as gathered parts. */

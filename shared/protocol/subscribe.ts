@@ -7,7 +7,7 @@
 import { TabshardError } from '../errors.ts';
 import { decodeObject, encodeJson } from './control.ts';
 import { emptyFrame, encodeFrame, type Frame, MsgType } from './frame.ts';
-import type { KvKeys } from './kv.ts';
+import { type KvKeys, requestKeys } from './kv.ts';
 
 /** Largest clock a publication carries (the header's clock is an i32). */
 export const MAX_CLOCK = 0x7fffffff;
@@ -63,9 +63,9 @@ export function encodeSubscribe(m: SubscribeMsg): Uint8Array[] {
 }
 
 export function asSubscribe(f: Frame): SubscribeMsg {
-  if (f.keys.kind === 'none') throw shape('subscribe without keys');
+  const keys = requestKeys(f.keys, 'subscribe');
   if (f.task) throw shape('subscribe with a task block');
-  return { requestId: f.requestId, job: f.job, table: f.table, subscription: readIdBody(f, 'subscribe'), keys: f.keys };
+  return { requestId: f.requestId, job: f.job, table: f.table, subscription: readIdBody(f, 'subscribe'), keys };
 }
 
 /** UNSUBSCRIBE: keys NONE, value BYTES = the subscription id; reply ACK (also for an unknown id). */
