@@ -39,6 +39,7 @@ export interface TableHost extends SubscriptionHost {
   countPulled(bytes: number): void;
   /** The worker's mirror of the key lists `node`'s connection holds. */
   keyCache(node: string): KeyListCache<true>;
+  readonly cachesKeys: boolean;
 }
 
 /** Options of a push. */
@@ -198,7 +199,7 @@ export class KvTable {
     encode: (i: number, keys: WireKeys, flags: number, opts: EncodeOptions) => Uint8Array[],
   ): { build(i: number, requestId: number): Uint8Array[] } {
     const pool = this.w.pool;
-    const hashes = parts.map((p) => (p.keys.kind === 'list' ? keyListHash(p.keys.keys) : null));
+    const hashes = parts.map((p) => (p.keys.kind === 'list' && this.w.cachesKeys ? keyListHash(p.keys.keys) : null));
     const full = (i: number): Uint8Array[] => {
       const hash = hashes[i];
       if (hash !== null) this.w.keyCache(parts[i].owner).add(hash, parts[i].n, true);

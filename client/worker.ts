@@ -39,8 +39,10 @@ export interface WorkerOptions {
   /** u32 id stamped on pushes; random when absent. */
   workerId?: number;
   timeoutMs?: number;
-  /** How often a slice is resent after its connection was lost before the request fails. */
+  /** How often a frame is resent after its connection was lost (or its cached keys were not found) before the request fails. */
   retries?: number;
+  /** Key-list caching (PROTOCOL.md §5.2): send a long key list once, then its hash. Default true. */
+  cacheKeys?: boolean;
 }
 
 const RETRYABLE = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED']);
@@ -153,6 +155,11 @@ export class Worker implements SubscriptionHost, TableHost {
       this.keyCaches.set(node, c);
     }
     return c;
+  }
+
+  /** @internal TableHost: whether key lists are cached (WorkerOptions.cacheKeys). */
+  get cachesKeys(): boolean {
+    return this.opts.cacheKeys !== false;
   }
 
   /** @internal TableHost: counts a pull reply's bytes. */
