@@ -1,118 +1,73 @@
 /**
  * The worker loop (docs/workers.md), the same for a browser tab and a headless Node worker:
- * lease a task from the scheduler, get its shard (cached), pull the shard's working set from each
+ * lease a task from the scheduler, get its shard (cached), read the shard's working set from each
  * of the app's tables, compute the gradient, push it under the task's stamp, report the task
- * done. Each piece it needs is named by a small interface and passed in, so the page, the Node
- * CLI and the tests assemble it from what they have (a Web Worker or in-process tfjs, IndexedDB
- * or memory for shards).
+ * done once the pushes are acknowledged. Each piece it needs is named by a small interface and
+ * passed in, so the page, the Node CLI and the tests assemble it from what they have (a Web
+ * Worker or in-process tfjs, IndexedDB or memory for shards).
+ *
+ * The loop overlaps (`prefetch: 1`, the default): as soon as a task's pushes are sent, it asks
+ * for the next lease, and the next task's reads go out as soon as that lease arrives, while the
+ * pushes are still in flight and before the TASK_DONE, which waits for their ACKs. A read is sent
+ * after the pushes on the same connection to each node, and a node serves a connection's
+ * requests in order, so it sees them: the next task reads exactly what it would have read had
+ * the loop waited (one worker trains as the tasks-in-turn baseline does). `prefetch: 0` runs one
+ * task at a time. Reading further ahead (a task's reads before the previous task's pushes) was
+ * measured and left out: docs/workers.md.
  *
  * Two options of the consistency study (ARCHITECTURE §5, §8) live here, because they are what a
  * worker does with its lease: a staleness-aware learning rate (the push is scaled by
  * 1 / (1 + s), s = the lease's iteration − the slowest clock when it was granted), and a
- * configurable slowdown that makes this worker an f× straggler (it rests (f − 1)× the time its
- * pull and gradient took before it pushes, as a device f× slower would).
+ * configurable slowdown that makes this worker an f× straggler (it rests (f − 1)× the time it
+ * waited for its reads and computed before it pushes, as a device f× slower would).
  *
- * Eager SSP (§5): when the lease says so, the runner keeps a subscription to each table's keys of
- * the shards it ran (the servers publish their values every time the slowest clock advances;
- * the scheduler gives a worker its shard again when it can). A task whose subscription already
- * holds values at clock ≥ iteration − τ reads them without a round trip; one whose subscription
- * lags waits for the publication (at most `eagerWaitMs`, then pulls); a shard seen the first time
- * is pulled, then subscribed. With eager reads the staleness is the read values' own clock.
+ * Eager SSP reads (client/runner-reads.ts): with the lease's `eager`, a subscribed shard's values
+ * are read from the subscription the servers publish to; the staleness is then the values' own
+ * clock. What each task cost is reported through `ontask` (client/task-times.ts).
  */
-import { TabshardError } from '../shared/errors.ts';
-import type { Subscription } from './subscription.ts';
-import type { Keys, Worker } from './worker.ts';
+import { TabshardError, toTabshardError } from '../shared/errors.ts';
+import { type ReadIo, type ReadResult, TaskReads } from './runner-reads.ts';
+import type {
+  GradientResult,
+  PullSpec,
+  RunnerEvent,
+  RunnerLease,
+  RunnerOptions,
+  RunnerShard,
+  RunnerState,
+} from './runner-types.ts';
+import type { TaskTimes } from './task-times.ts';
+import type { KvTable } from './worker.ts';
 
-/** A task under lease, as the scheduler hands it out. */
-export interface RunnerLease {
-  task: number;
-  attempt: number;
-  shard: number;
-  iteration: number;
-  /** The slowest clock when the task was granted (iterations below it are complete). */
-  clock?: number;
-  /** Scale the push by 1 / (1 + iteration − clock). */
-  stalenessLr?: boolean;
-  /** The consistency model: 0 BSP, k bounded delay, null ASP (undefined: not told). */
-  tau?: number | null;
-  /** Eager SSP: read subscribed values the servers publish as the clock advances. */
-  eager?: boolean;
-}
-
-/** The scheduler session, as the loop uses it (client/session.ts implements it). */
-export interface RunnerSession {
-  next(): Promise<RunnerLease | null>;
-  done(
-    lease: RunnerLease,
-    report: { examples: number; computeMs: number; waitMs: number; loss?: number },
-  ): Promise<void>;
-}
-
-/** A shard as the loop needs it. */
-export interface RunnerShard {
-  index: number;
-}
-
-/** One table a task reads and then writes: its name and the keys (the shard's working set in it). */
-export interface PullSpec {
-  table: string;
-  keys: Keys;
-}
-
-export interface GradientResult {
-  /** One gradient per pulled table, in `pulls` order, d floats per key. */
-  grads: Float32Array[];
-  loss: number;
-  examples: number;
-}
-
-/** Where the shards and the gradient computation come from. */
-export interface RunnerApp<S extends RunnerShard = RunnerShard> {
-  shard(index: number): Promise<S>;
-  /** The tables and keys a task of `shard` pulls, and pushes its gradient to, in order. */
-  pulls(shard: S): PullSpec[];
-  /** The gradient at the pulled values (`values[i]` for `pulls(shard)[i]`). */
-  gradient(shard: S, values: Float32Array[]): Promise<GradientResult>;
-}
-
-export type RunnerState = 'waiting' | 'pulling' | 'computing' | 'pushing' | 'done' | 'stopped';
-
-export interface RunnerEvent {
-  state: RunnerState;
-  lease?: RunnerLease;
-  /** Totals of this worker so far. */
-  tasks: number;
-  examples: number;
-  computeMs: number;
-  waitMs: number;
-  /** Values pulled (floats) so far, over every table. */
-  pulledValues: number;
-  loss?: number;
-}
-
-export interface RunnerOptions<S extends RunnerShard> {
-  worker: Worker;
-  session: RunnerSession;
-  app: RunnerApp<S>;
-  /** A dense table with one key per task that every finished task adds 1 to (exactly-once audit). */
-  auditTable?: string;
-  onevent?: (ev: RunnerEvent) => void;
-  /** Resolves when the loop may start its next task (pause, CPU-share throttling). */
-  gate?: () => Promise<void>;
-  /** A monotonic clock in ms (performance.now by default). */
-  now?: () => number;
-  /** Makes this worker an f× straggler (f ≥ 1; default 1): see the file header. */
-  slowdown?: number;
-  /** Resolves after `ms` (setTimeout by default; tests pass a fake clock's). */
-  sleep?: (ms: number) => Promise<void>;
-  /** Eager SSP: how long a read waits for a lagging subscription before it pulls (default 2000 ms). */
-  eagerWaitMs?: number;
-  /** Eager SSP: subscriptions kept (per table and shard; the least recently used closes; default 8). */
-  maxSubscriptions?: number;
-}
+export type {
+  GradientResult,
+  PullSpec,
+  RunnerApp,
+  RunnerEvent,
+  RunnerLease,
+  RunnerOptions,
+  RunnerSession,
+  RunnerShard,
+  RunnerState,
+} from './runner-types.ts';
 
 /** Tasks of a dead lease are abandoned quietly: the scheduler has already handed them on. */
 const ABANDON = new Set(['TS_ERR_LEASE_EXPIRED', 'TS_ERR_NOT_LEASED']);
+
+/** A task whose lease arrived and whose reads are sent. */
+interface Started<S> {
+  lease: RunnerLease;
+  shard: S;
+  specs: PullSpec[];
+  tables: KvTable[];
+  reads: Promise<ReadResult[]>;
+  times: TaskTimes;
+  /** When the gate was entered and left before its LEASE, when the lease came, when its reads went out. */
+  gateAt: number;
+  askedAt: number;
+  gotAt: number;
+  readsAt: number;
+}
 
 export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private stopped = false;
@@ -120,8 +75,15 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly slowdown: number;
-  /** Eager SSP subscriptions by `${table}#${shard}`, least recently used first. */
-  private readonly subs = new Map<string, Subscription>();
+  private readonly reads: TaskReads;
+  /** The loop's own step, re-sent with new totals when a task finishes in the background. */
+  private state: { state: RunnerState; lease?: RunnerLease } = { state: 'waiting' };
+  /** A task finishing in the background failed (not an abandon): the loop rethrows it. */
+  private failed: { err: unknown } | null = null;
+  private onfail: ((err: unknown) => void) | null = null;
+  private readonly failure = new Promise<never>((_, reject) => {
+    this.onfail = reject;
+  });
 
   constructor(private readonly opts: RunnerOptions<S>) {
     this.now = opts.now ?? (() => performance.now());
@@ -129,120 +91,216 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     this.slowdown = opts.slowdown ?? 1;
     if (!(this.slowdown >= 1 && Number.isFinite(this.slowdown)))
       throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `slowdown must be a finite number ≥ 1, not ${opts.slowdown}`);
+    if (opts.prefetch !== undefined && opts.prefetch !== 0 && opts.prefetch !== 1)
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `prefetch must be 0 or 1, not ${opts.prefetch}`);
+    this.reads = new TaskReads({ eagerWaitMs: opts.eagerWaitMs, maxSubscriptions: opts.maxSubscriptions });
+    this.failure.catch(() => {});
   }
 
-  /** Stops after the current task. */
+  /** No LEASE is sent after this; the tasks already leased (or asked for) finish, then `run` resolves. */
   stop(): void {
     this.stopped = true;
   }
 
   /** Runs tasks until the job is done or `stop()`; resolves with this worker's totals. */
   async run(): Promise<RunnerEvent> {
-    const { worker, session, app } = this.opts;
+    const { worker, app } = this.opts;
+    const prefetch = this.opts.prefetch ?? 1;
     const audit = this.opts.auditTable ? worker.table(this.opts.auditTable) : null;
-    while (!this.stopped) {
-      await this.opts.gate?.();
+    const finishing = new Set<Promise<void>>();
+    /** Loop time is charged to tasks up to here: the last compute's end. */
+    let mark = this.now();
+    let ahead = this.stopped ? null : this.ask();
+    let jobDone = false;
+    while (ahead) {
       this.emit('waiting');
-      const t0 = this.now();
-      const lease = await session.next();
-      const waitMs = this.now() - t0;
-      this.totals.waitMs += waitMs;
-      if (!lease) {
-        this.closeSubscriptions();
-        return this.emit('done');
+      const cur = await this.guard(ahead);
+      ahead = null;
+      if (!cur) {
+        jobDone = true;
+        break;
       }
+      const { lease, times } = cur;
       try {
-        worker.setTask(lease.task, lease.attempt);
-        const shard = await app.shard(lease.shard);
-        const specs = app.pulls(shard);
-        const tables = specs.map((p) => worker.table(p.table));
         this.emit('pulling', lease);
-        const p0 = this.now();
-        const read = await Promise.all(specs.map((p, i) => this.read(lease, shard.index, p, tables[i])));
+        const p0 = Math.max(mark, cur.readsAt);
+        const read = await this.guard(cur.reads);
+        times.pullMs = this.now() - cur.readsAt;
         const values = read.map((r) => r.values);
         const dataClock = Math.min(...read.map((r) => r.clock ?? lease.clock ?? lease.iteration));
         for (const v of values) this.totals.pulledValues += v.length;
         this.emit('computing', lease);
         const c0 = this.now();
-        const g = await app.gradient(shard, values);
-        let computeMs = this.now() - c0;
-        if (g.grads.length !== specs.length)
-          throw new TabshardError('TS_ERR_VALUE_LENGTH', `${g.grads.length} gradients for ${specs.length} tables`);
-        if (this.slowdown > 1) {
-          const rest = (this.slowdown - 1) * (this.now() - p0);
-          await this.sleep(rest);
-          computeMs += rest;
-        }
+        const g = await this.guard(app.gradient(cur.shard, values));
+        if (g.grads.length !== cur.specs.length)
+          throw new TabshardError('TS_ERR_VALUE_LENGTH', `${g.grads.length} gradients for ${cur.specs.length} tables`);
+        if (this.slowdown > 1) await this.sleep((this.slowdown - 1) * (this.now() - p0));
+        const c1 = this.now();
+        this.charge(cur, mark, c0, c1);
+        mark = c1;
         if (lease.stalenessLr) scale(g.grads, 1 / (1 + Math.max(0, lease.iteration - dataClock)));
         this.emit('pushing', lease);
-        const pushes = specs.map((p, i) => worker.wait(tables[i].push(p.keys, g.grads[i])));
-        if (audit) pushes.push(worker.wait(audit.push({ begin: lease.task - 1, end: lease.task }, ONE)));
-        await Promise.all(pushes);
-        await session.done(lease, { examples: g.examples, computeMs, waitMs, loss: g.loss });
-        this.totals.tasks++;
-        this.totals.examples += g.examples;
-        this.totals.computeMs += computeMs;
-        this.emit('waiting', lease, g.loss);
+        const pushes = this.push(cur, g.grads, audit);
+        for (const p of pushes) p.catch(() => {}); // finish() reports them
+        const fin = this.finish(cur, pushes, g);
+        finishing.add(fin);
+        fin.finally(() => finishing.delete(fin));
+        if (prefetch === 0) await this.guard(fin);
       } catch (err) {
         if (!(err instanceof TabshardError) || !ABANDON.has(err.code)) throw err;
-      } finally {
-        worker.setTask(0, 0);
+        this.abandoned(times);
       }
+      if (!this.stopped) ahead = this.ask();
     }
-    this.closeSubscriptions();
-    return this.emit('stopped');
+    await this.guard(Promise.all(finishing));
+    this.reads.close();
+    return this.emit(jobDone ? 'done' : 'stopped');
+  }
+
+  /**
+   * Sends a task's pushes (and its audit push) under its stamp. The stamp is set right before
+   * and cleared right after, synchronously: pushes of other tasks never carry it.
+   */
+  private push(cur: Started<S>, grads: Float32Array[], audit: KvTable | null): Promise<unknown>[] {
+    const { worker } = this.opts;
+    const { lease, times } = cur;
+    const f0 = worker.framesSent;
+    const pushes: Promise<unknown>[] = [];
+    worker.setTask(lease.task, lease.attempt);
+    try {
+      for (let i = 0; i < cur.specs.length; i++)
+        pushes.push(worker.wait(cur.tables[i].push(cur.specs[i].keys, grads[i])));
+      if (audit) pushes.push(worker.wait(audit.push({ begin: lease.task - 1, end: lease.task }, ONE)));
+    } finally {
+      worker.setTask(0, 0);
+      times.frames += worker.framesSent - f0;
+    }
+    return pushes;
   }
 
   /** Closes the eager SSP subscriptions (the loop calls it when it ends). */
   closeSubscriptions(): void {
-    for (const s of this.subs.values()) s.close();
-    this.subs.clear();
+    this.reads.close();
+  }
+
+  /** Enters the gate, asks for a lease and sends its reads: the next task, or null when the job is done. */
+  private ask(): Promise<Started<S> | null> {
+    const p = (async () => {
+      const gateAt = this.now();
+      await this.opts.gate?.();
+      const askedAt = this.now();
+      const lease = await this.opts.session.next();
+      const gotAt = this.now();
+      if (!lease) return null;
+      return this.begin(lease, gateAt, askedAt, gotAt);
+    })();
+    p.catch(() => {}); // the loop awaits it (or has already failed)
+    return p;
+  }
+
+  /** Gets the lease's shard and sends its reads. */
+  private async begin(lease: RunnerLease, gateAt: number, askedAt: number, gotAt: number): Promise<Started<S>> {
+    const { worker, app } = this.opts;
+    const times: TaskTimes = {
+      task: lease.task,
+      attempt: lease.attempt,
+      shard: lease.shard,
+      iteration: lease.iteration,
+      leaseMs: gotAt - askedAt,
+      pullMs: 0,
+      computeMs: 0,
+      pushMs: 0,
+      doneMs: 0,
+      waitMs: 0,
+      leaseWaitMs: 0,
+      restMs: 0,
+      cycleMs: 0,
+      frames: 0,
+    };
+    const shard = await app.shard(lease.shard);
+    const specs = app.pulls(shard);
+    const tables = specs.map((p) => worker.table(p.table));
+    const counted = <T>(send: () => T): T => {
+      const f0 = worker.framesSent;
+      try {
+        return send();
+      } finally {
+        times.frames += worker.framesSent - f0;
+      }
+    };
+    const io: ReadIo = {
+      pull: (t, keys) => counted(() => worker.wait(t.pull(keys))) as Promise<Float32Array>,
+      subscribe: (t, keys) => counted(() => t.subscribe(keys)),
+    };
+    const readsAt = this.now();
+    const reads = Promise.all(specs.map((p, i) => this.reads.read(lease, shard.index, tables[i], p.keys, io)));
+    reads.catch(() => {}); // the loop awaits it
+    return { lease, shard, specs, tables, reads, times, gateAt, askedAt, gotAt, readsAt };
   }
 
   /**
-   * One table's values for a task: pulled, or under eager SSP read from the subscription (a copy:
-   * publications overwrite the subscription's array). `clock` is the read values' clock when
-   * known (eager reads), else undefined (a pull sees at least the lease's clock).
+   * Charges the loop's time from `mark` (the previous compute's end) to `c1` (this one's) to
+   * `cur`: the gate's rest, the compute (`c0` → `c1`, a straggler's rest included), and the rest
+   * as wait, of which the part blocked on the LEASE.
    */
-  private async read(
-    lease: RunnerLease,
-    shard: number,
-    p: PullSpec,
-    table: ReturnType<Worker['table']>,
-  ): Promise<{ values: Float32Array; clock?: number }> {
-    const { worker } = this.opts;
-    if (!lease.eager) return { values: (await worker.wait(table.pull(p.keys))) as Float32Array };
-    const key = `${p.table}#${shard}`;
-    const sub = this.subs.get(key);
-    if (sub) {
-      this.subs.delete(key);
-      this.subs.set(key, sub); // most recently used
-      const min = lease.tau === null || lease.tau === undefined ? 0 : Math.max(0, lease.iteration - lease.tau);
-      const hit = sub.values(min) ?? (await this.within(sub.ready(min), this.opts.eagerWaitMs ?? 2000));
-      if (hit) return { values: hit.slice(), clock: sub.clock };
-    }
-    const values = (await worker.wait(table.pull(p.keys))) as Float32Array;
-    if (!sub) {
-      this.subs.set(key, table.subscribe(p.keys));
-      while (this.subs.size > (this.opts.maxSubscriptions ?? 8)) {
-        const [oldest, s] = this.subs.entries().next().value as [string, Subscription];
-        s.close();
-        this.subs.delete(oldest);
-      }
-    }
-    return { values };
+  private charge(cur: Started<S>, mark: number, c0: number, c1: number): void {
+    const t = cur.times;
+    t.computeMs = c1 - c0;
+    t.restMs = Math.max(0, Math.min(cur.askedAt, c0) - Math.max(cur.gateAt, mark));
+    t.waitMs = Math.max(0, c0 - mark - t.restMs);
+    t.leaseWaitMs = Math.max(0, Math.min(cur.gotAt, c0) - Math.max(cur.askedAt, mark));
+    t.cycleMs = c1 - mark;
   }
 
-  /** `p`'s value, or null when it rejects or takes longer than `ms` (the timer is cleared either way). */
-  private within<T>(p: Promise<T>, ms: number): Promise<T | null> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<null>((resolve) => {
-      timer = setTimeout(() => resolve(null), ms);
-    });
-    return Promise.race([p.catch(() => null), late]).finally(() => clearTimeout(timer));
+  /** Waits for a task's pushes to be acknowledged, then reports it done (in the background when overlapping). */
+  private async finish(cur: Started<S>, pushes: Promise<unknown>[], g: GradientResult): Promise<void> {
+    const { times, lease } = cur;
+    try {
+      const p0 = this.now();
+      await Promise.all(pushes);
+      const d0 = this.now();
+      times.pushMs = d0 - p0;
+      // The scheduler counts the time it held a LEASE as wait itself: the report leaves it out.
+      const waitMs = times.waitMs - times.leaseWaitMs;
+      await this.opts.session.done(lease, { examples: g.examples, computeMs: times.computeMs, waitMs, loss: g.loss });
+      times.doneMs = this.now() - d0;
+      this.totals.tasks++;
+      this.totals.examples += g.examples;
+      this.totals.computeMs += times.computeMs;
+      this.totals.waitMs += times.waitMs;
+      this.emit(this.state.state, this.state.lease, g.loss);
+      this.opts.ontask?.(times);
+    } catch (err) {
+      if (err instanceof TabshardError && ABANDON.has(err.code)) this.abandoned(times);
+      else this.fail(err);
+    }
+  }
+
+  private abandoned(times: TaskTimes): void {
+    times.abandoned = true;
+    this.opts.ontask?.(times);
+  }
+
+  private fail(err: unknown): void {
+    if (this.failed) return;
+    this.failed = { err: err instanceof Error ? err : toTabshardError(err) };
+    this.onfail?.(this.failed.err);
+  }
+
+  /** `p`, unless a task finishing in the background failed first (then that error). */
+  private async guard<T>(p: Promise<T>): Promise<T> {
+    this.rethrow();
+    const v = await Promise.race([p, this.failure]);
+    this.rethrow();
+    return v;
+  }
+
+  private rethrow(): void {
+    if (this.failed) throw this.failed.err;
   }
 
   private emit(state: RunnerState, lease?: RunnerLease, loss?: number): RunnerEvent {
+    if (state !== 'done' && state !== 'stopped') this.state = { state, lease };
     const ev: RunnerEvent = { state, lease, ...this.totals, loss };
     this.opts.onevent?.(ev);
     return ev;

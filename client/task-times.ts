@@ -1,0 +1,77 @@
+/**
+ * What one task of the task loop (client/runner.ts) cost, as the worker measured it, and the
+ * medians over a run that the Node CLI prints in its `finished` line and the page shows.
+ *
+ * Two kinds of numbers: the latency of each step (`leaseMs` … `doneMs`, from the request to its
+ * reply; with the overlapping loop they overlap each other and the neighbouring tasks), and the
+ * split of the loop's own wall time (`computeMs`, `waitMs`, `restMs`: every millisecond between
+ * one task's compute end and the next one's is charged to the next task exactly once, so over a
+ * run they add up to the loop's wall time).
+ */
+
+/** One finished (or abandoned) task. Times in ms on the worker's monotonic clock. */
+export interface TaskTimes {
+  task: number;
+  attempt: number;
+  shard: number;
+  iteration: number;
+  /** LEASE sent → TASK received (a hold by the scheduler included). */
+  leaseMs: number;
+  /** Reads issued → every value in (pulls, or eager SSP reads). */
+  pullMs: number;
+  /** The gradient, plus a straggler's rest (`slowdown`). */
+  computeMs: number;
+  /** Pushes issued (model tables and the audit table) → every ACK. */
+  pushMs: number;
+  /** TASK_DONE sent → its ACK (0 when abandoned). */
+  doneMs: number;
+  /** Loop time charged to this task while it was blocked: on its lease, then on its reads. */
+  waitMs: number;
+  /** Of `waitMs`, the part blocked on the lease (the scheduler counts its hold of a LEASE itself). */
+  leaseWaitMs: number;
+  /** Loop time charged to this task resting under the `gate` (pause, CPU share). */
+  restMs: number;
+  /** Loop wall time charged to this task: restMs + waitMs + computeMs. */
+  cycleMs: number;
+  /** Frames this task's pulls, subscriptions and pushes sent (Worker.framesSent around the calls that issue them). */
+  frames: number;
+  /** The task's TASK_DONE was not sent or not accepted (its lease had expired): the scheduler re-runs it. */
+  abandoned?: boolean;
+}
+
+/** The numeric fields whose medians a summary reports. */
+export const TIME_FIELDS = [
+  'leaseMs',
+  'pullMs',
+  'computeMs',
+  'pushMs',
+  'doneMs',
+  'waitMs',
+  'leaseWaitMs',
+  'restMs',
+  'cycleMs',
+  'frames',
+] as const;
+
+export type TimeField = (typeof TIME_FIELDS)[number];
+
+/** Medians of each field over `tasks` (abandoned ones left out), rounded to 0.01 ms; null fields when there are none. */
+export function taskMedians(tasks: readonly TaskTimes[]): Record<TimeField, number | null> & { n: number } {
+  const done = tasks.filter((t) => !t.abandoned);
+  const out = { n: done.length } as Record<TimeField, number | null> & { n: number };
+  for (const f of TIME_FIELDS) out[f] = done.length ? round2(median(done.map((t) => t[f]))) : null;
+  return out;
+}
+
+/** The median of `xs` (mean of the two middle values for an even count); NaN when empty. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** `x` rounded to 2 decimals (for JSON lines). */
+export function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
