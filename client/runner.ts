@@ -67,6 +67,8 @@ interface Started<S> {
   askedAt: number;
   gotAt: number;
   readsAt: number;
+  /** When its pushes started to go out. */
+  pushAt: number;
 }
 
 export class TaskRunner<S extends RunnerShard = RunnerShard> {
@@ -165,6 +167,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     const { worker } = this.opts;
     const { lease, times } = cur;
     const f0 = worker.framesSent;
+    cur.pushAt = this.now();
     const pushes: Promise<unknown>[] = [];
     worker.setTask(lease.task, lease.attempt);
     try {
@@ -174,6 +177,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     } finally {
       worker.setTask(0, 0);
       times.frames += worker.framesSent - f0;
+      times.sendMs += this.now() - cur.pushAt;
     }
     return pushes;
   }
@@ -215,6 +219,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
       leaseWaitMs: 0,
       restMs: 0,
       cycleMs: 0,
+      sendMs: 0,
       frames: 0,
     };
     const shard = await app.shard(lease.shard);
@@ -222,10 +227,12 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     const tables = specs.map((p) => worker.table(p.table));
     const counted = <T>(send: () => T): T => {
       const f0 = worker.framesSent;
+      const s0 = this.now();
       try {
         return send();
       } finally {
         times.frames += worker.framesSent - f0;
+        times.sendMs += this.now() - s0;
       }
     };
     const io: ReadIo = {
@@ -235,7 +242,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     const readsAt = this.now();
     const reads = Promise.all(specs.map((p, i) => this.reads.read(lease, shard.index, tables[i], p.keys, io)));
     reads.catch(() => {}); // the loop awaits it
-    return { lease, shard, specs, tables, reads, times, gateAt, askedAt, gotAt, readsAt };
+    return { lease, shard, specs, tables, reads, times, gateAt, askedAt, gotAt, readsAt, pushAt: 0 };
   }
 
   /**
@@ -256,10 +263,9 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private async finish(cur: Started<S>, pushes: Promise<unknown>[], g: GradientResult): Promise<void> {
     const { times, lease } = cur;
     try {
-      const p0 = this.now();
       await Promise.all(pushes);
       const d0 = this.now();
-      times.pushMs = d0 - p0;
+      times.pushMs = d0 - cur.pushAt;
       // The scheduler counts the time it held a LEASE as wait itself: the report leaves it out.
       const waitMs = times.waitMs - times.leaseWaitMs;
       await this.opts.session.done(lease, { examples: g.examples, computeMs: times.computeMs, waitMs, loss: g.loss });

@@ -21,7 +21,7 @@ export interface TaskTimes {
   pullMs: number;
   /** The gradient, plus a straggler's rest (`slowdown`). */
   computeMs: number;
-  /** Pushes issued (model tables and the audit table) → every ACK. */
+  /** Pushes issued (model tables and the audit table) → every ACK; sending them included. */
   pushMs: number;
   /** TASK_DONE sent → its ACK (0 when abandoned). */
   doneMs: number;
@@ -33,6 +33,8 @@ export interface TaskTimes {
   restMs: number;
   /** Loop wall time charged to this task: restMs + waitMs + computeMs. */
   cycleMs: number;
+  /** Of pullMs and pushMs, the time spent inside the calls that send them (encoding, handing frames to the transport): this thread's work, which no overlap hides. */
+  sendMs: number;
   /** Frames this task's pulls, subscriptions and pushes sent (Worker.framesSent around the calls that issue them). */
   frames: number;
   /** The task's TASK_DONE was not sent or not accepted (its lease had expired): the scheduler re-runs it. */
@@ -50,6 +52,7 @@ export const TIME_FIELDS = [
   'leaseWaitMs',
   'restMs',
   'cycleMs',
+  'sendMs',
   'frames',
 ] as const;
 
