@@ -159,6 +159,7 @@ describe('overlapping task loop', () => {
     const w = spy(worker);
     const reads = new Map<number, number[]>();
     const times: TaskTimes[] = [];
+    const inFlight: number[] = [];
     try {
       const runner = new TaskRunner({
         worker,
@@ -166,6 +167,7 @@ describe('overlapping task loop', () => {
         app: app(reads, w.state),
         auditTable: 'tasks',
         ontask: (t) => times.push(t),
+        onevent: (ev) => inFlight.push(ev.inFlight),
       });
       w.state.hold = true;
       const run = runner.run();
@@ -175,9 +177,12 @@ describe('overlapping task loop', () => {
       // Under BSP task 3 (iteration 1) waits for tasks 1 and 2, whose ACKs are held.
       await until(() => w.log.filter((l) => l === 'lease?').length === 3, 'the LEASE for task 3 sent');
       assert.ok(!w.log.includes('lease 3'), 'held by the consistency gate');
+      assert.equal(inFlight.at(-1), 2, 'tasks 1 and 2 are held (leased, not done)');
       w.release();
       const totals = await run;
       assert.equal(totals.state, 'done');
+      assert.equal(totals.inFlight, 0);
+      assert.equal(Math.max(...inFlight), 2, 'never more than the task finishing and the next');
       assert.equal(totals.tasks, 4);
       const at = (e: string) => w.log.indexOf(e);
       for (const t of [1, 2, 3, 4]) {

@@ -59,10 +59,17 @@ export interface RunnerApp<S extends RunnerShard = RunnerShard> {
 
 export type RunnerState = 'waiting' | 'pulling' | 'computing' | 'pushing' | 'done' | 'stopped';
 
+/**
+ * The loop's step (`state`, with the lease it is about) and this worker's totals. With the
+ * overlapping loop a task's pushes and TASK_DONE finish in the background: an event with the new
+ * totals comes when each is done, carrying the loop's step at that moment.
+ */
 export interface RunnerEvent {
   state: RunnerState;
   lease?: RunnerLease;
-  /** Totals of this worker so far. */
+  /** Leased tasks whose TASK_DONE is not acknowledged yet (nor abandoned): 0 means nothing is held. */
+  inFlight: number;
+  /** Totals of this worker so far (tasks done; compute and wait as the tasks' times split the loop's). */
   tasks: number;
   examples: number;
   computeMs: number;

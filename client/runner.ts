@@ -80,6 +80,8 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private readonly reads: TaskReads;
   /** The loop's own step, re-sent with new totals when a task finishes in the background. */
   private state: { state: RunnerState; lease?: RunnerLease } = { state: 'waiting' };
+  /** Leased tasks not yet done nor abandoned. */
+  private inFlight = 0;
   /** A task finishing in the background failed (not an abandon): the loop rethrows it. */
   private failed: { err: unknown } | null = null;
   private onfail: ((err: unknown) => void) | null = null;
@@ -196,6 +198,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
       const lease = await this.opts.session.next();
       const gotAt = this.now();
       if (!lease) return null;
+      this.inFlight++;
       return this.begin(lease, gateAt, askedAt, gotAt);
     })();
     p.catch(() => {}); // the loop awaits it (or has already failed)
@@ -274,6 +277,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
       this.totals.examples += g.examples;
       this.totals.computeMs += times.computeMs;
       this.totals.waitMs += times.waitMs;
+      this.inFlight--;
       this.emit(this.state.state, this.state.lease, g.loss);
       this.opts.ontask?.(times);
     } catch (err) {
@@ -284,6 +288,8 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
 
   private abandoned(times: TaskTimes): void {
     times.abandoned = true;
+    this.inFlight--;
+    this.emit(this.state.state, this.state.lease);
     this.opts.ontask?.(times);
   }
 
@@ -307,7 +313,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
 
   private emit(state: RunnerState, lease?: RunnerLease, loss?: number): RunnerEvent {
     if (state !== 'done' && state !== 'stopped') this.state = { state, lease };
-    const ev: RunnerEvent = { state, lease, ...this.totals, loss };
+    const ev: RunnerEvent = { state, lease, inFlight: this.inFlight, ...this.totals, loss };
     this.opts.onevent?.(ev);
     return ev;
   }
