@@ -185,6 +185,9 @@ describe('overlapping task loop', () => {
       assert.equal(Math.max(...inFlight), 2, 'never more than the task finishing and the next');
       assert.equal(totals.tasks, 4);
       const at = (e: string) => w.log.indexOf(e);
+      const asks = w.log.flatMap((l, i) => (l === 'lease?' ? [i] : []));
+      assert.ok(asks[1] < at('push 1@0 emb'), "the next LEASE is sent before task 1's pushes");
+      assert.ok(at('read 2') > at('push 1@0 tasks'), "task 2's reads follow every push of task 1");
       for (const t of [1, 2, 3, 4]) {
         assert.ok(at(`done ${t}`) > at(`ack ${t}`), `TASK_DONE ${t} after its ACKs`);
         assert.deepEqual(

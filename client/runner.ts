@@ -6,14 +6,14 @@
  * passed in, so the page, the Node CLI and the tests assemble it from what they have (a Web
  * Worker or in-process tfjs, IndexedDB or memory for shards).
  *
- * The loop overlaps (`prefetch: 1`, the default): as soon as a task's pushes are sent, it asks
- * for the next lease, and the next task's reads go out as soon as that lease arrives, while the
- * pushes are still in flight and before the TASK_DONE, which waits for their ACKs. A read is sent
- * after the pushes on the same connection to each node, and a node serves a connection's
- * requests in order, so it sees them: the next task reads exactly what it would have read had
- * the loop waited (one worker trains as the tasks-in-turn baseline does). `prefetch: 0` runs one
- * task at a time. Reading further ahead (a task's reads before the previous task's pushes) was
- * measured and left out: docs/workers.md.
+ * The loop overlaps (`prefetch: 1`, the default): once a task is computed it asks for the next
+ * lease (through the gate), sends the task's pushes, and sends the next task's reads as soon as
+ * that lease is in, while the pushes are still in flight; the TASK_DONE waits for their ACKs in
+ * the background. The reads go out after the pushes on each node's connection, and a node serves
+ * a connection's requests in order, so they see them: the next task reads exactly what it would
+ * have read had the loop waited (one worker trains as the tasks-in-turn baseline does).
+ * `prefetch: 0` runs one task at a time. Reading further ahead (the next task's reads before
+ * this one's pushes) was measured and left out: docs/workers.md.
  *
  * Two options of the consistency study (ARCHITECTURE §5, §8) live here, because they are what a
  * worker does with its lease: a staleness-aware learning rate (the push is scaled by
@@ -36,7 +36,7 @@ import type {
   RunnerShard,
   RunnerState,
 } from './runner-types.ts';
-import type { TaskTimes } from './task-times.ts';
+import { blankTimes, chargeLoop, type TaskTimes } from './task-times.ts';
 import type { KvTable } from './worker.ts';
 
 export type {
@@ -62,13 +62,8 @@ interface Started<S> {
   tables: KvTable[];
   reads: Promise<ReadResult[]>;
   times: TaskTimes;
-  /** When the gate was entered and left before its LEASE, when the lease came, when its reads went out. */
-  gateAt: number;
-  askedAt: number;
-  gotAt: number;
-  readsAt: number;
-  /** When its pushes started to go out. */
-  pushAt: number;
+  /** On the loop's clock: gate entered and left, LEASE replied, previous pushes sent, reads sent, own pushes started. */
+  at: { gate: number; asked: number; got: number; sent: number; reads: number; push: number };
 }
 
 export class TaskRunner<S extends RunnerShard = RunnerShard> {
@@ -82,9 +77,9 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private state: { state: RunnerState; lease?: RunnerLease } = { state: 'waiting' };
   /** Leased tasks not yet done nor abandoned. */
   private inFlight = 0;
-  /** A task finishing in the background failed (not an abandon): the loop rethrows it. */
+  /** A task finishing in the background failed (not an abandon): `failure` rejects, the loop rethrows. */
   private failed: { err: unknown } | null = null;
-  private onfail: ((err: unknown) => void) | null = null;
+  private onfail: (err: unknown) => void = () => {};
   private readonly failure = new Promise<never>((_, reject) => {
     this.onfail = reject;
   });
@@ -109,12 +104,11 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
   /** Runs tasks until the job is done or `stop()`; resolves with this worker's totals. */
   async run(): Promise<RunnerEvent> {
     const { worker, app } = this.opts;
-    const prefetch = this.opts.prefetch ?? 1;
+    const overlap = (this.opts.prefetch ?? 1) === 1;
     const audit = this.opts.auditTable ? worker.table(this.opts.auditTable) : null;
     const finishing = new Set<Promise<void>>();
-    /** Loop time is charged to tasks up to here: the last compute's end. */
-    let mark = this.now();
-    let ahead = this.stopped ? null : this.ask();
+    let mark = this.now(); // the loop's time is charged to tasks up to here: the last compute's end
+    let ahead = this.stopped ? null : this.ask(Promise.resolve(mark));
     let jobDone = false;
     while (ahead) {
       this.emit('waiting');
@@ -124,12 +118,12 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
         jobDone = true;
         break;
       }
-      const { lease, times } = cur;
+      const { lease, times, at } = cur;
       try {
         this.emit('pulling', lease);
-        const p0 = Math.max(mark, cur.readsAt);
+        const p0 = Math.max(mark, at.reads);
         const read = await this.guard(cur.reads);
-        times.pullMs = this.now() - cur.readsAt;
+        times.pullMs = this.now() - at.reads;
         const values = read.map((r) => r.values);
         const dataClock = Math.min(...read.map((r) => r.clock ?? lease.clock ?? lease.iteration));
         for (const v of values) this.totals.pulledValues += v.length;
@@ -140,48 +134,33 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
           throw new TabshardError('TS_ERR_VALUE_LENGTH', `${g.grads.length} gradients for ${cur.specs.length} tables`);
         if (this.slowdown > 1) await this.sleep((this.slowdown - 1) * (this.now() - p0));
         const c1 = this.now();
-        this.charge(cur, mark, c0, c1);
+        chargeLoop(times, { mark, gateAt: at.gate, askedAt: at.asked, gotAt: at.got, sentAt: at.sent, c0, c1 });
         mark = c1;
         if (lease.stalenessLr) scale(g.grads, 1 / (1 + Math.max(0, lease.iteration - dataClock)));
         this.emit('pushing', lease);
-        const pushes = this.push(cur, g.grads, audit);
-        for (const p of pushes) p.catch(() => {}); // finish() reports them
+        // The next LEASE goes out first (its round trip overlaps sending the pushes); the next
+        // task's reads wait until the pushes are sent, so they follow them on every connection.
+        let sent: (at: number) => void = () => {};
+        if (overlap && !this.stopped) ahead = this.ask(new Promise<number>((resolve) => (sent = resolve)));
+        let pushes: Promise<unknown>[];
+        try {
+          pushes = this.push(cur, g.grads, audit);
+        } finally {
+          sent(this.now());
+        }
         const fin = this.finish(cur, pushes, g);
         finishing.add(fin);
         fin.finally(() => finishing.delete(fin));
-        if (prefetch === 0) await this.guard(fin);
+        if (!overlap) await this.guard(fin);
       } catch (err) {
         if (!(err instanceof TabshardError) || !ABANDON.has(err.code)) throw err;
         this.abandoned(times);
       }
-      if (!this.stopped) ahead = this.ask();
+      if (!this.stopped && !ahead) ahead = this.ask(Promise.resolve(this.now()));
     }
     await this.guard(Promise.all(finishing));
     this.reads.close();
     return this.emit(jobDone ? 'done' : 'stopped');
-  }
-
-  /**
-   * Sends a task's pushes (and its audit push) under its stamp. The stamp is set right before
-   * and cleared right after, synchronously: pushes of other tasks never carry it.
-   */
-  private push(cur: Started<S>, grads: Float32Array[], audit: KvTable | null): Promise<unknown>[] {
-    const { worker } = this.opts;
-    const { lease, times } = cur;
-    const f0 = worker.framesSent;
-    cur.pushAt = this.now();
-    const pushes: Promise<unknown>[] = [];
-    worker.setTask(lease.task, lease.attempt);
-    try {
-      for (let i = 0; i < cur.specs.length; i++)
-        pushes.push(worker.wait(cur.tables[i].push(cur.specs[i].keys, grads[i])));
-      if (audit) pushes.push(worker.wait(audit.push({ begin: lease.task - 1, end: lease.task }, ONE)));
-    } finally {
-      worker.setTask(0, 0);
-      times.frames += worker.framesSent - f0;
-      times.sendMs += this.now() - cur.pushAt;
-    }
-    return pushes;
   }
 
   /** Closes the eager SSP subscriptions (the loop calls it when it ends). */
@@ -189,43 +168,33 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     this.reads.close();
   }
 
-  /** Enters the gate, asks for a lease and sends its reads: the next task, or null when the job is done. */
-  private ask(): Promise<Started<S> | null> {
+  /**
+   * Enters the gate, sends a LEASE (at once, without a gate), and once `sent` resolves (the
+   * previous pushes are out, at that time) gets the shard and sends the reads: the next task,
+   * or null when the job is done.
+   */
+  private ask(sent: Promise<number>): Promise<Started<S> | null> {
     const p = (async () => {
-      const gateAt = this.now();
-      await this.opts.gate?.();
-      const askedAt = this.now();
+      const gate = this.now();
+      if (this.opts.gate) await this.opts.gate();
+      const asked = this.now();
       const lease = await this.opts.session.next();
-      const gotAt = this.now();
+      const got = this.now();
       if (!lease) return null;
       this.inFlight++;
-      return this.begin(lease, gateAt, askedAt, gotAt);
+      const times = blankTimes(lease);
+      times.leaseMs = got - asked;
+      const shard = await this.opts.app.shard(lease.shard);
+      const at = { gate, asked, got, sent: await sent, reads: 0, push: 0 };
+      return this.begin(lease, shard, times, at);
     })();
     p.catch(() => {}); // the loop awaits it (or has already failed)
     return p;
   }
 
-  /** Gets the lease's shard and sends its reads. */
-  private async begin(lease: RunnerLease, gateAt: number, askedAt: number, gotAt: number): Promise<Started<S>> {
+  /** Sends a task's reads, counting the frames and time of the calls that send them. */
+  private begin(lease: RunnerLease, shard: S, times: TaskTimes, at: Started<S>['at']): Started<S> {
     const { worker, app } = this.opts;
-    const times: TaskTimes = {
-      task: lease.task,
-      attempt: lease.attempt,
-      shard: lease.shard,
-      iteration: lease.iteration,
-      leaseMs: gotAt - askedAt,
-      pullMs: 0,
-      computeMs: 0,
-      pushMs: 0,
-      doneMs: 0,
-      waitMs: 0,
-      leaseWaitMs: 0,
-      restMs: 0,
-      cycleMs: 0,
-      sendMs: 0,
-      frames: 0,
-    };
-    const shard = await app.shard(lease.shard);
     const specs = app.pulls(shard);
     const tables = specs.map((p) => worker.table(p.table));
     const counted = <T>(send: () => T): T => {
@@ -242,24 +211,34 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
       pull: (t, keys) => counted(() => worker.wait(t.pull(keys))) as Promise<Float32Array>,
       subscribe: (t, keys) => counted(() => t.subscribe(keys)),
     };
-    const readsAt = this.now();
+    at.reads = this.now();
     const reads = Promise.all(specs.map((p, i) => this.reads.read(lease, shard.index, tables[i], p.keys, io)));
     reads.catch(() => {}); // the loop awaits it
-    return { lease, shard, specs, tables, reads, times, gateAt, askedAt, gotAt, readsAt, pushAt: 0 };
+    return { lease, shard, specs, tables, reads, times, at };
   }
 
   /**
-   * Charges the loop's time from `mark` (the previous compute's end) to `c1` (this one's) to
-   * `cur`: the gate's rest, the compute (`c0` → `c1`, a straggler's rest included), and the rest
-   * as wait, of which the part blocked on the LEASE.
+   * Sends a task's pushes (and its audit push) under its stamp. The stamp is set right before
+   * and cleared right after, synchronously: pushes of other tasks never carry it.
    */
-  private charge(cur: Started<S>, mark: number, c0: number, c1: number): void {
-    const t = cur.times;
-    t.computeMs = c1 - c0;
-    t.restMs = Math.max(0, Math.min(cur.askedAt, c0) - Math.max(cur.gateAt, mark));
-    t.waitMs = Math.max(0, c0 - mark - t.restMs);
-    t.leaseWaitMs = Math.max(0, Math.min(cur.gotAt, c0) - Math.max(cur.askedAt, mark));
-    t.cycleMs = c1 - mark;
+  private push(cur: Started<S>, grads: Float32Array[], audit: KvTable | null): Promise<unknown>[] {
+    const { worker } = this.opts;
+    const { lease, times, at } = cur;
+    const f0 = worker.framesSent;
+    at.push = this.now();
+    const pushes: Promise<unknown>[] = [];
+    worker.setTask(lease.task, lease.attempt);
+    try {
+      for (let i = 0; i < cur.specs.length; i++)
+        pushes.push(worker.wait(cur.tables[i].push(cur.specs[i].keys, grads[i])));
+      if (audit) pushes.push(worker.wait(audit.push({ begin: lease.task - 1, end: lease.task }, ONE)));
+    } finally {
+      worker.setTask(0, 0);
+      times.frames += worker.framesSent - f0;
+      times.sendMs += this.now() - at.push;
+    }
+    for (const p of pushes) p.catch(() => {}); // finish() reports them
+    return pushes;
   }
 
   /** Waits for a task's pushes to be acknowledged, then reports it done (in the background when overlapping). */
@@ -268,7 +247,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     try {
       await Promise.all(pushes);
       const d0 = this.now();
-      times.pushMs = d0 - cur.pushAt;
+      times.pushMs = d0 - cur.at.push;
       // The scheduler counts the time it held a LEASE as wait itself: the report leaves it out.
       const waitMs = times.waitMs - times.leaseWaitMs;
       await this.opts.session.done(lease, { examples: g.examples, computeMs: times.computeMs, waitMs, loss: g.loss });
@@ -282,7 +261,10 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
       this.opts.ontask?.(times);
     } catch (err) {
       if (err instanceof TabshardError && ABANDON.has(err.code)) this.abandoned(times);
-      else this.fail(err);
+      else if (!this.failed) {
+        this.failed = { err: err instanceof Error ? err : toTabshardError(err) };
+        this.onfail(this.failed.err);
+      }
     }
   }
 
@@ -293,22 +275,11 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     this.opts.ontask?.(times);
   }
 
-  private fail(err: unknown): void {
-    if (this.failed) return;
-    this.failed = { err: err instanceof Error ? err : toTabshardError(err) };
-    this.onfail?.(this.failed.err);
-  }
-
   /** `p`, unless a task finishing in the background failed first (then that error). */
   private async guard<T>(p: Promise<T>): Promise<T> {
-    this.rethrow();
     const v = await Promise.race([p, this.failure]);
-    this.rethrow();
-    return v;
-  }
-
-  private rethrow(): void {
     if (this.failed) throw this.failed.err;
+    return v;
   }
 
   private emit(state: RunnerState, lease?: RunnerLease, loss?: number): RunnerEvent {

@@ -41,6 +41,41 @@ export interface TaskTimes {
   abandoned?: boolean;
 }
 
+/** A task's record before any of it is measured. */
+export function blankTimes(lease: { task: number; attempt: number; shard: number; iteration: number }): TaskTimes {
+  const { task, attempt, shard, iteration } = lease;
+  const zero = { leaseMs: 0, pullMs: 0, computeMs: 0, pushMs: 0, doneMs: 0, waitMs: 0, leaseWaitMs: 0 };
+  return { task, attempt, shard, iteration, ...zero, restMs: 0, cycleMs: 0, sendMs: 0, frames: 0 };
+}
+
+/** Moments of one task on the loop's clock (see `chargeLoop`). */
+export interface LoopMarks {
+  /** The previous task's compute end (or the loop's start): the loop's time is charged up to here. */
+  mark: number;
+  /** The gate entered and left before its LEASE; the LEASE sent; its reply. */
+  gateAt: number;
+  askedAt: number;
+  gotAt: number;
+  /** The previous task's pushes sent (the loop was busy sending until then). */
+  sentAt: number;
+  /** This task's compute start and end (a straggler's rest included). */
+  c0: number;
+  c1: number;
+}
+
+/**
+ * Charges the loop's time from `mark` to `c1` to the task: the compute; the gate's rest; the
+ * rest as wait, of which `leaseWaitMs` is the part blocked on the LEASE alone (after the gate
+ * and after the previous pushes were sent).
+ */
+export function chargeLoop(t: TaskTimes, m: LoopMarks): void {
+  t.computeMs = m.c1 - m.c0;
+  t.restMs = Math.max(0, Math.min(m.askedAt, m.c0) - Math.max(m.gateAt, m.mark));
+  t.waitMs = Math.max(0, m.c0 - m.mark - t.restMs);
+  t.leaseWaitMs = Math.max(0, Math.min(m.gotAt, m.c0) - Math.max(m.askedAt, m.mark, m.sentAt));
+  t.cycleMs = m.c1 - m.mark;
+}
+
 /** The numeric fields whose medians a summary reports. */
 export const TIME_FIELDS = [
   'leaseMs',
