@@ -51,8 +51,9 @@ describe('bench:e2e report', () => {
     assert.equal(m.frames, 9);
   });
 
-  it('checks ratio ≤ 1.3 at one worker and two workers not slower than one, per prefetch setting', () => {
-    const row = (workers: number, prefetch: number, wallMs: number, r: number) => ({
+  it('checks ratio ≤ 1.3 at one worker and two workers not slower than one (paired by repeat), per prefetch setting', () => {
+    const row = (workers: number, prefetch: number, wallMs: number, r: number, repeat = 0) => ({
+      repeat,
       workers,
       prefetch,
       wallMs,
@@ -60,11 +61,35 @@ describe('bench:e2e report', () => {
       finalLogLoss: 0.0592,
       medians: {},
     });
-    const s = summarize([row(1, 1, 1600, 1.2), row(1, 1, 1800, 1.4), row(1, 1, 1700, 1.25), row(2, 1, 1650, 1.2)]);
-    assert.deepEqual(s.checks, [{ prefetch: 1, ratioAt1: 1.25, ratioMet: true, twoNotSlower: true }]);
+    const s = summarize([
+      row(1, 1, 1600, 1.2, 0),
+      row(1, 1, 1800, 1.4, 1),
+      row(1, 1, 1700, 1.25, 2),
+      row(2, 1, 1500, 1.2, 0),
+      row(2, 1, 1900, 1.5, 1),
+      row(2, 1, 1600, 1.2, 2),
+    ]);
+    // Paired by repeat: 1500/1600, 1900/1800, 1600/1700 → median 0.941.
+    assert.deepEqual(s.checks, [
+      { prefetch: 1, ratioAt1: 1.25, ratioMet: true, twoOverOne: 0.941, twoNotSlower: true },
+    ]);
     assert.equal(s.groups[0].wallMs, 1700);
     assert.equal(s.groups[0].runs, 3);
-    const slower = summarize([row(1, 0, 1000, 1.5), row(2, 0, 1200, 1.8)]);
-    assert.deepEqual(slower.checks, [{ prefetch: 0, ratioAt1: 1.5, ratioMet: false, twoNotSlower: false }]);
+    const slower = summarize([row(1, 0, 1000, 1.5), row(2, 0, 1200, 1.8), row(1, 1, 800, 1.2), row(2, 1, 1000, 1.5)]);
+    assert.deepEqual(slower.checks[0], {
+      prefetch: 0,
+      ratioAt1: 1.5,
+      ratioMet: false,
+      twoOverOne: 1.2,
+      twoNotSlower: false,
+    });
+    // The overlap's effect, paired: prefetch 1 over prefetch 0 per worker count.
+    assert.deepEqual(
+      slower.overlap.map((o) => [o.workers, o.wall]),
+      [
+        [1, 0.8],
+        [2, 0.833],
+      ],
+    );
   });
 });

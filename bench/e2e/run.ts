@@ -221,7 +221,15 @@ async function main(): Promise<void> {
             })),
           }),
         );
-        rows.push({ workers, prefetch, wallMs: r.wallMs, ratio: q.ratio, finalLogLoss: r.final.logLoss, medians });
+        rows.push({
+          repeat,
+          workers,
+          prefetch,
+          wallMs: r.wallMs,
+          ratio: q.ratio,
+          finalLogLoss: r.final.logLoss,
+          medians,
+        });
       }
   }
   console.log(JSON.stringify({ bench: 'e2e-summary', repeats: Number(values.repeats), ...summarize(rows) }));
