@@ -1,7 +1,9 @@
 /**
  * The task loop against real server nodes (in-memory transport): a task pulls and pushes several
- * tables, a staleness-aware push is scaled by 1 / (1 + iteration − clock), and a straggler's
- * slowdown rests (f − 1)× its pull-and-compute time before the push.
+ * tables, a staleness-aware push is scaled by 1 / (1 + iteration − clock), a straggler's
+ * slowdown rests (f − 1)× its pull-and-compute time before the push, eager SSP reads come from
+ * the subscription, and each task's report splits the loop's time. The overlap of consecutive
+ * tasks: client/runner-overlap.test.ts.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -9,6 +11,7 @@ import type { ServerManager } from '../server/manager.ts';
 import { type TestCluster, tableSpec, testCluster } from '../server/node/testkit.ts';
 import { MemoryNetwork } from '../shared/transport/memory.ts';
 import { type RunnerLease, type RunnerSession, TaskRunner } from './runner.ts';
+import type { TaskTimes } from './task-times.ts';
 import { Worker } from './worker.ts';
 
 /** A table of job 1 with zeros and the `sum` updater (pushes add up). */
@@ -138,17 +141,25 @@ describe('task runner', () => {
       { task: 11, attempt: 0, shard: 3, iteration: 0, clock: 0, tau: 0, eager: true },
       { task: 12, attempt: 0, shard: 3, iteration: 1, clock: 1, tau: 0, eager: true },
     ];
+    // As under BSP: the lease of iteration 1 is held until task 11 is done, then the driver has
+    // the servers publish clock 1 to subscribers.
+    let done11: () => void = () => {};
+    const iteration0 = new Promise<void>((resolve) => {
+      done11 = resolve;
+    });
     const session: RunnerSession = {
       async next() {
         const l = leases.shift() ?? null;
         if (l?.task === 12) {
-          // Iteration 0 is complete: the driver tells the servers, which publish to subscribers.
+          await iteration0;
           await manager.publish(1, 1);
           pulledBefore2 = worker.bytes.pulled;
         }
         return l;
       },
-      async done() {},
+      async done(lease) {
+        if (lease.task === 11) done11();
+      },
     };
     const runner = new TaskRunner({
       worker,
@@ -167,5 +178,60 @@ describe('task runner', () => {
     assert.deepEqual(seen, [before, before.map((v, i) => v + [1, 2, 3, 4][i])]);
     assert.equal(worker.bytes.pulled, pulledBefore2, 'the second task pulled nothing');
     assert.ok(worker.bytes.published > 0);
+  });
+
+  it('reports what each task cost: the loop time split into rest, wait (lease part apart) and compute; frames', async () => {
+    let t = 0;
+    const times: TaskTimes[] = [];
+    const reported: Array<{ computeMs: number; waitMs: number }> = [];
+    const leases: RunnerLease[] = [
+      { task: 21, attempt: 0, shard: 0, iteration: 0 },
+      { task: 22, attempt: 0, shard: 1, iteration: 0 },
+    ];
+    const frames0 = worker.framesSent;
+    const runner = new TaskRunner({
+      worker,
+      now: () => t,
+      gate: async () => {
+        t += 7; // resting under the CPU share
+      },
+      session: {
+        async next() {
+          t += 5; // the scheduler holds the LEASE
+          return leases.shift() ?? null;
+        },
+        async done(_l, r) {
+          reported.push({ computeMs: r.computeMs, waitMs: r.waitMs });
+        },
+      },
+      ontask: (x) => times.push(x),
+      app: {
+        shard: async (index) => {
+          t += 3; // fetching the shard
+          return { index };
+        },
+        pulls: () => [{ table: 'dense', keys: { begin: 0, end: 3 } }],
+        gradient: async () => {
+          t += 40;
+          return { grads: [new Float32Array(3)], loss: 0, examples: 1 };
+        },
+      },
+    });
+    await runner.run();
+    assert.deepEqual(
+      times.map((x) => [x.task, x.restMs, x.leaseWaitMs, x.waitMs, x.computeMs, x.cycleMs, x.leaseMs]),
+      [
+        [21, 7, 5, 8, 40, 55, 5],
+        [22, 7, 5, 8, 40, 55, 5],
+      ],
+    );
+    // TASK_DONE leaves out the lease wait: the scheduler counts the time it held the LEASE.
+    assert.deepEqual(reported, [
+      { computeMs: 40, waitMs: 3 },
+      { computeMs: 40, waitMs: 3 },
+    ]);
+    // A pull and a push of 3 keys on a 2-node ring: each as many frames as ring runs; all are a task's.
+    assert.ok(times.every((x) => x.frames >= 2));
+    assert.equal(times[0].frames + times[1].frames, worker.framesSent - frames0);
   });
 });

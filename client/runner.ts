@@ -1,118 +1,70 @@
 /**
  * The worker loop (docs/workers.md), the same for a browser tab and a headless Node worker:
- * lease a task from the scheduler, get its shard (cached), pull the shard's working set from each
+ * lease a task from the scheduler, get its shard (cached), read the shard's working set from each
  * of the app's tables, compute the gradient, push it under the task's stamp, report the task
- * done. Each piece it needs is named by a small interface and passed in, so the page, the Node
- * CLI and the tests assemble it from what they have (a Web Worker or in-process tfjs, IndexedDB
- * or memory for shards).
+ * done once the pushes are acknowledged. Each piece it needs is named by a small interface and
+ * passed in, so the page, the Node CLI and the tests assemble it from what they have (a Web
+ * Worker or in-process tfjs, IndexedDB or memory for shards).
+ *
+ * The loop overlaps (`prefetch: 1`, the default): once a task is computed it asks for the next
+ * lease (through the gate), sends the task's pushes, and sends the next task's reads as soon as
+ * that lease is in, while the pushes are still in flight; the TASK_DONE waits for their ACKs in
+ * the background. The reads go out after the pushes on each node's connection, and a node serves
+ * a connection's requests in order, so they see them: the next task reads exactly what it would
+ * have read had the loop waited (one worker trains as the tasks-in-turn baseline does).
+ * `prefetch: 0` runs one task at a time. Reading further ahead (the next task's reads before
+ * this one's pushes) was measured and left out: docs/workers.md.
  *
  * Two options of the consistency study (ARCHITECTURE §5, §8) live here, because they are what a
  * worker does with its lease: a staleness-aware learning rate (the push is scaled by
  * 1 / (1 + s), s = the lease's iteration − the slowest clock when it was granted), and a
- * configurable slowdown that makes this worker an f× straggler (it rests (f − 1)× the time its
- * pull and gradient took before it pushes, as a device f× slower would).
+ * configurable slowdown that makes this worker an f× straggler (it rests (f − 1)× the time it
+ * waited for its reads and computed before it pushes, as a device f× slower would).
  *
- * Eager SSP (§5): when the lease says so, the runner keeps a subscription to each table's keys of
- * the shards it ran (the servers publish their values every time the slowest clock advances;
- * the scheduler gives a worker its shard again when it can). A task whose subscription already
- * holds values at clock ≥ iteration − τ reads them without a round trip; one whose subscription
- * lags waits for the publication (at most `eagerWaitMs`, then pulls); a shard seen the first time
- * is pulled, then subscribed. With eager reads the staleness is the read values' own clock.
+ * Eager SSP reads (client/runner-reads.ts): with the lease's `eager`, a subscribed shard's values
+ * are read from the subscription the servers publish to; the staleness is then the values' own
+ * clock. What each task cost is reported through `ontask` (client/task-times.ts).
  */
-import { TabshardError } from '../shared/errors.ts';
-import type { Subscription } from './subscription.ts';
-import type { Keys, Worker } from './worker.ts';
+import { TabshardError, toTabshardError } from '../shared/errors.ts';
+import { type ReadIo, type ReadResult, TaskReads } from './runner-reads.ts';
+import type {
+  GradientResult,
+  PullSpec,
+  RunnerEvent,
+  RunnerLease,
+  RunnerOptions,
+  RunnerShard,
+  RunnerState,
+} from './runner-types.ts';
+import { blankTimes, chargeLoop, type TaskTimes } from './task-times.ts';
+import type { KvTable } from './worker.ts';
 
-/** A task under lease, as the scheduler hands it out. */
-export interface RunnerLease {
-  task: number;
-  attempt: number;
-  shard: number;
-  iteration: number;
-  /** The slowest clock when the task was granted (iterations below it are complete). */
-  clock?: number;
-  /** Scale the push by 1 / (1 + iteration − clock). */
-  stalenessLr?: boolean;
-  /** The consistency model: 0 BSP, k bounded delay, null ASP (undefined: not told). */
-  tau?: number | null;
-  /** Eager SSP: read subscribed values the servers publish as the clock advances. */
-  eager?: boolean;
-}
-
-/** The scheduler session, as the loop uses it (client/session.ts implements it). */
-export interface RunnerSession {
-  next(): Promise<RunnerLease | null>;
-  done(
-    lease: RunnerLease,
-    report: { examples: number; computeMs: number; waitMs: number; loss?: number },
-  ): Promise<void>;
-}
-
-/** A shard as the loop needs it. */
-export interface RunnerShard {
-  index: number;
-}
-
-/** One table a task reads and then writes: its name and the keys (the shard's working set in it). */
-export interface PullSpec {
-  table: string;
-  keys: Keys;
-}
-
-export interface GradientResult {
-  /** One gradient per pulled table, in `pulls` order, d floats per key. */
-  grads: Float32Array[];
-  loss: number;
-  examples: number;
-}
-
-/** Where the shards and the gradient computation come from. */
-export interface RunnerApp<S extends RunnerShard = RunnerShard> {
-  shard(index: number): Promise<S>;
-  /** The tables and keys a task of `shard` pulls, and pushes its gradient to, in order. */
-  pulls(shard: S): PullSpec[];
-  /** The gradient at the pulled values (`values[i]` for `pulls(shard)[i]`). */
-  gradient(shard: S, values: Float32Array[]): Promise<GradientResult>;
-}
-
-export type RunnerState = 'waiting' | 'pulling' | 'computing' | 'pushing' | 'done' | 'stopped';
-
-export interface RunnerEvent {
-  state: RunnerState;
-  lease?: RunnerLease;
-  /** Totals of this worker so far. */
-  tasks: number;
-  examples: number;
-  computeMs: number;
-  waitMs: number;
-  /** Values pulled (floats) so far, over every table. */
-  pulledValues: number;
-  loss?: number;
-}
-
-export interface RunnerOptions<S extends RunnerShard> {
-  worker: Worker;
-  session: RunnerSession;
-  app: RunnerApp<S>;
-  /** A dense table with one key per task that every finished task adds 1 to (exactly-once audit). */
-  auditTable?: string;
-  onevent?: (ev: RunnerEvent) => void;
-  /** Resolves when the loop may start its next task (pause, CPU-share throttling). */
-  gate?: () => Promise<void>;
-  /** A monotonic clock in ms (performance.now by default). */
-  now?: () => number;
-  /** Makes this worker an f× straggler (f ≥ 1; default 1): see the file header. */
-  slowdown?: number;
-  /** Resolves after `ms` (setTimeout by default; tests pass a fake clock's). */
-  sleep?: (ms: number) => Promise<void>;
-  /** Eager SSP: how long a read waits for a lagging subscription before it pulls (default 2000 ms). */
-  eagerWaitMs?: number;
-  /** Eager SSP: subscriptions kept (per table and shard; the least recently used closes; default 8). */
-  maxSubscriptions?: number;
-}
+export type {
+  GradientResult,
+  PullSpec,
+  RunnerApp,
+  RunnerEvent,
+  RunnerLease,
+  RunnerOptions,
+  RunnerSession,
+  RunnerShard,
+  RunnerState,
+} from './runner-types.ts';
 
 /** Tasks of a dead lease are abandoned quietly: the scheduler has already handed them on. */
 const ABANDON = new Set(['TS_ERR_LEASE_EXPIRED', 'TS_ERR_NOT_LEASED']);
+
+/** A task whose lease arrived and whose reads are sent. */
+interface Started<S> {
+  lease: RunnerLease;
+  shard: S;
+  specs: PullSpec[];
+  tables: KvTable[];
+  reads: Promise<ReadResult[]>;
+  times: TaskTimes;
+  /** On the loop's clock: gate entered and left, LEASE replied, previous pushes sent, reads sent, own pushes started. */
+  at: { gate: number; asked: number; got: number; sent: number; reads: number; push: number };
+}
 
 export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private stopped = false;
@@ -120,8 +72,17 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly slowdown: number;
-  /** Eager SSP subscriptions by `${table}#${shard}`, least recently used first. */
-  private readonly subs = new Map<string, Subscription>();
+  private readonly reads: TaskReads;
+  /** The loop's own step, re-sent with new totals when a task finishes in the background. */
+  private state: { state: RunnerState; lease?: RunnerLease } = { state: 'waiting' };
+  /** Leased tasks not yet done nor abandoned. */
+  private inFlight = 0;
+  /** A task finishing in the background failed (not an abandon): `failure` rejects, the loop rethrows. */
+  private failed: { err: unknown } | null = null;
+  private onfail: (err: unknown) => void = () => {};
+  private readonly failure = new Promise<never>((_, reject) => {
+    this.onfail = reject;
+  });
 
   constructor(private readonly opts: RunnerOptions<S>) {
     this.now = opts.now ?? (() => performance.now());
@@ -129,121 +90,201 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     this.slowdown = opts.slowdown ?? 1;
     if (!(this.slowdown >= 1 && Number.isFinite(this.slowdown)))
       throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `slowdown must be a finite number ≥ 1, not ${opts.slowdown}`);
+    if (opts.prefetch !== undefined && opts.prefetch !== 0 && opts.prefetch !== 1)
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `prefetch must be 0 or 1, not ${opts.prefetch}`);
+    this.reads = new TaskReads({ eagerWaitMs: opts.eagerWaitMs, maxSubscriptions: opts.maxSubscriptions });
+    this.failure.catch(() => {});
   }
 
-  /** Stops after the current task. */
+  /** No LEASE is sent after this; the tasks already leased (or asked for) finish, then `run` resolves. */
   stop(): void {
     this.stopped = true;
   }
 
   /** Runs tasks until the job is done or `stop()`; resolves with this worker's totals. */
   async run(): Promise<RunnerEvent> {
-    const { worker, session, app } = this.opts;
+    const { worker, app } = this.opts;
+    const overlap = (this.opts.prefetch ?? 1) === 1;
     const audit = this.opts.auditTable ? worker.table(this.opts.auditTable) : null;
-    while (!this.stopped) {
-      await this.opts.gate?.();
+    const finishing = new Set<Promise<void>>();
+    let mark = this.now(); // the loop's time is charged to tasks up to here: the last compute's end
+    let ahead = this.stopped ? null : this.ask(Promise.resolve(mark));
+    let jobDone = false;
+    while (ahead) {
       this.emit('waiting');
-      const t0 = this.now();
-      const lease = await session.next();
-      const waitMs = this.now() - t0;
-      this.totals.waitMs += waitMs;
-      if (!lease) {
-        this.closeSubscriptions();
-        return this.emit('done');
+      const cur = await this.guard(ahead);
+      ahead = null;
+      if (!cur) {
+        jobDone = true;
+        break;
       }
+      const { lease, times, at } = cur;
       try {
-        worker.setTask(lease.task, lease.attempt);
-        const shard = await app.shard(lease.shard);
-        const specs = app.pulls(shard);
-        const tables = specs.map((p) => worker.table(p.table));
         this.emit('pulling', lease);
-        const p0 = this.now();
-        const read = await Promise.all(specs.map((p, i) => this.read(lease, shard.index, p, tables[i])));
+        const p0 = Math.max(mark, at.reads);
+        const read = await this.guard(cur.reads);
+        times.pullMs = this.now() - at.reads;
         const values = read.map((r) => r.values);
         const dataClock = Math.min(...read.map((r) => r.clock ?? lease.clock ?? lease.iteration));
         for (const v of values) this.totals.pulledValues += v.length;
         this.emit('computing', lease);
         const c0 = this.now();
-        const g = await app.gradient(shard, values);
-        let computeMs = this.now() - c0;
-        if (g.grads.length !== specs.length)
-          throw new TabshardError('TS_ERR_VALUE_LENGTH', `${g.grads.length} gradients for ${specs.length} tables`);
-        if (this.slowdown > 1) {
-          const rest = (this.slowdown - 1) * (this.now() - p0);
-          await this.sleep(rest);
-          computeMs += rest;
-        }
+        const g = await this.guard(app.gradient(cur.shard, values));
+        if (g.grads.length !== cur.specs.length)
+          throw new TabshardError('TS_ERR_VALUE_LENGTH', `${g.grads.length} gradients for ${cur.specs.length} tables`);
+        if (this.slowdown > 1) await this.sleep((this.slowdown - 1) * (this.now() - p0));
+        const c1 = this.now();
+        chargeLoop(times, { mark, gateAt: at.gate, askedAt: at.asked, gotAt: at.got, sentAt: at.sent, c0, c1 });
+        mark = c1;
         if (lease.stalenessLr) scale(g.grads, 1 / (1 + Math.max(0, lease.iteration - dataClock)));
         this.emit('pushing', lease);
-        const pushes = specs.map((p, i) => worker.wait(tables[i].push(p.keys, g.grads[i])));
-        if (audit) pushes.push(worker.wait(audit.push({ begin: lease.task - 1, end: lease.task }, ONE)));
-        await Promise.all(pushes);
-        await session.done(lease, { examples: g.examples, computeMs, waitMs, loss: g.loss });
-        this.totals.tasks++;
-        this.totals.examples += g.examples;
-        this.totals.computeMs += computeMs;
-        this.emit('waiting', lease, g.loss);
+        // The next LEASE goes out first (its round trip overlaps sending the pushes); the next
+        // task's reads wait until the pushes are sent, so they follow them on every connection.
+        let sent: (at: number) => void = () => {};
+        if (overlap && !this.stopped) ahead = this.ask(new Promise<number>((resolve) => (sent = resolve)));
+        let pushes: Promise<unknown>[];
+        try {
+          pushes = this.push(cur, g.grads, audit);
+        } finally {
+          sent(this.now());
+        }
+        const fin = this.finish(cur, pushes, g);
+        finishing.add(fin);
+        fin.finally(() => finishing.delete(fin));
+        if (!overlap) await this.guard(fin);
       } catch (err) {
         if (!(err instanceof TabshardError) || !ABANDON.has(err.code)) throw err;
-      } finally {
-        worker.setTask(0, 0);
+        this.abandoned(times);
       }
+      if (!this.stopped && !ahead) ahead = this.ask(Promise.resolve(this.now()));
     }
-    this.closeSubscriptions();
-    return this.emit('stopped');
+    await this.guard(Promise.all(finishing));
+    this.reads.close();
+    return this.emit(jobDone ? 'done' : 'stopped');
   }
 
   /** Closes the eager SSP subscriptions (the loop calls it when it ends). */
   closeSubscriptions(): void {
-    for (const s of this.subs.values()) s.close();
-    this.subs.clear();
+    this.reads.close();
   }
 
   /**
-   * One table's values for a task: pulled, or under eager SSP read from the subscription (a copy:
-   * publications overwrite the subscription's array). `clock` is the read values' clock when
-   * known (eager reads), else undefined (a pull sees at least the lease's clock).
+   * Enters the gate, sends a LEASE (at once, without a gate), and once `sent` resolves (the
+   * previous pushes are out, at that time) gets the shard and sends the reads: the next task,
+   * or null when the job is done.
    */
-  private async read(
-    lease: RunnerLease,
-    shard: number,
-    p: PullSpec,
-    table: ReturnType<Worker['table']>,
-  ): Promise<{ values: Float32Array; clock?: number }> {
-    const { worker } = this.opts;
-    if (!lease.eager) return { values: (await worker.wait(table.pull(p.keys))) as Float32Array };
-    const key = `${p.table}#${shard}`;
-    const sub = this.subs.get(key);
-    if (sub) {
-      this.subs.delete(key);
-      this.subs.set(key, sub); // most recently used
-      const min = lease.tau === null || lease.tau === undefined ? 0 : Math.max(0, lease.iteration - lease.tau);
-      const hit = sub.values(min) ?? (await this.within(sub.ready(min), this.opts.eagerWaitMs ?? 2000));
-      if (hit) return { values: hit.slice(), clock: sub.clock };
-    }
-    const values = (await worker.wait(table.pull(p.keys))) as Float32Array;
-    if (!sub) {
-      this.subs.set(key, table.subscribe(p.keys));
-      while (this.subs.size > (this.opts.maxSubscriptions ?? 8)) {
-        const [oldest, s] = this.subs.entries().next().value as [string, Subscription];
-        s.close();
-        this.subs.delete(oldest);
-      }
-    }
-    return { values };
+  private ask(sent: Promise<number>): Promise<Started<S> | null> {
+    const p = (async () => {
+      const gate = this.now();
+      if (this.opts.gate) await this.opts.gate();
+      const asked = this.now();
+      const lease = await this.opts.session.next();
+      const got = this.now();
+      if (!lease) return null;
+      this.inFlight++;
+      const times = blankTimes(lease);
+      times.leaseMs = got - asked;
+      const shard = await this.opts.app.shard(lease.shard);
+      const at = { gate, asked, got, sent: await sent, reads: 0, push: 0 };
+      return this.begin(lease, shard, times, at);
+    })();
+    p.catch(() => {}); // the loop awaits it (or has already failed)
+    return p;
   }
 
-  /** `p`'s value, or null when it rejects or takes longer than `ms` (the timer is cleared either way). */
-  private within<T>(p: Promise<T>, ms: number): Promise<T | null> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<null>((resolve) => {
-      timer = setTimeout(() => resolve(null), ms);
-    });
-    return Promise.race([p.catch(() => null), late]).finally(() => clearTimeout(timer));
+  /** Sends a task's reads, counting the frames and time of the calls that send them. */
+  private begin(lease: RunnerLease, shard: S, times: TaskTimes, at: Started<S>['at']): Started<S> {
+    const { worker, app } = this.opts;
+    const specs = app.pulls(shard);
+    const tables = specs.map((p) => worker.table(p.table));
+    const counted = <T>(send: () => T): T => {
+      const f0 = worker.framesSent;
+      const s0 = this.now();
+      try {
+        return send();
+      } finally {
+        times.frames += worker.framesSent - f0;
+        times.sendMs += this.now() - s0;
+      }
+    };
+    const io: ReadIo = {
+      pull: (t, keys) => counted(() => worker.wait(t.pull(keys))) as Promise<Float32Array>,
+      subscribe: (t, keys) => counted(() => t.subscribe(keys)),
+    };
+    at.reads = this.now();
+    const reads = Promise.all(specs.map((p, i) => this.reads.read(lease, shard.index, tables[i], p.keys, io)));
+    reads.catch(() => {}); // the loop awaits it
+    return { lease, shard, specs, tables, reads, times, at };
+  }
+
+  /**
+   * Sends a task's pushes (and its audit push) under its stamp. The stamp is set right before
+   * and cleared right after, synchronously: pushes of other tasks never carry it.
+   */
+  private push(cur: Started<S>, grads: Float32Array[], audit: KvTable | null): Promise<unknown>[] {
+    const { worker } = this.opts;
+    const { lease, times, at } = cur;
+    const f0 = worker.framesSent;
+    at.push = this.now();
+    const pushes: Promise<unknown>[] = [];
+    worker.setTask(lease.task, lease.attempt);
+    try {
+      for (let i = 0; i < cur.specs.length; i++)
+        pushes.push(worker.wait(cur.tables[i].push(cur.specs[i].keys, grads[i])));
+      if (audit) pushes.push(worker.wait(audit.push({ begin: lease.task - 1, end: lease.task }, ONE)));
+    } finally {
+      worker.setTask(0, 0);
+      times.frames += worker.framesSent - f0;
+      times.sendMs += this.now() - at.push;
+    }
+    for (const p of pushes) p.catch(() => {}); // finish() reports them
+    return pushes;
+  }
+
+  /** Waits for a task's pushes to be acknowledged, then reports it done (in the background when overlapping). */
+  private async finish(cur: Started<S>, pushes: Promise<unknown>[], g: GradientResult): Promise<void> {
+    const { times, lease } = cur;
+    try {
+      await Promise.all(pushes);
+      const d0 = this.now();
+      times.pushMs = d0 - cur.at.push;
+      // The scheduler counts the time it held a LEASE as wait itself: the report leaves it out.
+      const waitMs = times.waitMs - times.leaseWaitMs;
+      await this.opts.session.done(lease, { examples: g.examples, computeMs: times.computeMs, waitMs, loss: g.loss });
+      times.doneMs = this.now() - d0;
+      this.totals.tasks++;
+      this.totals.examples += g.examples;
+      this.totals.computeMs += times.computeMs;
+      this.totals.waitMs += times.waitMs;
+      this.inFlight--;
+      this.emit(this.state.state, this.state.lease, g.loss);
+      this.opts.ontask?.(times);
+    } catch (err) {
+      if (err instanceof TabshardError && ABANDON.has(err.code)) this.abandoned(times);
+      else if (!this.failed) {
+        this.failed = { err: err instanceof Error ? err : toTabshardError(err) };
+        this.onfail(this.failed.err);
+      }
+    }
+  }
+
+  private abandoned(times: TaskTimes): void {
+    times.abandoned = true;
+    this.inFlight--;
+    this.emit(this.state.state, this.state.lease);
+    this.opts.ontask?.(times);
+  }
+
+  /** `p`, unless a task finishing in the background failed first (then that error). */
+  private async guard<T>(p: Promise<T>): Promise<T> {
+    const v = await Promise.race([p, this.failure]);
+    if (this.failed) throw this.failed.err;
+    return v;
   }
 
   private emit(state: RunnerState, lease?: RunnerLease, loss?: number): RunnerEvent {
-    const ev: RunnerEvent = { state, lease, ...this.totals, loss };
+    if (state !== 'done' && state !== 'stopped') this.state = { state, lease };
+    const ev: RunnerEvent = { state, lease, inFlight: this.inFlight, ...this.totals, loss };
     this.opts.onevent?.(ev);
     return ev;
   }

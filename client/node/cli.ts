@@ -4,8 +4,13 @@
  * backend, the WebRTC stack from @roamhq/wrtc, and shards kept in memory.
  *
  *   tabshard worker --url http://127.0.0.1:8080 [--job N] [--transport auto|webrtc|ws] [--slowdown F]
+ *                   [--prefetch 0|1] [--report-tasks]
  *
  * --slowdown F makes this worker an F× straggler (client/runner.ts): the consistency study's knob.
+ * --prefetch 0 runs one task at a time instead of overlapping consecutive tasks (the default, 1).
+ * --report-tasks prints one `{"event":"task",…}` line per task (client/task-times.ts: lease, pull,
+ * compute, push, done times in ms, the loop's wait, frames sent). The `finished` line always
+ * carries the totals, the medians of those times (`medians`), frames and wall time of the run.
  */
 import { parseArgs } from 'node:util';
 import wrtc from '@roamhq/wrtc';
@@ -18,6 +23,7 @@ import { appGradient, appPulls, parseAppInfo } from '../apps/app.ts';
 import { initTf } from '../apps/tf-backend.ts';
 import { TaskRunner } from '../runner.ts';
 import { SchedulerSession } from '../session.ts';
+import { round2, type TaskTimes, taskMedians } from '../task-times.ts';
 import { FallbackDialer } from '../transports/fallback.ts';
 import { WebRtcDialer } from '../transports/webrtc.ts';
 import { WsDialer } from '../transports/ws.ts';
@@ -31,10 +37,14 @@ async function main(): Promise<void> {
       job: { type: 'string' },
       transport: { type: 'string', default: 'auto' },
       slowdown: { type: 'string', default: '1' },
+      prefetch: { type: 'string', default: '1' },
+      'report-tasks': { type: 'boolean', default: false },
     },
   });
   if (!values.url) {
-    console.error('usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws] [--slowdown F]');
+    console.error(
+      'usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws] [--slowdown F] [--prefetch 0|1] [--report-tasks]',
+    );
     process.exit(2);
   }
   const base = values.url.replace(/\/$/, '');
@@ -71,11 +81,19 @@ async function main(): Promise<void> {
   });
   console.log(JSON.stringify({ event: 'worker', job, worker: session.worker, backend, transports }));
   const shards = new Map<number, DecodedShard>();
+  const tasks: TaskTimes[] = [];
+  const prefetch = Number(values.prefetch);
+  if (prefetch !== 0 && prefetch !== 1) throw new Error('--prefetch must be 0 or 1');
   const runner = new TaskRunner<DecodedShard>({
     worker,
     session,
     auditTable: info.auditTable,
     slowdown: Number(values.slowdown),
+    prefetch,
+    ontask(t) {
+      tasks.push(t);
+      if (values['report-tasks']) console.log(JSON.stringify({ event: 'task', ...rounded(t) }));
+    },
     app: {
       async shard(index) {
         let s = shards.get(index);
@@ -94,10 +112,28 @@ async function main(): Promise<void> {
   const stop = () => runner.stop();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  const t0 = performance.now();
+  const frames0 = worker.framesSent;
   const totals = await runner.run();
-  console.log(JSON.stringify({ event: 'finished', ...totals, bytes: worker.bytes }));
+  console.log(
+    JSON.stringify({
+      event: 'finished',
+      ...totals,
+      bytes: worker.bytes,
+      prefetch,
+      wallMs: Math.round(performance.now() - t0),
+      framesSent: worker.framesSent - frames0,
+      abandoned: tasks.filter((t) => t.abandoned).length,
+      medians: taskMedians(tasks),
+    }),
+  );
   session.close();
   worker.close();
+}
+
+/** A task's times rounded to 0.01 ms for its JSON line. */
+function rounded(t: TaskTimes): Record<string, number | boolean> {
+  return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, typeof v === 'number' ? round2(v) : v]));
 }
 
 main().then(

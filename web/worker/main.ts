@@ -5,12 +5,14 @@
  * volunteer sees what is trained and why, the tab's state and contribution, and controls the
  * CPU share and pause (client/cpu-share.ts, the runner's gate). A dropped scheduler session is
  * reopened with backoff (state `reconnecting`). Its state is exposed as `window.tabshard` for
- * the end-to-end tests.
+ * the end-to-end tests, with what the last task cost and the medians over recent tasks
+ * (client/task-times.ts: lease, pull, compute, push, done, frames).
  */
 import { appPulls, parseAppInfo } from '../../client/apps/app.ts';
 import { CpuShare } from '../../client/cpu-share.ts';
 import { type RunnerEvent, TaskRunner } from '../../client/runner.ts';
 import { SchedulerSession } from '../../client/session.ts';
+import { type TaskTimes, taskMedians } from '../../client/task-times.ts';
 import { FallbackDialer } from '../../client/transports/fallback.ts';
 import { WebRtcDialer } from '../../client/transports/webrtc.ts';
 import { WsDialer } from '../../client/transports/ws.ts';
@@ -45,8 +47,12 @@ interface PageStatus {
   /** Fraction of time computing the volunteer allows, (0, 1]. */
   cpuShare: number;
   paused: boolean;
-  /** A task is between its lease and its TASK_DONE. */
+  /** A task is between its lease and its TASK_DONE (with the overlapping loop, up to two are). */
   inTask: boolean;
+  /** What the last finished task cost (ms; frames sent). */
+  lastTask?: TaskTimes;
+  /** Medians over the last RECENT_TASKS tasks. */
+  taskMedians?: ReturnType<typeof taskMedians>;
   /** Values (floats) pulled from the servers. */
   pulledValues: number;
   /** Time rested because of the CPU share, ms. */
@@ -77,6 +83,10 @@ const status: PageStatus = {
   reconnects: 0,
 };
 (globalThis as unknown as { tabshard: PageStatus }).tabshard = status;
+
+/** How many recent tasks the medians cover. */
+const RECENT_TASKS = 100;
+const recent: TaskTimes[] = [];
 
 const $ = (id: string) => document.getElementById(id)!;
 const visibility = new VisibilityLog(() => render());
@@ -110,6 +120,11 @@ function render(): void {
   $('job-progress').textContent = c ? `${c.jobTasksDone} of ${c.jobTasks} tasks done` : '–';
   const busy = status.computeMs + status.waitMs;
   $('split').textContent = busy ? `${Math.round((100 * status.computeMs) / busy)} % computing` : '–';
+  const m = status.taskMedians;
+  $('task-times').textContent =
+    m && m.n > 0
+      ? `lease ${ms(m.leaseMs)} · pull ${ms(m.pullMs)} · compute ${ms(m.computeMs)} · push ${ms(m.pushMs)} · done ${ms(m.doneMs)}; ${m.frames} frames (median of ${m.n})`
+      : '–';
   $('shards').textContent = `${status.downloads} downloaded, ${status.cacheHits} from this browser's cache`;
   $('hidden').textContent = visibility.describe();
   $('pause').textContent = status.paused ? 'Resume' : 'Pause';
@@ -121,10 +136,11 @@ function render(): void {
       : '';
 }
 
+const ms = (x: number | null) => (x === null ? '–' : `${x < 10 ? x.toFixed(1) : Math.round(x)} ms`);
+
 function setState(state: TabState, step?: string): void {
   // A pause wins over what the loop reports until the volunteer resumes.
-  if (state === 'working') status.inTask = true;
-  else if (state !== 'paused') status.inTask = false;
+  if (state === 'reconnecting' || state === 'done' || state === 'failed') status.inTask = false;
   if (status.paused && state !== 'failed' && state !== 'done' && state !== 'reconnecting') {
     step = status.inTask ? 'finishing the current task' : 'no new tasks until you resume';
     state = 'paused';
@@ -302,7 +318,15 @@ async function main(): Promise<void> {
       // ?slowdown=F makes this tab an F× straggler (the consistency study's knob; client/runner.ts).
       slowdown: Math.max(1, Number(params.get('slowdown') ?? 1) || 1),
       gate: cpu.gate,
+      ontask(t) {
+        if (t.abandoned) return;
+        status.lastTask = t;
+        recent.push(t);
+        if (recent.length > RECENT_TASKS) recent.shift();
+        status.taskMedians = taskMedians(recent);
+      },
       onevent(ev: RunnerEvent) {
+        status.inTask = ev.inFlight > 0;
         if (ev.tasks > lastTasks) {
           visibility.task(ev.examples - status.examples + before.examples);
           lastTasks = ev.tasks;
