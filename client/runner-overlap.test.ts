@@ -36,7 +36,7 @@ function spy(worker: Worker) {
     const push = t.push.bind(t);
     const pull = t.pull.bind(t);
     t.push = (keys, values, o) => {
-      const s = worker.peekStamp();
+      const s = o?.task ?? { task: 0, attempt: 0 };
       const ts = push(keys, values, o);
       pushes.set(ts, `${s.task}`);
       log.push(`push ${s.task}@${s.attempt} ${name}`);

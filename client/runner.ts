@@ -217,23 +217,19 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     return { lease, shard, specs, tables, reads, times, at };
   }
 
-  /**
-   * Sends a task's pushes (and its audit push) under its stamp. The stamp is set right before
-   * and cleared right after, synchronously: pushes of other tasks never carry it.
-   */
+  /** Sends a task's pushes (and its audit push), each stamped with the task explicitly. */
   private push(cur: Started<S>, grads: Float32Array[], audit: KvTable | null): Promise<unknown>[] {
     const { worker } = this.opts;
     const { lease, times, at } = cur;
     const f0 = worker.framesSent;
     at.push = this.now();
     const pushes: Promise<unknown>[] = [];
-    worker.setTask(lease.task, lease.attempt);
+    const task = { task: lease.task, attempt: lease.attempt };
     try {
       for (let i = 0; i < cur.specs.length; i++)
-        pushes.push(worker.wait(cur.tables[i].push(cur.specs[i].keys, grads[i])));
-      if (audit) pushes.push(worker.wait(audit.push({ begin: lease.task - 1, end: lease.task }, ONE)));
+        pushes.push(worker.wait(cur.tables[i].push(cur.specs[i].keys, grads[i], { task })));
+      if (audit) pushes.push(worker.wait(audit.push({ begin: lease.task - 1, end: lease.task }, ONE, { task })));
     } finally {
-      worker.setTask(0, 0);
       times.frames += worker.framesSent - f0;
       times.sendMs += this.now() - at.push;
     }
