@@ -36,6 +36,18 @@ export function chunkCount(length: number, chunkSize: number): number {
   return length <= first ? 1 : 1 + Math.ceil((length - first) / (chunkSize - CONT_HEADER));
 }
 
+let scratch = new Uint8Array(0);
+
+/**
+ * The process-wide buffer chunks are cut into for sinks that copy on send (at least `size`
+ * bytes). One is enough for every connection: a chunk is handed to its sink synchronously right
+ * after it is cut, and nothing else runs in between.
+ */
+export function chunkScratch(size: number): Uint8Array {
+  if (scratch.byteLength < size) scratch = new Uint8Array(size);
+  return scratch;
+}
+
 /** Cuts one gathered message into chunks on demand, copying straight from the parts. */
 export class MessageChunker {
   readonly length: number;
@@ -44,12 +56,20 @@ export class MessageChunker {
   private emitted = 0;
   private started = false;
 
+  /**
+   * With `scratch` (at least `chunkSize` bytes) every chunk is a view of it, valid until the
+   * next `next` call that uses it; without, each chunk is a fresh buffer the caller owns.
+   */
   constructor(
     private readonly parts: readonly Uint8Array[],
     private readonly chunkSize: number,
+    private readonly scratch?: Uint8Array,
   ) {
     if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE) {
       throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `chunk size ${chunkSize} below ${MIN_CHUNK_SIZE}`);
+    }
+    if (scratch && scratch.byteLength < chunkSize) {
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `scratch of ${scratch.byteLength} bytes below ${chunkSize}`);
     }
     this.length = partsLength(parts);
     if (this.length > 0xffffffff) throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', 'above 4 GiB');
@@ -60,21 +80,28 @@ export class MessageChunker {
     return this.started && this.emitted === this.length;
   }
 
-  /** The next chunk, in a fresh buffer. Call only while `!done`. */
+  /** The next chunk (a view of the scratch buffer, or a fresh one). Call only while `!done`. */
   next(): Uint8Array {
     const head = this.started ? CONT_HEADER : FIRST_HEADER;
     const n = Math.min(this.chunkSize - head, this.length - this.emitted);
-    const out = new Uint8Array(head + n);
-    if (!this.started) {
+    const size = head + n;
+    const s = this.scratch;
+    const out = s ? (s.byteLength === size ? s : s.subarray(0, size)) : new Uint8Array(size);
+    if (this.started) out[0] = 0;
+    else {
+      const len = this.length;
       out[0] = CHUNK_FIRST;
-      new DataView(out.buffer).setUint32(1, this.length, true);
+      out[1] = len & 0xff;
+      out[2] = (len >>> 8) & 0xff;
+      out[3] = (len >>> 16) & 0xff;
+      out[4] = len >>> 24;
       this.started = true;
     }
     let w = head;
-    while (w < out.length) {
+    while (w < size) {
       const p = this.parts[this.part];
-      const take = Math.min(p.byteLength - this.offset, out.length - w);
-      if (take > 0) out.set(p.subarray(this.offset, this.offset + take), w);
+      const take = Math.min(p.byteLength - this.offset, size - w);
+      if (take > 0) out.set(take === p.byteLength ? p : p.subarray(this.offset, this.offset + take), w);
       w += take;
       this.offset += take;
       if (this.offset === p.byteLength) {
