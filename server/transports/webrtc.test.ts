@@ -1,7 +1,8 @@
 /**
  * WebRTC transport tests: the shared compliance suite over @roamhq/wrtc with the in-memory
  * network as signalling, plus handshake failures (malformed signalling, nothing listening,
- * a listener that never answers).
+ * a listener that never answers), the data path's assumptions about @roamhq/wrtc (send copies
+ * the bytes before it returns; a chunk size above the negotiated maximum is capped).
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -135,5 +136,83 @@ describe('webrtc handshake failures', () => {
     await listener.close();
     await Promise.all(closed);
     assert.ok(accepted.every((c) => c.closed));
+  });
+});
+
+/** Resolves once `pc` has gathered its host candidates (no trickle). */
+function gathered(pc: RTCPeerConnection): Promise<void> {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') resolve();
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+  });
+}
+
+describe('webrtc data path', () => {
+  it('@roamhq/wrtc RTCDataChannel.send copies the bytes before it returns (what chunk scratch reuse relies on)', async () => {
+    const W = wrtc as unknown as { RTCPeerConnection: typeof RTCPeerConnection };
+    const a = new W.RTCPeerConnection({ iceServers: [] });
+    const b = new W.RTCPeerConnection({ iceServers: [] });
+    try {
+      const dc = a.createDataChannel('copy');
+      const incoming = new Promise<RTCDataChannel>((resolve) => {
+        b.ondatachannel = (e) => resolve(e.channel);
+      });
+      await a.setLocalDescription(await a.createOffer());
+      await gathered(a);
+      await b.setRemoteDescription(a.localDescription as RTCSessionDescriptionInit);
+      await b.setLocalDescription(await b.createAnswer());
+      await gathered(b);
+      await a.setRemoteDescription(b.localDescription as RTCSessionDescriptionInit);
+      const rc = await incoming;
+      rc.binaryType = 'arraybuffer';
+      await new Promise((resolve) => {
+        if (dc.readyState === 'open') resolve(null);
+        else dc.onopen = resolve;
+      });
+      const n = 200;
+      const got = new Promise<Uint8Array[]>((resolve) => {
+        const out: Uint8Array[] = [];
+        rc.onmessage = (e) => {
+          out.push(new Uint8Array(e.data as ArrayBuffer));
+          if (out.length === n) resolve(out);
+        };
+      });
+      // One buffer refilled after every send, with a backlog of several MiB queued natively.
+      const buf = new Uint8Array(64 * 1024);
+      for (let i = 0; i < n; i++) {
+        buf.fill(i & 255);
+        dc.send(buf);
+      }
+      buf.fill(0xee);
+      const msgs = await got;
+      msgs.forEach((m, i) => {
+        assert.equal(m.byteLength, buf.byteLength);
+        assert.ok(
+          m.every((x) => x === (i & 255)),
+          `message ${i} kept the bytes it was sent with`,
+        );
+      });
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('caps the chunk size at the negotiated maximum message (a larger one would kill the channel)', async () => {
+    const net = new MemoryNetwork({ seed: 31, maxDelay: 1 });
+    const tuning = { chunkSize: 1024 * 1024 };
+    const listener = new WebRtcListener({ signalling: net.listen('sig'), wrtc: impl, ...tuning });
+    const pair = await connectPair(listener, webRtcDialer({ signalling: net.dialer(), wrtc: impl, ...tuning }));
+    try {
+      const big = new Uint8Array(3 * 1024 * 1024).fill(3);
+      const got = collect(pair.server, 2);
+      pair.client.send([big]);
+      pair.client.send([Uint8Array.of(1)]);
+      const [m, n] = await got;
+      assert.ok(Buffer.from(m).equals(Buffer.from(big)));
+      assert.deepEqual(n, Uint8Array.of(1));
+    } finally {
+      await pair.dispose();
+    }
   });
 });
