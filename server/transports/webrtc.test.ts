@@ -2,13 +2,15 @@
  * WebRTC transport tests: the shared compliance suite over @roamhq/wrtc with the in-memory
  * network as signalling, plus handshake failures (malformed signalling, nothing listening,
  * a listener that never answers), the data path's assumptions about @roamhq/wrtc (send copies
- * the bytes before it returns; a chunk size above the negotiated maximum is capped).
+ * the bytes before it returns; a chunk size above the negotiated maximum is capped) and
+ * transient receivers (views of a reused buffer) next to ones that keep their messages.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
 import { TabshardError } from '../../shared/errors.ts';
+import { createRng } from '../../shared/rng.ts';
 import { collect, connectPair, runTransportCompliance } from '../../shared/transport/compliance.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
 import type { Conn, Dialer } from '../../shared/transport/types.ts';
@@ -211,6 +213,47 @@ describe('webrtc data path', () => {
       const [m, n] = await got;
       assert.ok(Buffer.from(m).equals(Buffer.from(big)));
       assert.deepEqual(n, Uint8Array.of(1));
+    } finally {
+      await pair.dispose();
+    }
+  });
+
+  it('gives a transient receiver the right bytes across many messages, and a keeping one messages never overwritten', async () => {
+    const { listener, dialer } = setup();
+    const pair = await connectPair(listener, dialer);
+    try {
+      const rng = createRng(13);
+      const sizes = Array.from({ length: 160 }, (_, i) =>
+        i % 9 === 0 ? 300_000 + rng.int(1_500_000) : rng.int(i % 2 ? 600_000 : 3000),
+      );
+      const body = (i: number, n: number) => {
+        const m = new Uint8Array(n);
+        for (let j = 0; j < n; j += 997) m[j] = (i * 31 + j) & 255;
+        m[n - 1] = i & 255;
+        return m;
+      };
+      const sameAs = (m: Uint8Array, i: number, n: number) => Buffer.from(m).equals(Buffer.from(body(i, n)));
+      // Server: transient, checks each message inside its callback, then scribbles on it.
+      pair.server.transientMessages = true;
+      const bad: number[] = [];
+      let serverGot = 0;
+      const serverDone = new Promise<void>((resolve) => {
+        pair.server.onmessage = (m) => {
+          if (!sameAs(m, serverGot, sizes[serverGot])) bad.push(serverGot);
+          m.fill(0);
+          if (++serverGot === sizes.length) resolve();
+        };
+      });
+      // Client: keeps every message and checks them all at the end.
+      const clientGot = collect(pair.client, sizes.length);
+      for (let i = 0; i < sizes.length; i++) {
+        pair.client.send([body(i, sizes[i])]);
+        pair.server.send([body(i, sizes[i])]);
+      }
+      await serverDone;
+      assert.deepEqual(bad, [], 'transient receiver saw the right bytes');
+      const kept = await clientGot;
+      for (const [i, m] of kept.entries()) assert.ok(sameAs(m, i, sizes[i]), `kept message ${i}`);
     } finally {
       await pair.dispose();
     }

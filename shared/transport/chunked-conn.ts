@@ -3,7 +3,8 @@
  * cutting messages into chunks (`chunker.ts`) behind its own send queue and water marks
  * (`send-queue.ts`: buffered bytes counted in JS, the channel's buffered-amount-low event or a
  * polled `bufferedAmount`). Chunks are cut into one reused buffer when the channel copies on
- * send. Pure logic: runs in the browser too.
+ * send, and multi-chunk messages are rebuilt into a reused buffer when the receiver sets
+ * `transientMessages`. Pure logic: runs in the browser too.
  */
 import { TabshardError, toTabshardError } from '../errors.ts';
 import { chunkScratch, MessageChunker, Reassembler } from './chunker.ts';
@@ -44,6 +45,7 @@ export class ChunkedConn implements Conn {
   readonly remote: string;
   onmessage: ((msg: Uint8Array) => void) | null = null;
   onclose: ((err?: TabshardError) => void) | null = null;
+  transientMessages = false;
   private readonly chunkSize: number;
   private readonly copies: boolean;
   private readonly maxMessage: number;
@@ -81,7 +83,7 @@ export class ChunkedConn implements Conn {
     if (this.isClosed) return;
     let msg: Uint8Array | null;
     try {
-      msg = this.reassembler.push(chunk);
+      msg = this.reassembler.push(chunk, this.transientMessages);
     } catch (err) {
       this.close(toTabshardError(err, 'TS_ERR_FRAME_MALFORMED'));
       return;
@@ -98,6 +100,7 @@ export class ChunkedConn implements Conn {
     if (this.isClosed) return;
     this.isClosed = true;
     this.sendq.stop();
+    this.reassembler.release();
     this.channel.close(err);
     this.onclose?.(err);
   }

@@ -123,10 +123,25 @@ export function splitMessage(parts: readonly Uint8Array[], chunkSize: number): U
   return out;
 }
 
-/** Rebuilds messages from chunks; a message is allocated once, from its first chunk's length. */
+/**
+ * Largest reassembly buffer a `Reassembler` keeps for the next message of a transient receiver;
+ * a larger message gets a buffer of its own, dropped with it.
+ */
+export const REUSE_MAX = 16 * 1024 * 1024;
+const REUSE_STEP = 64 * 1024;
+
+/**
+ * Rebuilds messages from chunks; a message is allocated once, from its first chunk's length.
+ * For a transient receiver (done with each message when its callback returns) a multi-chunk
+ * message is rebuilt in a buffer kept for the next one: grown as needed (at least doubling, in
+ * 64 KiB steps, so slowly growing sizes do not reallocate every time), never above REUSE_MAX.
+ */
 export class Reassembler {
   private msg: Uint8Array | null = null;
   private filled = 0;
+  /** The buffer kept for transient receivers, and whether `msg` is a view of it. */
+  private spare: Uint8Array | null = null;
+  private inSpare = false;
 
   constructor(readonly maxMessage: number = DEFAULT_MAX_MESSAGE) {}
 
@@ -135,24 +150,31 @@ export class Reassembler {
     return this.msg !== null;
   }
 
+  /** Bytes held for reuse (0 when none). */
+  get retained(): number {
+    return this.spare?.byteLength ?? 0;
+  }
+
   /**
    * Feeds the next chunk; returns the completed message or null. A message that fits in its
-   * first chunk is returned as a view of that chunk (no copy), so pass chunks you own.
-   * Throws only TabshardError (codes in the header); the reassembler then starts afresh.
+   * first chunk is returned as a view of that chunk (no copy), so pass chunks you own. With
+   * `transient` (the receiver is done with the message when its callback returns) a longer
+   * message may be a view of a buffer that later messages overwrite; without, it is a fresh
+   * buffer. Throws only TabshardError (codes in the header); the reassembler then starts afresh.
    */
-  push(chunk: Uint8Array): Uint8Array | null {
+  push(chunk: Uint8Array, transient = false): Uint8Array | null {
     const flags = chunk.byteLength > 0 ? chunk[0] : -1;
     if (flags === CHUNK_FIRST) {
       if (this.msg) return this.fail('first chunk while a message is incomplete');
       if (chunk.byteLength < FIRST_HEADER) return this.fail('first chunk shorter than its header');
-      const length = new DataView(chunk.buffer, chunk.byteOffset, FIRST_HEADER).getUint32(1, true);
+      const length = (chunk[1] | (chunk[2] << 8) | (chunk[3] << 16) | (chunk[4] << 24)) >>> 0;
       if (length > this.maxMessage) {
         throw new TabshardError('TS_ERR_FRAME_TOO_LARGE', `message of ${length} bytes above ${this.maxMessage}`);
       }
       const payload = chunk.byteLength - FIRST_HEADER;
       if (payload > length) return this.fail('first chunk overruns the message length');
       if (payload === length) return new Uint8Array(chunk.buffer, chunk.byteOffset + FIRST_HEADER, length);
-      this.msg = new Uint8Array(length);
+      this.msg = this.buffer(length, transient);
       this.msg.set(chunk.subarray(FIRST_HEADER));
       this.filled = payload;
       return null;
@@ -167,7 +189,31 @@ export class Reassembler {
     this.filled += n;
     if (this.filled < msg.byteLength) return null;
     this.msg = null;
+    // A receiver that stopped being transient while the message came in keeps the buffer.
+    if (this.inSpare && !transient) this.spare = null;
     return msg;
+  }
+
+  /** Drops the kept buffer (the connection closed). */
+  release(): void {
+    this.spare = null;
+    this.msg = null;
+    this.inSpare = false;
+  }
+
+  /** The buffer for a message of `length` bytes: the kept one (grown) when transient, else fresh. */
+  private buffer(length: number, transient: boolean): Uint8Array {
+    this.inSpare = transient && length <= REUSE_MAX;
+    if (!this.inSpare) {
+      if (!transient) this.spare = null;
+      return new Uint8Array(length);
+    }
+    let s = this.spare;
+    if (!s || s.byteLength < length) {
+      const grown = Math.max(Math.ceil(length / REUSE_STEP) * REUSE_STEP, 2 * (s?.byteLength ?? 0));
+      s = this.spare = new Uint8Array(Math.min(REUSE_MAX, grown));
+    }
+    return s.byteLength === length ? s : s.subarray(0, length);
   }
 
   private fail(detail: string): never {
