@@ -207,7 +207,7 @@ function connOverPeer(peer: SimplePeer.Instance, sig: Conn, opts: PeerConnOption
         : undefined,
       // RTCDataChannel.send copies the bytes before it returns, in Chromium (blink builds a
       // CopyOnWriteBuffer from the view) and @roamhq/wrtc (same, in RTCDataChannel::Send);
-      // tested for @roamhq/wrtc in server/transports/webrtc.test.ts.
+      // tested in server/transports/webrtc.test.ts (wrtc) and e2e/datachannel.test.ts (Chromium).
       copiesOnSend: true,
       close: (err) => {
         peer.destroy();
