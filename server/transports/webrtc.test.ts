@@ -218,6 +218,26 @@ describe('webrtc data path', () => {
     }
   });
 
+  it('delivers, in order, what the dialer sent as soon as its dial resolved (before the listener connected)', async () => {
+    const { listener, dialer } = setup();
+    try {
+      const accepted = new Promise<Conn>((resolve) => {
+        listener.onconnection = resolve;
+      });
+      const client = await dialer.dial(listener.address);
+      for (let i = 0; i < 50; i++) client.send([Uint8Array.of(i), new Uint8Array(i * 7000)]);
+      const server = await accepted;
+      const got = await collect(server, 50);
+      assert.deepEqual(
+        got.map((m) => [m[0], m.byteLength]),
+        Array.from({ length: 50 }, (_, i) => [i, 1 + i * 7000]),
+      );
+      client.close();
+    } finally {
+      await listener.close();
+    }
+  });
+
   it('gives a transient receiver the right bytes across many messages, and a keeping one messages never overwritten', async () => {
     const { listener, dialer } = setup();
     const pair = await connectPair(listener, dialer);
