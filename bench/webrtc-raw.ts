@@ -4,7 +4,7 @@
  * 4 MiB messages (MB/s = 1e6 bytes/s, median of trials) and the round trip of a 4 MiB message
  * echoed back (µs, median), plus a small-message round trip for reference.
  *
- *   node --import tsx bench/webrtc-raw.ts [--chunk=65536] [--high=4194304] [--low=1048576]
+ *   node --import tsx bench/webrtc-raw.ts [--chunk=262144] [--high=4194304] [--low=1048576]
  *                                          [--poll=1] [--trials=12] [--mib=4]
  */
 import wrtc from '@roamhq/wrtc';

@@ -1,10 +1,26 @@
 /**
- * The client side of bench/kv's TCP floor (bare-server.ts): a plain `net.Socket` that sends
- * `request` bytes and waits for `reply` bytes, one exchange in flight, with no framing of ours.
+ * The client side of bench/kv's floor (bare-server.ts): on TCP a plain `net.Socket` that sends
+ * `request` bytes and waits for `reply` bytes, one exchange in flight, with no framing of ours;
+ * on WebRTC a plain data channel doing the same (bare-webrtc.ts). `openBare` picks by address.
  */
 import { connect, type Socket } from 'node:net';
+import { BareWebRtcExchange } from './bare-webrtc.ts';
 
-export class BareExchange {
+/** One request/reply pair of byte counts over the floor. */
+export interface Bare {
+  /** Sends one request and resolves when its whole reply has arrived. */
+  call(): Promise<void>;
+  close(): void;
+}
+
+/** Opens the floor at `address` (`tcp://…` or `webrtc+tcp://…`) for `request`/`reply` bytes. */
+export function openBare(address: string, request: number, reply: number): Promise<Bare> {
+  return address.startsWith('webrtc+')
+    ? BareWebRtcExchange.open(address, request, reply)
+    : BareExchange.open(address, request, reply);
+}
+
+export class BareExchange implements Bare {
   private waiting: (() => void) | null = null;
   private need = 0;
   private readonly message: Buffer;

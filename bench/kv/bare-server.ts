@@ -1,11 +1,14 @@
 /**
- * bench/kv's floor on TCP: a plain `net` server with no framing of ours. Each connection first
+ * bench/kv's floor process. On TCP: a plain `net` server with no framing of ours. Each connection first
  * sends 8 bytes, `request:u32 reply:u32` (little-endian); from then on, every `request` bytes it
  * receives are answered with `reply` bytes from one reused buffer. The bytes are only counted,
  * never parsed: what the machine and Node's sockets cost for the same traffic as a PS request.
- * Prints `{"event":"listening","tcp":"tcp://127.0.0.1:PORT"}` once ready.
+ * On WebRTC: a plain data channel with the same counting (bare-webrtc.ts). Prints
+ * `{"event":"listening","tcp":"tcp://127.0.0.1:PORT","webrtc":"webrtc+tcp://127.0.0.1:PORT2"}`
+ * once both are ready.
  */
 import { createServer } from 'node:net';
+import { listenBareWebRtc } from './bare-webrtc.ts';
 
 const server = createServer({ noDelay: true }, (sock) => {
   let config = Buffer.alloc(0);
@@ -29,9 +32,12 @@ const server = createServer({ noDelay: true }, (sock) => {
   });
   sock.on('error', () => sock.destroy());
 });
-server.listen(0, '127.0.0.1', () => {
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  console.log(JSON.stringify({ event: 'listening', tcp: `tcp://127.0.0.1:${port}` }));
-});
+const tcp = new Promise<string>((resolve) =>
+  server.listen(0, '127.0.0.1', () => {
+    const addr = server.address();
+    resolve(`tcp://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`);
+  }),
+);
+const webrtc = new Promise<string>((resolve) => listenBareWebRtc(resolve));
+console.log(JSON.stringify({ event: 'listening', tcp: await tcp, webrtc: await webrtc }));
 process.on('SIGTERM', () => process.exit(0));

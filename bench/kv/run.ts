@@ -1,7 +1,8 @@
 /**
  * bench/kv: one server process and one worker process on 127.0.0.1, one request in flight, the
  * server summing pushes into its store; in the same run, the same bytes over the floor: a plain
- * socket to a process that only counts bytes and answers (bare-server.ts), no framing of ours.
+ * socket (TCP, or a WebRTC data channel for `webrtc`) to a process that only counts bytes and
+ * answers (bare-server.ts), no framing of ours.
  * One JSON line per (transport, workload, op) on stdout: PS and floor medians, their ratio, and
  * the share of the PS run's wall time that the server and the worker spent collecting garbage.
  *
@@ -24,8 +25,8 @@ const { values } = parseArgs({
   },
 });
 
-/** Starts the floor's server process and resolves with it and its address. */
-async function startBare(): Promise<{ child: ChildProcess; address: string }> {
+/** Starts the floor's server process and resolves with it and its TCP and WebRTC addresses. */
+async function startBare(): Promise<{ child: ChildProcess; tcp: string; webrtc: string }> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', fileURLToPath(new URL('./bare-server.ts', import.meta.url))],
@@ -35,7 +36,7 @@ async function startBare(): Promise<{ child: ChildProcess; address: string }> {
   );
   for await (const line of createInterface({ input: child.stdout! })) {
     const ev = JSON.parse(line);
-    if (ev.event === 'listening') return { child, address: ev.tcp };
+    if (ev.event === 'listening') return { child, tcp: ev.tcp, webrtc: ev.webrtc };
   }
   throw new Error('bare server exited before listening');
 }
@@ -58,7 +59,8 @@ for (const transport of values.transports!.split(',')) {
         JSON.stringify({
           transport,
           seed: server.addresses.tcp,
-          bare: bare.address,
+          // The floor runs on the transport measured: a plain data channel for webrtc.
+          bare: transport === 'webrtc' ? bare.webrtc : bare.tcp,
           quick: values.quick,
           workloads: values.workloads,
         }),

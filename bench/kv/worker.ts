@@ -1,8 +1,8 @@
 /**
  * The bench/kv worker process: times push, pull and pushpull through the worker library and the
- * same byte counts over the floor (bare-client.ts: a plain socket to bare-server.ts, no framing
- * of ours), interleaved in blocks so both see the same machine noise. Garbage collection is
- * measured on both sides of the PS path: this process (perf_hooks) and the server node (its
+ * same byte counts over the floor (bare-client.ts: a plain socket, or a plain WebRTC data channel
+ * when the transport is webrtc, to bare-server.ts, no framing of ours), interleaved in blocks so
+ * both see the same machine noise. Garbage collection is measured on both sides of the PS path: this process (perf_hooks) and the server node (its
  * STATS `gc` totals, read between blocks). One JSON line per (workload, op).
  */
 import wrtc from '@roamhq/wrtc';
@@ -16,7 +16,7 @@ import { encodePull, encodePush } from '../../shared/protocol/kv.ts';
 import { RpcPeer } from '../../shared/rpc.ts';
 import type { Dialer, TransportKind } from '../../shared/transport/types.ts';
 import { partsLength } from '../../shared/transport/types.ts';
-import { BareExchange } from './bare-client.ts';
+import { openBare } from './bare-client.ts';
 import { workloads } from './workloads.ts';
 
 const cfg = JSON.parse(process.argv[2]) as {
@@ -68,8 +68,8 @@ for (const w of workloads()) {
   const pullBytes = partsLength(encodePull({ requestId: 0, job: 0, table: 0, clock: 0, keys: wireKeys }));
   const ackBytes = 32;
   const replyBytes = 32 + 4 * w.n;
-  const barePush = await BareExchange.open(cfg.bare, pushBytes, ackBytes);
-  const barePull = await BareExchange.open(cfg.bare, pullBytes, replyBytes);
+  const barePush = await openBare(cfg.bare, pushBytes, ackBytes);
+  const barePull = await openBare(cfg.bare, pullBytes, replyBytes);
   const ops = {
     push: {
       ps: async () => void (await worker.wait(t.push(w.keys, grad))),
@@ -128,6 +128,7 @@ for (const w of workloads()) {
       JSON.stringify({
         bench: 'kv',
         transport: cfg.transport,
+        floor: cfg.bare.startsWith('webrtc+') ? 'webrtc' : 'tcp',
         workload: w.name,
         op,
         us_median: Math.round(us),

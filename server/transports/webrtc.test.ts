@@ -1,13 +1,16 @@
 /**
  * WebRTC transport tests: the shared compliance suite over @roamhq/wrtc with the in-memory
  * network as signalling, plus handshake failures (malformed signalling, nothing listening,
- * a listener that never answers).
+ * a listener that never answers), the data path's assumptions about @roamhq/wrtc (send copies
+ * the bytes before it returns; a chunk size above the negotiated maximum is capped) and
+ * transient receivers (views of a reused buffer) next to ones that keep their messages.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import wrtc from '@roamhq/wrtc';
 import SimplePeer from 'simple-peer';
 import { TabshardError } from '../../shared/errors.ts';
+import { createRng } from '../../shared/rng.ts';
 import { collect, connectPair, runTransportCompliance } from '../../shared/transport/compliance.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
 import type { Conn, Dialer } from '../../shared/transport/types.ts';
@@ -135,5 +138,144 @@ describe('webrtc handshake failures', () => {
     await listener.close();
     await Promise.all(closed);
     assert.ok(accepted.every((c) => c.closed));
+  });
+});
+
+/** Resolves once `pc` has gathered its host candidates (no trickle). */
+function gathered(pc: RTCPeerConnection): Promise<void> {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') resolve();
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+  });
+}
+
+describe('webrtc data path', () => {
+  it('@roamhq/wrtc RTCDataChannel.send copies the bytes before it returns (what chunk scratch reuse relies on)', async () => {
+    const W = wrtc as unknown as { RTCPeerConnection: typeof RTCPeerConnection };
+    const a = new W.RTCPeerConnection({ iceServers: [] });
+    const b = new W.RTCPeerConnection({ iceServers: [] });
+    try {
+      const dc = a.createDataChannel('copy');
+      const incoming = new Promise<RTCDataChannel>((resolve) => {
+        b.ondatachannel = (e) => resolve(e.channel);
+      });
+      await a.setLocalDescription(await a.createOffer());
+      await gathered(a);
+      await b.setRemoteDescription(a.localDescription as RTCSessionDescriptionInit);
+      await b.setLocalDescription(await b.createAnswer());
+      await gathered(b);
+      await a.setRemoteDescription(b.localDescription as RTCSessionDescriptionInit);
+      const rc = await incoming;
+      rc.binaryType = 'arraybuffer';
+      await new Promise((resolve) => {
+        if (dc.readyState === 'open') resolve(null);
+        else dc.onopen = resolve;
+      });
+      const n = 200;
+      const got = new Promise<Uint8Array[]>((resolve) => {
+        const out: Uint8Array[] = [];
+        rc.onmessage = (e) => {
+          out.push(new Uint8Array(e.data as ArrayBuffer));
+          if (out.length === n) resolve(out);
+        };
+      });
+      // One buffer refilled after every send, with a backlog of several MiB queued natively.
+      const buf = new Uint8Array(64 * 1024);
+      for (let i = 0; i < n; i++) {
+        buf.fill(i & 255);
+        dc.send(buf);
+      }
+      buf.fill(0xee);
+      const msgs = await got;
+      msgs.forEach((m, i) => {
+        assert.equal(m.byteLength, buf.byteLength);
+        assert.ok(
+          m.every((x) => x === (i & 255)),
+          `message ${i} kept the bytes it was sent with`,
+        );
+      });
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('caps the chunk size at the negotiated maximum message (a larger one would kill the channel)', async () => {
+    const net = new MemoryNetwork({ seed: 31, maxDelay: 1 });
+    const tuning = { chunkSize: 1024 * 1024 };
+    const listener = new WebRtcListener({ signalling: net.listen('sig'), wrtc: impl, ...tuning });
+    const pair = await connectPair(listener, webRtcDialer({ signalling: net.dialer(), wrtc: impl, ...tuning }));
+    try {
+      const big = new Uint8Array(3 * 1024 * 1024).fill(3);
+      const got = collect(pair.server, 2);
+      pair.client.send([big]);
+      pair.client.send([Uint8Array.of(1)]);
+      const [m, n] = await got;
+      assert.ok(Buffer.from(m).equals(Buffer.from(big)));
+      assert.deepEqual(n, Uint8Array.of(1));
+    } finally {
+      await pair.dispose();
+    }
+  });
+
+  it('delivers, in order, what the dialer sent as soon as its dial resolved (before the listener connected)', async () => {
+    const { listener, dialer } = setup();
+    try {
+      const accepted = new Promise<Conn>((resolve) => {
+        listener.onconnection = resolve;
+      });
+      const client = await dialer.dial(listener.address);
+      for (let i = 0; i < 50; i++) client.send([Uint8Array.of(i), new Uint8Array(i * 7000)]);
+      const server = await accepted;
+      const got = await collect(server, 50);
+      assert.deepEqual(
+        got.map((m) => [m[0], m.byteLength]),
+        Array.from({ length: 50 }, (_, i) => [i, 1 + i * 7000]),
+      );
+      client.close();
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it('gives a transient receiver the right bytes across many messages, and a keeping one messages never overwritten', async () => {
+    const { listener, dialer } = setup();
+    const pair = await connectPair(listener, dialer);
+    try {
+      const rng = createRng(13);
+      const sizes = Array.from({ length: 160 }, (_, i) =>
+        i % 9 === 0 ? 300_000 + rng.int(1_500_000) : rng.int(i % 2 ? 600_000 : 3000),
+      );
+      const body = (i: number, n: number) => {
+        const m = new Uint8Array(n);
+        for (let j = 0; j < n; j += 997) m[j] = (i * 31 + j) & 255;
+        m[n - 1] = i & 255;
+        return m;
+      };
+      const sameAs = (m: Uint8Array, i: number, n: number) => Buffer.from(m).equals(Buffer.from(body(i, n)));
+      // Server: transient, checks each message inside its callback, then scribbles on it.
+      pair.server.transientMessages = true;
+      const bad: number[] = [];
+      let serverGot = 0;
+      const serverDone = new Promise<void>((resolve) => {
+        pair.server.onmessage = (m) => {
+          if (!sameAs(m, serverGot, sizes[serverGot])) bad.push(serverGot);
+          m.fill(0);
+          if (++serverGot === sizes.length) resolve();
+        };
+      });
+      // Client: keeps every message and checks them all at the end.
+      const clientGot = collect(pair.client, sizes.length);
+      for (let i = 0; i < sizes.length; i++) {
+        pair.client.send([body(i, sizes[i])]);
+        pair.server.send([body(i, sizes[i])]);
+      }
+      await serverDone;
+      assert.deepEqual(bad, [], 'transient receiver saw the right bytes');
+      const kept = await clientGot;
+      for (const [i, m] of kept.entries()) assert.ok(sameAs(m, i, sizes[i]), `kept message ${i}`);
+    } finally {
+      await pair.dispose();
+    }
   });
 });

@@ -1,11 +1,13 @@
 /**
  * `ChunkedConn`: the `Conn` over a message channel with capped messages (a WebRTC data channel),
  * cutting messages into chunks (`chunker.ts`) behind its own send queue and water marks
- * (polled `bufferedAmount`, or the channel's buffered-amount-low event). Pure logic: runs in
- * the browser too.
+ * (`send-queue.ts`: buffered bytes counted in JS, the channel's buffered-amount-low event or a
+ * polled `bufferedAmount`). Chunks are cut into one reused buffer when the channel copies on
+ * send, and multi-chunk messages are rebuilt into a reused buffer when the receiver sets
+ * `transientMessages`. Pure logic: runs in the browser too.
  */
 import { TabshardError, toTabshardError } from '../errors.ts';
-import { MessageChunker, Reassembler } from './chunker.ts';
+import { chunkScratch, MessageChunker, Reassembler } from './chunker.ts';
 import { DEFAULT_SEND_TUNING, SendQueue, type SendSink, type SendTuning } from './send-queue.ts';
 import { type Conn, checkMessageSize, DEFAULT_MAX_MESSAGE, type TransportKind } from './types.ts';
 
@@ -21,6 +23,10 @@ export interface ChunkTuning extends SendTuning {
   chunkSize?: number;
 }
 
+/**
+ * Defaults: 256 KiB chunks (the largest data-channel message sent; WebRTC stacks negotiate
+ * 256 KiB, and the WebRTC transport caps it by the negotiated SCTP maximum) and the send queue's.
+ */
 export const DEFAULT_TUNING: Required<ChunkTuning> = { chunkSize: 256 * 1024, ...DEFAULT_SEND_TUNING };
 
 export interface ChunkedConnOptions extends ChunkTuning {
@@ -39,7 +45,9 @@ export class ChunkedConn implements Conn {
   readonly remote: string;
   onmessage: ((msg: Uint8Array) => void) | null = null;
   onclose: ((err?: TabshardError) => void) | null = null;
+  transientMessages = false;
   private readonly chunkSize: number;
+  private readonly copies: boolean;
   private readonly maxMessage: number;
   private readonly reassembler: Reassembler;
   private readonly sendq: SendQueue;
@@ -55,6 +63,7 @@ export class ChunkedConn implements Conn {
     this.chunkSize = opts.chunkSize ?? DEFAULT_TUNING.chunkSize;
     this.reassembler = new Reassembler(this.maxMessage);
     new MessageChunker([], this.chunkSize); // validates the chunk size up front
+    this.copies = channel.copiesOnSend === true;
     this.sendq = new SendQueue(channel, opts, (err) => this.close(err));
   }
 
@@ -65,7 +74,8 @@ export class ChunkedConn implements Conn {
   send(parts: readonly Uint8Array[], onSent?: () => void): void {
     checkMessageSize(parts, this.maxMessage);
     if (this.isClosed) return;
-    this.sendq.push(new MessageChunker(parts, this.chunkSize), onSent);
+    const scratch = this.copies ? chunkScratch(this.chunkSize) : undefined;
+    this.sendq.push(new MessageChunker(parts, this.chunkSize, scratch), onSent);
   }
 
   /** Feeds one message received from the channel. */
@@ -73,7 +83,7 @@ export class ChunkedConn implements Conn {
     if (this.isClosed) return;
     let msg: Uint8Array | null;
     try {
-      msg = this.reassembler.push(chunk);
+      msg = this.reassembler.push(chunk, this.transientMessages);
     } catch (err) {
       this.close(toTabshardError(err, 'TS_ERR_FRAME_MALFORMED'));
       return;
@@ -90,6 +100,7 @@ export class ChunkedConn implements Conn {
     if (this.isClosed) return;
     this.isClosed = true;
     this.sendq.stop();
+    this.reassembler.release();
     this.channel.close(err);
     this.onclose?.(err);
   }

@@ -1,15 +1,16 @@
 /**
  * Chunk-layer tests: seeded round trips over random part layouts and chunk sizes, a fixed
  * byte fixture of the format, refusal of huge declared lengths without allocating, typed
- * errors for malformed chunk sequences, the send queue of `ChunkedConn` against a fake
- * channel (polled and evented backpressure), and the signalling-message codec.
+ * errors for malformed chunk sequences, reassembly into a reused buffer for transient receivers
+ * (and never for the others), the send queue of `ChunkedConn` against a fake channel (polled
+ * and evented backpressure), and the signalling-message codec.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TabshardError } from '../errors.ts';
 import { createRng } from '../rng.ts';
 import { type ChunkChannel, ChunkedConn } from './chunked-conn.ts';
-import { chunkCount, MessageChunker, Reassembler, splitMessage } from './chunker.ts';
+import { chunkCount, MessageChunker, REUSE_MAX, Reassembler, splitMessage } from './chunker.ts';
 import { concatParts } from './types.ts';
 import { decodeSignal, encodeSignal } from './webrtc-peer.ts';
 
@@ -106,6 +107,100 @@ describe('chunk layer', () => {
 
   it('refuses a chunk size too small to carry data', () => {
     assert.throws(() => new MessageChunker([bytes(1)], 5), isCode('TS_ERR_INVALID_ARGUMENT'));
+  });
+});
+
+/** Seeded random message bodies of the given sizes. */
+function bodies(seed: number, sizes: number[]): Uint8Array[] {
+  const rng = createRng(seed);
+  return sizes.map((n) => {
+    const m = new Uint8Array(n);
+    for (let i = 0; i < n; i++) m[i] = rng.int(256);
+    return m;
+  });
+}
+
+describe('reassembly for transient receivers', () => {
+  const rng = createRng(77);
+  const sizes = Array.from({ length: 120 }, (_, i) => (i % 17 === 5 ? 400_000 + rng.int(300_000) : rng.int(20_000)));
+  const msgs = bodies(5, sizes);
+
+  it('gives a transient receiver the right bytes across many messages while reusing one buffer', () => {
+    const r = new Reassembler();
+    const seen = new Set<ArrayBufferLike>();
+    let reused = 0;
+    for (const [i, m] of msgs.entries()) {
+      let out: Uint8Array | null = null;
+      for (const c of splitMessage([m], 4096)) out = r.push(c, true);
+      assert.ok(out, `message ${i} completes`);
+      assert.ok(Buffer.from(out).equals(Buffer.from(m)), `message ${i} (${m.length} bytes)`);
+      if (m.length > 4096 - 5) {
+        if (seen.has(out.buffer)) reused++;
+        seen.add(out.buffer);
+      }
+    }
+    assert.ok(seen.size <= 8, `${seen.size} buffers for ${msgs.length} messages (grows, at least doubling)`);
+    assert.ok(reused >= 50);
+    const largest = Math.max(...sizes);
+    assert.ok(r.retained >= largest && r.retained <= 2 * largest, `retains ${r.retained} for at most ${largest}`);
+  });
+
+  it('never overwrites the messages a non-transient receiver was given', () => {
+    const r = new Reassembler();
+    const kept: Uint8Array[] = [];
+    for (const [i, m] of msgs.entries()) {
+      // Alternating: transient receivers in between must not touch what the others hold.
+      const transient = i % 3 === 1;
+      let out: Uint8Array | null = null;
+      for (const c of splitMessage([m], 4096)) out = r.push(c, transient);
+      assert.ok(out);
+      if (!transient) kept.push(out);
+      else out.fill(0xaa); // a transient receiver may scribble on its view; it is the buffer's owner meanwhile
+    }
+    const expected = msgs.filter((_, i) => i % 3 !== 1);
+    assert.equal(kept.length, expected.length);
+    for (const [i, m] of kept.entries())
+      assert.ok(Buffer.from(m).equals(Buffer.from(expected[i])), `kept message ${i}`);
+  });
+
+  it('hands the buffer over when the receiver stops being transient during a message', () => {
+    const r = new Reassembler();
+    const [a, b] = bodies(8, [50_000, 50_000]);
+    const ca = splitMessage([a], 1000);
+    for (const c of ca.slice(0, -1)) assert.equal(r.push(c, true), null);
+    const got = r.push(ca[ca.length - 1], false) as Uint8Array;
+    assert.equal(r.retained, 0, 'the receiver owns it now');
+    let out: Uint8Array | null = null;
+    for (const c of splitMessage([b], 1000)) out = r.push(c, true);
+    assert.ok(Buffer.from(got).equals(Buffer.from(a)), 'not overwritten by the next message');
+    assert.ok(out && Buffer.from(out).equals(Buffer.from(b)));
+  });
+
+  it('keeps nothing after a message above REUSE_MAX and never retains more than REUSE_MAX', () => {
+    const r = new Reassembler();
+    const feed = (n: number) => {
+      let out: Uint8Array | null = null;
+      for (const c of splitMessage([new Uint8Array(n).fill(n & 255)], 256 * 1024)) out = r.push(c, true);
+      return out as Uint8Array;
+    };
+    feed(3_000_000);
+    const small = r.retained;
+    assert.ok(small >= 3_000_000 && small < 3_100_000);
+    const huge = feed(REUSE_MAX + 1);
+    assert.equal(huge.byteLength, REUSE_MAX + 1);
+    assert.equal(r.retained, small, 'the very large message had a buffer of its own');
+    feed(REUSE_MAX - 100);
+    assert.equal(r.retained, REUSE_MAX);
+    r.release();
+    assert.equal(r.retained, 0);
+  });
+
+  it('keeps no buffer for a receiver that is not transient', () => {
+    const r = new Reassembler();
+    for (const c of splitMessage([new Uint8Array(100_000)], 1000)) r.push(c, true);
+    assert.ok(r.retained > 0);
+    for (const c of splitMessage([new Uint8Array(100_000)], 1000)) r.push(c, false);
+    assert.equal(r.retained, 0, 'dropped once the receiver is no longer transient');
   });
 });
 

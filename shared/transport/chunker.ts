@@ -36,6 +36,18 @@ export function chunkCount(length: number, chunkSize: number): number {
   return length <= first ? 1 : 1 + Math.ceil((length - first) / (chunkSize - CONT_HEADER));
 }
 
+let scratch = new Uint8Array(0);
+
+/**
+ * The process-wide buffer chunks are cut into for sinks that copy on send (at least `size`
+ * bytes). One is enough for every connection: a chunk is handed to its sink synchronously right
+ * after it is cut, and nothing else runs in between.
+ */
+export function chunkScratch(size: number): Uint8Array {
+  if (scratch.byteLength < size) scratch = new Uint8Array(size);
+  return scratch;
+}
+
 /** Cuts one gathered message into chunks on demand, copying straight from the parts. */
 export class MessageChunker {
   readonly length: number;
@@ -44,12 +56,20 @@ export class MessageChunker {
   private emitted = 0;
   private started = false;
 
+  /**
+   * With `scratch` (at least `chunkSize` bytes) every chunk is a view of it, valid until the
+   * next `next` call that uses it; without, each chunk is a fresh buffer the caller owns.
+   */
   constructor(
     private readonly parts: readonly Uint8Array[],
     private readonly chunkSize: number,
+    private readonly scratch?: Uint8Array,
   ) {
     if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE) {
       throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `chunk size ${chunkSize} below ${MIN_CHUNK_SIZE}`);
+    }
+    if (scratch && scratch.byteLength < chunkSize) {
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `scratch of ${scratch.byteLength} bytes below ${chunkSize}`);
     }
     this.length = partsLength(parts);
     if (this.length > 0xffffffff) throw new TabshardError('TS_ERR_MESSAGE_TOO_LARGE', 'above 4 GiB');
@@ -60,21 +80,28 @@ export class MessageChunker {
     return this.started && this.emitted === this.length;
   }
 
-  /** The next chunk, in a fresh buffer. Call only while `!done`. */
+  /** The next chunk (a view of the scratch buffer, or a fresh one). Call only while `!done`. */
   next(): Uint8Array {
     const head = this.started ? CONT_HEADER : FIRST_HEADER;
     const n = Math.min(this.chunkSize - head, this.length - this.emitted);
-    const out = new Uint8Array(head + n);
-    if (!this.started) {
+    const size = head + n;
+    const s = this.scratch;
+    const out = s ? (s.byteLength === size ? s : s.subarray(0, size)) : new Uint8Array(size);
+    if (this.started) out[0] = 0;
+    else {
+      const len = this.length;
       out[0] = CHUNK_FIRST;
-      new DataView(out.buffer).setUint32(1, this.length, true);
+      out[1] = len & 0xff;
+      out[2] = (len >>> 8) & 0xff;
+      out[3] = (len >>> 16) & 0xff;
+      out[4] = len >>> 24;
       this.started = true;
     }
     let w = head;
-    while (w < out.length) {
+    while (w < size) {
       const p = this.parts[this.part];
-      const take = Math.min(p.byteLength - this.offset, out.length - w);
-      if (take > 0) out.set(p.subarray(this.offset, this.offset + take), w);
+      const take = Math.min(p.byteLength - this.offset, size - w);
+      if (take > 0) out.set(take === p.byteLength ? p : p.subarray(this.offset, this.offset + take), w);
       w += take;
       this.offset += take;
       if (this.offset === p.byteLength) {
@@ -96,10 +123,25 @@ export function splitMessage(parts: readonly Uint8Array[], chunkSize: number): U
   return out;
 }
 
-/** Rebuilds messages from chunks; a message is allocated once, from its first chunk's length. */
+/**
+ * Largest reassembly buffer a `Reassembler` keeps for the next message of a transient receiver;
+ * a larger message gets a buffer of its own, dropped with it.
+ */
+export const REUSE_MAX = 16 * 1024 * 1024;
+const REUSE_STEP = 64 * 1024;
+
+/**
+ * Rebuilds messages from chunks; a message is allocated once, from its first chunk's length.
+ * For a transient receiver (done with each message when its callback returns) a multi-chunk
+ * message is rebuilt in a buffer kept for the next one: grown as needed (at least doubling, in
+ * 64 KiB steps, so slowly growing sizes do not reallocate every time), never above REUSE_MAX.
+ */
 export class Reassembler {
   private msg: Uint8Array | null = null;
   private filled = 0;
+  /** The buffer kept for transient receivers, and whether `msg` is a view of it. */
+  private spare: Uint8Array | null = null;
+  private inSpare = false;
 
   constructor(readonly maxMessage: number = DEFAULT_MAX_MESSAGE) {}
 
@@ -108,24 +150,31 @@ export class Reassembler {
     return this.msg !== null;
   }
 
+  /** Bytes held for reuse (0 when none). */
+  get retained(): number {
+    return this.spare?.byteLength ?? 0;
+  }
+
   /**
    * Feeds the next chunk; returns the completed message or null. A message that fits in its
-   * first chunk is returned as a view of that chunk (no copy), so pass chunks you own.
-   * Throws only TabshardError (codes in the header); the reassembler then starts afresh.
+   * first chunk is returned as a view of that chunk (no copy), so pass chunks you own. With
+   * `transient` (the receiver is done with the message when its callback returns) a longer
+   * message may be a view of a buffer that later messages overwrite; without, it is a fresh
+   * buffer. Throws only TabshardError (codes in the header); the reassembler then starts afresh.
    */
-  push(chunk: Uint8Array): Uint8Array | null {
+  push(chunk: Uint8Array, transient = false): Uint8Array | null {
     const flags = chunk.byteLength > 0 ? chunk[0] : -1;
     if (flags === CHUNK_FIRST) {
       if (this.msg) return this.fail('first chunk while a message is incomplete');
       if (chunk.byteLength < FIRST_HEADER) return this.fail('first chunk shorter than its header');
-      const length = new DataView(chunk.buffer, chunk.byteOffset, FIRST_HEADER).getUint32(1, true);
+      const length = (chunk[1] | (chunk[2] << 8) | (chunk[3] << 16) | (chunk[4] << 24)) >>> 0;
       if (length > this.maxMessage) {
         throw new TabshardError('TS_ERR_FRAME_TOO_LARGE', `message of ${length} bytes above ${this.maxMessage}`);
       }
       const payload = chunk.byteLength - FIRST_HEADER;
       if (payload > length) return this.fail('first chunk overruns the message length');
       if (payload === length) return new Uint8Array(chunk.buffer, chunk.byteOffset + FIRST_HEADER, length);
-      this.msg = new Uint8Array(length);
+      this.msg = this.buffer(length, transient);
       this.msg.set(chunk.subarray(FIRST_HEADER));
       this.filled = payload;
       return null;
@@ -140,7 +189,31 @@ export class Reassembler {
     this.filled += n;
     if (this.filled < msg.byteLength) return null;
     this.msg = null;
+    // A receiver that stopped being transient while the message came in keeps the buffer.
+    if (this.inSpare && !transient) this.spare = null;
     return msg;
+  }
+
+  /** Drops the kept buffer (the connection closed). */
+  release(): void {
+    this.spare = null;
+    this.msg = null;
+    this.inSpare = false;
+  }
+
+  /** The buffer for a message of `length` bytes: the kept one (grown) when transient, else fresh. */
+  private buffer(length: number, transient: boolean): Uint8Array {
+    this.inSpare = transient && length <= REUSE_MAX;
+    if (!this.inSpare) {
+      if (!transient) this.spare = null;
+      return new Uint8Array(length);
+    }
+    let s = this.spare;
+    if (!s || s.byteLength < length) {
+      const grown = Math.max(Math.ceil(length / REUSE_STEP) * REUSE_STEP, 2 * (s?.byteLength ?? 0));
+      s = this.spare = new Uint8Array(Math.min(REUSE_MAX, grown));
+    }
+    return s.byteLength === length ? s : s.subarray(0, length);
   }
 
   private fail(detail: string): never {

@@ -85,6 +85,7 @@ export function openPeerConn(sig: Conn, initiator: boolean, remote: string, opts
     // HACK: simple-peer never clears its 5 s ICE-complete timer on destroy; it would keep the
     // process (a test, a short-lived tool) alive after every connection has closed.
     peer.once('close', () => clearTimeout((peer as unknown as { _iceCompleteTimer: Timer })._iceCompleteTimer));
+    const inbox = takeMessages(peer);
     const fail = (err: TabshardError): void => {
       if (done) return;
       done = true;
@@ -115,7 +116,7 @@ export function openPeerConn(sig: Conn, initiator: boolean, remote: string, opts
       if (done) return;
       done = true;
       clearTimeout(timer);
-      resolve(connOverPeer(peer, sig, opts, remote));
+      resolve(connOverPeer(peer, sig, opts, remote, inbox));
     });
   });
 }
@@ -158,22 +159,45 @@ export async function dialPeer(signalling: Dialer, address: string, opts: PeerCo
   }
 }
 
+/** Data-channel messages taken from simple-peer: kept until `deliver` is set, then passed on. */
+interface Inbox {
+  early: unknown[];
+  deliver: ((data: unknown) => void) | null;
+}
+
+/**
+ * Takes the channel's messages away from simple-peer before any can arrive. simple-peer pushes
+ * each one through a Node-style Readable stream (a `Buffer` wrapper and the stream's machinery
+ * per message, or the `buffer`/`readable-stream` shims in the browser); the `Conn` wants the
+ * bytes, in order, and nothing else.
+ */
+function takeMessages(peer: SimplePeer.Instance): Inbox {
+  const inbox: Inbox = { early: [], deliver: null };
+  // HACK: simple-peer's channel `onmessage` calls the instance's `_onChannelMessage(event)`,
+  // looked up on every message; an own property shadows the prototype's.
+  (peer as unknown as { _onChannelMessage: (ev: MessageEvent) => void })._onChannelMessage = (ev) => {
+    if (inbox.deliver) inbox.deliver(ev.data);
+    else inbox.early.push(ev.data);
+  };
+  return inbox;
+}
+
 /** Wraps a connected simple-peer and its signalling connection into a `Conn`. */
-function connOverPeer(peer: SimplePeer.Instance, sig: Conn, opts: PeerConnOptions, remote: string): Conn {
+function connOverPeer(peer: SimplePeer.Instance, sig: Conn, opts: PeerConnOptions, remote: string, inbox: Inbox): Conn {
   // HACK: simple-peer keeps the RTCDataChannel and RTCPeerConnection private; we need the
   // negotiated maximum message size and the buffered-amount-low event, which it does not expose.
   const raw = peer as unknown as { _channel: RTCDataChannel; _pc: RTCPeerConnection };
   const channel = raw._channel;
   const chunkLimit = Math.min(MAX_CHUNK, raw._pc.sctp?.maxMessageSize || MAX_CHUNK);
-  // @roamhq/wrtc has neither bufferedAmountLowThreshold nor the event: ChunkedConn then polls.
+  // @roamhq/wrtc has neither bufferedAmountLowThreshold nor the event: the send queue then polls.
   const evented = typeof channel.bufferedAmountLowThreshold === 'number';
   const conn = new ChunkedConn(
     {
-      // peer.send, not the Duplex write path: that waits for a buffered-amount-low event and
-      // falls back to a 150 ms poll without it.
-      send: (chunk) => peer.send(chunk),
+      // The channel itself, not simple-peer's Duplex write path (that waits for a
+      // buffered-amount-low event and falls back to a 150 ms poll without it) nor peer.send.
+      send: (chunk) => channel.send(chunk as Uint8Array<ArrayBuffer>),
       get bufferedAmount() {
-        return peer.bufferSize;
+        return channel.bufferedAmount;
       },
       onceLow: evented
         ? (threshold, cb) => {
@@ -181,6 +205,10 @@ function connOverPeer(peer: SimplePeer.Instance, sig: Conn, opts: PeerConnOption
             channel.addEventListener('bufferedamountlow', cb, { once: true });
           }
         : undefined,
+      // RTCDataChannel.send copies the bytes before it returns, in Chromium (blink builds a
+      // CopyOnWriteBuffer from the view) and @roamhq/wrtc (same, in RTCDataChannel::Send);
+      // tested in server/transports/webrtc.test.ts (wrtc) and e2e/datachannel.test.ts (Chromium).
+      copiesOnSend: true,
       close: (err) => {
         peer.destroy();
         sig.close(err);
@@ -188,10 +216,20 @@ function connOverPeer(peer: SimplePeer.Instance, sig: Conn, opts: PeerConnOption
     },
     { ...opts, kind: 'webrtc', remote, chunkSize: Math.min(opts.chunkSize ?? DEFAULT_TUNING.chunkSize, chunkLimit) },
   );
-  peer.on('data', (data: unknown) => {
-    if (data instanceof Uint8Array) conn.receive(data);
+  const deliver = (data: unknown): void => {
+    if (data instanceof ArrayBuffer) conn.receive(new Uint8Array(data));
     else conn.close(new TabshardError('TS_ERR_FRAME_MALFORMED', 'text message on the data channel'));
-  });
+  };
+  if (inbox.early.length === 0) inbox.deliver = deliver;
+  else {
+    // Messages that came before the channel counted as connected wait until the owner of the
+    // `Conn` has had its turn to set `onmessage`; later ones queue behind them.
+    setTimeout(() => {
+      for (const data of inbox.early) deliver(data);
+      inbox.early.length = 0;
+      inbox.deliver = deliver;
+    }, 0);
+  }
   peer.on('close', () => conn.ended());
   peer.on('error', (err) => conn.ended(new TabshardError('TS_ERR_TRANSPORT_CLOSED', err.message, { cause: err })));
   sig.onclose = (err) => conn.ended(err);
