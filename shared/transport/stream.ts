@@ -63,8 +63,17 @@ export class StreamConn implements Conn {
   send(parts: readonly Uint8Array[], onSent?: () => void): void {
     const len = checkMessageSize(parts, this.maxMessage);
     if (this.isClosed) return;
+    if (len <= COPY_SEND_BYTES) {
+      // A small message goes as one buffer in one write: cheaper than a gathered write of its parts.
+      const msg = new Uint8Array(4 + len);
+      writeU32(msg, 0, len);
+      for (let i = 0, o = 4; i < parts.length; o += parts[i].byteLength, i++) msg.set(parts[i], o);
+      this.sock.write(msg);
+      if (onSent) queueMicrotask(onSent); // the parts were copied: the socket holds none of them
+      return;
+    }
     const prefix = new Uint8Array(4);
-    new DataView(prefix.buffer).setUint32(0, len, true);
+    writeU32(prefix, 0, len);
     this.sock.cork();
     this.sock.write(prefix);
     let last = -1;
@@ -159,6 +168,16 @@ export class StreamConn implements Conn {
 /** First assembly allocation, and the largest one a transient receiver's connection keeps. */
 const MIN_ASSEMBLY = 64 * 1024;
 const KEEP_ASSEMBLY = 64 * 1024 * 1024;
+
+/** Messages up to this size are copied into one buffer and written at once (see `send`). */
+const COPY_SEND_BYTES = 16 * 1024;
+
+function writeU32(b: Uint8Array, off: number, x: number): void {
+  b[off] = x;
+  b[off + 1] = x >>> 8;
+  b[off + 2] = x >>> 16;
+  b[off + 3] = x >>> 24;
+}
 
 function readU32(b: Uint8Array, off: number): number {
   return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
