@@ -12,10 +12,8 @@ import { Worker } from '../../client/worker.ts';
 import { startGcMonitor } from '../../server/node/gc-monitor.ts';
 import { decodeObject, encodeJson } from '../../shared/protocol/control.ts';
 import { MsgType } from '../../shared/protocol/frame.ts';
-import { encodePull, encodePush } from '../../shared/protocol/kv.ts';
 import { RpcPeer } from '../../shared/rpc.ts';
 import type { Dialer, TransportKind } from '../../shared/transport/types.ts';
-import { partsLength } from '../../shared/transport/types.ts';
 import { openBare } from './bare-client.ts';
 import { workloads } from './workloads.ts';
 
@@ -30,6 +28,14 @@ const tcp = tcpDialer();
 const dialers: Partial<Record<TransportKind, Dialer>> = { tcp };
 if (cfg.transport === 'webrtc') dialers.webrtc = new WebRtcDialer({ signalling: tcp, wrtc });
 const worker = await Worker.connect({ seed: cfg.seed, dialers, prefer: [cfg.transport], workerId: 1 });
+// The same requests with key-list caching off: key lists travel in full every time.
+const uncached = await Worker.connect({
+  seed: cfg.seed,
+  dialers,
+  prefer: [cfg.transport],
+  workerId: 2,
+  cacheKeys: false,
+});
 // Server-side GC totals come over a connection of their own (not timed).
 const statsPeer = new RpcPeer(await tcp.dial(cfg.seed));
 const serverGcMs = async (): Promise<number> => {
@@ -44,30 +50,35 @@ const median = (xs: number[]) => {
 };
 const now = () => Number(process.hrtime.bigint()) / 1000;
 
-for (const w of workloads()) {
-  if (cfg.workloads && !cfg.workloads.split(',').includes(w.name)) continue;
+/** The workloads, and a key-list workload again with caching off (`-uncached`). */
+const runs = workloads().flatMap((w) =>
+  w.keys instanceof Float64Array
+    ? [
+        { w, name: w.name, worker },
+        { w, name: `${w.name}-uncached`, worker: uncached },
+      ]
+    : [{ w, name: w.name, worker }],
+);
+
+for (const { w, name, worker } of runs) {
+  if (cfg.workloads && !cfg.workloads.split(',').some((x) => x === name || x === w.name)) continue;
   const t = worker.table(w.name);
   const grad = new Float32Array(w.n).fill(1);
   const out = new Float32Array(w.n);
-  // Byte counts of the PS messages, so the floor moves exactly as many bytes.
-  const wireKeys =
-    w.keys instanceof Float64Array
-      ? ({ kind: 'list', keys: w.keys } as const)
-      : ({ kind: 'range', ...w.keys } as const);
-  const pushBytes = partsLength(
-    encodePush({
-      requestId: 0,
-      job: 0,
-      table: 0,
-      clock: 0,
-      task: { worker: 1, task: 0, attempt: 0, seq: 0 },
-      keys: wireKeys,
-      values: grad,
-    }),
-  );
-  const pullBytes = partsLength(encodePull({ requestId: 0, job: 0, table: 0, clock: 0, keys: wireKeys }));
+  // The bytes the PS moves per request in its steady state (a cached key list goes by its hash
+  // after the first time), so that the floor moves exactly as many: the second push and pull.
+  let pushBytes = 0;
+  let pullBytes = 0;
+  let replyBytes = 0;
+  for (let i = 0; i < 2; i++) {
+    const b = { ...worker.bytes };
+    await worker.wait(t.push(w.keys, grad));
+    await worker.wait(t.pull(w.keys, { out }));
+    pushBytes = worker.bytes.pushed - b.pushed;
+    pullBytes = worker.bytes.requested - b.requested;
+    replyBytes = worker.bytes.pulled - b.pulled;
+  }
   const ackBytes = 32;
-  const replyBytes = 32 + 4 * w.n;
   const barePush = await openBare(cfg.bare, pushBytes, ackBytes);
   const barePull = await openBare(cfg.bare, pullBytes, replyBytes);
   const ops = {
@@ -129,7 +140,7 @@ for (const w of workloads()) {
         bench: 'kv',
         transport: cfg.transport,
         floor: cfg.bare.startsWith('webrtc+') ? 'webrtc' : 'tcp',
-        workload: w.name,
+        workload: name,
         op,
         us_median: Math.round(us),
         bare_us_median: Math.round(bareUs),
@@ -137,6 +148,7 @@ for (const w of workloads()) {
         reps: ps.length,
         push_bytes: pushBytes,
         pull_bytes: pullBytes + replyBytes,
+        key_cache: worker.cachesKeys,
         server_gc_pct: Number(((100 * nodeGcMs * 1000) / psWallUs).toFixed(2)),
         worker_gc_pct: Number(((100 * clientGcMs * 1000) / psWallUs).toFixed(2)),
       }),
@@ -148,4 +160,5 @@ for (const w of workloads()) {
 gc.stop();
 statsPeer.close();
 worker.close();
+uncached.close();
 process.exit(0);
