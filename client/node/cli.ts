@@ -21,6 +21,7 @@ import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import { parseClusterInfo } from '../../shared/cluster.ts';
 import { appGradient, appPulls, parseAppInfo } from '../apps/app.ts';
 import { initTf } from '../apps/tf-backend.ts';
+import { readAhead } from '../read-ahead.ts';
 import { TaskRunner } from '../runner.ts';
 import { SchedulerSession } from '../session.ts';
 import { round2, type TaskTimes, taskMedians } from '../task-times.ts';
@@ -80,7 +81,12 @@ async function main(): Promise<void> {
     worker: worker.id,
   });
   console.log(JSON.stringify({ event: 'worker', job, worker: session.worker, backend, transports }));
-  const shards = new Map<number, DecodedShard>();
+  // Shards are kept once fetched, and the next one is fetched while a task runs.
+  const loadShard = readAhead(async (index): Promise<DecodedShard> => {
+    const res = await fetch(`${base}/api/jobs/${job}/shards/${index}`);
+    if (!res.ok) throw new Error(`shard ${index}: HTTP ${res.status}`);
+    return decodeShard(new Uint8Array(await res.arrayBuffer()));
+  }, Number(info.shards));
   const tasks: TaskTimes[] = [];
   const prefetch = Number(values.prefetch);
   if (prefetch !== 0 && prefetch !== 1) throw new Error('--prefetch must be 0 or 1');
@@ -95,16 +101,7 @@ async function main(): Promise<void> {
       if (values['report-tasks']) console.log(JSON.stringify({ event: 'task', ...rounded(t) }));
     },
     app: {
-      async shard(index) {
-        let s = shards.get(index);
-        if (!s) {
-          const res = await fetch(`${base}/api/jobs/${job}/shards/${index}`);
-          if (!res.ok) throw new Error(`shard ${index}: HTTP ${res.status}`);
-          s = decodeShard(new Uint8Array(await res.arrayBuffer()));
-          shards.set(index, s);
-        }
-        return s;
-      },
+      shard: loadShard,
       pulls: (shard) => appPulls(appInfo, shard),
       gradient: (shard, values) => appGradient(tf, appInfo, shard, values),
     },

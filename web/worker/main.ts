@@ -10,6 +10,7 @@
  */
 import { appPulls, parseAppInfo } from '../../client/apps/app.ts';
 import { CpuShare } from '../../client/cpu-share.ts';
+import { readAhead } from '../../client/read-ahead.ts';
 import { type RunnerEvent, TaskRunner } from '../../client/runner.ts';
 import { SchedulerSession } from '../../client/session.ts';
 import { type TaskTimes, taskMedians } from '../../client/task-times.ts';
@@ -274,9 +275,11 @@ async function main(): Promise<void> {
   const refreshTimer = setInterval(refreshSoon, 5000);
 
   const bytes = new Map<number, Uint8Array>();
+  // Each shard is read once (IndexedDB or the network), and the next one while a task runs.
+  const shardBytes = readAhead((index) => cache.shard(index), info.shards);
   const app = {
     async shard(index: number) {
-      const b = await cache.shard(index);
+      const b = await shardBytes(index);
       bytes.set(index, b);
       status.downloads = cache.downloads;
       status.cacheHits = cache.hits;
