@@ -13,6 +13,8 @@ import type { Updater } from '../updaters/index.ts';
 import { fillInit, initValue } from './init.ts';
 
 export const BLOCK_KEYS = 8192;
+/** Runs of up to this many floats are copied by a loop rather than `set` (see copyRun). */
+const SHORT_RUN = 32;
 const MAX_BLOCK = 2 * BLOCK_KEYS;
 
 interface Block {
@@ -160,6 +162,13 @@ export class SparseStore {
 
   private copyRun(from: Block, at: number, to: Block, w: number, count: number): void {
     const d = this.d;
+    if (count * d <= SHORT_RUN) {
+      // Between inserted keys runs are often a few keys long: a plain loop beats subarray + set.
+      for (let i = 0; i < count; i++) to.keys[w + i] = from.keys[at + i];
+      copyFloats(from.values, at * d, to.values, w * d, count * d);
+      for (let s = 0; s < to.state.length; s++) copyFloats(from.state[s], at * d, to.state[s], w * d, count * d);
+      return;
+    }
     to.keys.set(from.keys.subarray(at, at + count), w);
     to.values.set(from.values.subarray(at * d, (at + count) * d), w * d);
     for (let s = 0; s < to.state.length; s++) to.state[s].set(from.state[s].subarray(at * d, (at + count) * d), w * d);
@@ -208,6 +217,10 @@ export class SparseStore {
 function contiguous(stored: Float64Array, p: number, keys: Float64Array, i: number, j: number): boolean {
   const m = j - i;
   return m > 0 && p + m <= stored.length && stored[p] === keys[i] && stored[p + m - 1] === keys[j - 1];
+}
+
+function copyFloats(src: Float32Array, from: number, dst: Float32Array, to: number, n: number): void {
+  for (let i = 0; i < n; i++) dst[to + i] = src[from + i];
 }
 
 function gather(src: Float32Array, dst: Float32Array, pos: Int32Array, m: number, d: number): void {
