@@ -47,6 +47,19 @@ interface Audit {
 const PROGRESS = { timeout: 120_000 };
 
 const tab = (page: Page) => page.evaluate(() => (window as unknown as { tabshard: TabStatus }).tabshard);
+
+/** Waits until the tab has done `n` tasks; on a timeout the error says what the tab and the cluster were doing. */
+async function tasksDone(h: Harness, page: Page, n: number): Promise<void> {
+  try {
+    await page.waitForFunction((k) => (window as unknown as { tabshard: TabStatus }).tabshard.tasks >= k, n, PROGRESS);
+  } catch (err) {
+    const state = await tab(page).catch((e) => String(e));
+    const last = h.events.slice(-25).map((e) => JSON.stringify(e));
+    throw new Error(
+      `the tab did not reach ${n} tasks: ${String(err)}\ntab: ${JSON.stringify(state)}\npage errors: ${JSON.stringify(h.errors.get(page) ?? [])}\nlast cluster events:\n${last.join('\n')}`,
+    );
+  }
+}
 /** The job is done and its last held-out evaluation is in. */
 const isDone = (ev: ClusterEvent) => ev.event === 'done';
 const iterationDone = (i: number) => (ev: ClusterEvent) =>
@@ -189,11 +202,7 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       page.on('request', (r) => r.url().includes('/shards/') && shardRequests.push(r.url()));
       await page.reload();
       await working([page]);
-      await page.waitForFunction(
-        () => (window as unknown as { tabshard: TabStatus }).tabshard.tasks >= 4,
-        null,
-        PROGRESS,
-      );
+      await tasksDone(h, page, 4);
       const after = await tab(page);
       assert.deepEqual(shardRequests, []);
       assert.equal(after.downloads, 0);
@@ -203,11 +212,7 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       const [s] = await working([blocked]);
       assert.equal(s.fallback, true);
       assert.deepEqual(new Set(Object.values(s.transports)), new Set(['ws']));
-      await blocked.waitForFunction(
-        () => (window as unknown as { tabshard: TabStatus }).tabshard.tasks >= 2,
-        null,
-        PROGRESS,
-      );
+      await tasksDone(h, blocked, 2);
       const status = await h.api<JobStatus>('/api/jobs/1');
       assert.ok(status.workers.some((w) => w.transport === 'ws' && w.tasksDone >= 2));
       await h.api('/api/jobs/1/stop', { method: 'POST', headers: { authorization: `Bearer ${h.cluster.adminToken}` } });
