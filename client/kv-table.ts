@@ -14,7 +14,7 @@ import { checkSortedKeys } from '../shared/keys.ts';
 import type { BufferPool } from '../shared/pool.ts';
 import { type EncodeOptions, Flag, HEADER_BYTES, setRequestId, type TaskStamp } from '../shared/protocol/frame.ts';
 import { asPullReply, encodePull, encodePush, type WireKeys } from '../shared/protocol/kv.ts';
-import type { Ring, TableShape } from '../shared/ring.ts';
+import type { OwnedRange, Ring, TableShape } from '../shared/ring.ts';
 import type { ReplyFn } from '../shared/rpc.ts';
 import { type Keys, type NodePart, partValues, scatterPart, sliceByNode } from '../shared/slicing.ts';
 import type { TableSpec } from '../shared/table.ts';
@@ -61,6 +61,8 @@ export interface PullOptions {
 
 export class KvTable {
   private readonly shape: TableShape;
+  /** The table's ranges under the ring last used (looked up again when the ring changes). */
+  private layout: { ring: Ring; ranges: readonly OwnedRange[] } | null = null;
 
   constructor(
     private readonly w: TableHost,
@@ -88,11 +90,7 @@ export class KvTable {
       () =>
         new Promise<undefined>((resolve, reject) => {
           if (parts.length === 0) return resolve(undefined);
-          let left = parts.length;
-          const done: ReplyFn = (err) => {
-            if (err) reject(err);
-            else if (--left === 0) resolve(undefined);
-          };
+          const done = countdown(parts.length, resolve, reject);
           for (let i = 0; i < parts.length; i++)
             this.w.sendSlice(parts[i].owner, (requestId) => this.w.countPush(frames.build(i, requestId)), done);
         }),
@@ -166,7 +164,8 @@ export class KvTable {
    */
   private slice(keys: Keys): { parts: NodePart[]; n: number; check: boolean } {
     const ring = this.w.currentRing;
-    const ranges = ring.ranges(this.shape);
+    if (this.layout?.ring !== ring) this.layout = { ring, ranges: ring.ranges(this.shape) };
+    const ranges = this.layout.ranges;
     if (keys instanceof Float64Array) {
       const n = keys.length;
       if (n === 0) return { parts: [], n, check: false };
@@ -200,11 +199,6 @@ export class KvTable {
   ): { build(i: number, requestId: number): Uint8Array[] } {
     const pool = this.w.pool;
     const hashes = parts.map((p) => (p.keys.kind === 'list' && this.w.cachesKeys ? keyListHash(p.keys.keys) : null));
-    const full = (i: number): Uint8Array[] => {
-      const hash = hashes[i];
-      if (hash !== null) this.w.keyCache(parts[i].owner).add(hash, parts[i].n, true);
-      return encode(i, parts[i].keys, hash === null ? 0 : Flag.CACHE_KEYS, { pool });
-    };
     const first: Array<Uint8Array[] | null> = [];
     try {
       for (let i = 0; i < parts.length; i++) {
@@ -223,13 +217,34 @@ export class KvTable {
       for (const f of first) if (f) pool.give(f[0]);
       throw err;
     }
+    const self = this;
     return {
       build(i, requestId) {
-        const frame = first[i] ?? full(i);
+        const frame = first[i] ?? self.fullFrame(parts[i], hashes[i], i, encode);
         first[i] = null;
         setRequestId(frame[0], requestId);
         return frame;
       },
     };
   }
+
+  /** A part's frame with its list in full (flagged for caching when it has a hash): for a resend. */
+  private fullFrame(
+    part: NodePart,
+    hash: bigint | null,
+    i: number,
+    encode: (i: number, keys: WireKeys, flags: number, opts: EncodeOptions) => Uint8Array[],
+  ): Uint8Array[] {
+    if (hash !== null) this.w.keyCache(part.owner).add(hash, part.n, true);
+    return encode(i, part.keys, hash === null ? 0 : Flag.CACHE_KEYS, { pool: this.w.pool });
+  }
+}
+
+/** A ReplyFn that resolves after `n` successful replies and rejects on the first error. */
+function countdown(n: number, resolve: (v: undefined) => void, reject: (e: TabshardError) => void): ReplyFn {
+  let left = n;
+  return (err) => {
+    if (err) reject(err);
+    else if (--left === 0) resolve(undefined);
+  };
 }

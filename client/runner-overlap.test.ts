@@ -31,8 +31,11 @@ function spy(worker: Worker) {
   const realTable = worker.table.bind(worker);
   const realWait = worker.wait.bind(worker);
   const pushes = new Map<number, string>();
+  const wrapped = new Set<unknown>();
   worker.table = (name) => {
     const t = realTable(name);
+    if (wrapped.has(t)) return t; // the worker hands out one KvTable per name
+    wrapped.add(t);
     const push = t.push.bind(t);
     const pull = t.pull.bind(t);
     t.push = (keys, values, o) => {

@@ -75,6 +75,8 @@ export class Worker implements SubscriptionHost, TableHost {
   readonly pool = new BufferPool();
   private readonly ops = new Map<number, Promise<Float32Array | undefined>>();
   private readonly tables = new Map<string, TableSpec>();
+  /** The KvTable of each table name handed out since the tables were last loaded. */
+  private readonly kvTables = new Map<string, KvTable>();
   private ring!: Ring;
   private info!: ClusterInfo;
   private nextTs = 1;
@@ -124,6 +126,7 @@ export class Worker implements SubscriptionHost, TableHost {
     this.info = info;
     this.ring = Ring.fromJSON(info.ring);
     this.tables.clear();
+    this.kvTables.clear();
     for (const t of info.tables) this.tables.set(t.name, t);
   }
 
@@ -138,9 +141,14 @@ export class Worker implements SubscriptionHost, TableHost {
   }
 
   table(name: string): KvTable {
-    const spec = this.tables.get(name);
-    if (!spec) throw new TabshardError('TS_ERR_UNKNOWN_TABLE', name);
-    return new KvTable(this, spec);
+    let t = this.kvTables.get(name);
+    if (t === undefined) {
+      const spec = this.tables.get(name);
+      if (!spec) throw new TabshardError('TS_ERR_UNKNOWN_TABLE', name);
+      t = new KvTable(this, spec);
+      this.kvTables.set(name, t);
+    }
+    return t;
   }
 
   /**

@@ -36,18 +36,38 @@ export interface NodePart {
  * gathered into one list (a copy); a single run is a view of `keys`.
  */
 export function sliceByNode(ring: Ring, table: TableShape, keys: Keys): NodePart[] {
-  const byOwner = new Map<string, Run[]>();
-  const add = (owner: string, at: number, n: number): void => {
-    const runs = byOwner.get(owner);
-    if (runs) runs.push({ at, n });
-    else byOwner.set(owner, [{ at, n }]);
-  };
+  // (No named closures here: under tsx each would cost a defineProperty per call on this hot path.)
   if (keys instanceof Float64Array) {
-    for (const s of ring.sliceKeys(table, keys)) add(s.owner, s.begin, s.end - s.begin);
+    const slices = ring.sliceKeys(table, keys);
+    if (slices.length === 1)
+      return [
+        { owner: slices[0].owner, runs: [{ at: 0, n: keys.length }], n: keys.length, keys: { kind: 'list', keys } },
+      ];
+    const byOwner = new Map<string, Run[]>();
+    for (const s of slices) addRun(byOwner, s.owner, s.begin, s.end - s.begin);
     return [...byOwner].map(([owner, runs]) => ({ owner, runs, n: total(runs), keys: listOf(keys, runs) }));
   }
-  for (const r of ring.sliceRange(table, keys.begin, keys.end)) add(r.owner, r.begin - keys.begin, r.end - r.begin);
+  const pieces = ring.sliceRange(table, keys.begin, keys.end);
+  if (pieces.length === 1) {
+    const { owner, begin, end } = pieces[0];
+    return [
+      {
+        owner,
+        runs: [{ at: begin - keys.begin, n: end - begin }],
+        n: end - begin,
+        keys: { kind: 'range', begin, end },
+      },
+    ];
+  }
+  const byOwner = new Map<string, Run[]>();
+  for (const r of pieces) addRun(byOwner, r.owner, r.begin - keys.begin, r.end - r.begin);
   return [...byOwner].map(([owner, runs]) => ({ owner, runs, n: total(runs), keys: rangesOf(keys.begin, runs) }));
+}
+
+function addRun(byOwner: Map<string, Run[]>, owner: string, at: number, n: number): void {
+  const runs = byOwner.get(owner);
+  if (runs) runs.push({ at, n });
+  else byOwner.set(owner, [{ at, n }]);
 }
 
 /** Values of a part gathered from a request's values (d per key): views, never copies. */
