@@ -11,6 +11,16 @@ import { asPush, encodePush } from './kv.ts';
 
 const bytes = (f: Frame) => concatParts(encodeFrame(f));
 
+/** 'ok' if the bytes decode, else the TabshardError's code. */
+function code(m: Uint8Array): string {
+  try {
+    decodeFrame(m);
+    return 'ok';
+  } catch (e) {
+    return (e as TabshardError).code;
+  }
+}
+
 /** `n` sorted, non-empty, non-overlapping ranges below 2^52 as begin/end pairs (some adjacent). */
 function randomRanges(rng: ReturnType<typeof createRng>, n: number): Float64Array {
   const b = new Float64Array(2 * n);
@@ -155,14 +165,6 @@ describe('frame codec', () => {
   it('refuses RANGES that are empty, reversed, overlapping or beyond 2^52, each with its code', () => {
     const msg = (...b: number[]) =>
       bytes({ ...emptyFrame(MsgType.PULL), keys: { kind: 'ranges', bounds: Float64Array.from(b) } });
-    const code = (m: Uint8Array) => {
-      try {
-        decodeFrame(m);
-        return 'ok';
-      } catch (e) {
-        return (e as TabshardError).code;
-      }
-    };
     assert.equal(code(msg(0, 5, 5, 9)), 'ok'); // adjacent ranges are allowed
     assert.equal(code(msg()), 'ok'); // no ranges at all
     assert.equal(code(msg(3, 3)), 'TS_ERR_FRAME_MALFORMED');
@@ -206,14 +208,6 @@ describe('frame codec', () => {
       const m = good.slice();
       m[at] = v;
       return m;
-    };
-    const code = (m: Uint8Array) => {
-      try {
-        decodeFrame(m);
-        return 'ok';
-      } catch (e) {
-        return (e as TabshardError).code;
-      }
     };
     assert.equal(code(good.subarray(0, 10)), 'TS_ERR_FRAME_TRUNCATED');
     assert.equal(code(damaged(0, 9)), 'TS_ERR_FRAME_VERSION');
