@@ -14,4 +14,15 @@ describe('error registry', () => {
     const want = Object.entries(ERRORS).map(([code, [message, status]]) => [code, status, message]);
     assert.deepEqual(rows, want);
   });
+
+  it('PROTOCOL.md §9 lists every registered code with its default message and HTTP status, in registry order', () => {
+    const protocol = readFileSync(new URL('../PROTOCOL.md', import.meta.url), 'utf8');
+    const rows = [...protocol.matchAll(/^\| `(TS_ERR_[A-Z_]+)` \| (.*?) \| (\d+) \| .* \|$/gm)].map((m) => [
+      m[1],
+      Number(m[3]),
+      m[2],
+    ]);
+    const want = Object.entries(ERRORS).map(([code, [message, status]]) => [code, status, message]);
+    assert.deepEqual(rows, want);
+  });
 });
