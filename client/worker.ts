@@ -49,7 +49,7 @@ const RETRYABLE = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED']);
 
 /** Bytes of frames (header included) the worker sent and received, by kind. */
 export interface WorkerBytes {
-  /** PUSH frames built (a slice resent after a lost connection counts again). */
+  /** PUSH frames built (a frame resent after a lost connection counts again). */
   pushed: number;
   /** PULL, SUBSCRIBE and UNSUBSCRIBE frames built. */
   requested: number;
@@ -277,7 +277,7 @@ export class Worker implements SubscriptionHost, TableHost {
     );
   }
 
-  /** Passes a slice's outcome to `done`, or resends it over a new connection after a lost one. */
+  /** Passes a frame's outcome to `done`, or resends it (over a new connection after a lost one; in full after TS_ERR_KEYS_NOT_CACHED). */
   private replied(
     node: string,
     build: (id: number) => Uint8Array[],
