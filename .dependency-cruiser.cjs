@@ -1,5 +1,5 @@
 /**
- * Import rules of ARCHITECTURE §11, checked by `npm run lint`:
+ * Import rules of docs/architecture.md §11, checked by `npm run lint`:
  * shared ← client ← web; shared ← server; e2e only through HTTP and the browser; no cycles.
  */
 module.exports = {

@@ -1,6 +1,6 @@
 /**
  * A task's reads for the task loop (client/runner.ts): each table's values pulled from the
- * servers, or under eager SSP (ARCHITECTURE §5) read from a subscription the servers publish to
+ * servers, or under eager SSP (docs/architecture.md §5) read from a subscription the servers publish to
  * as the slowest clock advances. A subscribed shard whose values are at clock ≥ iteration − τ is
  * read without a round trip; one whose subscription lags waits for the publication (at most
  * `eagerWaitMs`, then pulls); a shard seen the first time is pulled, then subscribed. The

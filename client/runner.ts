@@ -15,7 +15,7 @@
  * `prefetch: 0` runs one task at a time. Reading further ahead (the next task's reads before
  * this one's pushes) was measured and left out: docs/workers.md.
  *
- * Two options of the consistency study (ARCHITECTURE §5, §8) live here, because they are what a
+ * Two options of the consistency study (docs/architecture.md §5, §8) live here, because they are what a
  * worker does with its lease: a staleness-aware learning rate (the push is scaled by
  * 1 / (1 + s), s = the lease's iteration − the slowest clock when it was granted), and a
  * configurable slowdown that makes this worker an f× straggler (it rests (f − 1)× the time it

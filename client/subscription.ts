@@ -1,5 +1,5 @@
 /**
- * Eager SSP on the worker (ARCHITECTURE §5, PROTOCOL.md §5.1): a subscription to keys of a table.
+ * Eager SSP on the worker (docs/architecture.md §5, PROTOCOL.md §5.1): a subscription to keys of a table.
  * Its keys are sliced by the ring like a pull's, the slices owned by one node are merged into one
  * SUBSCRIBE to that node, and every PUBLISH a node sends is copied into the subscription's one
  * value array, in place. A read then waits only until every node has published a clock at least

@@ -63,7 +63,7 @@ export interface PageOptions {
   ownContext?: boolean;
 }
 
-/** Chromium switches that make WebRTC work on loopback in headless Chromium (STACK.md). */
+/** Chromium switches that make WebRTC work on loopback in headless Chromium (docs/architecture.md, platform notes). */
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',

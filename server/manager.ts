@@ -1,5 +1,5 @@
 /**
- * The server manager (ARCHITECTURE §1), embedded flavour: owns the server group's membership
+ * The server manager (docs/architecture.md §1), embedded flavour: owns the server group's membership
  * and the ring (consistent hashing with virtual nodes), tells every node the cluster layout,
  * and defines tables on every node. It talks to nodes over the same protocol as workers.
  */

@@ -1,5 +1,5 @@
 /**
- * Table definitions (ARCHITECTURE §2): what a table is, shared by client and server and carried
+ * Table definitions (docs/architecture.md §2): what a table is, shared by client and server and carried
  * in TABLE control messages. `parseTableSpec` validates untrusted JSON into a TableSpec.
  */
 import { TabshardError } from './errors.ts';

@@ -1,5 +1,5 @@
 /**
- * bench:consistency — the paper's consistency study (Figures 9, 10, 13; ARCHITECTURE §5, §8): one
+ * bench:consistency — the paper's consistency study (Figures 9, 10, 13; docs/architecture.md §5, §8): one
  * job trained by N workers, one of them an F× straggler, under BSP, bounded delay τ = 1, 2, 4, 8,
  * ASP, eager SSP and staleness-aware learning rates. Every mode runs on a fresh embedded cluster
  * (`tabshard start`, real server-node processes) with N headless Node workers (`tabshard worker`,

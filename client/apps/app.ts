@@ -1,5 +1,5 @@
 /**
- * The applications a worker can run (ARCHITECTURE §10), by the name the job gives
+ * The applications a worker can run (docs/architecture.md §10), by the name the job gives
  * (`GET /api/jobs/:job` → `app`, `tables`, `model`): which tables and keys a task of a shard pulls,
  * and its gradient. The page's Web Worker and the Node CLI both go through here, so adding an app
  * means adding it once.

@@ -1,5 +1,5 @@
 /**
- * Choosing the TensorFlow.js backend at run time (STACK.md: wasm is fastest on these machines,
+ * Choosing the TensorFlow.js backend at run time (docs/architecture.md, platform notes: wasm is fastest on these machines,
  * webgl/webgpu may win on a real GPU, so probe rather than hard-code). Importing this module
  * registers the wasm backend with the tfjs the bundle resolves; `tf` itself is passed in.
  *
@@ -68,7 +68,7 @@ export async function probeTfBackends(tf: Tf, opts: InitTfOptions = {}): Promise
     }
     const soft = backend === 'webgl' ? softwareRenderer() : null;
     if (soft) {
-      // A CPU emulating a GPU is never faster than wasm here (STACK.md: ~8x slower) and its
+      // A CPU emulating a GPU is never faster than wasm here (docs/architecture.md, platform notes: ~8x slower) and its
       // shader compilation alone costs seconds per tab.
       out.push({ backend, ms: null, error: `skipped: software renderer (${soft})` });
       opts.onprobe?.(out[out.length - 1]);

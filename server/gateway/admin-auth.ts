@@ -1,5 +1,5 @@
 /**
- * The admin token (ARCHITECTURE §9): every route that changes anything, and the console's live
+ * The admin token (docs/architecture.md §9): every route that changes anything, and the console's live
  * stream, needs `Authorization: Bearer <token>`. The guard is put on routes by an `onRoute` hook,
  * so a mutating route added later is guarded without anyone remembering to: any method other
  * than GET/HEAD/OPTIONS is guarded unless its `config.public` says otherwise (none does), and a

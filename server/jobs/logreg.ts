@@ -1,5 +1,5 @@
 /**
- * The logistic-regression job (ARCHITECTURE §10) on the SpamAssassin corpus (data 'spam', the
+ * The logistic-regression job (docs/architecture.md §10) on the SpamAssassin corpus (data 'spam', the
  * default) or on synthetic click-through data (data 'ctr'): its data (shards and held-out set from
  * spam-data.ts or ctr-data.ts), its weights table with the server-side updater, the iteration
  * count and the held-out target a run is expected to reach.

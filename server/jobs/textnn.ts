@@ -1,5 +1,5 @@
 /**
- * The text-classifier job on the SpamAssassin corpus (ARCHITECTURE §10, the neural network): the
+ * The text-classifier job on the SpamAssassin corpus (docs/architecture.md §10, the neural network): the
  * same shards and held-out set as the logistic-regression job (logreg.ts, spam-data.ts), and two
  * tables — the embedding table (sparse, one row of `dim` floats per hashed key) and the dense
  * table of the hidden and output layers (shared/apps/textnn-model.ts gives its layout).

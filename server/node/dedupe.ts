@@ -1,5 +1,5 @@
 /**
- * At-most-once application of pushes (ARCHITECTURE §6). Every push carries (worker, task,
+ * At-most-once application of pushes (docs/architecture.md §6). Every push carries (worker, task,
  * attempt, seq), seq being the push's index within its task. A server applies a given
  * (task, seq) once, whichever attempt delivers it first; later copies are acknowledged as
  * duplicates. Pushes from attempts below a task's fence (a dead lease) are refused.

@@ -1,5 +1,5 @@
 /**
- * A server node (ARCHITECTURE §1): holds table slices of one or more jobs, applies pushes with
+ * A server node (docs/architecture.md §1): holds table slices of one or more jobs, applies pushes with
  * the table's updater, answers pulls, and reports stats. One dispatcher handles every frame;
  * anything that goes wrong with one frame is answered with a coded ERROR frame and the node
  * keeps serving (a malformed frame from a tab must never crash or corrupt a server).

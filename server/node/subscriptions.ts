@@ -1,5 +1,5 @@
 /**
- * Eager SSP on a server node (ARCHITECTURE §5, PROTOCOL.md §5.1): the subscriptions of every
+ * Eager SSP on a server node (docs/architecture.md §5, PROTOCOL.md §5.1): the subscriptions of every
  * connection, and their publication when a job's slowest clock advances.
  *
  * Back-pressure: a subscription has at most one publication in the transport at a time. A clock

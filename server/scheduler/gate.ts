@@ -1,5 +1,5 @@
 /**
- * The consistency gate (ARCHITECTURE §5, the paper's bounded delay): a task of iteration i may
+ * The consistency gate (docs/architecture.md §5, the paper's bounded delay): a task of iteration i may
  * start only when iteration i − τ − 1 and every one before it are complete. τ = 0 is BSP (one
  * iteration at a time), τ = null is ASP (no gate). Requiring the whole prefix, not just
  * iteration i − τ − 1, is the same under a fixed τ and stays safe when τ shrinks while the job

@@ -1,5 +1,5 @@
 /**
- * The scheduler of one job (ARCHITECTURE §1, §5, §6; docs/workers.md): admits workers, hands
+ * The scheduler of one job (docs/architecture.md §1, §5, §6; docs/workers.md): admits workers, hands
  * out (iteration, shard) tasks under leases as the consistency gate allows, holds LEASE requests
  * until a task may run, expires leases that miss their heartbeats, fences the server nodes
  * before a lost task runs again (so the dead attempt's pushes are refused), and counts every

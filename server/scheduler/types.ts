@@ -1,6 +1,6 @@
 /**
  * The scheduler's configuration and the JSON-able views it gives the gateway and the console
- * (ARCHITECTURE §1 scheduler, §8 compute vs wait time).
+ * (docs/architecture.md §1 scheduler, §8 compute vs wait time).
  */
 import { TabshardError } from '../../shared/errors.ts';
 import { MAX_LABEL } from '../../shared/protocol/sched.ts';
@@ -15,7 +15,7 @@ export interface JobConfig {
   app: string;
   shards: number;
   iterations: number;
-  /** Consistency (ARCHITECTURE §5): 0 = BSP, k = bounded delay, null = ASP. */
+  /** Consistency (docs/architecture.md §5): 0 = BSP, k = bounded delay, null = ASP. */
   tau: number | null;
   /** A lease with no heartbeat for this long expires and its task returns to the queue. */
   leaseMs: number;

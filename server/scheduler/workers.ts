@@ -1,5 +1,5 @@
 /**
- * Per-worker records of one job (ARCHITECTURE §8, the paper's Figure 10): who is connected,
+ * Per-worker records of one job (docs/architecture.md §8, the paper's Figure 10): who is connected,
  * what each worker finished, its throughput over a recent window, and its compute time against
  * the time it spent waiting for work. Records outlive sessions, so a reconnecting worker keeps
  * its history and the console still shows workers that left.

@@ -1,5 +1,5 @@
 /**
- * Feature hashing for the text applications (ARCHITECTURE §10): lower-cased word tokens hashed
+ * Feature hashing for the text applications (docs/architecture.md §10): lower-cased word tokens hashed
  * with murmur3 into a key space of 2^keyBits, merged into one sparse row with sorted unique keys.
  * Pure; runs in Node and in the browser, so a tab can featurise text exactly as the job did.
  */

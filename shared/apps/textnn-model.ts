@@ -1,5 +1,5 @@
 /**
- * The fastText-like text classifier (ARCHITECTURE §10, the neural-network application): its
+ * The fastText-like text classifier (docs/architecture.md §10, the neural-network application): its
  * configuration and the layout of its dense parameters in ONE dense table.
  *
  * Model, for example i with features (key_j, val_ij):

@@ -1,5 +1,5 @@
 /**
- * Eager SSP (ARCHITECTURE §5, PROTOCOL.md §5.1): a worker SUBSCRIBEs to keys of a table on the
+ * Eager SSP (docs/architecture.md §5, PROTOCOL.md §5.1): a worker SUBSCRIBEs to keys of a table on the
  * node that owns them; when the manager tells the node that a job's slowest clock advanced
  * (CLOCK), the node PUBLISHes the current values of every subscription, unasked. Each `encodeX`
  * has its `asX` beside it, which checks that a decoded frame has the shape that message needs.
