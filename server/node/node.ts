@@ -110,6 +110,16 @@ export class ServerNode {
     this.cluster = { info, ring: Ring.fromJSON(info.ring) };
   }
 
+  /**
+   * Tells every other connection the ring just installed (PROTOCOL.md §6, RING push): an
+   * unsolicited RING frame, request id 0, body `{"ring":…}`, so workers re-slice at once instead
+   * of waiting for a connection to a removed node to time out.
+   */
+  private announceRing(from: Conn): void {
+    const msg = encodeJson(MsgType.RING, 0, { ring: this.cluster!.info.ring });
+    for (const c of this.conns) if (c !== from && !c.closed) c.send(msg.map((p) => p.slice()));
+  }
+
   stats(): NodeStats {
     const tables: NodeStats['tables'] = [];
     for (const [job, ts] of this.jobs) for (const [id, t] of ts) tables.push({ job, id, ...t.stats() });
@@ -301,8 +311,10 @@ export class ServerNode {
         const o = decodeObject(f);
         if (o.ring !== undefined) {
           this.checkAdmin(conn);
+          const before = this.cluster?.ring.version ?? -1;
           this.setCluster(parseClusterInfo({ ...o, tables: [] }));
           conn.send(encodeAck(f.requestId));
+          if (this.cluster!.ring.version > before) this.announceRing(conn);
           return;
         }
         if (!this.cluster) throw new TabshardError('TS_ERR_RING_EMPTY', 'this node has no ring yet');
