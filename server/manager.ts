@@ -1,10 +1,15 @@
 /**
- * The server manager (docs/architecture.md §1), embedded flavour: owns the server group's membership
- * and the ring (consistent hashing with virtual nodes), tells every node the cluster layout,
- * and defines tables on every node. It talks to nodes over the same protocol as workers.
+ * The server manager (docs/architecture.md §1, §6), embedded flavour: owns the server group's
+ * membership and the ring (consistent hashing with virtual nodes), tells every node the cluster
+ * layout, defines tables on every node, and watches the nodes: each is probed with a HEARTBEAT
+ * every `heartbeatMs`; a node whose connection is lost and cannot be redialled, or that has not
+ * answered for `deadAfterMs`, is declared dead, and a ring without it (version + 1) is installed
+ * on every live node. Its ranges then belong to their first replicas, which already hold them
+ * (chain replication); each new master copies its ranges to the chain members that lack them.
+ * It talks to nodes over the same protocol as workers.
  */
 import type { ClusterInfo } from '../shared/cluster.ts';
-import { TabshardError } from '../shared/errors.ts';
+import { TabshardError, toTabshardError } from '../shared/errors.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
 import { MsgType } from '../shared/protocol/frame.ts';
 import { asPullReply, encodePull } from '../shared/protocol/kv.ts';
@@ -22,36 +27,102 @@ export interface NodeEntry {
   control: string;
 }
 
+/** A node's state as the manager sees it. */
+export type NodeState = 'up' | 'suspect' | 'dead' | 'joining' | 'draining';
+
+export interface NodeView {
+  id: string;
+  state: NodeState;
+  /** Key ranges (summed over the tables) this node masters, and holds as a replica, under the ring. */
+  masters: number;
+  replicas: number;
+}
+
+/** What the manager reports as it happens (the embedded cluster logs these). */
+export type ManagerEvent =
+  | { type: 'node-suspect'; node: string; silentMs: number }
+  | { type: 'node-up'; node: string }
+  | { type: 'node-dead'; node: string; reason: string; ring: number; ms: number };
+
+export interface ManagerOptions {
+  vnodes?: number;
+  adminToken?: string;
+  /** Replicas per key range (k). Default 1 with two or more nodes, else 0. */
+  replicas?: number;
+  /** Probe period (default 200 ms) and the silence after which a node is dead (default 1000 ms). */
+  heartbeatMs?: number;
+  deadAfterMs?: number;
+  onevent?: (e: ManagerEvent) => void;
+}
+
+interface Member {
+  entry: NodeEntry;
+  state: NodeState;
+  /** performance.now() of the last answered probe. */
+  lastSeen: number;
+  probing: boolean;
+}
+
 export class ServerManager {
   private readonly peers = new Map<string, RpcPeer>();
+  private readonly members = new Map<string, Member>();
   private ring: Ring | null = null;
   private readonly tables: TableSpec[] = [];
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private ringWaiters: Array<() => void> = [];
+  /** Ring installs in flight, in order (one at a time: versions reach nodes in order). */
+  private installing: Promise<unknown> = Promise.resolve();
+  readonly replicas: number;
 
   constructor(
     private readonly dialer: Dialer,
-    private nodes: NodeEntry[],
-    private readonly opts: { vnodes?: number; adminToken?: string } = {},
-  ) {}
+    nodes: NodeEntry[],
+    private readonly opts: ManagerOptions = {},
+  ) {
+    for (const n of nodes) this.members.set(n.id, { entry: n, state: 'up', lastSeen: 0, probing: false });
+    this.replicas = Math.min(opts.replicas ?? (nodes.length > 1 ? 1 : 0), Math.max(0, nodes.length - 1));
+  }
 
   get info(): ClusterInfo {
     if (!this.ring) throw new TabshardError('TS_ERR_RING_EMPTY', 'the manager has not started');
     return {
       ring: this.ring.toJSON(),
-      addresses: Object.fromEntries(this.nodes.map((n) => [n.id, n.addresses])),
+      addresses: Object.fromEntries(this.ring.nodes.map((id) => [id, this.members.get(id)!.entry.addresses])),
       tables: this.tables,
+      replicas: this.replicas,
     };
   }
 
-  /** Connects to every node and installs the ring. */
+  /** Connects to every node, installs the ring, and starts watching the nodes. */
   async start(): Promise<void> {
-    this.ring = new Ring(
-      this.nodes.map((n) => n.id),
-      { vnodes: this.opts.vnodes, version: 1 },
-    );
-    await Promise.all(this.nodes.map((n) => this.peer(n)));
-    await this.broadcast((id) =>
-      encodeJson(MsgType.RING, id, { ring: this.info.ring, addresses: this.info.addresses }),
-    );
+    const live = [...this.members.keys()];
+    const ring = new Ring(live, { vnodes: this.opts.vnodes, version: 1 });
+    await Promise.all(live.map((id) => this.peer(id)));
+    await this.install(ring);
+    const now = performance.now();
+    for (const m of this.members.values()) m.lastSeen = now;
+    this.timer = setInterval(() => this.probeAll(), this.opts.heartbeatMs ?? 200);
+    this.timer.unref?.();
+  }
+
+  /** Every node the manager knows and its state, with its share of the ring. */
+  nodeStates(): NodeView[] {
+    const counts = new Map<string, { masters: number; replicas: number }>();
+    if (this.ring)
+      for (const t of this.tables)
+        for (const r of this.ring.chainRanges(t, this.replicas).ranges)
+          r.chain.forEach((node, i) => {
+            const c = counts.get(node) ?? { masters: 0, replicas: 0 };
+            if (i === 0) c.masters++;
+            else c.replicas++;
+            counts.set(node, c);
+          });
+    return [...this.members.values()].map((m) => ({
+      id: m.entry.id,
+      state: m.state,
+      masters: counts.get(m.entry.id)?.masters ?? 0,
+      replicas: counts.get(m.entry.id)?.replicas ?? 0,
+    }));
   }
 
   /** Defines a table on every node (validated first; identical re-definition is a no-op). */
@@ -61,16 +132,23 @@ export class ServerManager {
     if (!this.tables.some((x) => x.job === t.job && x.id === t.id)) this.tables.push(t);
   }
 
-  /** STATS of every node. */
+  /** STATS of every node: a dead or silent node's entry is `{ node, state, error }`. */
   async stats(): Promise<unknown[]> {
     return Promise.all(
-      this.nodes.map(async (n) =>
-        decodeObject(await (await this.peer(n)).call((id) => encodeJson(MsgType.STATS, id, {}))),
-      ),
+      [...this.members.values()].map(async (m) => {
+        const node = m.entry.id;
+        if (m.state === 'dead') return { node, state: m.state, error: 'declared dead' };
+        try {
+          const s = decodeObject(await (await this.peer(node)).call((id) => encodeJson(MsgType.STATS, id, {})));
+          return { ...s, state: m.state };
+        } catch (err) {
+          return { node, state: m.state, error: toTabshardError(err).message };
+        }
+      }),
     );
   }
 
-  /** Fences a task on every node: pushes from attempts below `attempt` are refused. */
+  /** Fences a task on every live node: pushes from attempts below `attempt` are refused. */
   async fence(job: number, table: number, task: number, attempt: number): Promise<void> {
     await this.broadcast((id) => encodeJson(MsgType.FENCE, id, { table, task, attempt }, job));
   }
@@ -87,44 +165,173 @@ export class ServerManager {
 
   /**
    * Reads the values of `keys` (a sorted key list or a range) of a table from their owners: the
-   * cluster's own reads (held-out evaluation, the task audit), not a worker's path.
+   * cluster's own reads (held-out evaluation, the task audit), not a worker's path. A read that
+   * meets a failover is made again under the next ring.
    */
-  async pull(job: number, table: number, keys: Float64Array | { begin: number; end: number }): Promise<Float32Array> {
+  async pull(job: number, table: number, keys: Float64Array | { begin: number; end: number }, tries = 0): Promise<Float32Array> {
     const spec = this.tables.find((t) => t.job === job && t.id === table);
     if (!spec || !this.ring) throw new TabshardError('TS_ERR_UNKNOWN_TABLE', `job ${job} table ${table}`);
     const d = spec.valueLength;
     const n = keys instanceof Float64Array ? keys.length : keys.end - keys.begin;
     const out = new Float32Array(n * d);
-    await Promise.all(
-      sliceByNode(this.ring, spec, keys).map(async (part) => {
-        const node = this.nodes.find((x) => x.id === part.owner)!;
-        const reply = await (await this.peer(node)).call((id) =>
-          encodePull({ requestId: id, job, table, clock: 0, keys: part.keys }),
-        );
-        const v = asPullReply(reply);
-        if (v.length !== part.n * d) throw new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${v.length} values`);
-        scatterPart(v, part, d, out);
-      }),
-    );
+    const ring = this.ring;
+    try {
+      await Promise.all(
+        sliceByNode(ring, spec, keys).map(async (part) => {
+          const reply = await (await this.peer(part.owner)).call((id) =>
+            encodePull({ requestId: id, job, table, clock: 0, keys: part.keys }),
+          );
+          const v = asPullReply(reply);
+          if (v.length !== part.n * d) throw new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${v.length} values`);
+          scatterPart(v, part, d, out);
+        }),
+      );
+    } catch (err) {
+      if (tries >= 3 || !(await this.ringAfter(ring.version, 2 * (this.opts.deadAfterMs ?? 1000)))) throw err;
+      return this.pull(job, table, keys, tries + 1);
+    }
     return out;
   }
 
   close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
     for (const p of this.peers.values()) p.close();
     this.peers.clear();
+    for (const w of this.ringWaiters.splice(0)) w();
   }
 
-  private async peer(n: NodeEntry): Promise<RpcPeer> {
-    let p = this.peers.get(n.id);
+  /** Declares `node` dead and installs the ring without it (a no-op for a node already gone). */
+  async declareDead(node: string, reason: string): Promise<void> {
+    const m = this.members.get(node);
+    if (!m || m.state === 'dead' || !this.ring) return;
+    const t0 = performance.now();
+    m.state = 'dead';
+    this.peers.get(node)?.close();
+    this.peers.delete(node);
+    const live = this.ring.nodes.filter((id) => id !== node);
+    if (live.length === 0) return;
+    const next = this.ring.withNodes(live);
+    await this.install(next);
+    this.opts.onevent?.({ type: 'node-dead', node, reason, ring: next.version, ms: Math.round(performance.now() - t0) });
+  }
+
+  /** Installs `ring` on its nodes (a node that dies meanwhile is left out), then adopts it. */
+  private install(ring: Ring): Promise<void> {
+    const run = this.installing.then(async () => {
+      const body = (id: number) =>
+        encodeJson(MsgType.RING, id, {
+          ring: ring.toJSON(),
+          addresses: Object.fromEntries(ring.nodes.map((n) => [n, this.members.get(n)!.entry.addresses])),
+          replicas: this.replicas,
+        });
+      await Promise.all(
+        ring.nodes.map(async (n) => {
+          try {
+            await (await this.peer(n)).call(body);
+          } catch (err) {
+            if (this.members.get(n)?.state !== 'dead' && this.ring !== null) throw err;
+          }
+        }),
+      );
+      this.ring = ring;
+      for (const w of this.ringWaiters.splice(0)) w();
+    });
+    this.installing = run.catch(() => {});
+    return run;
+  }
+
+  /** Resolves true once the adopted ring is newer than `version`, false after `ms`. */
+  private ringAfter(version: number, ms: number): Promise<boolean> {
+    if (this.ring && this.ring.version > version) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      this.ringWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(this.ring !== null && this.ring.version > version);
+      });
+    });
+  }
+
+  private probeAll(): void {
+    const now = performance.now();
+    const deadAfter = this.opts.deadAfterMs ?? 1000;
+    for (const m of this.members.values()) {
+      if (m.state === 'dead') continue;
+      const silent = now - m.lastSeen;
+      if (silent > deadAfter) {
+        void this.declareDead(m.entry.id, `no heartbeat for ${Math.round(silent)} ms`);
+        continue;
+      }
+      if (silent > 2 * (this.opts.heartbeatMs ?? 200) && m.state === 'up') {
+        m.state = 'suspect';
+        this.opts.onevent?.({ type: 'node-suspect', node: m.entry.id, silentMs: Math.round(silent) });
+      }
+      if (!m.probing) this.probe(m);
+    }
+  }
+
+  private probe(m: Member): void {
+    m.probing = true;
+    this.peer(m.entry.id)
+      .then((p) => p.call((id) => encodeJson(MsgType.HEARTBEAT, id, {})))
+      .then(
+        () => {
+          m.probing = false;
+          m.lastSeen = performance.now();
+          if (m.state === 'suspect') {
+            m.state = 'up';
+            this.opts.onevent?.({ type: 'node-up', node: m.entry.id });
+          }
+        },
+        (err) => {
+          m.probing = false;
+          // Nothing listens where the node was: it is gone (a kill closes its sockets at once).
+          if (toTabshardError(err).code === 'TS_ERR_CONNECT_FAILED')
+            void this.declareDead(m.entry.id, 'connection refused');
+        },
+      );
+  }
+
+  private async peer(node: string): Promise<RpcPeer> {
+    let p = this.peers.get(node);
     if (!p || p.closed) {
-      p = new RpcPeer(await this.dialer.dial(n.control));
-      this.peers.set(n.id, p);
+      const m = this.members.get(node);
+      if (!m || m.state === 'dead') throw new TabshardError('TS_ERR_CONNECT_FAILED', `node ${node} is not a live member`);
+      p = new RpcPeer(await this.dialer.dial(m.entry.control), Math.max(this.opts.deadAfterMs ?? 1000, 5000));
+      this.peers.set(node, p);
+      const peer = p;
+      // A lost control connection is probed at once rather than at the next tick.
+      peer.conn.onclose = ((prev) => (err) => {
+        prev?.(err);
+        if (this.peers.get(node) === peer) this.peers.delete(node);
+        if (this.timer !== null && m.state !== 'dead' && !m.probing) this.probe(m);
+      })(peer.conn.onclose);
       await p.call((id) => encodeJson(MsgType.HELLO, id, { role: 'admin', token: this.opts.adminToken ?? '' }));
     }
     return p;
   }
 
+  /**
+   * Sends a request to every live node of the ring. A node that fails is waited for: the call
+   * succeeds once that node is declared dead (the ring no longer holds it), and fails if the node
+   * is still a member afterwards. Never waits forever on a dead node.
+   */
   private async broadcast(build: (id: number) => Uint8Array[]): Promise<void> {
-    await Promise.all(this.nodes.map(async (n) => (await this.peer(n)).call(build)));
+    const nodes = this.ring ? this.ring.nodes : [...this.members.keys()];
+    await Promise.all(
+      nodes.map(async (n) => {
+        try {
+          await (await this.peer(n)).call(build);
+        } catch (err) {
+          const deadline = performance.now() + 2 * (this.opts.deadAfterMs ?? 1000);
+          while (this.members.get(n)?.state !== 'dead' && performance.now() < deadline && this.timer !== null) {
+            const v = this.ring?.version ?? 0;
+            await this.ringAfter(v, deadline - performance.now());
+          }
+          if (this.members.get(n)?.state !== 'dead') throw err;
+        }
+      }),
+    );
   }
 }

@@ -13,7 +13,12 @@ export interface ClusterInfo {
   /** node id → transport → address, e.g. { n1: { tcp: 'tcp://127.0.0.1:4001' } }. */
   addresses: Record<string, Partial<Record<TransportKind, string>>>;
   tables: TableSpec[];
+  /** Replicas per key range (k; docs/architecture.md §6): each range's master forwards to the next k nodes of its chain. Absent: 0. */
+  replicas?: number;
 }
+
+/** Largest replication factor a cluster may ask for. */
+export const MAX_REPLICAS = 8;
 
 export function parseClusterInfo(v: unknown): ClusterInfo {
   const bad = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', `cluster info: ${why}`);
@@ -32,5 +37,11 @@ export function parseClusterInfo(v: unknown): ClusterInfo {
     }
   }
   if (!Array.isArray(o.tables)) throw bad('tables');
-  return { ring, addresses, tables: o.tables.map(parseTableSpec) };
+  const info: ClusterInfo = { ring, addresses, tables: o.tables.map(parseTableSpec) };
+  if (o.replicas !== undefined) {
+    if (!Number.isInteger(o.replicas) || (o.replicas as number) < 0 || (o.replicas as number) > MAX_REPLICAS)
+      throw bad(`replicas must be an integer in [0, ${MAX_REPLICAS}]`);
+    info.replicas = o.replicas as number;
+  }
+  return info;
 }

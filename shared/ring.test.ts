@@ -231,6 +231,33 @@ test('replicas: owner first, distinct nodes, clockwise', () => {
   assert.throws(() => ring.replicas(big(10), 3, -1), isCode('TS_ERR_INVALID_ARGUMENT'));
 });
 
+test('chainRanges: every key\'s chain is its replicas; the first replica owns it once the master is gone', () => {
+  const ids = ['a', 'b', 'c', 'd'];
+  const ring = new Ring(ids, { vnodes: 32 });
+  const rng = createRng(9);
+  for (const t of [big(2 ** 40), { id: 3, keySpace: 100, valueLength: 1 }, big(5000, 2)]) {
+    for (const k of [1, 2]) {
+      const { ranges, begins } = ring.chainRanges(t, k);
+      assert.equal(ranges[0].begin, 0);
+      assert.equal(ranges[ranges.length - 1].end, t.keySpace);
+      for (let r = 1; r < ranges.length; r++) {
+        assert.equal(ranges[r].begin, ranges[r - 1].end);
+        assert.notDeepEqual(ranges[r].chain, ranges[r - 1].chain, 'neighbours with equal chains are merged');
+      }
+      for (let i = 0; i < 300; i++) {
+        const key = Math.floor(rng.next() * t.keySpace);
+        let r = 0;
+        while (r + 1 < begins.length && begins[r + 1] <= key) r++;
+        const chain = ranges[r].chain;
+        assert.deepEqual([...chain], ring.replicas(t, key, k));
+        // Failover needs no copy: without its master, a key belongs to its first replica.
+        assert.equal(ring.withNodes(ids.filter((n) => n !== chain[0])).owner(t, key), chain[1]);
+      }
+    }
+  }
+  assert.equal(ring.chainRanges(big(10), 1), ring.chainRanges(big(10), 1), 'cached');
+});
+
 test('determinism: same ids in any order give the same ranges', () => {
   const K = 2 ** 36;
   const a = new Ring(NODES).ranges(big(K));

@@ -62,6 +62,24 @@ export interface RingJSON {
   nodes: string[];
 }
 
+/** A key range [begin, end) and its replica chain (master first). */
+export interface ChainRange {
+  readonly begin: number;
+  readonly end: number;
+  readonly chain: readonly string[];
+}
+/** A table's chains: ranges in key order and their begins (for binary search). */
+export interface ChainLayout {
+  readonly ranges: readonly ChainRange[];
+  readonly begins: Float64Array;
+}
+
+function sameChain(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 interface Layout {
   ranges: readonly OwnedRange[];
   begins: Float64Array;
@@ -88,6 +106,7 @@ export class Ring {
   /** Index into `nodes` of each point. */
   private readonly pointNode: Int32Array;
   private readonly cache = new Map<string, Layout>();
+  private readonly chainCache = new Map<string, ChainLayout>();
 
   constructor(nodeIds: readonly string[], opts: RingOptions = {}) {
     if (!Array.isArray(nodeIds)) invalid('node ids must be an array of strings');
@@ -147,18 +166,63 @@ export class Ring {
     this.layout(table);
     checkKey(key, table.keySpace);
     checkCount('replica count', k, 0, Number.MAX_SAFE_INTEGER);
+    return [...this.chainAt(this.startPoint(table, key), k)];
+  }
+
+  /**
+   * The replica chains of a table (rule 4) for `k` replicas: sorted, non-empty ranges covering
+   * [0, keySpace), each with its chain — the master first, then up to `k` further distinct nodes —
+   * neighbours with equal chains merged. One owned range may hold several chains (a node's
+   * points have different successors). Cached per table shape and k; frozen.
+   */
+  chainRanges(table: TableShape, k: number): ChainLayout {
+    checkCount('replica count', k, 0, Number.MAX_SAFE_INTEGER);
+    this.layout(table);
+    const cacheKey = `${table.id}:${table.keySpace}:${table.valueLength}:k${k}`;
+    const hit = this.chainCache.get(cacheKey);
+    if (hit) return hit;
+    const K = table.keySpace;
+    const ranges: ChainRange[] = [];
+    const push = (begin: number, end: number, point: number): void => {
+      const chain = this.chainAt(point, k);
+      const last = ranges[ranges.length - 1];
+      if (last !== undefined && sameChain(last.chain, chain)) ranges[ranges.length - 1] = { begin: last.begin, end, chain };
+      else ranges.push({ begin, end, chain });
+    };
+    if (this.isSmall(table)) push(0, K, this.startPoint(table, 0));
+    else {
+      let prev = 0;
+      for (let i = 0; i < this.positions.length; i++) {
+        const b = Math.floor((this.positions[i] / RING_SIZE) * K);
+        if (b > prev) {
+          push(prev, b, i);
+          prev = b;
+        }
+      }
+      if (prev < K) push(prev, K, 0);
+    }
+    const begins = new Float64Array(ranges.length);
+    for (let r = 0; r < ranges.length; r++) begins[r] = ranges[r].begin;
+    const out: ChainLayout = { ranges: Object.freeze(ranges.map((r) => Object.freeze(r))), begins };
+    if (this.chainCache.size >= 1024) this.chainCache.clear();
+    this.chainCache.set(cacheKey, out);
+    return out;
+  }
+
+  /** The chain starting at point `i`: its node, then the next distinct nodes clockwise (k + 1 at most). */
+  private chainAt(i: number, k: number): readonly string[] {
     const want = Math.min(k + 1, this.nodes.length);
     const taken = new Uint8Array(this.nodes.length);
     const out: string[] = [];
     const m = this.positions.length;
-    for (let i = this.startPoint(table, key), steps = 0; out.length < want && steps < m; i = (i + 1) % m, steps++) {
+    for (let steps = 0; out.length < want && steps < m; i = (i + 1) % m, steps++) {
       const n = this.pointNode[i];
       if (taken[n] === 0) {
         taken[n] = 1;
         out.push(this.nodes[n]);
       }
     }
-    return out;
+    return Object.freeze(out);
   }
 
   /**

@@ -23,6 +23,33 @@ interface WorkerWindow {
   bits: Uint8Array;
 }
 
+/** A PushDedupe's state as JSON: [task, fence, applied seqs] and [worker, applied seqs in its window]. */
+export interface DedupeRecords {
+  tasks: Array<[number, number, number[]]>;
+  workers: Array<[number, number[]]>;
+}
+
+/** Checks untrusted JSON (a MIGRATE body, a checkpoint) is a DedupeRecords; TS_ERR_FRAME_MALFORMED otherwise. */
+export function parseDedupeRecords(v: unknown): DedupeRecords {
+  const bad = (): never => {
+    throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'at-most-once records');
+  };
+  const u32 = (x: unknown): number => (Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff ? (x as number) : bad());
+  const list = (x: unknown): unknown[] => (Array.isArray(x) ? x : bad());
+  if (typeof v !== 'object' || v === null) bad();
+  const o = v as Record<string, unknown>;
+  return {
+    tasks: list(o.tasks).map((e) => {
+      const [task, fence, seqs] = list(e);
+      return [u32(task), u32(fence), list(seqs).map(u32)] as [number, number, number[]];
+    }),
+    workers: list(o.workers).map((e) => {
+      const [worker, seqs] = list(e);
+      return [u32(worker), list(seqs).map(u32)] as [number, number[]];
+    }),
+  };
+}
+
 export class PushDedupe {
   private readonly tasks = new Map<number, TaskState>();
   private readonly workers = new Map<number, WorkerWindow>();
@@ -52,6 +79,7 @@ export class PushDedupe {
       w = { max: -1, bits: new Uint8Array(WINDOW) };
       this.workers.set(s.worker, w);
     }
+    if (s.seq <= w.max - WINDOW) return; // older than the window (a late replicated copy): nothing to mark
     if (s.seq > w.max) {
       // Clear the slots the window slides past.
       for (let q = Math.max(w.max + 1, s.seq - WINDOW + 1); q <= s.seq; q++) w.bits[q % WINDOW] = 0;
@@ -73,6 +101,32 @@ export class PushDedupe {
       this.tasks.set(task, t);
     }
     return t;
+  }
+
+  /**
+   * The whole record as plain JSON (replication and migration carry it to another node, a
+   * checkpoint stores it): fences, applied (task, seq)s, and each ad-hoc worker's window.
+   */
+  export(): DedupeRecords {
+    const tasks: DedupeRecords['tasks'] = [];
+    for (const [task, t] of this.tasks) tasks.push([task, t.fence, [...t.seqs]]);
+    const workers: DedupeRecords['workers'] = [];
+    for (const [worker, w] of this.workers) {
+      const seqs: number[] = [];
+      for (let q = Math.max(0, w.max - WINDOW + 1); q <= w.max; q++) if (w.bits[q % WINDOW] === 1) seqs.push(q);
+      workers.push([worker, seqs]);
+    }
+    return { tasks, workers };
+  }
+
+  /** Adds another record to this one (fences only rise; applied sets are united). */
+  merge(r: DedupeRecords): void {
+    for (const [task, fence, seqs] of r.tasks) {
+      const t = this.task(task);
+      t.fence = Math.max(t.fence, fence);
+      for (const q of seqs) t.seqs.add(q);
+    }
+    for (const [worker, seqs] of r.workers) for (const seq of seqs) this.record({ worker, task: 0, attempt: 0, seq });
   }
 
   /** Tasks remembered (for stats). */

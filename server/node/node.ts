@@ -7,17 +7,20 @@
 import { type ClusterInfo, parseClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../../shared/errors.ts';
 import { KeyListCache, keyListHash } from '../../shared/key-cache.ts';
-import { checkKey, checkRange } from '../../shared/keys.ts';
 import { BufferPool } from '../../shared/pool.ts';
 import { decodeObject, encodeError, encodeJson, parseHello } from '../../shared/protocol/control.ts';
 import { decodeFrame, Flag, type Frame, HEADER_BYTES, MsgType } from '../../shared/protocol/frame.ts';
 import { asPull, asPush, countKeys, encodeAck, encodePullReply, type KvKeys } from '../../shared/protocol/kv.ts';
 import { asSubscribe, asUnsubscribe, parseClock } from '../../shared/protocol/subscribe.ts';
-import { Ring, type TableShape } from '../../shared/ring.ts';
+import { Ring } from '../../shared/ring.ts';
 import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
-import type { Conn, Listener } from '../../shared/transport/types.ts';
+import { asForward, asMigrate, encodeForwardAck } from '../../shared/protocol/replication.ts';
+import type { Conn, Dialer, Listener } from '../../shared/transport/types.ts';
+import { parseDedupeRecords } from './dedupe.ts';
+import { type ReplicationStats, Replicator } from './replication.ts';
 import type { GcTotals } from './gc-monitor.ts';
 import { type PublishStats, Subscriptions } from './subscriptions.ts';
+import { checkOwner, type OwnsAllCache } from './ownership.ts';
 import { Table } from './table.ts';
 
 /** First byte of bench/kv's raw messages; never a valid protocol version. */
@@ -39,6 +42,10 @@ export interface NodeStats {
   tables: Array<{ job: number; id: number } & ReturnType<Table['stats']>>;
   /** Garbage collection in the node's process since it started (when the process reports it). */
   gc?: GcTotals;
+  /** The installed ring's version (0: none from a manager yet). */
+  ring: number;
+  /** Chain replication: forwards and copies sent (docs/architecture.md §6). */
+  replication: ReplicationStats | null;
 }
 
 export class ServerNode {
@@ -47,11 +54,14 @@ export class ServerNode {
   private readonly conns = new Set<Conn>();
   /** Connections that presented the admin token in HELLO. */
   private readonly admins = new WeakSet<Conn>();
+  /** Connections of other server nodes (HELLO role server, with the token): node id by connection. */
+  private readonly servers = new WeakMap<Conn, string>();
+  private readonly replicator: Replicator | null;
   /** Key lists each connection asked to have remembered (key caching, PROTOCOL.md §5.2). */
   private readonly keyCaches = new Map<Conn, KeyListCache<Float64Array>>();
   private cluster: { info: ClusterInfo; ring: Ring } | null = null;
-  /** Per table: whether this node owns all of it under `ring`. */
-  private readonly ownsAll = new WeakMap<Table, { ring: Ring; all: boolean }>();
+  /** Per table: whether this node owns all of it under the ring (ownership.ts). */
+  private readonly ownsAll: OwnsAllCache = new WeakMap();
   private frames = 0;
   private errors = 0;
 
@@ -69,8 +79,28 @@ export class ServerNode {
 
   constructor(
     readonly id: string,
-    private readonly opts: { benchRaw?: boolean; adminToken?: string; gc?: () => GcTotals } = {},
-  ) {}
+    private readonly opts: {
+      benchRaw?: boolean;
+      adminToken?: string;
+      gc?: () => GcTotals;
+      /** How this node reaches the others (for replication); without one it never forwards. */
+      dialer?: Dialer;
+    } = {},
+  ) {
+    const dialer = opts.dialer;
+    this.replicator = dialer
+      ? new Replicator(
+          {
+            id,
+            ring: () => this.cluster?.ring ?? null,
+            replicas: () => this.cluster?.info.replicas ?? 0,
+            address: (node) => this.cluster?.info.addresses[node]?.[dialer.kind],
+          },
+          dialer,
+          opts.adminToken ?? '',
+        )
+      : null;
+  }
 
   /** Serves every connection the listener accepts. */
   listen(listener: Listener): void {
@@ -107,7 +137,14 @@ export class ServerNode {
 
   /** Installs the cluster's ring and addresses (from the server manager). */
   setCluster(info: ClusterInfo): void {
-    this.cluster = { info, ring: Ring.fromJSON(info.ring) };
+    const prev = this.cluster?.ring ?? null;
+    const ring = Ring.fromJSON(info.ring);
+    this.cluster = { info, ring };
+    this.replicator?.ringInstalled(prev?.version === 0 ? null : prev, ring, this.allTables());
+  }
+
+  private *allTables(): Iterable<Table> {
+    for (const ts of this.jobs.values()) yield* ts.values();
   }
 
   /**
@@ -131,10 +168,13 @@ export class ServerNode {
       publish: this.subs.stats(),
       tables,
       ...(this.opts.gc ? { gc: this.opts.gc() } : {}),
+      ring: this.cluster?.ring.version ?? 0,
+      replication: this.replicator ? { ...this.replicator.stats } : null,
     };
   }
 
   async close(): Promise<void> {
+    this.replicator?.close();
     for (const c of this.conns) c.close();
     await Promise.all(this.listeners.map((l) => l.close()));
   }
@@ -164,40 +204,24 @@ export class ServerNode {
       throw new TabshardError('TS_ERR_FORBIDDEN', 'say HELLO as admin first');
   }
 
+  /**
+   * The node id of a connection that said HELLO as a server of this group, and is in the
+   * installed ring: FORWARD and MIGRATE come from nothing else (TS_ERR_FORBIDDEN otherwise; a
+   * node the ring left behind gets TS_ERR_NOT_OWNER, so a node declared dead cannot overwrite
+   * the ranges its successors took over).
+   */
+  private peerNode(conn: Conn): string {
+    const node = this.servers.get(conn);
+    if (node === undefined) throw new TabshardError('TS_ERR_FORBIDDEN', 'FORWARD and MIGRATE are for the server group; say HELLO as a server first');
+    const ring = this.cluster?.ring;
+    if (ring && ring.version > 0 && !ring.nodes.includes(node))
+      throw new TabshardError('TS_ERR_NOT_OWNER', `node ${node} is not in ring v${ring.version}`);
+    return node;
+  }
+
   /** Refuses keys this node does not own under the current ring (none installed: owns all). */
   private checkOwner(t: Table, keys: KvKeys): void {
-    if (!this.cluster) return;
-    const ring = this.cluster.ring;
-    const shape: TableShape = { id: t.spec.id, keySpace: t.spec.keySpace, valueLength: t.spec.valueLength };
-    // Common case: the node owns the whole table (one node, or a small table); decided once per ring.
-    let owns = this.ownsAll.get(t);
-    if (owns === undefined || owns.ring !== ring) {
-      owns = { ring, all: ring.ranges(shape).every((r) => r.owner === this.id) };
-      this.ownsAll.set(t, owns);
-    }
-    if (owns.all) {
-      // The same key checks (and codes) as slicing would make.
-      if (keys.kind === 'range') checkRange(keys.begin, keys.end, shape.keySpace);
-      else if (keys.kind === 'ranges') {
-        const b = keys.bounds;
-        if (b.length > 0) checkRange(b[0], b[b.length - 1], shape.keySpace);
-      } else if (keys.keys.length > 0) {
-        checkKey(keys.keys[0], shape.keySpace);
-        checkKey(keys.keys[keys.keys.length - 1], shape.keySpace);
-      }
-      return;
-    }
-    // A frame carries all of this node's keys of a request, across as many of its ranges as they
-    // fall in: every piece must be this node's.
-    const notOwner = (owner: string): void => {
-      if (owner !== this.id)
-        throw new TabshardError('TS_ERR_NOT_OWNER', `${this.id} is not the owner (ring v${ring.version})`);
-    };
-    if (keys.kind === 'list') for (const s of ring.sliceKeys(shape, keys.keys)) notOwner(s.owner);
-    else if (keys.kind === 'range') for (const r of ring.sliceRange(shape, keys.begin, keys.end)) notOwner(r.owner);
-    else
-      for (let i = 0; i < keys.bounds.length; i += 2)
-        for (const r of ring.sliceRange(shape, keys.bounds[i], keys.bounds[i + 1])) notOwner(r.owner);
+    if (this.cluster) checkOwner(this.ownsAll, this.id, this.cluster.ring, t, keys);
   }
 
   private onMessage(conn: Conn, msg: Uint8Array): void {
@@ -265,9 +289,57 @@ export class ServerNode {
         const t = this.table(m.job, m.table);
         this.checkOwner(t, m.keys);
         const applied = t.push(m.keys, m.values, m.task);
-        conn.send(encodeAck(m.requestId, !applied));
+        if (this.replicator === null) {
+          conn.send(encodeAck(m.requestId, !applied));
+          return;
+        }
+        // Acknowledged once the chain holds the rows. A duplicate forwards the current rows
+        // again: its first copy's forward may still be on its way when the resend arrives.
+        const requestId = m.requestId;
+        this.replicator.forward(t, m.keys, applied ? m.task : null, 'master', (err) =>
+          conn.send(err ? encodeError(requestId, err) : encodeAck(requestId, !applied)),
+        );
         return;
       }
+      case MsgType.FORWARD: {
+        this.peerNode(conn);
+        const m = asForward(f);
+        const t = this.table(m.job, m.table);
+        t.writeRows(m.keys, m.rows);
+        t.advanceSteps(m.steps);
+        if (m.task) t.dedupe.record(m.task);
+        const requestId = m.requestId;
+        if (this.replicator === null) {
+          conn.send(encodeForwardAck(requestId));
+          return;
+        }
+        this.replicator.forward(t, m.keys, m.task, 'replica', (err) =>
+          conn.send(err ? encodeError(requestId, err) : encodeForwardAck(requestId)),
+        );
+        return;
+      }
+      case MsgType.MIGRATE: {
+        this.peerNode(conn);
+        const m = asMigrate(f);
+        const t = this.table(m.job, m.table);
+        if (m.form === 'clear') t.dropRange(m.begin, m.end);
+        else if (m.form === 'rows') {
+          t.writeRows(m.keys, m.rows);
+          t.advanceSteps(m.steps);
+        } else {
+          const steps = m.body.steps;
+          if (!Number.isInteger(steps) || (steps as number) < 0)
+            throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'migrate records: steps');
+          t.dedupe.merge(parseDedupeRecords(m.body.records));
+          t.advanceSteps(steps as number);
+        }
+        conn.send(encodeForwardAck(m.requestId));
+        return;
+      }
+      case MsgType.HEARTBEAT:
+        // The server manager's liveness probe (docs/architecture.md §6).
+        conn.send(encodeAck(f.requestId));
+        return;
       case MsgType.PULL: {
         const m = asPull(f);
         const t = this.readable(m.job, m.table, m.keys);
@@ -297,10 +369,14 @@ export class ServerNode {
       }
       case MsgType.HELLO: {
         const hello = parseHello(decodeObject(f));
-        if (hello.role === 'admin') {
+        if (hello.role === 'admin' || hello.role === 'server') {
           if (this.opts.adminToken && hello.token !== this.opts.adminToken)
             throw new TabshardError('TS_ERR_FORBIDDEN', 'wrong admin token');
-          this.admins.add(conn);
+          if (hello.role === 'admin') this.admins.add(conn);
+          else {
+            if (!hello.node) throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'a server says its node id');
+            this.servers.set(conn, hello.node);
+          }
         }
         conn.send(
           encodeJson(MsgType.HELLO, f.requestId, { node: this.id, protocol: 1, ring: this.cluster?.ring.version ?? 0 }),

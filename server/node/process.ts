@@ -6,7 +6,7 @@
 import wrtc from '@roamhq/wrtc';
 import type { ClusterInfo } from '../../shared/cluster.ts';
 import { Ring } from '../../shared/ring.ts';
-import { tcpListen } from '../transports/tcp.ts';
+import { tcpDialer, tcpListen } from '../transports/tcp.ts';
 import { WebRtcListener } from '../transports/webrtc.ts';
 import { startGcMonitor } from './gc-monitor.ts';
 import { ServerNode } from './node.ts';
@@ -30,7 +30,12 @@ export interface RunningNode {
 
 export async function startNode(opts: NodeProcessOptions): Promise<RunningNode> {
   const gc = startGcMonitor();
-  const node = new ServerNode(opts.id, { benchRaw: opts.benchRaw, adminToken: opts.adminToken, gc: gc.totals });
+  const node = new ServerNode(opts.id, {
+    benchRaw: opts.benchRaw,
+    adminToken: opts.adminToken,
+    gc: gc.totals,
+    dialer: tcpDialer(),
+  });
   const tcp = await tcpListen({ host: opts.host, port: opts.port ?? 0 });
   node.listen(tcp);
   const addresses: RunningNode['addresses'] = { tcp: tcp.address };

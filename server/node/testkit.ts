@@ -21,21 +21,36 @@ export interface TestCluster {
 /** Nodes `ids` (default n1, n2, n3) with `tables` defined on every one; `net` absent: TCP. */
 export async function testCluster(
   tables: TableSpec[],
-  opts: { net?: MemoryNetwork; ids?: string[]; vnodes?: number; adminToken?: string } = {},
+  opts: {
+    net?: MemoryNetwork;
+    ids?: string[];
+    vnodes?: number;
+    adminToken?: string;
+    /** Replicas per range (default 0 here: most tests look at one copy; the manager's own default is 1). */
+    replicas?: number;
+    heartbeatMs?: number;
+    deadAfterMs?: number;
+  } = {},
 ): Promise<TestCluster> {
   const { net, adminToken } = opts;
-  const nodes = (opts.ids ?? ['n1', 'n2', 'n3']).map((id) => new ServerNode(id, { adminToken }));
+  const dialer = net ? net.dialer() : tcpDialer();
+  const nodes = (opts.ids ?? ['n1', 'n2', 'n3']).map((id) => new ServerNode(id, { adminToken, dialer }));
   const addresses: string[] = [];
   for (const n of nodes) {
     const listener = net ? net.listen(n.id) : await tcpListen();
     n.listen(listener);
     addresses.push(net ? `memory://${n.id}` : listener.address);
   }
-  const dialer = net ? net.dialer() : tcpDialer();
   const mgr = new ServerManager(
     dialer,
     nodes.map((n, i) => ({ id: n.id, addresses: { [dialer.kind]: addresses[i] }, control: addresses[i] })),
-    { vnodes: opts.vnodes ?? 16, adminToken },
+    {
+      vnodes: opts.vnodes ?? 16,
+      adminToken,
+      replicas: opts.replicas ?? 0,
+      heartbeatMs: opts.heartbeatMs,
+      deadAfterMs: opts.deadAfterMs,
+    },
   );
   await mgr.start();
   for (const t of tables) await mgr.defineTable(t);

@@ -1,0 +1,237 @@
+/**
+ * Chain replication after aggregation (docs/architecture.md §6), the sending side of a node.
+ * A master that applied a push forwards the resulting rows (values and updater state) of those
+ * keys, with the push's task stamp, to the next member of each key's chain; a replica writes them
+ * and forwards to the member after it; the worker is acknowledged once the whole chain has them.
+ * A replica never runs an updater. When a new ring is installed, the master of each range copies
+ * it (rows and at-most-once records) to every chain member that did not hold it before, which
+ * restores the replication factor after a failure.
+ *
+ * Links to other nodes are ordinary connections opened with HELLO {role:"server"}; one link per
+ * peer keeps FORWARDs and MIGRATEs to it in order.
+ */
+import { TabshardError, toTabshardError } from '../../shared/errors.ts';
+import { encodeJson } from '../../shared/protocol/control.ts';
+import { MsgType, type TaskStamp } from '../../shared/protocol/frame.ts';
+import type { KvKeys } from '../../shared/protocol/kv.ts';
+import {
+  encodeForward,
+  encodeMigrateClear,
+  encodeMigrateRecords,
+  encodeMigrateRows,
+} from '../../shared/protocol/replication.ts';
+import type { Ring, TableShape } from '../../shared/ring.ts';
+import { type ReplyFn, RpcPeer } from '../../shared/rpc.ts';
+import type { Dialer } from '../../shared/transport/types.ts';
+import { copiesOwed, groupByNext, mastersAll } from './chain.ts';
+import type { Table } from './table.ts';
+
+/** Errors after which a forward is tried again once the ring has changed. */
+const RETRY_ON_NEW_RING = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED', 'TS_ERR_TIMEOUT', 'TS_ERR_NOT_OWNER']);
+/** How long a failed forward waits for the manager's next ring before the push fails. */
+const RING_WAIT_MS = 10_000;
+const MAX_TRIES = 5;
+
+/** What the replicator needs of its node. */
+export interface ReplicaHost {
+  readonly id: string;
+  /** The installed ring (null before the manager's first). */
+  ring(): Ring | null;
+  /** Replicas per key range (k) of the installed cluster layout. */
+  replicas(): number;
+  /** Where to reach `node` with this replicator's dialer. */
+  address(node: string): string | undefined;
+}
+
+export interface ReplicationStats {
+  /** FORWARD frames sent and their bytes (rows). */
+  forwards: number;
+  forwardBytes: number;
+  /** MIGRATE frames sent to restore replicas, their bytes, and how many are not acknowledged yet. */
+  copies: number;
+  copyBytes: number;
+  copiesPending: number;
+  /** Forwards that failed and were tried again under a newer ring. */
+  retries: number;
+}
+
+export class Replicator {
+  readonly stats: ReplicationStats = { forwards: 0, forwardBytes: 0, copies: 0, copyBytes: 0, copiesPending: 0, retries: 0 };
+  private readonly links = new Map<string, Promise<RpcPeer>>();
+  private readonly ready = new Map<string, RpcPeer>();
+  private waiters: Array<{ after: number; resolve: (changed: boolean) => void; timer: ReturnType<typeof setTimeout> }> = [];
+
+  constructor(
+    private readonly host: ReplicaHost,
+    private readonly dialer: Dialer,
+    private readonly token: string,
+  ) {}
+
+  /**
+   * Sends the current rows of `keys` of `t` to the next chain member of each key; `done` runs once,
+   * when every one acknowledged (null) or the forward failed for good. `role` master: the node must
+   * still head every key's chain (it is checked again on a retry under a newer ring).
+   */
+  forward(t: Table, keys: KvKeys, stamp: TaskStamp | null, role: 'master' | 'replica', done: (err: TabshardError | null) => void, tries = 0): void {
+    const ring = this.host.ring();
+    const k = this.host.replicas();
+    if (ring === null || k === 0 || ring.nodes.length < 2) return done(null);
+    const layout = ring.chainRanges(shapeOf(t), k);
+    if (role === 'master' && tries > 0 && !mastersAll(layout, this.host.id, keys))
+      return done(new TabshardError('TS_ERR_NOT_OWNER', `${this.host.id} no longer masters these keys (ring v${ring.version})`));
+    const groups = groupByNext(layout, this.host.id, keys);
+    if (groups.size === 0) return done(null);
+    let left = groups.size;
+    let failed: TabshardError | null = null;
+    const steps = t.steps;
+    for (const [node, sub] of groups) {
+      const rows = t.rows(sub);
+      this.stats.forwards++;
+      this.stats.forwardBytes += rows.byteLength;
+      const msg = { requestId: 0, job: t.spec.job, table: t.spec.id, steps, task: stamp, keys: sub, rows };
+      this.send(node, (requestId) => encodeForward({ ...msg, requestId }), (err) => {
+        if (err) failed ??= err;
+        if (--left > 0) return;
+        if (failed === null) return done(null);
+        if (!RETRY_ON_NEW_RING.has(failed.code) || tries + 1 >= MAX_TRIES) return done(failed);
+        // A chain member is gone (or thinks this node is): once the manager's next ring is here,
+        // forward again to that ring's chains — the rows then are at least as new as this push.
+        const err0 = failed;
+        this.ringAfter(ring.version, RING_WAIT_MS).then((changed) => {
+          if (!changed) return done(err0);
+          this.stats.retries++;
+          this.forward(t, keys, stamp, role, done, tries + 1);
+        });
+      });
+    }
+  }
+
+  /**
+   * A new ring was installed: copy every range this node masters to the chain members that did
+   * not hold it under `prev` — clear the range there, write its rows, merge the table's records.
+   */
+  ringInstalled(prev: Ring | null, next: Ring, tables: Iterable<Table>): void {
+    for (const w of this.waiters.splice(0)) {
+      if (next.version > w.after) {
+        clearTimeout(w.timer);
+        w.resolve(true);
+      } else this.waiters.push(w);
+    }
+    for (const [node, link] of this.ready)
+      if (!next.nodes.includes(node)) {
+        link.close();
+        this.drop(node);
+      }
+    const k = this.host.replicas();
+    if (prev === null || k === 0 || next.nodes.length < 2) return;
+    for (const t of tables) {
+      const owed = copiesOwed(prev.chainRanges(shapeOf(t), k), next.chainRanges(shapeOf(t), k), this.host.id);
+      for (const [node, pieces] of owed) this.copy(t, node, pieces, next, 0);
+    }
+  }
+
+  /** Resolves true once a ring newer than `after` is installed, false after `ms`. */
+  ringAfter(after: number, ms: number): Promise<boolean> {
+    const ring = this.host.ring();
+    if (ring !== null && ring.version > after) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const w = { after, resolve, timer: setTimeout(() => {
+        this.waiters = this.waiters.filter((x) => x !== w);
+        resolve(false);
+      }, ms) };
+      w.timer.unref?.();
+      this.waiters.push(w);
+    });
+  }
+
+  close(): void {
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve(false);
+    }
+    for (const p of this.links.values()) p.then((x) => x.close(), () => {});
+    this.links.clear();
+    this.ready.clear();
+  }
+
+  private copy(t: Table, node: string, pieces: Array<[number, number]>, ring: Ring, tries: number): void {
+    const { job, id } = t.spec;
+    let failed: TabshardError | null = null;
+    let left = 0;
+    const sent: ReplyFn = (err) => {
+      this.stats.copiesPending--;
+      if (err) failed ??= err;
+      if (--left > 0 || failed === null) return;
+      // Tried again while `node` is still in the installed ring (a lost link is redialled).
+      const now = this.host.ring();
+      if (now === ring && now.nodes.includes(node) && tries + 1 < MAX_TRIES) this.copy(t, node, pieces, ring, tries + 1);
+    };
+    const queue = (build: (requestId: number) => Uint8Array[], bytes: number): void => {
+      left++;
+      this.stats.copies++;
+      this.stats.copiesPending++;
+      this.stats.copyBytes += bytes;
+      this.send(node, build, sent);
+    };
+    // Read and queued at once, in this tick: later FORWARDs to `node` follow on the same link.
+    for (const [b, e] of pieces) {
+      queue((r) => encodeMigrateClear(r, job, id, b, e), 0);
+      for (const c of t.exportRange(b, e)) {
+        const msg = { requestId: 0, job, table: id, steps: t.steps, task: null, keys: c.keys, rows: c.rows };
+        queue((requestId) => encodeMigrateRows({ ...msg, requestId }), c.rows.byteLength);
+      }
+    }
+    const records = t.dedupe.export();
+    queue((r) => encodeMigrateRecords(r, job, id, { records, steps: t.steps }), 0);
+  }
+
+  private send(node: string, build: (requestId: number) => Uint8Array[], done: ReplyFn): void {
+    const ready = this.ready.get(node);
+    if (ready !== undefined && !ready.closed) {
+      ready.request(build, done);
+      return;
+    }
+    this.link(node).then(
+      (peer) => peer.request(build, done),
+      (err) => done(toTabshardError(err), null),
+    );
+  }
+
+  private link(node: string): Promise<RpcPeer> {
+    let p = this.links.get(node);
+    if (p === undefined) {
+      const address = this.host.address(node);
+      p =
+        address === undefined
+          ? Promise.reject(new TabshardError('TS_ERR_CONNECT_FAILED', `no ${this.dialer.kind} address for node ${node}`))
+          : this.dialer.dial(address).then((conn) => {
+              const peer = new RpcPeer(conn, 10_000);
+              conn.onclose = ((prev) => (err) => {
+                prev?.(err);
+                if (this.ready.get(node) === peer) this.drop(node);
+              })(conn.onclose);
+              // Sent first on the link: the node marks the connection as a server's before any FORWARD.
+              peer.request(
+                (id) => encodeJson(MsgType.HELLO, id, { role: 'server', node: this.host.id, token: this.token }),
+                () => {},
+              );
+              this.ready.set(node, peer);
+              return peer;
+            });
+      p.catch(() => {
+        if (this.links.get(node) === p) this.links.delete(node);
+      });
+      this.links.set(node, p);
+    }
+    return p;
+  }
+
+  private drop(node: string): void {
+    this.links.delete(node);
+    this.ready.delete(node);
+  }
+}
+
+function shapeOf(t: Table): TableShape {
+  return { id: t.spec.id, keySpace: t.spec.keySpace, valueLength: t.spec.valueLength };
+}
