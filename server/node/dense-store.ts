@@ -8,7 +8,7 @@
  */
 import type { Initializer } from '../../shared/table.ts';
 import type { Updater } from '../updaters/index.ts';
-import { fillInit, initValue, isZeroInit } from './init.ts';
+import { fillInit, fillInitFlat, isZeroInit } from './init.ts';
 
 export const PAGE_FLOATS = 1 << 18;
 
@@ -42,12 +42,7 @@ export class DenseStore {
     let page = this.pages.get(p);
     if (!page) {
       const values = new Float32Array(this.pageFloats);
-      if (!isZeroInit(this.init)) {
-        // Initialise per flat offset: key = floor(flat / d), j = flat % d.
-        for (let off = 0, flat = p * this.pageFloats; off < this.pageFloats; off++, flat++) {
-          values[off] = initValue(this.init, Math.floor(flat / this.d), flat % this.d);
-        }
-      }
+      if (!isZeroInit(this.init)) fillInitFlat(this.init, values, 0, p * this.pageFloats, this.pageFloats, this.d);
       const state = this.updater.stateInit.map((v) => new Float32Array(this.pageFloats).fill(v));
       page = { values, state, lent: 0 };
       this.pages.set(p, page);
