@@ -94,7 +94,7 @@ export class SparseStore {
 
   /** Merges a run of keys into block `b`; returns how many blocks it occupies afterwards. */
   private mergeInto(b: number, ks: Float64Array, grad: Float32Array, step: number): number {
-    let blk = this.blocks[b];
+    const blk = this.blocks[b];
     const m = ks.length;
     const first = lowerBound(blk.keys, ks[0]);
     if (contiguous(blk.keys, first, ks, 0, m)) {
@@ -108,6 +108,17 @@ export class SparseStore {
       );
       return 1;
     }
+    this.apply(this.place(b, ks, first), this.pos, m, grad, step);
+    return this.split(b);
+  }
+
+  /**
+   * Finds the positions of `ks` in block `b` (from `first` on) into this.pos, inserting the
+   * missing keys (at their initial value and state); returns the block, maybe a new one.
+   */
+  private place(b: number, ks: Float64Array, first: number): Block {
+    const blk = this.blocks[b];
+    const m = ks.length;
     if (this.pos.length < m) this.pos = new Int32Array(Math.max(m, 2 * this.pos.length));
     const pos = this.pos;
     let missing = 0;
@@ -121,8 +132,14 @@ export class SparseStore {
         missing++;
       }
     }
-    if (missing > 0) blk = this.blocks[b] = this.insert(blk, ks, pos, missing);
-    this.apply(blk, pos, m, grad, step);
+    if (missing === 0) return blk;
+    this.blocks[b] = this.insert(blk, ks, pos, missing);
+    return this.blocks[b];
+  }
+
+  /** Cuts block `b` into blocks of BLOCK_KEYS when it outgrew MAX_BLOCK; returns how many it is now. */
+  private split(b: number): number {
+    const blk = this.blocks[b];
     if (blk.keys.length <= MAX_BLOCK) return 1;
     const parts: Block[] = [];
     for (let a = 0; a < blk.keys.length; a += BLOCK_KEYS)
