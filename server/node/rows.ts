@@ -10,6 +10,7 @@
  * s*n*d + i*d + j. A key never written reads as the table's initial value (init.ts) and its
  * state as `stateInit[t]`.
  */
+import { lowerBound } from '../../shared/keys.ts';
 import type { KvKeys } from '../../shared/protocol/kv.ts';
 
 /** Keys per chunk of an export unless told otherwise. */
@@ -54,4 +55,52 @@ export function rowsIn(
 ): void {
   for (let s = 0; s < slots.length; s++)
     slots[s].set(rows.subarray(s * stride + at, s * stride + at + count * d), p * d);
+}
+
+/** Sorted stored keys with their values and state arrays (d floats per key in each): a sparse block. */
+export interface KeyedRows {
+  keys: Float64Array;
+  values: Float32Array;
+  state: Float32Array[];
+}
+
+/**
+ * The stored keys in [begin, end) of `blocks` (in key order, disjoint) with copies of their
+ * rows, in chunks of at most `maxKeys` keys.
+ */
+export function exportBlocks(
+  blocks: readonly KeyedRows[],
+  begin: number,
+  end: number,
+  maxKeys: number,
+  d: number,
+): RowChunk[] {
+  const segs: Array<{ blk: KeyedRows; a: number; e: number }> = [];
+  let rest = 0;
+  for (const blk of blocks) {
+    const a = lowerBound(blk.keys, begin);
+    const e = lowerBound(blk.keys, end, a);
+    if (e > a) segs.push({ blk, a, e });
+    rest += e - a;
+  }
+  const chunks: RowChunk[] = [];
+  let si = 0;
+  let p = segs.length > 0 ? segs[0].a : 0;
+  while (rest > 0) {
+    const m = Math.min(maxKeys, rest);
+    const keys = new Float64Array(m);
+    const rows = new Float32Array(rowsLength(m, d, segs[0].blk.state.length));
+    for (let w = 0; w < m; ) {
+      const { blk, e } = segs[si];
+      const take = Math.min(m - w, e - p);
+      keys.set(blk.keys.subarray(p, p + take), w);
+      rowsOut([blk.values, ...blk.state], p, take, d, rows, w * d, m * d);
+      w += take;
+      p += take;
+      if (p === e && ++si < segs.length) p = segs[si].a;
+    }
+    chunks.push({ keys: { kind: 'list', keys }, rows });
+    rest -= m;
+  }
+  return chunks;
 }
