@@ -5,10 +5,16 @@
  * Pulls of a range lend page views to the transport instead of copying (zero-copy); a page
  * that is lent is copied before it is next written (copy-on-write), so a reply in flight never
  * sees a later push.
+ *
+ * Rows (rows.ts): readRows / writeRows move values and updater state as they are, slot-major —
+ * for n keys, [0, n*d) the values, then n*d floats per state slot — page-wise for ranges; a
+ * write goes through the same copy-on-write as a push. An unallocated page reads as the initial
+ * value and state, so an export sends only allocated pages, and dropRange frees pages.
  */
 import type { Initializer } from '../../shared/table.ts';
 import type { Updater } from '../updaters/index.ts';
-import { fillInit, initValue, isZeroInit } from './init.ts';
+import { fillInit, fillInitFlat, initValue, isZeroInit } from './init.ts';
+import { EXPORT_KEYS, type RowChunk, rowsIn, rowsLength, rowsOut } from './rows.ts';
 
 export const PAGE_FLOATS = 1 << 18;
 
@@ -23,6 +29,8 @@ export class DenseStore {
   private readonly pages = new Map<number, Page>();
   /** Floats per page: PAGE_FLOATS, or the whole table when it is smaller (a 4 KB table is one 4 KB page). */
   private readonly pageFloats: number;
+  /** Floats of the whole key space (the last page may reach past it). */
+  private readonly floats: number;
 
   constructor(
     private readonly d: number,
@@ -30,7 +38,8 @@ export class DenseStore {
     private readonly updater: Updater,
     keySpace: number,
   ) {
-    this.pageFloats = Math.min(PAGE_FLOATS, keySpace * d);
+    this.floats = keySpace * d;
+    this.pageFloats = Math.min(PAGE_FLOATS, this.floats);
   }
 
   /** Number of allocated floats (for stats). */
@@ -42,12 +51,7 @@ export class DenseStore {
     let page = this.pages.get(p);
     if (!page) {
       const values = new Float32Array(this.pageFloats);
-      if (!isZeroInit(this.init)) {
-        // Initialise per flat offset: key = floor(flat / d), j = flat % d.
-        for (let off = 0, flat = p * this.pageFloats; off < this.pageFloats; off++, flat++) {
-          values[off] = initValue(this.init, Math.floor(flat / this.d), flat % this.d);
-        }
-      }
+      if (!isZeroInit(this.init)) fillInitFlat(this.init, values, 0, p * this.pageFloats, this.pageFloats, this.d);
       const state = this.updater.stateInit.map((v) => new Float32Array(this.pageFloats).fill(v));
       page = { values, state, lent: 0 };
       this.pages.set(p, page);
@@ -128,6 +132,159 @@ export class DenseStore {
     }
     return out;
   }
+
+  /** Rows (rows.ts) of sorted unique `keys`, into `out` when given (every element is written). */
+  readRows(keys: Float64Array, out?: Float32Array): Float32Array {
+    const d = this.d;
+    const rows = out ?? new Float32Array(rowsLength(keys.length, d, this.updater.stateSlots));
+    for (let i = 0; i < keys.length; ) {
+      const j = runEnd(keys, i);
+      this.readFlat(keys[i] * d, (keys[j - 1] + 1) * d, rows, i * d, keys.length * d);
+      i = j;
+    }
+    return rows;
+  }
+
+  /** Sets values and state of sorted unique `keys` to `rows` (rows.ts layout, length checked by the caller). */
+  writeRows(keys: Float64Array, rows: Float32Array): void {
+    const d = this.d;
+    for (let i = 0; i < keys.length; ) {
+      const j = runEnd(keys, i);
+      this.writeFlat(keys[i] * d, (keys[j - 1] + 1) * d, rows, i * d, keys.length * d);
+      i = j;
+    }
+  }
+
+  /** Rows of keys [begin, end), copied page by page. */
+  readRowsRange(begin: number, end: number): Float32Array {
+    const rows = new Float32Array(rowsLength(end - begin, this.d, this.updater.stateSlots));
+    this.readFlat(begin * this.d, end * this.d, rows, 0, (end - begin) * this.d);
+    return rows;
+  }
+
+  /** Sets keys [begin, end) to `rows`, page by page (a lent page is copied first). */
+  writeRowsRange(begin: number, end: number, rows: Float32Array): void {
+    this.writeFlat(begin * this.d, end * this.d, rows, 0, (end - begin) * this.d);
+  }
+
+  /**
+   * The allocated part of keys [begin, end) as copied rows, in key order, as ranges of at most
+   * `maxKeys` keys; unallocated pages hold initial values and are left out.
+   */
+  exportRange(begin: number, end: number, maxKeys = EXPORT_KEYS): RowChunk[] {
+    const d = this.d;
+    const pf = this.pageFloats;
+    const ps = this.pagesIn(begin * d, end * d).sort((x, y) => x - y);
+    const spans: Array<[number, number]> = [];
+    for (let i = 0; i < ps.length; ) {
+      let j = i + 1;
+      while (j < ps.length && ps[j] === ps[j - 1] + 1) j++;
+      // Keys touching pages ps[i..j); a key cut by a page edge is sent whole.
+      const b = Math.max(begin, Math.floor((ps[i] * pf) / d));
+      const e = Math.min(end, Math.ceil(((ps[j - 1] + 1) * pf) / d));
+      const last = spans[spans.length - 1];
+      if (last && b <= last[1]) last[1] = Math.max(last[1], e);
+      else spans.push([b, e]);
+      i = j;
+    }
+    const chunks: RowChunk[] = [];
+    for (const [b, e] of spans)
+      for (let k = b; k < e; k += maxKeys) {
+        const stop = Math.min(e, k + maxKeys);
+        chunks.push({ keys: { kind: 'range', begin: k, end: stop }, rows: this.readRowsRange(k, stop) });
+      }
+    return chunks;
+  }
+
+  /**
+   * Returns keys [begin, end) to their initial value and state: pages entirely inside are freed,
+   * the covered part of other allocated pages is re-initialised (a lent page is copied first).
+   */
+  dropRange(begin: number, end: number): void {
+    const from = begin * this.d;
+    const to = end * this.d;
+    for (const p of this.pagesIn(from, to)) {
+      const lo = p * this.pageFloats;
+      const hi = Math.min(lo + this.pageFloats, this.floats);
+      if (from <= lo && to >= hi) {
+        // A loan of this page's array stays valid: the array is not touched, only forgotten.
+        this.pages.delete(p);
+        continue;
+      }
+      const page = this.pages.get(p)!;
+      const a = Math.max(from, lo) - lo;
+      const b = Math.min(to, hi) - lo;
+      fillInitFlat(this.init, this.writable(page), a, lo + a, b - a, this.d);
+      for (let t = 0; t < page.state.length; t++) page.state[t].fill(this.updater.stateInit[t], a, b);
+    }
+  }
+
+  /** Allocated pages that overlap flat offsets [from, to), in no particular order. */
+  private pagesIn(from: number, to: number): number[] {
+    const pf = this.pageFloats;
+    return [...this.pages.keys()].filter((p) => p * pf < to && (p + 1) * pf > from);
+  }
+
+  /**
+   * Copies flat offsets [from, to) into `rows`: values at rows[at..], state slot t at
+   * rows[at + (1 + t) * stride ..]; unallocated pages read as initial value and state.
+   */
+  private readFlat(from: number, to: number, rows: Float32Array, at: number, stride: number): void {
+    const slots = this.updater.stateSlots;
+    for (let off = from, r = at; off < to; ) {
+      const p = Math.floor(off / this.pageFloats);
+      const a = off - p * this.pageFloats;
+      const len = Math.min(this.pageFloats, to - p * this.pageFloats) - a;
+      const page = this.pages.get(p);
+      if (page) rowsOut([page.values, ...page.state], a, len, 1, rows, r, stride);
+      else {
+        fillInitFlat(this.init, rows, r, off, len, this.d);
+        for (let t = 0; t < slots; t++) {
+          const o = r + (1 + t) * stride;
+          rows.fill(this.updater.stateInit[t], o, o + len);
+        }
+      }
+      r += len;
+      off += len;
+    }
+  }
+
+  /** True when rows[at .. at+len) (and its state slots, `stride` apart) are the initial rows of flat [flat, flat+len). */
+  private initial(rows: Float32Array, at: number, stride: number, flat: number, len: number): boolean {
+    const d = this.d;
+    for (let i = 0; i < len; i++)
+      if (!Object.is(rows[at + i], Math.fround(initValue(this.init, Math.floor((flat + i) / d), (flat + i) % d))))
+        return false;
+    for (let t = 0; t < this.updater.stateSlots; t++) {
+      const v = Math.fround(this.updater.stateInit[t]);
+      for (let i = 0, o = at + (1 + t) * stride; i < len; i++) if (!Object.is(rows[o + i], v)) return false;
+    }
+    return true;
+  }
+
+  /** The inverse of readFlat: sets flat offsets [from, to) from `rows`, allocating pages. */
+  private writeFlat(from: number, to: number, rows: Float32Array, at: number, stride: number): void {
+    for (let off = from, r = at; off < to; ) {
+      const p = Math.floor(off / this.pageFloats);
+      const a = off - p * this.pageFloats;
+      const len = Math.min(this.pageFloats, to - p * this.pageFloats) - a;
+      // Initial rows on an unallocated page are what it reads as already: no page for them (an
+      // export sends a key cut by a page edge whole, and its part on the next page is initial).
+      if (this.pages.has(p) || !this.initial(rows, r, stride, off, len)) {
+        const page = this.page(p);
+        rowsIn(rows, r, stride, len, 1, [this.writable(page), ...page.state], a);
+      }
+      r += len;
+      off += len;
+    }
+  }
+}
+
+/** One past the end of the run of consecutive keys that starts at keys[i]. */
+function runEnd(keys: Float64Array, i: number): number {
+  let j = i + 1;
+  while (j < keys.length && keys[j] === keys[j - 1] + 1) j++;
+  return j;
 }
 
 /** Ends the loans of a pull (returned, not declared: tsx would name a declared closure on every call). */

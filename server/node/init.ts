@@ -47,6 +47,26 @@ export function fillInit(
   }
 }
 
+/**
+ * Writes the initial values of flat offsets [flat, flat + len) of a table with `d` values per key
+ * (offset f is element f % d of key floor(f / d)) into `out` starting at `out[at]`; the range
+ * need not start or end on a key boundary (a dense page boundary may fall inside a key).
+ */
+export function fillInitFlat(
+  init: Initializer,
+  out: Float32Array,
+  at: number,
+  flat: number,
+  len: number,
+  d: number,
+): void {
+  if (init.kind === 'zeros' || init.kind === 'constant') {
+    out.fill(init.kind === 'zeros' ? 0 : init.value, at, at + len);
+    return;
+  }
+  for (let i = 0, f = flat; i < len; i++, f++) out[at + i] = initValue(init, Math.floor(f / d), f % d);
+}
+
 /** The initial value of element `j` of `key`. */
 export function initValue(init: Initializer, key: number, j: number): number {
   switch (init.kind) {

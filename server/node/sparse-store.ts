@@ -6,11 +6,16 @@
  * When a push touches a contiguous run of a block (the common case of a worker pushing its
  * working set again) the updater runs directly on the stored arrays; otherwise values are
  * gathered into scratch, updated, and scattered back.
+ *
+ * Rows (rows.ts): readRows / writeRows move values and updater state as they are, slot-major —
+ * for n keys, [0, n*d) the values, then n*d floats per state slot; writeRows inserts keys as a
+ * push does. exportRange copies out the stored keys of a range; dropRange removes them.
  */
 import { lowerBound } from '../../shared/keys.ts';
 import type { Initializer } from '../../shared/table.ts';
 import type { Updater } from '../updaters/index.ts';
 import { fillInit, initValue } from './init.ts';
+import { EXPORT_KEYS, exportBlocks, type RowChunk, rowsIn, rowsLength, rowsOut } from './rows.ts';
 
 export const BLOCK_KEYS = 8192;
 /** Runs of up to this many floats are copied by a loop rather than `set` (see copyRun). */
@@ -84,6 +89,88 @@ export class SparseStore {
     return out;
   }
 
+  /** Rows (rows.ts) of sorted unique `keys`, into `out` when given (every element is written). */
+  readRows(keys: Float64Array, out?: Float32Array): Float32Array {
+    const d = this.d;
+    const stride = keys.length * d;
+    const rows = out ?? new Float32Array(rowsLength(keys.length, d, this.updater.stateSlots));
+    let i = 0;
+    for (let b = 0; b < this.blocks.length && i < keys.length; b++) {
+      const blk = this.blocks[b];
+      const j = b + 1 < this.blocks.length ? lowerBound(keys, this.blocks[b + 1].keys[0], i) : keys.length;
+      if (j === i) continue;
+      const slots = [blk.values, ...blk.state];
+      const n = blk.keys.length;
+      let p = lowerBound(blk.keys, keys[i]);
+      if (contiguous(blk.keys, p, keys, i, j)) {
+        rowsOut(slots, p, j - i, d, rows, i * d, stride);
+        i = j;
+        continue;
+      }
+      for (; i < j; i++) {
+        while (p < n && blk.keys[p] < keys[i]) p++;
+        if (p < n && blk.keys[p] === keys[i]) rowsOut(slots, p, 1, d, rows, i * d, stride);
+        else this.initRow(rows, i, keys[i], stride);
+      }
+    }
+    for (; i < keys.length; i++) this.initRow(rows, i, keys[i], stride);
+    return rows;
+  }
+
+  /** Sets values and state of sorted unique `keys` to `rows` (length checked by the caller), inserting new keys. */
+  writeRows(keys: Float64Array, rows: Float32Array): void {
+    if (keys.length === 0) return;
+    if (this.blocks.length === 0) this.blocks.push(this.block(0));
+    const d = this.d;
+    const stride = keys.length * d;
+    let i = 0;
+    for (let b = 0; b < this.blocks.length && i < keys.length; b++) {
+      const j = b + 1 < this.blocks.length ? lowerBound(keys, this.blocks[b + 1].keys[0], i) : keys.length;
+      if (j === i) continue;
+      const blk = this.place(b, keys.subarray(i, j), lowerBound(this.blocks[b].keys, keys[i]));
+      const slots = [blk.values, ...blk.state];
+      const pos = this.pos;
+      if (pos[j - i - 1] - pos[0] === j - i - 1) rowsIn(rows, i * d, stride, j - i, d, slots, pos[0]);
+      else for (let q = 0; q < j - i; q++) rowsIn(rows, (i + q) * d, stride, 1, d, slots, pos[q]);
+      b += this.split(b) - 1;
+      i = j;
+    }
+  }
+
+  /** The stored keys of [begin, end) with copies of their rows, in key order, at most `maxKeys` per chunk. */
+  exportRange(begin: number, end: number, maxKeys = EXPORT_KEYS): RowChunk[] {
+    return exportBlocks(this.blocks, begin, end, maxKeys, this.d);
+  }
+
+  /** Removes the keys of [begin, end): they read as initial value and state again. */
+  dropRange(begin: number, end: number): void {
+    const kept: Block[] = [];
+    for (const blk of this.blocks) {
+      const n = blk.keys.length;
+      const a = lowerBound(blk.keys, begin);
+      const e = lowerBound(blk.keys, end, a);
+      this.keyCount -= e - a;
+      if (e === a) kept.push(blk);
+      else if (e - a < n) {
+        const out = this.block(n - (e - a));
+        this.copyRun(blk, 0, out, 0, a);
+        this.copyRun(blk, e, out, a, n - e);
+        kept.push(out);
+      } // else nothing is left of the block: it goes
+    }
+    this.blocks = kept;
+  }
+
+  /** Writes the initial value and state of key `k` as the i-th key of rows with `stride` floats per slot. */
+  private initRow(rows: Float32Array, i: number, k: number, stride: number): void {
+    const d = this.d;
+    fillInit(this.init, rows, i * d, 1, d, () => k);
+    for (let t = 0; t < this.updater.stateSlots; t++) {
+      const at = (1 + t) * stride + i * d;
+      rows.fill(this.updater.stateInit[t], at, at + d);
+    }
+  }
+
   private block(n: number): Block {
     return {
       keys: new Float64Array(n),
@@ -94,7 +181,7 @@ export class SparseStore {
 
   /** Merges a run of keys into block `b`; returns how many blocks it occupies afterwards. */
   private mergeInto(b: number, ks: Float64Array, grad: Float32Array, step: number): number {
-    let blk = this.blocks[b];
+    const blk = this.blocks[b];
     const m = ks.length;
     const first = lowerBound(blk.keys, ks[0]);
     if (contiguous(blk.keys, first, ks, 0, m)) {
@@ -108,6 +195,17 @@ export class SparseStore {
       );
       return 1;
     }
+    this.apply(this.place(b, ks, first), this.pos, m, grad, step);
+    return this.split(b);
+  }
+
+  /**
+   * Finds the positions of `ks` in block `b` (from `first` on) into this.pos, inserting the
+   * missing keys (at their initial value and state); returns the block, maybe a new one.
+   */
+  private place(b: number, ks: Float64Array, first: number): Block {
+    const blk = this.blocks[b];
+    const m = ks.length;
     if (this.pos.length < m) this.pos = new Int32Array(Math.max(m, 2 * this.pos.length));
     const pos = this.pos;
     let missing = 0;
@@ -121,8 +219,14 @@ export class SparseStore {
         missing++;
       }
     }
-    if (missing > 0) blk = this.blocks[b] = this.insert(blk, ks, pos, missing);
-    this.apply(blk, pos, m, grad, step);
+    if (missing === 0) return blk;
+    this.blocks[b] = this.insert(blk, ks, pos, missing);
+    return this.blocks[b];
+  }
+
+  /** Cuts block `b` into blocks of BLOCK_KEYS when it outgrew MAX_BLOCK; returns how many it is now. */
+  private split(b: number): number {
+    const blk = this.blocks[b];
     if (blk.keys.length <= MAX_BLOCK) return 1;
     const parts: Block[] = [];
     for (let a = 0; a < blk.keys.length; a += BLOCK_KEYS)

@@ -2,8 +2,15 @@
  * A table on one server node: its spec, store (dense pages or sparse blocks), updater, push
  * de-duplication and counters. Keys arriving here are already sorted and unique (the decoder
  * guarantees it); this layer checks them against the table's key space and value length.
+ *
+ * Rows (rows.ts) are a table's full per-key state for replication, migration and checkpoints:
+ * for n keys, n*d*(1+S) floats (S = stateSlots), slot-major — [0, n*d) the values in key
+ * order, then n*d floats per updater state slot — read and written without running the updater.
+ * `steps` is the push counter the updater sees as its step (Adam's bias correction); a copy of a
+ * table takes it over with `advanceSteps`.
  */
 import { TabshardError } from '../../shared/errors.ts';
+import { checkRange } from '../../shared/keys.ts';
 import type { BufferPool } from '../../shared/pool.ts';
 import type { TaskStamp } from '../../shared/protocol/frame.ts';
 import { countKeys, type KvKeys, keysEnd } from '../../shared/protocol/kv.ts';
@@ -11,6 +18,7 @@ import type { TableSpec } from '../../shared/table.ts';
 import { createUpdater } from '../updaters/index.ts';
 import { PushDedupe } from './dedupe.ts';
 import { DenseStore } from './dense-store.ts';
+import { EXPORT_KEYS, type RowChunk, rowsLength } from './rows.ts';
 import { SparseStore } from './sparse-store.ts';
 
 export interface TableStats {
@@ -30,9 +38,12 @@ export class Table {
   private step = 0;
   private pulls = 0;
   private duplicates = 0;
+  /** State arrays the updater keeps per value (rows carry 1 + stateSlots floats per value). */
+  readonly stateSlots: number;
 
   constructor(readonly spec: TableSpec) {
     const updater = createUpdater(spec.updater, spec.params);
+    this.stateSlots = updater.stateSlots;
     this.dense = spec.kind === 'dense' ? new DenseStore(spec.valueLength, spec.init, updater, spec.keySpace) : null;
     this.sparse = spec.kind === 'sparse' ? new SparseStore(spec.valueLength, spec.init, updater) : null;
   }
@@ -95,6 +106,54 @@ export class Table {
     if (this.dense) this.dense.pullKeys(keyList(keys), out);
     else this.sparse!.pull(keyList(keys), out);
     return { parts: [out], release: pool && giver(pool, out) };
+  }
+
+  /** Pushes applied so far: the step the last push gave the updater. */
+  get steps(): number {
+    return this.step;
+  }
+
+  /** Raises the push counter to `atLeast` (never lowers it): a replica takes over its master's. */
+  advanceSteps(atLeast: number): void {
+    if (!Number.isSafeInteger(atLeast) || atLeast < 0)
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `step ${atLeast} is not an integer >= 0`);
+    if (atLeast > this.step) this.step = atLeast;
+  }
+
+  /** The rows (values and updater state, layout above) of the keys; unstored keys read as initial. */
+  rows(keys: KvKeys): Float32Array {
+    this.count(keys);
+    if (this.dense && keys.kind === 'range') return this.dense.readRowsRange(keys.begin, keys.end);
+    return this.dense ? this.dense.readRows(keyList(keys)) : this.sparse!.readRows(keyList(keys));
+  }
+
+  /** Sets values and updater state of the keys to `rows` (layout above) as they are. */
+  writeRows(keys: KvKeys, rows: Float32Array): void {
+    const n = this.count(keys);
+    const len = rowsLength(n, this.spec.valueLength, this.stateSlots);
+    if (rows.length !== len)
+      throw new TabshardError('TS_ERR_VALUE_LENGTH', `${rows.length} floats of rows for ${len} (${n} keys)`);
+    if (this.dense && keys.kind === 'range') this.dense.writeRowsRange(keys.begin, keys.end, rows);
+    else if (this.dense) this.dense.writeRows(keyList(keys), rows);
+    else this.sparse!.writeRows(keyList(keys), rows);
+  }
+
+  /**
+   * What this node holds of keys [begin, end), as copies, in key order and chunks of at most
+   * `maxKeys` keys: sparse, the stored keys as lists; dense, the allocated pages as ranges.
+   * Keys left out read as their initial value and state.
+   */
+  exportRange(begin: number, end: number, maxKeys = EXPORT_KEYS): RowChunk[] {
+    checkRange(begin, end, this.spec.keySpace);
+    if (!Number.isSafeInteger(maxKeys) || maxKeys < 1)
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `maxKeys ${maxKeys} is not an integer >= 1`);
+    return (this.dense ?? this.sparse!).exportRange(begin, end, maxKeys);
+  }
+
+  /** Forgets keys [begin, end): afterwards they read as their initial value and state. */
+  dropRange(begin: number, end: number): void {
+    checkRange(begin, end, this.spec.keySpace);
+    (this.dense ?? this.sparse!).dropRange(begin, end);
   }
 
   stats(): TableStats {
