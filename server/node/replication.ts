@@ -28,9 +28,9 @@ import type { Table } from './table.ts';
 
 /** Errors after which a forward is tried again once the ring has changed. */
 const RETRY_ON_NEW_RING = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED', 'TS_ERR_TIMEOUT', 'TS_ERR_NOT_OWNER']);
-/** How long a failed forward waits for the manager's next ring before the push fails. */
-const RING_WAIT_MS = 10_000;
-const MAX_TRIES = 5;
+/** Longest pause between tries of a failed forward (250 ms, doubling); about 10 s in all before the push fails. */
+const RING_WAIT_MS = 4000;
+const MAX_TRIES = 7;
 
 /** What the replicator needs of its node. */
 export interface ReplicaHost {
@@ -83,6 +83,8 @@ export class Replicator {
     if (groups.size === 0) return done(null);
     let left = groups.size;
     let failed: TabshardError | null = null;
+    // The groups' keys are copies (the request's may live in a scratch array): a retry sends them.
+    const retry: KvKeys[] = [];
     const steps = t.steps;
     for (const [node, sub] of groups) {
       const rows = t.rows(sub);
@@ -90,18 +92,29 @@ export class Replicator {
       this.stats.forwardBytes += rows.byteLength;
       const msg = { requestId: 0, job: t.spec.job, table: t.spec.id, steps, task: stamp, keys: sub, rows };
       this.send(node, (requestId) => encodeForward({ ...msg, requestId }), (err) => {
-        if (err) failed ??= err;
+        if (err) {
+          failed ??= err;
+          retry.push(sub);
+        }
         if (--left > 0) return;
         if (failed === null) return done(null);
         if (!RETRY_ON_NEW_RING.has(failed.code) || tries + 1 >= MAX_TRIES) return done(failed);
-        // A chain member is gone (or thinks this node is): once the manager's next ring is here,
-        // forward again to that ring's chains — the rows then are at least as new as this push.
-        const err0 = failed;
-        this.ringAfter(ring.version, RING_WAIT_MS).then((changed) => {
-          if (!changed) return done(err0);
-          this.stats.retries++;
-          this.forward(t, keys, stamp, role, done, tries + 1);
-        });
+        // A lost link to a live node is redialled at once; otherwise a chain member is gone (or
+        // thinks this node is): forward again once the manager's next ring is here (or after a
+        // growing pause), to that ring's chains — the rows then are at least as new as this push.
+        const wait = tries === 0 && failed.code === 'TS_ERR_TRANSPORT_CLOSED' ? 0 : Math.min(RING_WAIT_MS, 250 << tries);
+        this.stats.retries++;
+        const again = () => {
+          let pending = retry.length;
+          let first: TabshardError | null = null;
+          for (const keys of retry)
+            this.forward(t, keys, stamp, role, (e) => {
+              first ??= e;
+              if (--pending === 0) done(first);
+            }, tries + 1);
+        };
+        if (wait === 0) again();
+        else this.ringAfter(ring.version, wait).then(again);
       });
     }
   }

@@ -36,6 +36,8 @@ export class Table {
   private readonly dense: DenseStore | null;
   private readonly sparse: SparseStore | null;
   private step = 0;
+  /** Pushes this node applied with the updater (stats; a replica's writes do not count). */
+  private applied = 0;
   private pulls = 0;
   private duplicates = 0;
   /** State arrays the updater keeps per value (rows carry 1 + stateSlots floats per value). */
@@ -72,6 +74,7 @@ export class Table {
       return false;
     }
     this.step++;
+    this.applied++;
     if (this.sparse) this.sparse.push(keyList(keys), values, this.step);
     else if (keys.kind === 'list') this.dense!.pushKeys(keys.keys, values, this.step);
     else
@@ -164,7 +167,7 @@ export class Table {
       kind: this.spec.kind,
       keys,
       bytes,
-      pushes: this.step,
+      pushes: this.applied,
       pulls: this.pulls,
       duplicates: this.duplicates,
     };
