@@ -1,6 +1,8 @@
 /**
  * The embedded cluster: N server-node processes (this CLI's `server` command), the server
- * manager in this process, and the gateway. Children are stopped when the cluster stops.
+ * manager in this process, and the gateway. Children are stopped when the cluster stops, and
+ * never outlive this process: each runs with `--lifeline` and its stdin a pipe held open here,
+ * which the kernel closes when this process dies (even by SIGKILL), and the child then exits.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -25,15 +27,17 @@ export interface NodeChild {
 }
 
 /**
- * Spawns `tabshard server` and resolves once it printed where it listens. Node flags for the
- * child (e.g. `--cpu-prof` to profile a node) come from TABSHARD_NODE_FLAGS, space-separated.
+ * Spawns `tabshard server --lifeline` and resolves once it printed where it listens. Its stdin is
+ * the lifeline: a pipe nothing is written to, open as long as this process lives. Node flags for
+ * the child (e.g. `--cpu-prof` to profile a node) come from TABSHARD_NODE_FLAGS, space-separated.
  */
 export function spawnNode(id: string, extraArgs: string[] = [], adminToken = ''): Promise<NodeChild> {
   const flags = process.env.TABSHARD_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...flags, BIN, 'server', '--id', id, ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const child = spawn(process.execPath, [...flags, BIN, 'server', '--lifeline', '--id', id, ...extraArgs], {
+    stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, TABSHARD_ADMIN_TOKEN: adminToken },
   });
+  child.stdin!.on('error', () => {}); // EPIPE once the child has gone: nothing was to be written
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     child.once('exit', (code) => reject(new Error(`server ${id} exited with ${code} before listening`)));
