@@ -56,6 +56,20 @@ export interface JobMetric {
   accuracy: number;
 }
 
+/** A server node's membership state as the server manager sees it. */
+export type NodeState = 'up' | 'suspect' | 'dead' | 'joining' | 'draining';
+export const NODE_STATES: readonly NodeState[] = ['up', 'suspect', 'dead', 'joining', 'draining'];
+
+/** One server node as the server manager sees it: its state and how many key ranges it holds. */
+export interface NodeView {
+  id: string;
+  state: NodeState;
+  /** Key ranges, summed over tables, this node is the master of. */
+  masters: number;
+  /** Key ranges, summed over tables, this node holds a replica of. */
+  replicas: number;
+}
+
 /** One server node's load as the console shows it. */
 export interface NodeLoad {
   node: string;
