@@ -70,9 +70,22 @@ export interface NodeView {
   replicas: number;
 }
 
-/** One server node's load as the console shows it. */
+/**
+ * One server node's load as the console shows it. When the node did not answer STATS in the last
+ * sample (`error` set), the numbers are the last ones it reported (`sampledAt`), not live.
+ */
 export interface NodeLoad {
   node: string;
+  state: NodeState;
+  /** Answered STATS in the last sample and is not dead (tabshard_node_up). */
+  up: boolean;
+  /** Why the last STATS failed, or null. */
+  error: string | null;
+  /** Key ranges it masters / holds a replica of; null when the manager does not say. */
+  masters: number | null;
+  replicas: number | null;
+  /** Clock time of the STATS the numbers below come from (null: never answered, all zero). */
+  sampledAt: number | null;
   connections: number;
   frames: number;
   errors: number;

@@ -77,6 +77,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   app.register(consolePlugin, {
     cluster: deps.cluster,
     stats: deps.stats,
+    nodes: deps.nodes,
     jobs,
     minIntervalMs: deps.consoleIntervalMs,
   });
