@@ -27,7 +27,8 @@ export const CHROMIUM = '/usr/bin/chromium';
 export interface ClusterReady {
   event: 'ready';
   gateway: string;
-  nodes: Array<{ id: string; addresses: Record<string, string> }>;
+  /** The server-node processes it started (their process ids). */
+  nodes: Array<{ id: string; pid: number; addresses: Record<string, string> }>;
   adminToken: string;
   /** The jobs the cluster runs and the worker page's URL for each. */
   jobs: Array<{ job: number; version: string; url: string }>;

@@ -5,14 +5,21 @@
  *     [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
  *                                  staleness-aware learning rate (pushes scaled by 1 / (1 + staleness))
  *     the admin token is TABSHARD_ADMIN_TOKEN when set, else a fresh random one (printed)
- *     --json prints one line {"event":"ready","gateway","nodes":[{id,addresses}],"adminToken"} instead of the banner
- *   tabshard server [--id n1] [--host h] [--port p] [--no-webrtc] [--bench-raw]   one server node
+ *     --json prints one line {"event":"ready","gateway","nodes":[{id,pid,addresses}],"adminToken"} instead of the banner
+ *   tabshard server [--id n1] [--host h] [--port p] [--no-webrtc] [--bench-raw] [--lifeline]   one server node
+ *     --lifeline: exit (status 0) when stdin ends or closes, once the listeners are closed or after 1 s
+ *     if closing hangs. The embedded cluster spawns its nodes so, holding their stdin pipes
+ *     open; the kernel closes them when that process dies, even by SIGKILL, so no node outlives it.
+ *     Without it a server ignores its stdin.
  */
 import { parseArgs } from 'node:util';
 import type { TableSpec } from '../shared/table.ts';
 import { type JobRequest, startEmbeddedCluster } from './cluster.ts';
 import type { JobDriver } from './jobs/driver.ts';
-import { startNode } from './node/process.ts';
+import { type RunningNode, startNode } from './node/process.ts';
+
+/** How long a `--lifeline` server may take to close its listeners once its parent is gone. */
+const LIFELINE_FORCE_MS = 1000;
 
 const DEMO_TABLES: TableSpec[] = [
   {
@@ -111,10 +118,31 @@ async function main(): Promise<void> {
       examples: { type: 'string' },
       eager: { type: 'boolean', default: false },
       'staleness-lr': { type: 'boolean', default: false },
+      lifeline: { type: 'boolean', default: false },
     },
   });
   if (cmd === 'server') {
-    const running = await startNode({
+    let running: RunningNode | null = null;
+    let stopping = false;
+    /** Closes the listeners and exits 0; with `forceAfterMs`, exits then even if closing hangs. */
+    const stop = (forceAfterMs?: number) => {
+      if (stopping) return;
+      stopping = true;
+      if (forceAfterMs !== undefined) setTimeout(() => process.exit(0), forceAfterMs);
+      if (!running) process.exit(0);
+      void running.close().then(() => process.exit(0));
+    };
+    if (values.lifeline) {
+      // Watched from the start: a parent that dies while the node starts up ends it too.
+      const lost = () => stop(LIFELINE_FORCE_MS);
+      process.stdin.on('end', lost);
+      process.stdin.on('close', lost);
+      process.stdin.on('error', lost);
+      process.stdin.resume(); // what the parent writes is ignored; only the end counts
+      // The parent's end of the stdout pipe goes with it: writing there must not crash the exit.
+      process.stdout.on('error', () => {});
+    }
+    running = await startNode({
       id: values.id!,
       host: values.host,
       port: Number(values.port),
@@ -123,9 +151,8 @@ async function main(): Promise<void> {
       adminToken: process.env.TABSHARD_ADMIN_TOKEN || undefined,
     });
     console.log(JSON.stringify({ event: 'listening', node: values.id, addresses: running.addresses }));
-    const stop = () => running.close().then(() => process.exit(0));
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    process.on('SIGTERM', () => stop());
+    process.on('SIGINT', () => stop());
     return;
   }
   if (cmd === 'start') {
@@ -168,7 +195,7 @@ async function main(): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     if (json) {
-      const nodes = c.nodes.map((n) => ({ id: n.id, addresses: n.addresses }));
+      const nodes = c.nodes.map((n) => ({ id: n.id, pid: n.child.pid, addresses: n.addresses }));
       const jobs = c.jobs.map((j) => ({
         job: j.app.job,
         version: j.app.version,
@@ -179,7 +206,8 @@ async function main(): Promise<void> {
       return;
     }
     console.log(`tabshard: ${c.nodes.length} server nodes, ring v${c.manager.info.ring.version}`);
-    for (const n of c.nodes) console.log(`  node ${n.id}: ${Object.values(n.addresses).join('  ')}`);
+    for (const n of c.nodes)
+      console.log(`  node ${n.id} (pid ${n.child.pid}): ${Object.values(n.addresses).join('  ')}`);
     console.log(`  tables: ${DEMO_TABLES.map((t) => t.name).join(', ')}`);
     console.log(`  gateway: ${c.gateway}  (try ${c.gateway}/api/cluster)`);
     console.log(`  lab: ${c.gateway}/lab`);
@@ -192,7 +220,8 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc]',
+    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline]\n' +
+      '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)',
   );
   process.exit(2);
 }

@@ -1,14 +1,17 @@
 /**
  * The embedded cluster: N server-node processes (this CLI's `server` command), the server
- * manager in this process, and the gateway. Children are stopped when the cluster stops.
+ * manager in this process, and the gateway. Children are stopped when the cluster stops, and
+ * never outlive this process: each runs with `--lifeline` and its stdin a pipe held open here,
+ * which the kernel closes when this process dies (even by SIGKILL), and the child then exits.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TableSpec } from '../shared/table.ts';
-import { buildApp } from './gateway/app.ts';
+import { buildApp, type GatewayDeps } from './gateway/app.ts';
 import type { NewJob } from './gateway/jobs.ts';
+import type { NodeStatsError, NodeView } from './gateway/metrics.ts';
 import { JobDriver } from './jobs/driver.ts';
 import { type LogregJobOptions, prepareLogregJob } from './jobs/logreg.ts';
 import { prepareTextnnJob } from './jobs/textnn.ts';
@@ -25,15 +28,17 @@ export interface NodeChild {
 }
 
 /**
- * Spawns `tabshard server` and resolves once it printed where it listens. Node flags for the
- * child (e.g. `--cpu-prof` to profile a node) come from TABSHARD_NODE_FLAGS, space-separated.
+ * Spawns `tabshard server --lifeline` and resolves once it printed where it listens. Its stdin is
+ * the lifeline: a pipe nothing is written to, open as long as this process lives. Node flags for
+ * the child (e.g. `--cpu-prof` to profile a node) come from TABSHARD_NODE_FLAGS, space-separated.
  */
 export function spawnNode(id: string, extraArgs: string[] = [], adminToken = ''): Promise<NodeChild> {
   const flags = process.env.TABSHARD_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...flags, BIN, 'server', '--id', id, ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const child = spawn(process.execPath, [...flags, BIN, 'server', '--lifeline', '--id', id, ...extraArgs], {
+    stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, TABSHARD_ADMIN_TOKEN: adminToken },
   });
+  child.stdin!.on('error', () => {}); // EPIPE once the child has gone: nothing was to be written
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     child.once('exit', (code) => reject(new Error(`server ${id} exited with ${code} before listening`)));
@@ -55,6 +60,35 @@ function stopChild(n: NodeChild): Promise<void> {
     n.child.once('exit', () => resolve());
     n.child.kill('SIGTERM');
   });
+}
+
+/** What the server manager offers once it has a membership view (its rewrite adds these). */
+interface PerNodeManager {
+  nodeStates(): NodeView[];
+  statsPerNode(): Promise<unknown[]>;
+}
+
+/**
+ * The gateway's node sources from the manager: its `statsPerNode()` and `nodeStates()` when it has
+ * them. Until then per-node results are built from `stats()`, which answers for every node or
+ * fails as a whole (every node then reported with the error), and `nodes` is left out: the
+ * gateway takes every node as 'up' and exports no key-range counts.
+ */
+export function nodeSources(
+  manager: Pick<ServerManager, 'stats' | 'info'> & Partial<PerNodeManager>,
+): Pick<GatewayDeps, 'stats' | 'nodes'> {
+  const stats =
+    typeof manager.statsPerNode === 'function'
+      ? () => manager.statsPerNode!()
+      : async (): Promise<unknown[]> => {
+          try {
+            return await manager.stats();
+          } catch (err) {
+            const error = err instanceof Error ? err.message : String(err);
+            return Object.keys(manager.info.addresses).map((node): NodeStatsError => ({ node, error }));
+          }
+        };
+  return typeof manager.nodeStates === 'function' ? { stats, nodes: () => manager.nodeStates!() } : { stats };
 }
 
 export interface EmbeddedCluster {
@@ -135,7 +169,7 @@ export async function startEmbeddedCluster(
     };
     const app = buildApp({
       cluster: () => manager.info,
-      stats: () => manager.stats(),
+      ...nodeSources(manager),
       dialer: tcpDialer(),
       assets: {},
       jobs: () => jobs,

@@ -56,9 +56,36 @@ export interface JobMetric {
   accuracy: number;
 }
 
-/** One server node's load as the console shows it. */
+/** A server node's membership state as the server manager sees it. */
+export type NodeState = 'up' | 'suspect' | 'dead' | 'joining' | 'draining';
+export const NODE_STATES: readonly NodeState[] = ['up', 'suspect', 'dead', 'joining', 'draining'];
+
+/** One server node as the server manager sees it: its state and how many key ranges it holds. */
+export interface NodeView {
+  id: string;
+  state: NodeState;
+  /** Key ranges, summed over tables, this node is the master of. */
+  masters: number;
+  /** Key ranges, summed over tables, this node holds a replica of. */
+  replicas: number;
+}
+
+/**
+ * One server node's load as the console shows it. When the node did not answer STATS in the last
+ * sample (`error` set), the numbers are the last ones it reported (`sampledAt`), not live.
+ */
 export interface NodeLoad {
   node: string;
+  state: NodeState;
+  /** Answered STATS in the last sample and is not dead (tabshard_node_up). */
+  up: boolean;
+  /** Why the last STATS failed, or null. */
+  error: string | null;
+  /** Key ranges it masters / holds a replica of; null when the manager does not say. */
+  masters: number | null;
+  replicas: number | null;
+  /** Clock time of the STATS the numbers below come from (null: never answered, all zero). */
+  sampledAt: number | null;
   connections: number;
   frames: number;
   errors: number;

@@ -15,13 +15,16 @@ import { guardAdminRoutes } from './admin-auth.ts';
 import { type AssetsOptions, assetsPlugin } from './assets.ts';
 import { consolePlugin } from './console.ts';
 import { jobsPlugin, type NewJob } from './jobs.ts';
-import { metricsPlugin } from './metrics.ts';
+import { metricsPlugin, type NodeView } from './metrics.ts';
 import { registerOpenapi } from './openapi.ts';
 import { DEFAULT_RELAY_MAX_MESSAGE, relayPlugin } from './relay.ts';
 
 export interface GatewayDeps {
   cluster(): ClusterInfo;
+  /** One entry per server node: its STATS, or `{ node, error }` if it did not answer (metrics.ts, NodeStatsResult). */
   stats(): Promise<unknown[]>;
+  /** Each server node's state and key-range counts (none: the manager has no membership view). */
+  nodes?: () => NodeView[];
   /** Dials server nodes' TCP addresses for the relays (none: no relay routes). */
   dialer?: Dialer;
   /** Largest message relayed to a node (default 64 MiB). */
@@ -60,7 +63,8 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     core.get('/api/cluster', { schema: { summary: 'Ring, node addresses and tables (ClusterInfo)', tags } }, async () =>
       deps.cluster(),
     );
-    core.get('/api/stats', { schema: { summary: "Every server node's STATS", tags } }, async () => ({
+    const summary = "Every server node's STATS, or { node, error } for a node that did not answer";
+    core.get('/api/stats', { schema: { summary, tags } }, async () => ({
       nodes: await deps.stats(),
     }));
   });
@@ -73,9 +77,10 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   app.register(consolePlugin, {
     cluster: deps.cluster,
     stats: deps.stats,
+    nodes: deps.nodes,
     jobs,
     minIntervalMs: deps.consoleIntervalMs,
   });
-  app.register(metricsPlugin, { stats: deps.stats, jobs });
+  app.register(metricsPlugin, { stats: deps.stats, nodes: deps.nodes, cluster: deps.cluster, jobs });
   return app;
 }

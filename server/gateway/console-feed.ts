@@ -9,13 +9,16 @@
  * - `cluster` when the ring's version changes.
  *
  * Node load comes from the server manager's STATS, sampled every `sampleMs` while anyone
- * watches (pushes/s is the difference of two samples); a job's scheduler events mark the
- * snapshot dirty, so a change in the cluster reaches the console within `minIntervalMs`.
+ * watches (pushes/s is the difference of two samples), with each node's state and key-range
+ * counts when the manager gives them (`nodes()`); a node that did not answer stays listed, its
+ * last numbers marked as not live. A job's scheduler events mark the snapshot dirty, so a change
+ * in the cluster reaches the console within `minIntervalMs`.
  */
 import type { ClusterInfo } from '../../shared/cluster.ts';
 import type { NodeLoad } from '../../shared/status.ts';
 import type { JobListener, JobMetric } from '../jobs/driver.ts';
 import type { JobStatus } from '../scheduler/types.ts';
+import { type NodeSources, readNodes } from './metrics.ts';
 
 export type { NodeLoad };
 
@@ -39,9 +42,8 @@ export type ConsoleJobView = Omit<ReturnType<ConsoleJob['status']>, 'metrics'> &
   latest: JobMetric | null;
 };
 
-export interface ConsoleFeedDeps {
+export interface ConsoleFeedDeps extends NodeSources {
   cluster(): ClusterInfo;
-  stats(): Promise<unknown[]>;
   jobs(): ConsoleJob[];
   /** Shortest time between two snapshots (default 250 ms). */
   minIntervalMs?: number;
@@ -104,25 +106,45 @@ export class ConsoleFeed {
     this.end();
   }
 
-  /** Samples node stats now (also used by tests). */
+  /**
+   * Samples node stats now (also used by tests): one row per known node (metrics.ts, readNodes).
+   * A node that did not answer keeps the numbers it last reported, marked as not live (`error`,
+   * `sampledAt`); pushes/s needs two answers in a row.
+   */
   async sample(): Promise<void> {
-    let stats: unknown[];
-    try {
-      stats = await this.deps.stats();
-    } catch {
-      return; // a node is unreachable: keep the last sample
-    }
+    const rows = await readNodes(this.deps);
     const now = Date.now();
     const prev = this.prev;
     this.prev = new Map();
-    this.nodes = stats.map((raw) => {
-      const s = raw as {
-        node: string;
-        connections: number;
-        frames: number;
-        errors: number;
-        tables: Array<NodeLoad['tables'][number] & { pulls: number }>;
+    const last = new Map(this.nodes.map((n) => [n.node, n]));
+    this.nodes = rows.map((r): NodeLoad => {
+      const view = {
+        node: r.node,
+        state: r.state,
+        up: r.up,
+        error: r.error,
+        masters: r.masters,
+        replicas: r.replicas,
       };
+      const s = r.stats;
+      if (!s) {
+        const p = prev.get(r.node);
+        if (p) this.prev.set(r.node, p);
+        const l = last.get(r.node);
+        return {
+          ...view,
+          sampledAt: l?.sampledAt ?? null,
+          connections: l?.connections ?? 0,
+          frames: l?.frames ?? 0,
+          errors: l?.errors ?? 0,
+          keys: l?.keys ?? 0,
+          bytes: l?.bytes ?? 0,
+          pushes: l?.pushes ?? 0,
+          pulls: l?.pulls ?? 0,
+          pushesPerSec: 0,
+          tables: l?.tables ?? [],
+        };
+      }
       let keys = 0;
       let bytes = 0;
       let pushes = 0;
@@ -133,11 +155,23 @@ export class ConsoleFeed {
         pushes += t.pushes;
         pulls += t.pulls;
       }
-      const p = prev.get(s.node);
-      this.prev.set(s.node, { t: now, pushes });
+      const p = prev.get(r.node);
+      this.prev.set(r.node, { t: now, pushes });
       const pushesPerSec = p && now > p.t ? ((pushes - p.pushes) * 1000) / (now - p.t) : 0;
       const tables = s.tables.map(({ job, id, name, keys, bytes, pushes }) => ({ job, id, name, keys, bytes, pushes }));
-      return { ...s, keys, bytes, pushes, pulls, pushesPerSec, tables };
+      return {
+        ...view,
+        sampledAt: now,
+        connections: s.connections,
+        frames: s.frames,
+        errors: s.errors,
+        keys,
+        bytes,
+        pushes,
+        pulls,
+        pushesPerSec,
+        tables,
+      };
     });
     const c = this.cluster();
     if (c && c.ring.version !== this.ringVersion) {

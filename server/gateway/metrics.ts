@@ -1,22 +1,126 @@
 /**
  * Prometheus metrics (fastify plugin, prom-client): `GET /metrics` in the text exposition
- * format. Values are read when scraped — server nodes' STATS through the manager, every job's
- * scheduler status and latest held-out evaluation — so nothing is counted twice and there is
- * nothing to keep in step. The registry belongs to this app (tests build many apps).
+ * format. Values are read when scraped — server nodes' STATS and membership through the manager,
+ * every job's scheduler status and latest held-out evaluation — so nothing is counted twice and
+ * there is nothing to keep in step. The registry belongs to this app (tests build many apps).
+ *
+ * Node sources (`NodeSources`, also read by the console feed): `stats()` resolves with one entry
+ * per server node, its STATS reply or `{ node, error }` when it did not answer; `nodes()` (when
+ * the manager has a membership view) gives each node's state and key-range counts. Every node
+ * known to any source gets `tabshard_node_up` (1 or 0), so one unreachable node no longer hides
+ * the others.
  */
 import type { FastifyInstance } from 'fastify';
 import { Gauge, Registry } from 'prom-client';
-import type { ConsoleJob } from './console-feed.ts';
+import type { ClusterInfo } from '../../shared/cluster.ts';
+import { type JobMetric, type JobStatus, NODE_STATES, type NodeState, type NodeView } from '../../shared/status.ts';
+import type { NodeStats } from '../node/node.ts';
 
-export interface MetricsPluginOptions {
-  stats(): Promise<unknown[]>;
-  jobs(): ConsoleJob[];
+export type { NodeState, NodeView };
+
+/** A node that did not answer STATS (unreachable, timed out, refused), and why. */
+export interface NodeStatsError {
+  node: string;
+  error: string;
 }
 
-interface NodeStatsLike {
+/**
+ * One entry of what `stats()` resolves with: a node's STATS reply, or why it did not answer. A
+ * `stats()` that rejects as a whole counts as every known node failing with its message.
+ */
+export type NodeStatsResult = NodeStats | NodeStatsError;
+
+export function isNodeStatsError(r: unknown): r is NodeStatsError {
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof (r as NodeStatsError).node === 'string' &&
+    typeof (r as NodeStatsError).error === 'string'
+  );
+}
+
+/** Where the gateway learns about server nodes. */
+export interface NodeSources {
+  /** Every node's STATS: entries are NodeStatsResult (typed loosely: the manager decodes JSON). */
+  stats(): Promise<unknown[]>;
+  /** Each node's state and key ranges (none: the manager has no membership view; every node 'up'). */
+  nodes?: () => NodeView[];
+  /** The cluster layout: the ring's nodes are known nodes too. */
+  cluster?: () => ClusterInfo;
+}
+
+/** One known server node: its membership view merged with its STATS of this scrape or sample. */
+export interface NodeRow {
   node: string;
-  connections: number;
-  tables: Array<{ job: number; name: string; keys: number; bytes: number; pushes: number; pulls: number }>;
+  state: NodeState;
+  /** From `nodes()`; null without it. */
+  masters: number | null;
+  replicas: number | null;
+  /** Its STATS, or null when it did not answer (`error` says why). */
+  stats: NodeStats | null;
+  error: string | null;
+  /** Answered STATS and is not dead. */
+  up: boolean;
+}
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * Every known node once — named by `nodes()`, by a `stats()` entry or by the ring, first seen
+ * first — with its state ('up' when no view names it), its STATS or the error, and `up`.
+ */
+export async function readNodes(src: NodeSources): Promise<NodeRow[]> {
+  let results: unknown[] = [];
+  let failed: string | null = null;
+  try {
+    results = await src.stats();
+  } catch (err) {
+    failed = message(err);
+  }
+  let views: NodeView[] = [];
+  try {
+    views = src.nodes?.() ?? [];
+  } catch {
+    // no membership view this time: states default to 'up'
+  }
+  let ring: string[] = [];
+  try {
+    ring = src.cluster?.().ring.nodes ?? [];
+  } catch {
+    // the manager has not started
+  }
+  const view = new Map(views.map((v) => [v.id, v]));
+  const answered = new Map<string, NodeStats>();
+  const errors = new Map<string, string>();
+  for (const r of results) {
+    if (isNodeStatsError(r)) errors.set(r.node, r.error);
+    else if (typeof (r as NodeStats)?.node === 'string' && Array.isArray((r as NodeStats).tables))
+      answered.set((r as NodeStats).node, r as NodeStats);
+  }
+  const ids = new Set([...view.keys(), ...answered.keys(), ...errors.keys(), ...ring]);
+  return [...ids].map((node) => {
+    const v = view.get(node);
+    const stats = answered.get(node) ?? null;
+    const state = v?.state ?? 'up';
+    return {
+      node,
+      state,
+      masters: v?.masters ?? null,
+      replicas: v?.replicas ?? null,
+      stats,
+      error: stats ? null : (errors.get(node) ?? failed ?? 'no STATS reply'),
+      up: stats !== null && state !== 'dead',
+    };
+  });
+}
+
+/** The part of a job the metrics read (a JobDriver, or the console's view of one). */
+export interface MetricsJob {
+  status(): JobStatus & { metrics: JobMetric[] };
+}
+
+export interface MetricsPluginOptions extends NodeSources {
+  jobs(): MetricsJob[];
 }
 
 export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOptions): Promise<void> {
@@ -41,7 +145,18 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
       'table',
     ]),
     connections: gauge('tabshard_node_connections', 'Open connections of a server node', ['node']),
-    up: gauge('tabshard_node_up', '1 when the server node answered STATS', ['node']),
+    up: gauge('tabshard_node_up', '1 when the server node answered STATS and is not dead, else 0 (every known node)', [
+      'node',
+    ]),
+    state: gauge('tabshard_node_state', "A server node's state: 1 for the one it is in, 0 for the others", [
+      'node',
+      'state',
+    ]),
+    ranges: gauge(
+      'tabshard_node_ranges',
+      'Key ranges (summed over tables) a server node masters or holds a replica of',
+      ['node', 'role'],
+    ),
   };
   const job = {
     workers: gauge('tabshard_job_workers', 'Workers of a job: connected now, or ever admitted', ['job', 'state']),
@@ -63,15 +178,15 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
   let scrape: Promise<string> = Promise.resolve('');
   async function collect(): Promise<void> {
     registry.resetMetrics();
-    let stats: NodeStatsLike[] = [];
-    try {
-      stats = (await opts.stats()) as NodeStatsLike[];
-    } catch {
-      // a node is unreachable: tabshard_node_up is missing for every node in this scrape
-    }
-    for (const s of stats) {
-      node.up.set({ node: s.node }, 1);
-      node.connections.set({ node: s.node }, s.connections);
+    for (const r of await readNodes(opts)) {
+      const n = { node: r.node };
+      node.up.set(n, r.up ? 1 : 0);
+      for (const state of NODE_STATES) node.state.set({ ...n, state }, r.state === state ? 1 : 0);
+      if (r.masters !== null) node.ranges.set({ ...n, role: 'master' }, r.masters);
+      if (r.replicas !== null) node.ranges.set({ ...n, role: 'replica' }, r.replicas);
+      const s = r.stats;
+      if (!s) continue;
+      node.connections.set(n, s.connections);
       for (const t of s.tables) {
         const l = { node: s.node, job: String(t.job), table: t.name };
         node.keys.set(l, t.keys);

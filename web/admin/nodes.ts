@@ -1,14 +1,41 @@
 /**
- * The server group: one row per server node (addresses, the key ranges it owns on the ring for
- * the chosen table, its load: keys, bytes, pushes/s, connections) and the ring drawn as a strip
- * of the table's key space [0, K) coloured by owner. Ranges are computed here from the ring JSON
- * with the same rule the nodes and workers use (shared/ring.ts).
+ * The server group: one row per server node (its state, addresses, the key ranges it owns on the
+ * ring for the chosen table, the ranges it masters and holds replicas of over all tables when the
+ * manager says, its load: keys, bytes, pushes/s, connections) and the ring drawn as a strip of the
+ * table's key space [0, K) coloured by owner. Ranges per table are computed here from the ring
+ * JSON with the same rule the nodes and workers use (shared/ring.ts). A node that is dead or did
+ * not answer its last STATS is greyed: its numbers are the last it reported, not live.
  */
 import type { ClusterInfo } from '../../shared/cluster.ts';
 import { Ring } from '../../shared/ring.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import { fill, fmt, h, text } from './dom.ts';
 import type { NodeLoad } from './types.ts';
+
+const COLUMNS: Array<[string, string | undefined]> = [
+  ['', undefined],
+  ['node', undefined],
+  ['state', "The server manager's view: up, suspect, dead, joining, draining"],
+  ['addresses', undefined],
+  ['ranges', 'Key ranges of the chosen table this node owns on the ring'],
+  ['key share', "Share of the chosen table's key space"],
+  ['masters', 'Key ranges, over all tables, this node is the master of'],
+  ['replicas', 'Key ranges, over all tables, this node holds a replica of'],
+  ['keys', undefined],
+  ['bytes', undefined],
+  ['pushes/s', undefined],
+  ['connections', undefined],
+];
+
+/** Why a row is greyed, as its tooltip ('' for a live node). */
+function rowTitle(n: NodeLoad): string {
+  if (n.error) {
+    const since =
+      n.sampledAt === null ? 'it never answered' : `numbers from ${new Date(n.sampledAt).toLocaleTimeString()}`;
+    return `no STATS reply (${n.error}); ${since}`;
+  }
+  return n.up ? '' : `${n.state}: numbers not live`;
+}
 
 const COLORS = ['#3867d6', '#20bf6b', '#f7b731', '#eb3b5a', '#8854d0', '#0fb9b1', '#fa8231', '#4b6584'];
 
@@ -21,7 +48,7 @@ export class NodesView {
   private readonly strip = h('canvas', { class: 'ring-strip', width: 960, height: 28 });
   private readonly summary = h('p', { class: 'muted' });
   private readonly body = h('tbody');
-  private readonly rows = new Map<string, Record<string, HTMLElement>>();
+  private readonly rows = new Map<string, Record<string, HTMLElement> & { tr: HTMLTableRowElement }>();
   private load = new Map<string, NodeLoad>();
 
   constructor() {
@@ -35,17 +62,7 @@ export class NodesView {
       h(
         'table',
         { class: 'grid' },
-        h(
-          'thead',
-          null,
-          h(
-            'tr',
-            null,
-            ...['', 'node', 'addresses', 'ranges', 'key share', 'keys', 'bytes', 'pushes/s', 'connections'].map((c) =>
-              h('th', null, c),
-            ),
-          ),
-        ),
+        h('thead', null, h('tr', null, ...COLUMNS.map(([c, title]) => h('th', { title }, c)))),
         this.body,
       ),
     );
@@ -69,49 +86,70 @@ export class NodesView {
         : '';
     this.rows.clear();
     fill(this.body);
-    for (const [i, node] of (c?.ring.nodes ?? []).entries()) this.addRow(node, i);
+    for (const node of c?.ring.nodes ?? []) this.addRow(node);
     this.pickTable();
+    this.setLoad([...this.load.values()]);
   }
 
   setLoad(nodes: NodeLoad[]): void {
     this.load = new Map(nodes.map((n) => [n.node, n]));
+    // A node the ring does not name (a dead one taken out of it) still gets its row.
+    const added = nodes.filter((n) => !this.rows.has(n.node));
+    for (const n of added) this.addRow(n.node);
+    if (added.length) this.pickTable();
     for (const [node, r] of this.rows) {
       const n = this.load.get(node);
-      text(r.keys, n ? fmt.int(n.keys) : '–');
-      text(r.bytes, n ? fmt.bytes(n.bytes) : '–');
-      text(r.pushes, n ? fmt.num(n.pushesPerSec) : '–');
-      text(r.conns, n ? String(n.connections) : '–');
+      // Numbers the node reported at some point (the last ones, when it did not answer now).
+      const reported = n?.sampledAt != null ? n : null;
+      r.tr.classList.toggle('node-down', n !== undefined && !n.up);
+      r.tr.title = n ? rowTitle(n) : '';
+      text(r.state, !n ? '–' : n.error && n.state !== 'dead' ? `${n.state} (no answer)` : n.state);
+      r.state.className = n ? `node-state node-${n.state}` : 'node-state';
+      text(r.masters, n?.masters != null ? String(n.masters) : '–');
+      text(r.replicas, n?.replicas != null ? String(n.replicas) : '–');
+      text(r.keys, reported ? fmt.int(reported.keys) : '–');
+      text(r.bytes, reported ? fmt.bytes(reported.bytes) : '–');
+      // A rate needs two answers in a row: none for a node that did not answer now.
+      text(r.pushes, reported && !reported.error ? fmt.num(reported.pushesPerSec) : '–');
+      text(r.conns, reported ? String(reported.connections) : '–');
     }
+    this.summarize();
   }
 
-  private addRow(node: string, i: number): void {
+  private addRow(node: string): void {
     const swatch = h('span', { class: 'swatch' });
-    swatch.style.background = COLORS[i % COLORS.length];
+    const i = this.ring?.nodes.indexOf(node) ?? -1;
+    if (i >= 0) swatch.style.background = COLORS[i % COLORS.length];
     const addrs = Object.entries(this.cluster?.addresses[node] ?? {}).map(([k, v]) => `${k}: ${v}`);
     const cells = {
+      state: h('td', { class: 'node-state' }),
       ranges: h('td', { class: 'num' }),
       share: h('td', { class: 'num' }),
+      masters: h('td', { class: 'num' }),
+      replicas: h('td', { class: 'num' }),
       keys: h('td', { class: 'num' }),
       bytes: h('td', { class: 'num' }),
       pushes: h('td', { class: 'num' }),
       conns: h('td', { class: 'num' }),
     };
-    this.rows.set(node, cells);
-    this.body.append(
-      h(
-        'tr',
-        { data: { node } },
-        h('td', null, swatch),
-        h('td', null, node),
-        h('td', { class: 'addr' }, ...addrs.flatMap((a) => [a, h('br')])),
-        cells.ranges,
-        cells.share,
-        cells.keys,
-        cells.bytes,
-        cells.pushes,
-        cells.conns,
-      ),
+    const tr = h(
+      'tr',
+      { data: { node } },
+      h('td', null, swatch),
+      h('td', null, node),
+      cells.state,
+      h('td', { class: 'addr' }, ...addrs.flatMap((a) => [a, h('br')])),
+      cells.ranges,
+      cells.share,
+      cells.masters,
+      cells.replicas,
+      cells.keys,
+      cells.bytes,
+      cells.pushes,
+      cells.conns,
     );
+    this.rows.set(node, { ...cells, tr });
+    this.body.append(tr);
   }
 
   private pickTable(): void {
@@ -119,12 +157,7 @@ export class NodesView {
     this.table = this.cluster?.tables.find((t) => t.job === job && t.id === id) ?? null;
     const ring = this.ring;
     const t = this.table;
-    text(
-      this.summary,
-      ring
-        ? `${ring.nodes.length} nodes, ring v${ring.version}, ${ring.vnodes} virtual nodes each; replicas: none (replication factor 1).`
-        : 'The server manager has not started.',
-    );
+    this.summarize();
     const ctx = this.strip.getContext('2d');
     if (ctx) ctx.clearRect(0, 0, this.strip.width, this.strip.height);
     if (!ring || !t) return;
@@ -147,5 +180,24 @@ export class NodesView {
       text(cells.ranges, p ? String(p.ranges) : '0');
       text(cells.share, p ? `${fmt.num((100 * p.keys) / t.keySpace)} %` : '0 %');
     }
+  }
+
+  private summarize(): void {
+    const ring = this.ring;
+    if (!ring) {
+      text(this.summary, 'The server manager has not started.');
+      return;
+    }
+    const load = [...this.load.values()];
+    const replicas = load.reduce((sum, n) => sum + (n.replicas ?? 0), 0);
+    const down = load
+      .filter((n) => !n.up)
+      .map((n) => `${n.node} (${n.error && n.state !== 'dead' ? 'no answer' : n.state})`);
+    text(
+      this.summary,
+      `${ring.nodes.length} nodes, ring v${ring.version}, ${ring.vnodes} virtual nodes each; ` +
+        (replicas ? `${replicas} replica ranges held.` : 'replicas: none (replication factor 1).') +
+        (down.length ? ` Not serving: ${down.join(', ')}.` : ''),
+    );
   }
 }
