@@ -9,9 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TableSpec } from '../shared/table.ts';
-import { buildApp, type GatewayDeps } from './gateway/app.ts';
+import { buildApp } from './gateway/app.ts';
 import type { NewJob } from './gateway/jobs.ts';
-import type { NodeStatsError, NodeView } from './gateway/metrics.ts';
 import { JobDriver } from './jobs/driver.ts';
 import { type LogregJobOptions, prepareLogregJob } from './jobs/logreg.ts';
 import { prepareTextnnJob } from './jobs/textnn.ts';
@@ -60,35 +59,6 @@ function stopChild(n: NodeChild): Promise<void> {
     n.child.once('exit', () => resolve());
     n.child.kill('SIGTERM');
   });
-}
-
-/** What the server manager offers once it has a membership view (its rewrite adds these). */
-interface PerNodeManager {
-  nodeStates(): NodeView[];
-  statsPerNode(): Promise<unknown[]>;
-}
-
-/**
- * The gateway's node sources from the manager: its `statsPerNode()` and `nodeStates()` when it has
- * them. Until then per-node results are built from `stats()`, which answers for every node or
- * fails as a whole (every node then reported with the error), and `nodes` is left out: the
- * gateway takes every node as 'up' and exports no key-range counts.
- */
-export function nodeSources(
-  manager: Pick<ServerManager, 'stats' | 'info'> & Partial<PerNodeManager>,
-): Pick<GatewayDeps, 'stats' | 'nodes'> {
-  const stats =
-    typeof manager.statsPerNode === 'function'
-      ? () => manager.statsPerNode!()
-      : async (): Promise<unknown[]> => {
-          try {
-            return await manager.stats();
-          } catch (err) {
-            const error = err instanceof Error ? err.message : String(err);
-            return Object.keys(manager.info.addresses).map((node): NodeStatsError => ({ node, error }));
-          }
-        };
-  return typeof manager.nodeStates === 'function' ? { stats, nodes: () => manager.nodeStates!() } : { stats };
 }
 
 export interface EmbeddedCluster {
@@ -169,7 +139,8 @@ export async function startEmbeddedCluster(
     };
     const app = buildApp({
       cluster: () => manager.info,
-      ...nodeSources(manager),
+      stats: () => manager.stats(),
+      nodes: () => manager.nodeStates(),
       dialer: tcpDialer(),
       assets: {},
       jobs: () => jobs,

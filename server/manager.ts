@@ -17,6 +17,7 @@ import { checkClock, encodeClock } from '../shared/protocol/subscribe.ts';
 import { Ring } from '../shared/ring.ts';
 import { RpcPeer } from '../shared/rpc.ts';
 import { scatterPart, sliceByNode } from '../shared/slicing.ts';
+import type { NodeState, NodeView } from '../shared/status.ts';
 import { parseTableSpec, type TableSpec } from '../shared/table.ts';
 import type { Dialer } from '../shared/transport/types.ts';
 
@@ -27,22 +28,13 @@ export interface NodeEntry {
   control: string;
 }
 
-/** A node's state as the manager sees it. */
-export type NodeState = 'up' | 'suspect' | 'dead' | 'joining' | 'draining';
-
-export interface NodeView {
-  id: string;
-  state: NodeState;
-  /** Key ranges (summed over the tables) this node masters, and holds as a replica, under the ring. */
-  masters: number;
-  replicas: number;
-}
-
 /** What the manager reports as it happens (the embedded cluster logs these). */
 export type ManagerEvent =
   | { type: 'node-suspect'; node: string; silentMs: number }
   | { type: 'node-up'; node: string }
   | { type: 'node-dead'; node: string; reason: string; ring: number; ms: number };
+
+export type { NodeState, NodeView };
 
 export interface ManagerOptions {
   vnodes?: number;
@@ -168,7 +160,12 @@ export class ServerManager {
    * cluster's own reads (held-out evaluation, the task audit), not a worker's path. A read that
    * meets a failover is made again under the next ring.
    */
-  async pull(job: number, table: number, keys: Float64Array | { begin: number; end: number }, tries = 0): Promise<Float32Array> {
+  async pull(
+    job: number,
+    table: number,
+    keys: Float64Array | { begin: number; end: number },
+    tries = 0,
+  ): Promise<Float32Array> {
     const spec = this.tables.find((t) => t.job === job && t.id === table);
     if (!spec || !this.ring) throw new TabshardError('TS_ERR_UNKNOWN_TABLE', `job ${job} table ${table}`);
     const d = spec.valueLength;
@@ -213,7 +210,13 @@ export class ServerManager {
     if (live.length === 0) return;
     const next = this.ring.withNodes(live);
     await this.install(next);
-    this.opts.onevent?.({ type: 'node-dead', node, reason, ring: next.version, ms: Math.round(performance.now() - t0) });
+    this.opts.onevent?.({
+      type: 'node-dead',
+      node,
+      reason,
+      ring: next.version,
+      ms: Math.round(performance.now() - t0),
+    });
   }
 
   /** Installs `ring` on its nodes (a node that dies meanwhile is left out), then adopts it. */
@@ -297,7 +300,8 @@ export class ServerManager {
     let p = this.peers.get(node);
     if (!p || p.closed) {
       const m = this.members.get(node);
-      if (!m || m.state === 'dead') throw new TabshardError('TS_ERR_CONNECT_FAILED', `node ${node} is not a live member`);
+      if (!m || m.state === 'dead')
+        throw new TabshardError('TS_ERR_CONNECT_FAILED', `node ${node} is not a live member`);
       p = new RpcPeer(await this.dialer.dial(m.entry.control), Math.max(this.opts.deadAfterMs ?? 1000, 5000));
       this.peers.set(node, p);
       const peer = p;

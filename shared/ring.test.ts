@@ -231,7 +231,7 @@ test('replicas: owner first, distinct nodes, clockwise', () => {
   assert.throws(() => ring.replicas(big(10), 3, -1), isCode('TS_ERR_INVALID_ARGUMENT'));
 });
 
-test('chainRanges: every key\'s chain is its replicas; the first replica owns it once the master is gone', () => {
+test("chainRanges: every key's chain is its replicas; the first replica owns it once the master is gone", () => {
   const ids = ['a', 'b', 'c', 'd'];
   const ring = new Ring(ids, { vnodes: 32 });
   const rng = createRng(9);

@@ -186,7 +186,8 @@ export class Ring {
     const push = (begin: number, end: number, point: number): void => {
       const chain = this.chainAt(point, k);
       const last = ranges[ranges.length - 1];
-      if (last !== undefined && sameChain(last.chain, chain)) ranges[ranges.length - 1] = { begin: last.begin, end, chain };
+      if (last !== undefined && sameChain(last.chain, chain))
+        ranges[ranges.length - 1] = { begin: last.begin, end, chain };
       else ranges.push({ begin, end, chain });
     };
     if (this.isSmall(table)) push(0, K, this.startPoint(table, 0));

@@ -28,8 +28,28 @@ if (!Number.isInteger(runs) || runs < 1) {
 
 const DENSE = 1 << 20;
 const TABLES: TableSpec[] = [
-  { job: 0, id: 1, name: 'oracle', kind: 'sparse', keySpace: 2 ** 40, valueLength: 1, updater: 'sum', params: {}, init: { kind: 'zeros' } },
-  { job: 0, id: 2, name: 'dense', kind: 'dense', keySpace: DENSE, valueLength: 1, updater: 'sum', params: {}, init: { kind: 'zeros' } },
+  {
+    job: 0,
+    id: 1,
+    name: 'oracle',
+    kind: 'sparse',
+    keySpace: 2 ** 40,
+    valueLength: 1,
+    updater: 'sum',
+    params: {},
+    init: { kind: 'zeros' },
+  },
+  {
+    job: 0,
+    id: 2,
+    name: 'dense',
+    kind: 'dense',
+    keySpace: DENSE,
+    valueLength: 1,
+    updater: 'sum',
+    params: {},
+    init: { kind: 'zeros' },
+  },
 ];
 
 async function once(run: number): Promise<Record<string, unknown>> {
@@ -51,7 +71,10 @@ async function once(run: number): Promise<Record<string, unknown>> {
     const shape = { id: 1, keySpace: 2 ** 40, valueLength: 1 };
     // One key in every range the victim masters: each push lands on all of them.
     const keys = Float64Array.from(
-      w.currentRing.ranges(shape).filter((r) => r.owner === victim.id).map((r) => r.begin),
+      w.currentRing
+        .ranges(shape)
+        .filter((r) => r.owner === victim.id)
+        .map((r) => r.begin),
     );
     const ones = new Float32Array(keys.length).fill(1);
     const dense = w.table('dense');
@@ -120,7 +143,10 @@ for (let r = 0; r < runs; r++) {
   results.push(res);
   console.log(JSON.stringify(res));
 }
-const times = results.map((r) => r.recoveryMs as number | null).filter((x): x is number => x !== null).sort((a, b) => a - b);
+const times = results
+  .map((r) => r.recoveryMs as number | null)
+  .filter((x): x is number => x !== null)
+  .sort((a, b) => a - b);
 console.log(
   JSON.stringify({
     bench: 'failover',

@@ -37,9 +37,9 @@ export function groupByNext(layout: ChainLayout, self: string, keys: KvKeys): Ma
       const j = lowerBound(k, ranges[r].end, i + 1);
       const next = nextInChain(ranges[r], self);
       if (next !== null) {
-        let runs = lists.get(next);
-        if (!runs) lists.set(next, (runs = []));
-        runs.push([i, j]);
+        const runs = lists.get(next);
+        if (runs) runs.push([i, j]);
+        else lists.set(next, [[i, j]]);
       }
       i = j;
     }
@@ -60,19 +60,26 @@ export function groupByNext(layout: ChainLayout, self: string, keys: KvKeys): Ma
   forEachPiece(layout, keys, (r, begin, end) => {
     const next = nextInChain(r, self);
     if (next === null) return;
-    let b = bounds.get(next);
-    if (!b) bounds.set(next, (b = []));
-    if (b.length > 0 && b[b.length - 1] === begin) b[b.length - 1] = end;
+    const b = bounds.get(next);
+    if (b === undefined) bounds.set(next, [begin, end]);
+    else if (b[b.length - 1] === begin) b[b.length - 1] = end;
     else b.push(begin, end);
   });
   const out = new Map<string, KvKeys>();
   for (const [node, b] of bounds)
-    out.set(node, b.length === 2 ? { kind: 'range', begin: b[0], end: b[1] } : { kind: 'ranges', bounds: Float64Array.from(b) });
+    out.set(
+      node,
+      b.length === 2 ? { kind: 'range', begin: b[0], end: b[1] } : { kind: 'ranges', bounds: Float64Array.from(b) },
+    );
   return out;
 }
 
 /** Calls `fn(range, begin, end)` for every piece of a chain range the keys touch (a list: per run of keys). */
-function forEachPiece(layout: ChainLayout, keys: KvKeys, fn: (r: ChainRange, begin: number, end: number) => void): void {
+function forEachPiece(
+  layout: ChainLayout,
+  keys: KvKeys,
+  fn: (r: ChainRange, begin: number, end: number) => void,
+): void {
   const { ranges, begins } = layout;
   if (keys.kind === 'list') {
     const k = keys.keys;
@@ -98,19 +105,26 @@ function forEachPiece(layout: ChainLayout, keys: KvKeys, fn: (r: ChainRange, beg
  * to: for each piece `self` heads under `next`, the members of its new chain absent from its old
  * chain. Returned per target node, pieces in key order, adjacent ones merged.
  */
-export function copiesOwed(prev: ChainLayout | null, next: ChainLayout, self: string): Map<string, Array<[number, number]>> {
+export function copiesOwed(
+  prev: ChainLayout | null,
+  next: ChainLayout,
+  self: string,
+): Map<string, Array<[number, number]>> {
   const out = new Map<string, Array<[number, number]>>();
   const add = (node: string, b: number, e: number): void => {
-    let list = out.get(node);
-    if (!list) out.set(node, (list = []));
-    const last = list[list.length - 1];
-    if (last && last[1] === b) last[1] = e;
+    const list = out.get(node);
+    if (list === undefined) out.set(node, [[b, e]]);
+    else if (list[list.length - 1][1] === b) list[list.length - 1][1] = e;
     else list.push([b, e]);
   };
   for (const r of next.ranges) {
     if (r.chain[0] !== self || r.chain.length < 2) continue;
     if (prev === null) continue; // a first ring: nothing is held yet, nothing to copy
-    for (let p = Math.max(0, upperBound(prev.begins, r.begin) - 1); p < prev.ranges.length && prev.ranges[p].begin < r.end; p++) {
+    for (
+      let p = Math.max(0, upperBound(prev.begins, r.begin) - 1);
+      p < prev.ranges.length && prev.ranges[p].begin < r.end;
+      p++
+    ) {
       const old = prev.ranges[p];
       const b = Math.max(r.begin, old.begin);
       const e = Math.min(r.end, old.end);

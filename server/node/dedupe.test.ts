@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TabshardError } from '../../shared/errors.ts';
-import { parseDedupeRecords, PushDedupe, WINDOW } from './dedupe.ts';
+import { PushDedupe, parseDedupeRecords, WINDOW } from './dedupe.ts';
 
 const stamp = (task: number, seq: number, attempt = 0, worker = 7) => ({ worker, task, attempt, seq });
 
@@ -22,11 +22,20 @@ test('an exported record merged elsewhere answers the same (tasks, fences, ad-ho
     assert.equal(d.seen(stamp(3, 0, 1)), true);
     assert.equal(d.seen(stamp(3, 2, 1)), true);
     assert.equal(d.seen(stamp(3, 1, 1)), false);
-    assert.throws(() => d.seen(stamp(3, 1, 0)), (e: unknown) => e instanceof TabshardError && e.code === 'TS_ERR_LEASE_EXPIRED');
-    assert.throws(() => d.seen(stamp(9, 0, 3)), (e: unknown) => e instanceof TabshardError && e.code === 'TS_ERR_LEASE_EXPIRED');
+    assert.throws(
+      () => d.seen(stamp(3, 1, 0)),
+      (e: unknown) => e instanceof TabshardError && e.code === 'TS_ERR_LEASE_EXPIRED',
+    );
+    assert.throws(
+      () => d.seen(stamp(9, 0, 3)),
+      (e: unknown) => e instanceof TabshardError && e.code === 'TS_ERR_LEASE_EXPIRED',
+    );
     assert.equal(d.seen(stamp(0, WINDOW + 10)), true);
     assert.equal(d.seen(stamp(0, WINDOW + 9)), false);
-    assert.throws(() => d.seen(stamp(0, 5)), (e: unknown) => e instanceof TabshardError && e.code === 'TS_ERR_PUSH_TOO_OLD');
+    assert.throws(
+      () => d.seen(stamp(0, 5)),
+      (e: unknown) => e instanceof TabshardError && e.code === 'TS_ERR_PUSH_TOO_OLD',
+    );
   }
   // Merging is a union: b's own records stay.
   b.record(stamp(4, 1));
@@ -43,6 +52,17 @@ test('a replicated copy older than the window marks nothing', () => {
 });
 
 test('malformed record JSON is refused with a code', () => {
-  for (const bad of [null, 1, {}, { tasks: [], workers: [[1, ['x']]] }, { tasks: [[1, -1, []]], workers: [] }, { tasks: [[1]], workers: [] }])
-    assert.throws(() => parseDedupeRecords(bad), (e: unknown) => e instanceof TabshardError && e.code === 'TS_ERR_FRAME_MALFORMED', JSON.stringify(bad));
+  for (const bad of [
+    null,
+    1,
+    {},
+    { tasks: [], workers: [[1, ['x']]] },
+    { tasks: [[1, -1, []]], workers: [] },
+    { tasks: [[1]], workers: [] },
+  ])
+    assert.throws(
+      () => parseDedupeRecords(bad),
+      (e: unknown) => e instanceof TabshardError && e.code === 'TS_ERR_FRAME_MALFORMED',
+      JSON.stringify(bad),
+    );
 });

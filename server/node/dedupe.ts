@@ -34,7 +34,8 @@ export function parseDedupeRecords(v: unknown): DedupeRecords {
   const bad = (): never => {
     throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'at-most-once records');
   };
-  const u32 = (x: unknown): number => (Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff ? (x as number) : bad());
+  const u32 = (x: unknown): number =>
+    Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff ? (x as number) : bad();
   const list = (x: unknown): unknown[] => (Array.isArray(x) ? x : bad());
   if (typeof v !== 'object' || v === null) bad();
   const o = v as Record<string, unknown>;

@@ -11,12 +11,15 @@ import { describe, it } from 'node:test';
 import { Worker } from '../../client/worker.ts';
 import { decodeObject } from '../../shared/protocol/control.ts';
 import { decodeFrame, MsgType } from '../../shared/protocol/frame.ts';
-import type { Conn, Listener } from '../../shared/transport/types.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
+import type { Conn, Listener } from '../../shared/transport/types.ts';
 import { tableSpec, testCluster } from './testkit.ts';
 
 const KEYS = 1 << 14;
-const TABLES = [tableSpec(1, 'sum', 'dense', KEYS, 1, 'sum'), tableSpec(2, 'ada', 'sparse', 2 ** 40, 2, 'adagrad', { lr: 0.1 })];
+const TABLES = [
+  tableSpec(1, 'sum', 'dense', KEYS, 1, 'sum'),
+  tableSpec(2, 'ada', 'sparse', 2 ** 40, 2, 'adagrad', { lr: 0.1 }),
+];
 
 /** Wraps a connection so that every incoming message meets `tap` before the node sees it. */
 function tapConn(conn: Conn, tap: (msg: Uint8Array) => boolean): Conn {
@@ -65,7 +68,12 @@ async function scenario(seed: number, when: When, nth: number) {
     return out;
   };
   const c = await testCluster(TABLES, { net, replicas: 1, heartbeatMs: 20, deadAfterMs: 200 });
-  const w = await Worker.connect({ seed: 'memory://n1', dialers: { memory: net.dialer() }, workerId: 9, timeoutMs: 5000 });
+  const w = await Worker.connect({
+    seed: 'memory://n1',
+    dialers: { memory: net.dialer() },
+    workerId: 9,
+    timeoutMs: 5000,
+  });
   const kill = (id: string) => void c.nodes.find((n) => n.id === id)!.close();
   let forwards = 0;
   let victim = '';
@@ -97,7 +105,8 @@ async function scenario(seed: number, when: When, nth: number) {
   assert.ok(victim, 'a node was killed during the run');
   assert.equal(c.mgr.nodeStates().find((n) => n.id === victim)?.state, 'dead');
   const got = (await w.wait(sum.pull({ begin: 0, end: KEYS })))!;
-  for (let k = 0; k < KEYS; k++) if (got[k] !== rounds) assert.fail(`key ${k} holds ${got[k]}, ${rounds} pushes were acknowledged`);
+  for (let k = 0; k < KEYS; k++)
+    if (got[k] !== rounds) assert.fail(`key ${k} holds ${got[k]}, ${rounds} pushes were acknowledged`);
   const adaGot = (await w.wait(ada.pull(sparseKeys)))!;
   w.close();
   await c.close();

@@ -11,16 +11,16 @@ import { BufferPool } from '../../shared/pool.ts';
 import { decodeObject, encodeError, encodeJson, parseHello } from '../../shared/protocol/control.ts';
 import { decodeFrame, Flag, type Frame, HEADER_BYTES, MsgType } from '../../shared/protocol/frame.ts';
 import { asPull, asPush, countKeys, encodeAck, encodePullReply, type KvKeys } from '../../shared/protocol/kv.ts';
+import { asForward, asMigrate, encodeForwardAck } from '../../shared/protocol/replication.ts';
 import { asSubscribe, asUnsubscribe, parseClock } from '../../shared/protocol/subscribe.ts';
 import { Ring } from '../../shared/ring.ts';
 import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
-import { asForward, asMigrate, encodeForwardAck } from '../../shared/protocol/replication.ts';
 import type { Conn, Dialer, Listener } from '../../shared/transport/types.ts';
 import { parseDedupeRecords } from './dedupe.ts';
-import { type ReplicationStats, Replicator } from './replication.ts';
 import type { GcTotals } from './gc-monitor.ts';
-import { type PublishStats, Subscriptions } from './subscriptions.ts';
 import { checkOwner, type OwnsAllCache } from './ownership.ts';
+import { type ReplicationStats, Replicator } from './replication.ts';
+import { type PublishStats, Subscriptions } from './subscriptions.ts';
 import { Table } from './table.ts';
 
 /** First byte of bench/kv's raw messages; never a valid protocol version. */
@@ -212,7 +212,11 @@ export class ServerNode {
    */
   private peerNode(conn: Conn): string {
     const node = this.servers.get(conn);
-    if (node === undefined) throw new TabshardError('TS_ERR_FORBIDDEN', 'FORWARD and MIGRATE are for the server group; say HELLO as a server first');
+    if (node === undefined)
+      throw new TabshardError(
+        'TS_ERR_FORBIDDEN',
+        'FORWARD and MIGRATE are for the server group; say HELLO as a server first',
+      );
     const ring = this.cluster?.ring;
     if (ring && ring.version > 0 && !ring.nodes.includes(node))
       throw new TabshardError('TS_ERR_NOT_OWNER', `node ${node} is not in ring v${ring.version}`);

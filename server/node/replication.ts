@@ -27,7 +27,12 @@ import { copiesOwed, groupByNext, mastersAll } from './chain.ts';
 import type { Table } from './table.ts';
 
 /** Errors after which a forward is tried again once the ring has changed. */
-const RETRY_ON_NEW_RING = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED', 'TS_ERR_TIMEOUT', 'TS_ERR_NOT_OWNER']);
+const RETRY_ON_NEW_RING = new Set([
+  'TS_ERR_TRANSPORT_CLOSED',
+  'TS_ERR_CONNECT_FAILED',
+  'TS_ERR_TIMEOUT',
+  'TS_ERR_NOT_OWNER',
+]);
 /** Longest pause between tries of a failed forward (250 ms, doubling); about 10 s in all before the push fails. */
 const RING_WAIT_MS = 4000;
 const MAX_TRIES = 7;
@@ -56,10 +61,18 @@ export interface ReplicationStats {
 }
 
 export class Replicator {
-  readonly stats: ReplicationStats = { forwards: 0, forwardBytes: 0, copies: 0, copyBytes: 0, copiesPending: 0, retries: 0 };
+  readonly stats: ReplicationStats = {
+    forwards: 0,
+    forwardBytes: 0,
+    copies: 0,
+    copyBytes: 0,
+    copiesPending: 0,
+    retries: 0,
+  };
   private readonly links = new Map<string, Promise<RpcPeer>>();
   private readonly ready = new Map<string, RpcPeer>();
-  private waiters: Array<{ after: number; resolve: (changed: boolean) => void; timer: ReturnType<typeof setTimeout> }> = [];
+  private waiters: Array<{ after: number; resolve: (changed: boolean) => void; timer: ReturnType<typeof setTimeout> }> =
+    [];
 
   constructor(
     private readonly host: ReplicaHost,
@@ -72,15 +85,32 @@ export class Replicator {
    * when every one acknowledged (null) or the forward failed for good. `role` master: the node must
    * still head every key's chain (it is checked again on a retry under a newer ring).
    */
-  forward(t: Table, keys: KvKeys, stamp: TaskStamp | null, role: 'master' | 'replica', done: (err: TabshardError | null) => void, tries = 0): void {
+  forward(
+    t: Table,
+    keys: KvKeys,
+    stamp: TaskStamp | null,
+    role: 'master' | 'replica',
+    done: (err: TabshardError | null) => void,
+    tries = 0,
+  ): void {
     const ring = this.host.ring();
     const k = this.host.replicas();
-    if (ring === null || k === 0 || ring.nodes.length < 2) return done(null);
+    if (ring === null || k === 0 || ring.nodes.length < 2) {
+      done(null);
+      return;
+    }
     const layout = ring.chainRanges(shapeOf(t), k);
-    if (role === 'master' && tries > 0 && !mastersAll(layout, this.host.id, keys))
-      return done(new TabshardError('TS_ERR_NOT_OWNER', `${this.host.id} no longer masters these keys (ring v${ring.version})`));
+    if (role === 'master' && tries > 0 && !mastersAll(layout, this.host.id, keys)) {
+      done(
+        new TabshardError('TS_ERR_NOT_OWNER', `${this.host.id} no longer masters these keys (ring v${ring.version})`),
+      );
+      return;
+    }
     const groups = groupByNext(layout, this.host.id, keys);
-    if (groups.size === 0) return done(null);
+    if (groups.size === 0) {
+      done(null);
+      return;
+    }
     let left = groups.size;
     let failed: TabshardError | null = null;
     // The groups' keys are copies (the request's may live in a scratch array): a retry sends them.
@@ -91,31 +121,43 @@ export class Replicator {
       this.stats.forwards++;
       this.stats.forwardBytes += rows.byteLength;
       const msg = { requestId: 0, job: t.spec.job, table: t.spec.id, steps, task: stamp, keys: sub, rows };
-      this.send(node, (requestId) => encodeForward({ ...msg, requestId }), (err) => {
-        if (err) {
-          failed ??= err;
-          retry.push(sub);
-        }
-        if (--left > 0) return;
-        if (failed === null) return done(null);
-        if (!RETRY_ON_NEW_RING.has(failed.code) || tries + 1 >= MAX_TRIES) return done(failed);
-        // A lost link to a live node is redialled at once; otherwise a chain member is gone (or
-        // thinks this node is): forward again once the manager's next ring is here (or after a
-        // growing pause), to that ring's chains — the rows then are at least as new as this push.
-        const wait = tries === 0 && failed.code === 'TS_ERR_TRANSPORT_CLOSED' ? 0 : Math.min(RING_WAIT_MS, 250 << tries);
-        this.stats.retries++;
-        const again = () => {
-          let pending = retry.length;
-          let first: TabshardError | null = null;
-          for (const keys of retry)
-            this.forward(t, keys, stamp, role, (e) => {
-              first ??= e;
-              if (--pending === 0) done(first);
-            }, tries + 1);
-        };
-        if (wait === 0) again();
-        else this.ringAfter(ring.version, wait).then(again);
-      });
+      this.send(
+        node,
+        (requestId) => encodeForward({ ...msg, requestId }),
+        (err) => {
+          if (err) {
+            failed ??= err;
+            retry.push(sub);
+          }
+          if (--left > 0) return;
+          if (failed === null) return done(null);
+          if (!RETRY_ON_NEW_RING.has(failed.code) || tries + 1 >= MAX_TRIES) return done(failed);
+          // A lost link to a live node is redialled at once; otherwise a chain member is gone (or
+          // thinks this node is): forward again once the manager's next ring is here (or after a
+          // growing pause), to that ring's chains — the rows then are at least as new as this push.
+          const wait =
+            tries === 0 && failed.code === 'TS_ERR_TRANSPORT_CLOSED' ? 0 : Math.min(RING_WAIT_MS, 250 << tries);
+          this.stats.retries++;
+          const again = () => {
+            let pending = retry.length;
+            let first: TabshardError | null = null;
+            for (const keys of retry)
+              this.forward(
+                t,
+                keys,
+                stamp,
+                role,
+                (e) => {
+                  first ??= e;
+                  if (--pending === 0) done(first);
+                },
+                tries + 1,
+              );
+          };
+          if (wait === 0) again();
+          else this.ringAfter(ring.version, wait).then(again);
+        },
+      );
     }
   }
 
@@ -148,10 +190,14 @@ export class Replicator {
     const ring = this.host.ring();
     if (ring !== null && ring.version > after) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const w = { after, resolve, timer: setTimeout(() => {
-        this.waiters = this.waiters.filter((x) => x !== w);
-        resolve(false);
-      }, ms) };
+      const w = {
+        after,
+        resolve,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((x) => x !== w);
+          resolve(false);
+        }, ms),
+      };
       w.timer.unref?.();
       this.waiters.push(w);
     });
@@ -162,7 +208,11 @@ export class Replicator {
       clearTimeout(w.timer);
       w.resolve(false);
     }
-    for (const p of this.links.values()) p.then((x) => x.close(), () => {});
+    for (const p of this.links.values())
+      p.then(
+        (x) => x.close(),
+        () => {},
+      );
     this.links.clear();
     this.ready.clear();
   }
@@ -177,7 +227,8 @@ export class Replicator {
       if (--left > 0 || failed === null) return;
       // Tried again while `node` is still in the installed ring (a lost link is redialled).
       const now = this.host.ring();
-      if (now === ring && now.nodes.includes(node) && tries + 1 < MAX_TRIES) this.copy(t, node, pieces, ring, tries + 1);
+      if (now === ring && now.nodes.includes(node) && tries + 1 < MAX_TRIES)
+        this.copy(t, node, pieces, ring, tries + 1);
     };
     const queue = (build: (requestId: number) => Uint8Array[], bytes: number): void => {
       left++;
@@ -216,7 +267,9 @@ export class Replicator {
       const address = this.host.address(node);
       p =
         address === undefined
-          ? Promise.reject(new TabshardError('TS_ERR_CONNECT_FAILED', `no ${this.dialer.kind} address for node ${node}`))
+          ? Promise.reject(
+              new TabshardError('TS_ERR_CONNECT_FAILED', `no ${this.dialer.kind} address for node ${node}`),
+            )
           : this.dialer.dial(address).then((conn) => {
               const peer = new RpcPeer(conn, 10_000);
               conn.onclose = ((prev) => (err) => {

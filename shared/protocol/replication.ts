@@ -63,13 +63,29 @@ export function encodeMigrateRows(m: RowsMsg): Uint8Array[] {
   return rowsFrame(MsgType.MIGRATE, m);
 }
 
-export function encodeMigrateClear(requestId: number, job: number, table: number, begin: number, end: number): Uint8Array[] {
+export function encodeMigrateClear(
+  requestId: number,
+  job: number,
+  table: number,
+  begin: number,
+  end: number,
+): Uint8Array[] {
   return encodeFrame({ ...emptyFrame(MsgType.MIGRATE, requestId), job, table, keys: { kind: 'range', begin, end } });
 }
 
 /** `body`: `{records, steps}` — a table's at-most-once record (server/node/dedupe.ts) and push count. */
-export function encodeMigrateRecords(requestId: number, job: number, table: number, body: { records: unknown; steps: number }): Uint8Array[] {
-  return encodeFrame({ ...emptyFrame(MsgType.MIGRATE, requestId), job, table, body: utf8.encode(JSON.stringify(body)) });
+export function encodeMigrateRecords(
+  requestId: number,
+  job: number,
+  table: number,
+  body: { records: unknown; steps: number },
+): Uint8Array[] {
+  return encodeFrame({
+    ...emptyFrame(MsgType.MIGRATE, requestId),
+    job,
+    table,
+    body: utf8.encode(JSON.stringify(body)),
+  });
 }
 
 export function asMigrate(f: Frame): MigrateMsg {
