@@ -189,6 +189,16 @@ async function main(): Promise<void> {
       jobs: values['no-job'] ? [] : [jobRequest(values)],
       adminToken: process.env.TABSHARD_ADMIN_TOKEN || undefined,
       onjob: (j) => ready && report(j),
+      onevent: (e) =>
+        console.log(
+          json
+            ? JSON.stringify({ event: 'cluster', ...e })
+            : e.type === 'node-dead'
+              ? `  node ${e.node} is dead (${e.reason}); ring v${e.ring} installed in ${e.ms} ms`
+              : e.type === 'node-suspect'
+                ? `  node ${e.node} has not answered for ${e.silentMs} ms`
+                : `  node ${e.node} answers again`,
+        ),
     });
     ready = true;
     const stop = () => c.stop().then(() => process.exit(0));

@@ -14,7 +14,7 @@ import type { NewJob } from './gateway/jobs.ts';
 import { JobDriver } from './jobs/driver.ts';
 import { type LogregJobOptions, prepareLogregJob } from './jobs/logreg.ts';
 import { prepareTextnnJob } from './jobs/textnn.ts';
-import { ServerManager } from './manager.ts';
+import { type ManagerEvent, ServerManager } from './manager.ts';
 import type { JobConfig } from './scheduler/types.ts';
 import { tcpDialer } from './transports/tcp.ts';
 
@@ -90,6 +90,10 @@ export async function startEmbeddedCluster(
     adminToken?: string;
     /** Called for every job started, at start-up and later through `POST /api/jobs`. */
     onjob?: (job: JobDriver) => void;
+    /** The server manager's events (a node suspected, back, declared dead). */
+    onevent?: (e: ManagerEvent) => void;
+    /** Replicas per key range (default 1 with two or more nodes). */
+    replicas?: number;
   } = {},
 ): Promise<EmbeddedCluster> {
   const nodes: NodeChild[] = [];
@@ -103,7 +107,7 @@ export async function startEmbeddedCluster(
     const manager = new ServerManager(
       tcpDialer(),
       nodes.map((n) => ({ id: n.id, addresses: n.addresses, control: n.addresses.tcp })),
-      { adminToken },
+      { adminToken, replicas: opts.replicas, onevent: opts.onevent },
     );
     await manager.start();
     for (const t of opts.tables ?? []) await manager.defineTable(t);
