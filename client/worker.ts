@@ -62,6 +62,22 @@ export interface WorkerBytes {
 /** How many tasks' seq counters a worker keeps (explicitly stamped pushes; the oldest is forgotten). */
 const TASK_SEQS_KEPT = 64;
 
+/** While something awaits a newer ring (`awaitRing`), the seed is asked this often. */
+const RING_POLL_MS = 150;
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** Node's timers can stop holding the process open; browsers' numeric timers cannot (and need not). */
+function unref(t: Timer): void {
+  (t as { unref?: () => void }).unref?.();
+}
+
+/** An `awaitRing` call waiting for a ring newer than `after`. */
+interface RingWaiter {
+  after: number;
+  settle(newer: boolean): void;
+}
+
 export class Worker implements SubscriptionHost, TableHost {
   readonly id: number;
   /** Traffic counters (monotonic; read them before and after an iteration for per-iteration bytes). */
@@ -92,6 +108,11 @@ export class Worker implements SubscriptionHost, TableHost {
   private readonly subSlices = new Map<number, SubSlice>();
   private nextSub = 1;
   private closing = false;
+  /** `awaitRing` calls still waiting, and the timer that polls the seed for them. */
+  private readonly ringWaiters = new Set<RingWaiter>();
+  private ringPoll: Timer | null = null;
+  /** The background refresh in flight (ring pushes naming unknown nodes, `awaitRing`'s polls). */
+  private refreshing: Promise<void> | null = null;
 
   private constructor(private readonly opts: WorkerOptions) {
     this.id = opts.workerId ?? crypto.getRandomValues(new Uint32Array(1))[0];
@@ -108,9 +129,64 @@ export class Worker implements SubscriptionHost, TableHost {
     return this.opts.job ?? 0;
   }
 
-  /** Reloads ring, addresses and tables from `via` (a node address or a fetch function), else the seed. */
+  /**
+   * Reloads ring, addresses and tables from `via` (a node address or a fetch function), else the
+   * seed. The ring only moves forward: a seed that answers with an older ring than the one this
+   * worker has (one pushed to it, say) leaves the ring as it is.
+   */
   async refresh(via: WorkerOptions['seed'] = this.opts.seed): Promise<void> {
     this.install(typeof via === 'function' ? await via() : await this.askRing(via));
+  }
+
+  /**
+   * Resolves true as soon as this worker's ring version is above `after` (a ring pushed by a
+   * node, or found by asking the seed every ~150 ms meanwhile, failures of which are ignored),
+   * false after `ms` or when the worker closes.
+   */
+  awaitRing(after: number, ms: number): Promise<boolean> {
+    if (this.ring.version > after) return Promise.resolve(true);
+    if (this.closing) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      // The deadline holds the process open, like RpcPeer's sweeper while a request is pending.
+      const timer = setTimeout(() => waiter.settle(false), ms);
+      const waiter: RingWaiter = {
+        after,
+        settle: (newer) => {
+          clearTimeout(timer);
+          this.ringWaiters.delete(waiter);
+          resolve(newer);
+        },
+      };
+      this.ringWaiters.add(waiter);
+      this.pollRing();
+    });
+  }
+
+  /** Asks the seed for the ring every RING_POLL_MS while some `awaitRing` waits (one ask at a time). */
+  private pollRing(): void {
+    if (this.ringPoll !== null) return;
+    this.ringPoll = setTimeout(() => {
+      this.ringPoll = null;
+      if (this.ringWaiters.size === 0 || this.closing) return;
+      this.refreshQuietly().then(() => {
+        if (this.ringWaiters.size > 0) this.pollRing();
+      });
+    }, RING_POLL_MS);
+    unref(this.ringPoll);
+  }
+
+  /** `refresh()` from the seed in the background, errors ignored; one at a time. */
+  private refreshQuietly(): Promise<void> {
+    if (this.refreshing === null && !this.closing)
+      this.refreshing = this.refresh().then(
+        () => {
+          this.refreshing = null;
+        },
+        () => {
+          this.refreshing = null;
+        },
+      );
+    return this.refreshing ?? Promise.resolve();
   }
 
   private async askRing(address: string): Promise<ClusterInfo> {
@@ -123,11 +199,66 @@ export class Worker implements SubscriptionHost, TableHost {
   }
 
   private install(info: ClusterInfo): void {
-    this.info = info;
-    this.ring = Ring.fromJSON(info.ring);
+    const ring = Ring.fromJSON(info.ring);
+    const prev = this.ring as Ring | undefined;
+    if (prev !== undefined && ring.version < prev.version) {
+      // A seed behind the ring this worker follows: keep that ring, and its nodes' addresses.
+      this.info = { ...info, ring: this.info.ring, addresses: { ...this.info.addresses, ...info.addresses } };
+    } else {
+      this.info = info;
+      this.setRing(ring);
+    }
     this.tables.clear();
     this.kvTables.clear();
     for (const t of info.tables) this.tables.set(t.name, t);
+  }
+
+  /**
+   * A ring pushed by a node (PROTOCOL.md §6, RING push). A newer one is installed in place when
+   * every node of it has a known address (tables and their handles kept), else the worker asks
+   * the seed for the whole cluster info.
+   */
+  private onRingPush(f: Frame): void {
+    let ring: Ring;
+    try {
+      ring = Ring.fromJSON(decodeObject(f).ring);
+    } catch {
+      return; // not a ring: ignored, like a malformed PUBLISH
+    }
+    if (this.closing || ring.version <= this.ring.version) return;
+    const known = this.info.addresses;
+    if (ring.nodes.every((n) => known[n] !== undefined)) {
+      this.info = {
+        ...this.info,
+        ring: ring.toJSON(),
+        addresses: Object.fromEntries(ring.nodes.map((n) => [n, known[n]])),
+      };
+      this.setRing(ring);
+    } else void this.refreshQuietly();
+  }
+
+  /**
+   * Makes `ring` the worker's. When it is newer than the one before: the connections to nodes no
+   * longer in it are closed (their pending requests fail with TS_ERR_TRANSPORT_CLOSED and are
+   * re-sliced, see `replied`), and `awaitRing` calls waiting for it resolve. KvTables re-slice
+   * later requests by themselves (they compare the Ring object).
+   */
+  private setRing(ring: Ring): void {
+    const prev = this.ring as Ring | undefined;
+    this.ring = ring;
+    if (prev === undefined || ring.version <= prev.version) return;
+    for (const node of prev.nodes) if (!ring.nodes.includes(node)) this.forget(node);
+    for (const w of this.ringWaiters) if (ring.version > w.after) w.settle(true);
+  }
+
+  /** Closes and drops the connection to a node that left the ring (or the dial under way). */
+  private forget(node: string): void {
+    const p = this.peers.get(node);
+    this.dropPeer(node);
+    p?.then(
+      (peer) => peer.close(),
+      () => {},
+    );
   }
 
   /**
@@ -185,6 +316,9 @@ export class Worker implements SubscriptionHost, TableHost {
 
   close(): void {
     this.closing = true;
+    for (const w of [...this.ringWaiters]) w.settle(false);
+    if (this.ringPoll !== null) clearTimeout(this.ringPoll);
+    this.ringPoll = null;
     for (const s of [...this.subSlices.values()]) s.sub.close();
     for (const p of this.peers.values())
       p.then(
@@ -348,7 +482,7 @@ export class Worker implements SubscriptionHost, TableHost {
 
   /** The connection to `node` was lost, and its subscriptions with it: subscribe again over a new one. */
   private resubscribe(node: string): void {
-    if (this.closing) return;
+    if (this.closing || !this.ring.nodes.includes(node)) return;
     for (const s of this.subSlices.values()) if (s.node === node) s.sub.subscribe(s);
   }
 
@@ -376,6 +510,7 @@ export class Worker implements SubscriptionHost, TableHost {
         .then((conn) => {
           const peer = new RpcPeer(conn, this.opts.timeoutMs);
           peer.onpublish = (f) => this.onPublish(node, f);
+          peer.onring = (f) => this.onRingPush(f);
           conn.onclose = ((prev) => (err) => {
             prev?.(err);
             if (this.peers.get(node) === p) {

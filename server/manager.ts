@@ -54,6 +54,27 @@ export class ServerManager {
     );
   }
 
+  /**
+   * Installs `ring` (e.g. the current one without a dead node, `ring.withNodes(…)`) on every node
+   * of it, with the RING install frame `start` sends; nodes not in it are forgotten. Each node
+   * announces the new ring to its other connections (PROTOCOL.md §6, RING push).
+   */
+  async installRing(ring: Ring): Promise<void> {
+    const nodes = this.nodes.filter((n) => ring.nodes.includes(n.id));
+    if (nodes.length !== ring.nodes.length)
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'every node of the ring must be one the manager knows');
+    for (const n of this.nodes)
+      if (!ring.nodes.includes(n.id)) {
+        this.peers.get(n.id)?.close();
+        this.peers.delete(n.id);
+      }
+    this.nodes = nodes;
+    this.ring = ring;
+    await this.broadcast((id) =>
+      encodeJson(MsgType.RING, id, { ring: this.info.ring, addresses: this.info.addresses }),
+    );
+  }
+
   /** Defines a table on every node (validated first; identical re-definition is a no-op). */
   async defineTable(spec: TableSpec): Promise<void> {
     const t = parseTableSpec(spec);
