@@ -62,6 +62,9 @@ export interface WorkerBytes {
 /** How many tasks' seq counters a worker keeps (explicitly stamped pushes; the oldest is forgotten). */
 const TASK_SEQS_KEPT = 64;
 
+/** Frames one attempt of a task may push: the low 24 bits of its seqs (the ring version has the top 8). */
+const TASK_SEQ_COUNTER = 1 << 24;
+
 /** While something awaits a newer ring (`awaitRing`), the seed is asked this often. */
 const RING_POLL_MS = 150;
 
@@ -263,8 +266,8 @@ export class Worker implements SubscriptionHost, TableHost {
 
   /**
    * Stamps later pushes that name no task of their own with this scheduler task (task 0: none).
-   * A task's seqs start at 0 for every attempt (and again here), so a re-run pushes the same
-   * (task, seq) identities as the run it replaces.
+   * A task's seq counter starts at 0 for every attempt (and again here), so a re-run under the
+   * same ring pushes the same (task, seq) identities as the run it replaces (see `stamps`).
    */
   setTask(task: number, attempt: number): void {
     this.current = { task, attempt };
@@ -340,9 +343,13 @@ export class Worker implements SubscriptionHost, TableHost {
   }
 
   /**
-   * @internal Stamps for the `n` frames of one push of `task` (default: the `setTask` one). Each
-   * frame has its own seq, and a node applies each (task, seq) at most once. With `take` false
-   * the stamps are only looked at (a push that then fails to encode takes none).
+   * @internal Stamps for the `n` frames of one push of `task` (default: the `setTask` one),
+   * sliced under the worker's current ring. Each frame has its own seq, and a node applies each
+   * (task, seq) at most once. A task's seq is `(ring version mod 256) << 24 | counter`, the
+   * counter starting at 0 for each attempt, so a re-run under the same ring repeats the first
+   * run's seqs (its copies are recognised) and a re-run under another ring, whose frames hold
+   * other keys, never reuses one. Ad-hoc pushes (task 0) count on from one seq counter. With
+   * `take` false the stamps are only looked at (a push that then fails to encode takes none).
    */
   stamps(n: number, task: TaskRef = this.current, take = true): TaskStamp[] {
     const out: TaskStamp[] = [];
@@ -353,7 +360,14 @@ export class Worker implements SubscriptionHost, TableHost {
     }
     let c = this.taskSeqs.get(task.task);
     if (c === undefined || c.attempt !== task.attempt) c = { attempt: task.attempt, seq: 0 };
-    for (let i = 0; i < n; i++) out.push({ worker: this.id, task: task.task, attempt: task.attempt, seq: c.seq + i });
+    if (c.seq + n > TASK_SEQ_COUNTER)
+      throw new TabshardError(
+        'TS_ERR_INVALID_ARGUMENT',
+        `task ${task.task} pushed more than 2^24 frames in one attempt`,
+      );
+    const high = (this.ring.version & 0xff) << 24;
+    for (let i = 0; i < n; i++)
+      out.push({ worker: this.id, task: task.task, attempt: task.attempt, seq: (high | (c.seq + i)) >>> 0 });
     if (take) {
       this.taskSeqs.delete(task.task);
       this.taskSeqs.set(task.task, { attempt: task.attempt, seq: c.seq + n });
