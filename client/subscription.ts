@@ -9,6 +9,7 @@ import { TabshardError } from '../shared/errors.ts';
 import type { Frame } from '../shared/protocol/frame.ts';
 import type { KvKeys } from '../shared/protocol/kv.ts';
 import { asPublish, encodeSubscribe, encodeUnsubscribe } from '../shared/protocol/subscribe.ts';
+import type { Ring } from '../shared/ring.ts';
 import type { ReplyFn } from '../shared/rpc.ts';
 import type { Keys } from '../shared/slicing.ts';
 import type { TableSpec } from '../shared/table.ts';
@@ -48,8 +49,21 @@ export interface SubSlice {
 /** What a subscription needs of its worker (client/worker.ts implements it). */
 export interface SubscriptionHost {
   readonly job: number;
-  /** Sends one request to `node`, dialling (and resending after a lost connection) as needed. */
-  sendSlice(node: string, build: (id: number) => Uint8Array[], done: ReplyFn): void;
+  /** The ring requests are sliced by. */
+  readonly currentRing: Ring;
+  /**
+   * Sends one request to `node`, dialling (and resending after a lost connection) as needed.
+   * With `moved`, a request whose keys may now belong to other nodes (refused with
+   * TS_ERR_NOT_OWNER, or lost with a node that left the ring sliced under `version`) goes to
+   * `moved` instead of `done`, to be re-sliced (Worker.sendSlice).
+   */
+  sendSlice(
+    node: string,
+    build: (id: number) => Uint8Array[],
+    done: ReplyFn,
+    version?: number,
+    moved?: (err: TabshardError) => void,
+  ): void;
   /** Sends one request to `node` only over a connection already open (no dial); the reply is ignored. */
   sendIfConnected(node: string, build: (id: number) => Uint8Array[]): void;
   /** Registers a slice under a fresh id (`make(id)`), or forgets one. */

@@ -46,6 +46,10 @@ export interface WorkerOptions {
 }
 
 const RETRYABLE = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED']);
+/** Failures after which a frame's keys may belong to other nodes (see Worker.sendSlice). */
+const FAILOVER = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED', 'TS_ERR_TIMEOUT', 'TS_ERR_NOT_OWNER']);
+/** How long a frame whose node failed waits for a newer ring before it is resent to the node again. */
+const RING_WAIT_MS = 1000;
 
 /** Bytes of frames (header included) the worker sent and received, by kind. */
 export interface WorkerBytes {
@@ -404,43 +408,126 @@ export class Worker implements SubscriptionHost, TableHost {
    * @internal Sends one frame to `node`, redialling and resending after a lost connection; `done`
    * runs once, with a reply frame valid only while it runs (RpcPeer.request). Heads lent by
    * `pool` go back to it when the transport has sent them.
+   *
+   * `version` is the ring version the frame was sliced under. With `moved`, a frame whose keys
+   * may now belong elsewhere is handed to it instead (the caller re-slices it under the current
+   * ring): one refused with TS_ERR_NOT_OWNER, or lost (TS_ERR_TRANSPORT_CLOSED,
+   * TS_ERR_CONNECT_FAILED, TS_ERR_TIMEOUT), when its node is no longer in the ring or a newer
+   * ring is in. Otherwise the first resend, and any resend after a connection that was up
+   * dropped, goes to the same node at once (a dropped connection to a live node just redials);
+   * after a redial that could not connect, a timeout, or NOT_OWNER, the frame waits up to
+   * RING_WAIT_MS for a newer ring (`awaitRing`) before it is resent to the same node, or fails.
+   * NOT_OWNER without a newer ring then: one more refresh, else the request fails with it.
+   * See docs/workers.md, "When the ring changes".
    */
-  sendSlice(node: string, build: (id: number) => Uint8Array[], done: ReplyFn, attempt = 0): void {
+  sendSlice(
+    node: string,
+    build: (id: number) => Uint8Array[],
+    done: ReplyFn,
+    version = this.ring.version,
+    moved?: (err: TabshardError) => void,
+  ): void {
+    this.send(node, build, done, version, moved, 0);
+  }
+
+  private send(
+    node: string,
+    build: (id: number) => Uint8Array[],
+    done: ReplyFn,
+    version: number,
+    moved: ((err: TabshardError) => void) | undefined,
+    attempt: number,
+  ): void {
     // Callbacks are written inline: a named closure would cost a defineProperty per call under tsx.
     const ready = this.ready.get(node);
     if (ready !== undefined && !ready.closed) {
-      ready.request(build, (err, f) => this.replied(node, build, done, attempt, err, f), this.giveBack);
+      ready.request(build, (err, f) => this.replied(node, build, done, version, moved, attempt, err, f), this.giveBack);
       return;
     }
     let p: Promise<RpcPeer>;
     try {
       p = this.peer(node);
     } catch (err) {
-      this.replied(node, build, done, attempt, toTabshardError(err), null);
+      this.replied(node, build, done, version, moved, attempt, toTabshardError(err), null);
       return;
     }
     p.then(
-      (peer) => peer.request(build, (err, f) => this.replied(node, build, done, attempt, err, f), this.giveBack),
-      (err) => this.replied(node, build, done, attempt, toTabshardError(err), null),
+      (peer) =>
+        peer.request(
+          build,
+          (err, f) => this.replied(node, build, done, version, moved, attempt, err, f),
+          this.giveBack,
+        ),
+      (err) => this.replied(node, build, done, version, moved, attempt, toTabshardError(err), null),
     );
   }
 
-  /** Passes a frame's outcome to `done`, or resends it (over a new connection after a lost one; in full after TS_ERR_KEYS_NOT_CACHED). */
+  /**
+   * Passes a frame's outcome to `done`, resends it (over a new connection after a lost one; in
+   * full after TS_ERR_KEYS_NOT_CACHED), or hands it to `moved` to be re-sliced (see sendSlice).
+   */
   private replied(
     node: string,
     build: (id: number) => Uint8Array[],
     done: ReplyFn,
+    version: number,
+    moved: ((err: TabshardError) => void) | undefined,
     attempt: number,
     err: TabshardError | null,
     f: Frame | null,
   ): void {
-    if (err && RETRYABLE.has(err.code) && attempt < (this.opts.retries ?? 3)) {
-      this.dropPeer(node);
-      this.sendSlice(node, build, done, attempt + 1);
-    } else if (err?.code === 'TS_ERR_KEYS_NOT_CACHED' && attempt < (this.opts.retries ?? 3)) {
+    if (err === null) {
+      done(null, f);
+      return;
+    }
+    const retries = this.opts.retries ?? 3;
+    const code = err.code;
+    if (code === 'TS_ERR_KEYS_NOT_CACHED') {
       // The node no longer has a list this frame named by its hash: `build` sends it in full now.
-      this.sendSlice(node, build, done, attempt + 1);
-    } else done(err, f);
+      if (attempt < retries) this.send(node, build, done, version, moved, attempt + 1);
+      else done(err, null);
+      return;
+    }
+    if (this.closing) {
+      done(err, null);
+      return;
+    }
+    if (moved === undefined || !FAILOVER.has(code)) {
+      if (RETRYABLE.has(code) && attempt < retries) {
+        this.dropClosed(node);
+        this.send(node, build, done, version, moved, attempt + 1);
+      } else done(err, f);
+      return;
+    }
+    if (this.ring.version > version || !this.ring.nodes.includes(node)) {
+      moved(err);
+      return;
+    }
+    if (RETRYABLE.has(code) && attempt < retries && (attempt === 0 || code === 'TS_ERR_TRANSPORT_CLOSED')) {
+      // A lost connection (the node was up) is redialled at once, like the first resend of all.
+      this.dropClosed(node);
+      this.send(node, build, done, version, moved, attempt + 1);
+      return;
+    }
+    // The node refused the keys, cannot be reached, or did not answer: a newer ring may be on its way.
+    this.awaitRing(version, RING_WAIT_MS).then((newer) => {
+      if (newer) moved(err);
+      else if (this.closing) done(err, null);
+      else if (RETRYABLE.has(code) && attempt < retries) {
+        this.dropClosed(node);
+        this.send(node, build, done, version, moved, attempt + 1);
+      } else if (code === 'TS_ERR_NOT_OWNER')
+        this.refreshQuietly().then(() => (this.ring.version > version ? moved(err) : done(err, null)));
+      else done(err, null);
+    });
+  }
+
+  /**
+   * Before a resend after a lost connection: forgets the node's connection if it is the closed
+   * one, not a new one that another frame's resend is already dialling.
+   */
+  private dropClosed(node: string): void {
+    if (this.ready.get(node)?.closed) this.dropPeer(node);
   }
 
   private dropPeer(node: string): void {
