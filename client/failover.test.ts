@@ -285,6 +285,51 @@ describe('a worker across a failover', () => {
     }
   });
 
+  it('subscribes a live subscription again under the new ring, keeping its values and clock', async () => {
+    const net = new MemoryNetwork({ seed: 36, maxDelay: 4 });
+    c = await testCluster([TABLE], { net });
+    const seed = onceSeed(c);
+    const w = await Worker.connect({ seed: seed.seed, dialers: { memory: net.dialer() }, workerId: 7 });
+    try {
+      const t = w.table('sum');
+      const s = t.subscribe(ALL);
+      const empty = t.subscribe(new Float64Array(0));
+      await w.wait(t.push(ALL, ONES));
+      await c.mgr.publish(0, 0);
+      const before = Array.from(await s.ready(0));
+      assert.deepEqual(
+        c.nodes.map((n) => n.stats().publish.subscriptions),
+        [1, 1, 1],
+      );
+
+      await c.nodes[1].close();
+      await c.mgr.installRing(w.currentRing.withNodes(['n1', 'n3']));
+      assert.equal(await w.awaitRing(1, 5000), true);
+      assert.equal(s.clock, 0, 'the clock stays');
+      assert.deepEqual(Array.from(s.values(0)!), before, 'and so do the values in hand');
+      // The push, then the publish, go after the new SUBSCRIBEs on each connection.
+      await w.wait(t.push(ALL, ONES));
+      await c.mgr.publish(0, 1);
+      const live = c.nodes.filter((n) => n.id !== 'n2');
+      assert.deepEqual(
+        live.map((n) => n.stats().publish.subscriptions),
+        [1, 1],
+        'one subscription per live node',
+      );
+      assert.deepEqual(await s.ready(1), await w.wait(t.pull(ALL)), "n2's keys published by their new owners");
+      assert.equal(s.clock, 1);
+      assert.equal((await empty.ready(5)).length, 0);
+      s.close();
+      await w.wait(t.pull(ALL)); // after the UNSUBSCRIBEs on each connection
+      assert.deepEqual(
+        live.map((n) => n.stats().publish.subscriptions),
+        [0, 0],
+      );
+    } finally {
+      w.close();
+    }
+  });
+
   it('redials a live node after a dropped connection and resends to it, under the same stamp', async () => {
     const net = new MemoryNetwork({ seed: 35, maxDelay: 4 });
     c = await testCluster([TABLE], { net });

@@ -245,15 +245,18 @@ export class Worker implements SubscriptionHost, TableHost {
   }
 
   /**
-   * Makes `ring` the worker's. When it is newer than the one before: the connections to nodes no
-   * longer in it are closed (their pending requests fail with TS_ERR_TRANSPORT_CLOSED and are
-   * re-sliced, see `replied`), and `awaitRing` calls waiting for it resolve. KvTables re-slice
+   * Makes `ring` the worker's. When it is newer than the one before: live subscriptions subscribe
+   * again under it, the connections to nodes no longer in it are closed (their pending requests
+   * fail with TS_ERR_TRANSPORT_CLOSED and are re-sliced, see `replied`), and `awaitRing` calls
+   * waiting for it resolve. KvTables re-slice
    * later requests by themselves (they compare the Ring object).
    */
   private setRing(ring: Ring): void {
     const prev = this.ring as Ring | undefined;
     this.ring = ring;
     if (prev === undefined || ring.version <= prev.version) return;
+    // Subscriptions first, so that none subscribes again to a node whose connection closes below.
+    for (const sub of new Set([...this.subSlices.values()].map((s) => s.sub))) sub.reslice();
     for (const node of prev.nodes) if (!ring.nodes.includes(node)) this.forget(node);
     for (const w of this.ringWaiters) if (ring.version > w.after) w.settle(true);
   }
