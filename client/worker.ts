@@ -5,8 +5,10 @@
  * owner, and replies reassembled.
  *
  * Every push frame is stamped (worker, task, attempt, seq), so a frame resent after a lost
- * connection is applied at most once by its server. Used by Node workers and browser tabs
- * alike: the transports are passed in as dialers.
+ * connection is applied at most once by its server. The worker follows ring changes the nodes
+ * push, and re-slices frames whose keys moved to their new owners (docs/workers.md, "When the
+ * ring changes"). Used by Node workers and browser tabs alike: the transports are passed in as
+ * dialers.
  */
 import { type ClusterInfo, parseClusterInfo } from '../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../shared/errors.ts';
