@@ -416,6 +416,7 @@ describe('a worker receiving RING pushes', () => {
       assert.equal(await w.awaitRing(2, 5000), true);
       assert.equal(calls, 2, 'the seed was asked once');
       assert.deepEqual(w.cluster.addresses.n9, { memory: 'memory://n9' });
+      assert.equal(w.table('sum'), t, 'a refresh keeps the handles of tables it leaves as they were');
       await w.refresh(async () => infos[0]);
       assert.equal(w.currentRing.version, 3, 'a seed behind the worker does not take its ring back');
       assert.deepEqual(Object.keys(w.cluster.addresses).sort(), ['n1', 'n9']);

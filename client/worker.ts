@@ -19,7 +19,7 @@ import { type Frame, HEADER_BYTES, MsgType, type TaskStamp } from '../shared/pro
 import { Ring } from '../shared/ring.ts';
 import { type ReplyFn, RpcPeer } from '../shared/rpc.ts';
 import type { Keys } from '../shared/slicing.ts';
-import type { TableSpec } from '../shared/table.ts';
+import { sameTable, type TableSpec } from '../shared/table.ts';
 import { type Dialer, partsLength, type TransportKind } from '../shared/transport/types.ts';
 import { KvTable, type TableHost, type TaskRef } from './kv-table.ts';
 import type { SubSlice, Subscription, SubscriptionHost } from './subscription.ts';
@@ -218,8 +218,12 @@ export class Worker implements SubscriptionHost, TableHost {
       this.setRing(ring);
     }
     this.tables.clear();
-    this.kvTables.clear();
     for (const t of info.tables) this.tables.set(t.name, t);
+    // Handles of tables left as they were stay (refreshes while a ring is awaited must not churn them).
+    for (const [name, kv] of this.kvTables) {
+      const spec = this.tables.get(name);
+      if (spec === undefined || !sameTable(spec, kv.spec)) this.kvTables.delete(name);
+    }
   }
 
   /**
