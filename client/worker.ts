@@ -254,8 +254,8 @@ export class Worker implements SubscriptionHost, TableHost {
    * Makes `ring` the worker's. When it is newer than the one before: live subscriptions subscribe
    * again under it, the connections to nodes no longer in it are closed (their pending requests
    * fail with TS_ERR_TRANSPORT_CLOSED and are re-sliced, see `replied`), and `awaitRing` calls
-   * waiting for it resolve. KvTables re-slice
-   * later requests by themselves (they compare the Ring object).
+   * waiting for it resolve. KvTables slice later requests by it by themselves (they compare the
+   * Ring object).
    */
   private setRing(ring: Ring): void {
     const prev = this.ring as Ring | undefined;
