@@ -5,20 +5,44 @@
  * replies. A frame is encoded once, when the request is made (its keys checked while they are
  * encoded), and again only to resend it over a new connection after a lost one.
  *
+ * After a failover (docs/workers.md, "When the ring changes") a frame whose keys moved — refused
+ * with TS_ERR_NOT_OWNER, or lost with a node that left the ring — is re-sliced under the current
+ * ring, and its pieces go to the new owners: a push's pieces under exactly the failed frame's
+ * task stamp (so a node holding the update already, replicated from the dead one, acknowledges
+ * it as a duplicate), a pull's replies into the same output. Pieces carry their keys in full.
+ *
  * Pull replies are scattered into the result as each one arrives: reply frames may be views of
  * a buffer the transport reuses (Conn.transientMessages), so nothing keeps them.
  */
-import { TabshardError } from '../shared/errors.ts';
+import { TabshardError, toTabshardError } from '../shared/errors.ts';
 import { type KeyListCache, keyListHash } from '../shared/key-cache.ts';
 import { checkSortedKeys } from '../shared/keys.ts';
 import type { BufferPool } from '../shared/pool.ts';
 import { type EncodeOptions, Flag, HEADER_BYTES, setRequestId, type TaskStamp } from '../shared/protocol/frame.ts';
 import { asPullReply, encodePull, encodePush, type WireKeys } from '../shared/protocol/kv.ts';
 import type { OwnedRange, Ring, TableShape } from '../shared/ring.ts';
-import type { ReplyFn } from '../shared/rpc.ts';
-import { type Keys, type NodePart, partValues, scatterPart, sliceByNode } from '../shared/slicing.ts';
+import {
+  type Keys,
+  type NodePart,
+  nestRuns,
+  partValues,
+  resliceKeys,
+  scatterPart,
+  sliceByNode,
+} from '../shared/slicing.ts';
 import type { TableSpec } from '../shared/table.ts';
 import { KvSubscription, type Subscription, type SubscriptionHost } from './subscription.ts';
+
+/** How often one part of a request may be re-sliced (a piece of a piece…) before the request fails. */
+const MAX_RESLICES = 5;
+
+/** What a frame of a push or pull carries besides its keys (and, for a push, its stamp and values). */
+interface FrameBase {
+  requestId: number;
+  job: number;
+  table: number;
+  clock: number;
+}
 
 /** A scheduler task and the attempt of its lease: what a push is stamped with. */
 export interface TaskRef {
@@ -28,7 +52,6 @@ export interface TaskRef {
 
 /** What a table needs of its worker (client/worker.ts implements it). */
 export interface TableHost extends SubscriptionHost {
-  readonly currentRing: Ring;
   /** Lends the heads of long key lists; they come back through the transport's onSent. */
   readonly pool: BufferPool;
   /** Stamps for the `n` frames of a push of `task` (see Worker.stamps). */
@@ -86,16 +109,83 @@ export class KvTable {
       encodePush({ ...base, task: stamps[i], keys, flags, values: partValues(values, parts[i], d) }, options),
     );
     this.w.stamps(parts.length, opts.task);
+    const version = this.layout!.ring.version;
     return this.w.track(
       () =>
         new Promise<undefined>((resolve, reject) => {
           if (parts.length === 0) return resolve(undefined);
-          const done = countdown(parts.length, resolve, reject);
+          const o = new Outstanding(parts.length, () => resolve(undefined), reject);
           for (let i = 0; i < parts.length; i++)
-            this.w.sendSlice(parts[i].owner, (requestId) => this.w.countPush(frames.build(i, requestId)), done);
+            this.sendPush(o, parts[i], version, (requestId) => this.w.countPush(frames.build(i, requestId)), {
+              base,
+              stamp: stamps[i],
+              values,
+              depth: 0,
+            });
         }),
       opts.after,
     );
+  }
+
+  /** Sends one frame of a push; a frame whose keys moved is re-sliced (`reslicePush`). */
+  private sendPush(o: Outstanding, part: NodePart, version: number, build: Build, p: PushPart): void {
+    this.w.sendSlice(
+      part.owner,
+      build,
+      (err) => (err ? o.fail(err) : o.one()),
+      version,
+      (err) => this.reslicePush(o, part, err, p),
+    );
+  }
+
+  /** Sends a push frame's pieces to their owners under the current ring, with the frame's own stamp. */
+  private reslicePush(o: Outstanding, part: NodePart, err: TabshardError, p: PushPart): void {
+    const pieces = this.pieces(o, part, err, p.depth);
+    if (pieces === null) return;
+    const d = this.spec.valueLength;
+    const pool = this.w.pool;
+    const version = this.w.currentRing.version;
+    const next: PushPart = { ...p, depth: p.depth + 1 };
+    for (const piece of pieces)
+      this.sendPush(
+        o,
+        piece,
+        version,
+        (requestId) =>
+          this.w.countPush(
+            encodePush(
+              { ...p.base, requestId, task: p.stamp, keys: piece.keys, values: partValues(p.values, piece, d) },
+              { pool },
+            ),
+          ),
+        next,
+      );
+  }
+
+  /**
+   * The pieces of a part whose keys moved, under the current ring, as parts of the request (their
+   * runs index the request's keys); the request now waits for them instead. Null, and the
+   * request has failed (with `err`, the part's last error), once a part was re-sliced
+   * MAX_RESLICES times, or when the request failed already.
+   */
+  private pieces(o: Outstanding, part: NodePart, err: TabshardError, depth: number): NodePart[] | null {
+    if (o.failed) return null;
+    if (depth >= MAX_RESLICES) {
+      o.fail(err);
+      return null;
+    }
+    let pieces: NodePart[];
+    try {
+      pieces = resliceKeys(this.w.currentRing, this.shape, part.keys).map((p) => ({
+        ...p,
+        runs: nestRuns(part.runs, p.runs),
+      }));
+    } catch (e) {
+      o.fail(toTabshardError(e));
+      return null;
+    }
+    o.split(pieces.length);
+    return pieces;
   }
 
   /** Pulls the values of `keys` (into `out` when given); `wait(ts)` resolves with them. */
@@ -108,33 +198,68 @@ export class KvTable {
     const frames = this.frames(parts, check, (_i, keys, flags, options) =>
       encodePull({ ...base, keys, flags }, options),
     );
+    const version = this.layout!.ring.version;
     return this.w.track(
       () =>
         new Promise<Float32Array>((resolve, reject) => {
           const out = opts.out ?? new Float32Array(n * d);
-          let left = parts.length;
-          if (left === 0) return resolve(out);
-          let failed = false;
-          for (let i = 0; i < parts.length; i++) {
-            const part = parts[i];
-            this.w.sendSlice(
-              part.owner,
+          if (parts.length === 0) return resolve(out);
+          const o = new Outstanding(parts.length, () => resolve(out), reject);
+          for (let i = 0; i < parts.length; i++)
+            this.sendPull(
+              o,
+              parts[i],
+              version,
               (requestId) => this.w.countRequest(frames.build(i, requestId)),
-              (err, f) => {
-                if (failed) return;
-                const v = err ? null : asPullReply(f!);
-                if (v) this.w.countPulled(HEADER_BYTES + v.byteLength);
-                if (v === null || v.length !== part.n * d) {
-                  failed = true;
-                  return reject(err ?? new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${v!.length} values`));
-                }
-                scatterPart(v, part, d, out);
-                if (--left === 0) resolve(out);
-              },
+              base,
+              out,
+              0,
             );
-          }
         }),
       opts.after,
+    );
+  }
+
+  /** Sends one frame of a pull and scatters its reply into `out`; a frame whose keys moved is re-sliced. */
+  private sendPull(
+    o: Outstanding,
+    part: NodePart,
+    version: number,
+    build: Build,
+    base: FrameBase,
+    out: Float32Array,
+    depth: number,
+  ): void {
+    const d = this.spec.valueLength;
+    this.w.sendSlice(
+      part.owner,
+      build,
+      (err, f) => {
+        if (o.failed) return;
+        const v = err ? null : asPullReply(f!);
+        if (v) this.w.countPulled(HEADER_BYTES + v.byteLength);
+        if (v === null || v.length !== part.n * d)
+          return o.fail(err ?? new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${v!.length} values`));
+        scatterPart(v, part, d, out);
+        o.one();
+      },
+      version,
+      (err) => {
+        const pieces = this.pieces(o, part, err, depth);
+        if (pieces === null) return;
+        const pool = this.w.pool;
+        const now = this.w.currentRing.version;
+        for (const piece of pieces)
+          this.sendPull(
+            o,
+            piece,
+            now,
+            (requestId) => this.w.countRequest(encodePull({ ...base, requestId, keys: piece.keys }, { pool })),
+            base,
+            out,
+            depth + 1,
+          );
+      },
     );
   }
 
@@ -240,11 +365,39 @@ export class KvTable {
   }
 }
 
-/** A ReplyFn that resolves after `n` successful replies and rejects on the first error. */
-function countdown(n: number, resolve: (v: undefined) => void, reject: (e: TabshardError) => void): ReplyFn {
-  let left = n;
-  return (err) => {
-    if (err) reject(err);
-    else if (--left === 0) resolve(undefined);
-  };
+type Build = (requestId: number) => Uint8Array[];
+
+/** What a push frame's re-sliced pieces need: the frame's header fields and stamp, the request's values. */
+interface PushPart {
+  base: FrameBase;
+  stamp: TaskStamp;
+  values: Float32Array;
+  /** How often the part has been re-sliced on its way here. */
+  depth: number;
+}
+
+/** The frames of one request still to be answered: it resolves after the last, and fails at the first error. */
+class Outstanding {
+  failed = false;
+  constructor(
+    private left: number,
+    private readonly resolve: () => void,
+    private readonly reject: (e: TabshardError) => void,
+  ) {}
+
+  /** One frame answered. */
+  one(): void {
+    if (!this.failed && --this.left === 0) this.resolve();
+  }
+
+  fail(err: TabshardError): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.reject(err);
+  }
+
+  /** One frame was re-sliced into `pieces` frames, each to be answered instead. */
+  split(pieces: number): void {
+    this.left += pieces - 1;
+  }
 }

@@ -4,13 +4,17 @@
  * SUBSCRIBE to that node, and every PUBLISH a node sends is copied into the subscription's one
  * value array, in place. A read then waits only until every node has published a clock at least
  * as high as the one it needs — usually not at all.
+ *
+ * When the ring changes (a failover), a live subscription is subscribed again as a whole under
+ * the new ring (`reslice`): the simplest correct thing, a SUBSCRIBE per owner node, as at first.
  */
 import { TabshardError } from '../shared/errors.ts';
 import type { Frame } from '../shared/protocol/frame.ts';
 import type { KvKeys } from '../shared/protocol/kv.ts';
 import { asPublish, encodeSubscribe, encodeUnsubscribe } from '../shared/protocol/subscribe.ts';
+import type { Ring } from '../shared/ring.ts';
 import type { ReplyFn } from '../shared/rpc.ts';
-import type { Keys } from '../shared/slicing.ts';
+import { type Keys, sliceByNode } from '../shared/slicing.ts';
 import type { TableSpec } from '../shared/table.ts';
 
 export type { Keys };
@@ -43,13 +47,28 @@ export interface SubSlice {
   /** Floats a publication carries (keys × d). */
   readonly floats: number;
   clock: number;
+  /** The ring version the slice was cut under. */
+  readonly version: number;
 }
 
 /** What a subscription needs of its worker (client/worker.ts implements it). */
 export interface SubscriptionHost {
   readonly job: number;
-  /** Sends one request to `node`, dialling (and resending after a lost connection) as needed. */
-  sendSlice(node: string, build: (id: number) => Uint8Array[], done: ReplyFn): void;
+  /** The ring requests are sliced by. */
+  readonly currentRing: Ring;
+  /**
+   * Sends one request to `node`, dialling (and resending after a lost connection) as needed.
+   * With `moved`, a request whose keys may now belong to other nodes (refused with
+   * TS_ERR_NOT_OWNER, or lost with a node that left the ring sliced under `version`) goes to
+   * `moved` instead of `done`, to be re-sliced (Worker.sendSlice).
+   */
+  sendSlice(
+    node: string,
+    build: (id: number) => Uint8Array[],
+    done: ReplyFn,
+    version?: number,
+    moved?: (err: TabshardError) => void,
+  ): void;
   /** Sends one request to `node` only over a connection already open (no dial); the reply is ignored. */
   sendIfConnected(node: string, build: (id: number) => Uint8Array[]): void;
   /** Registers a slice under a fresh id (`make(id)`), or forgets one. */
@@ -67,7 +86,7 @@ interface Waiter {
 
 export class KvSubscription implements Subscription {
   private readonly buf: Float32Array;
-  private readonly slices: SubSlice[] = [];
+  private slices: SubSlice[] = [];
   private lowest: number;
   private waiters: Waiter[] = [];
   private failure: TabshardError | null = null;
@@ -82,12 +101,52 @@ export class KvSubscription implements Subscription {
   ) {
     this.buf = new Float32Array(n * spec.valueLength);
     this.lowest = parts.length === 0 ? Number.POSITIVE_INFINITY : -1;
-    for (const p of parts) {
-      const floats = p.runs.reduce((a, r) => a + r.n, 0) * spec.valueLength;
-      this.slices.push(
-        host.addSlice((id) => ({ node: p.node, id, sub: this, keys: p.keys, runs: p.runs, floats, clock: -1 })),
-      );
+    this.slices = this.addSlices(parts, -1);
+    for (const s of this.slices) this.subscribe(s);
+  }
+
+  private addSlices(
+    parts: ReadonlyArray<{ node: string; keys: KvKeys; runs: ReadonlyArray<{ at: number; n: number }> }>,
+    clock: number,
+  ): SubSlice[] {
+    const version = this.host.currentRing.version;
+    return parts.map((p) => {
+      const floats = p.runs.reduce((a, r) => a + r.n, 0) * this.spec.valueLength;
+      return this.host.addSlice((id) => ({
+        node: p.node,
+        id,
+        sub: this,
+        keys: p.keys,
+        runs: p.runs,
+        floats,
+        clock,
+        version,
+      }));
+    });
+  }
+
+  /**
+   * @internal The ring changed: every slice is dropped (UNSUBSCRIBE where the node is still in
+   * the ring and connected) and the keys are subscribed again as the current ring slices them,
+   * under new ids. The values in hand stay, and so does the clock: each key's values are at least
+   * as fresh as it (they came from publications of that clock or later); the new owners publish
+   * at once after their ACK if the job has had a clock (PROTOCOL.md §5.1).
+   */
+  reslice(): void {
+    if (this.failure || this.slices.length === 0) return;
+    const ring = this.host.currentRing;
+    const { job } = this.host;
+    const table = this.spec.id;
+    for (const s of this.slices) {
+      this.host.dropSlice(s);
+      if (ring.nodes.includes(s.node))
+        this.host.sendIfConnected(s.node, (requestId) =>
+          this.host.countRequest(encodeUnsubscribe({ requestId, job, table, subscription: s.id })),
+        );
     }
+    const shape = { id: table, keySpace: this.spec.keySpace, valueLength: this.spec.valueLength };
+    const parts = sliceByNode(ring, shape, this.keys).map((p) => ({ node: p.owner, keys: p.keys, runs: p.runs }));
+    this.slices = this.addSlices(parts, this.lowest);
     for (const s of this.slices) this.subscribe(s);
   }
 
@@ -109,7 +168,10 @@ export class KvSubscription implements Subscription {
     this.end(new TabshardError('TS_ERR_TRANSPORT_CLOSED', 'subscription closed'));
   }
 
-  /** @internal (Re)sends the SUBSCRIBE of one slice: at first, and over a new connection after a lost one. */
+  /**
+   * @internal (Re)sends the SUBSCRIBE of one slice: at first, and over a new connection after a
+   * lost one. A slice replaced meanwhile (`reslice`) no longer matters: its failure is ignored.
+   */
   subscribe(s: SubSlice): void {
     const { job } = this.host;
     const table = this.spec.id;
@@ -118,7 +180,13 @@ export class KvSubscription implements Subscription {
       (requestId) =>
         this.host.countRequest(encodeSubscribe({ requestId, job, table, subscription: s.id, keys: s.keys })),
       (err) => {
-        if (err) this.end(err);
+        if (err && this.slices.includes(s)) this.end(err);
+      },
+      s.version,
+      // Its keys moved: the worker re-slices every subscription when its ring changes, so only a
+      // slice that is somehow still current needs it here.
+      () => {
+        if (this.slices.includes(s)) this.reslice();
       },
     );
   }

@@ -136,3 +136,41 @@ describe('worker encode pool', () => {
     w.close();
   });
 });
+
+describe('worker push stamps', () => {
+  it('puts the ring version in task seqs (counter from 0 per attempt); ad-hoc seqs just count on', async () => {
+    const conn = new HoldingConn();
+    let version = 3;
+    const w = await Worker.connect({
+      seed: async () => ({
+        ring: new Ring(['n1'], { version }).toJSON(),
+        addresses: { n1: { memory: 'memory://n1' } },
+        tables: [TABLE],
+      }),
+      dialers: { memory: { kind: 'memory', dial: async () => conn } },
+      workerId: 7,
+    });
+    const t = w.table('sparse');
+    const one = Float32Array.of(1);
+    const seqs = () => conn.sends.map((_, i) => sentFrame(conn, i).task!.seq);
+    w.setTask(5, 0);
+    await w.wait(t.push(Float64Array.of(1), one));
+    await w.wait(t.push(Float64Array.of(2), one));
+    w.setTask(5, 1); // a re-run under the same ring: the same seqs again
+    await w.wait(t.push(Float64Array.of(1), one));
+    version = 4;
+    await w.refresh();
+    w.setTask(5, 2); // a re-run under another ring: other seqs
+    await w.wait(t.push(Float64Array.of(1), one));
+    version = 256 + 4; // the version's low 8 bits
+    await w.refresh();
+    w.setTask(5, 3);
+    await w.wait(t.push(Float64Array.of(1), one));
+    w.setTask(0, 0);
+    await w.wait(t.push(Float64Array.of(1), one));
+    await w.wait(t.push(Float64Array.of(1), one));
+    assert.deepEqual(seqs(), [3 * 2 ** 24, 3 * 2 ** 24 + 1, 3 * 2 ** 24, 4 * 2 ** 24, 4 * 2 ** 24, 0, 1]);
+    assert.throws(() => w.stamps(2 ** 24 + 1, { task: 6, attempt: 0 }, false), { code: 'TS_ERR_INVALID_ARGUMENT' });
+    w.close();
+  });
+});

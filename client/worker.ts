@@ -5,8 +5,10 @@
  * owner, and replies reassembled.
  *
  * Every push frame is stamped (worker, task, attempt, seq), so a frame resent after a lost
- * connection is applied at most once by its server. Used by Node workers and browser tabs
- * alike: the transports are passed in as dialers.
+ * connection is applied at most once by its server. The worker follows ring changes the nodes
+ * push, and re-slices frames whose keys moved to their new owners (docs/workers.md, "When the
+ * ring changes"). Used by Node workers and browser tabs alike: the transports are passed in as
+ * dialers.
  */
 import { type ClusterInfo, parseClusterInfo } from '../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../shared/errors.ts';
@@ -17,7 +19,7 @@ import { type Frame, HEADER_BYTES, MsgType, type TaskStamp } from '../shared/pro
 import { Ring } from '../shared/ring.ts';
 import { type ReplyFn, RpcPeer } from '../shared/rpc.ts';
 import type { Keys } from '../shared/slicing.ts';
-import type { TableSpec } from '../shared/table.ts';
+import { sameTable, type TableSpec } from '../shared/table.ts';
 import { type Dialer, partsLength, type TransportKind } from '../shared/transport/types.ts';
 import { KvTable, type TableHost, type TaskRef } from './kv-table.ts';
 import type { SubSlice, Subscription, SubscriptionHost } from './subscription.ts';
@@ -46,6 +48,10 @@ export interface WorkerOptions {
 }
 
 const RETRYABLE = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED']);
+/** Failures after which a frame's keys may belong to other nodes (see Worker.sendSlice). */
+const FAILOVER = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED', 'TS_ERR_TIMEOUT', 'TS_ERR_NOT_OWNER']);
+/** How long a frame whose node failed waits for a newer ring before it is resent to the node again. */
+const RING_WAIT_MS = 1000;
 
 /** Bytes of frames (header included) the worker sent and received, by kind. */
 export interface WorkerBytes {
@@ -61,6 +67,25 @@ export interface WorkerBytes {
 
 /** How many tasks' seq counters a worker keeps (explicitly stamped pushes; the oldest is forgotten). */
 const TASK_SEQS_KEPT = 64;
+
+/** Frames one attempt of a task may push: the low 24 bits of its seqs (the ring version has the top 8). */
+const TASK_SEQ_COUNTER = 1 << 24;
+
+/** While something awaits a newer ring (`awaitRing`), the seed is asked this often. */
+const RING_POLL_MS = 150;
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** Node's timers can stop holding the process open; browsers' numeric timers cannot (and need not). */
+function unref(t: Timer): void {
+  (t as { unref?: () => void }).unref?.();
+}
+
+/** An `awaitRing` call waiting for a ring newer than `after`. */
+interface RingWaiter {
+  after: number;
+  settle(newer: boolean): void;
+}
 
 export class Worker implements SubscriptionHost, TableHost {
   readonly id: number;
@@ -92,6 +117,11 @@ export class Worker implements SubscriptionHost, TableHost {
   private readonly subSlices = new Map<number, SubSlice>();
   private nextSub = 1;
   private closing = false;
+  /** `awaitRing` calls still waiting, and the timer that polls the seed for them. */
+  private readonly ringWaiters = new Set<RingWaiter>();
+  private ringPoll: Timer | null = null;
+  /** The background refresh in flight (ring pushes naming unknown nodes, `awaitRing`'s polls). */
+  private refreshing: Promise<void> | null = null;
 
   private constructor(private readonly opts: WorkerOptions) {
     this.id = opts.workerId ?? crypto.getRandomValues(new Uint32Array(1))[0];
@@ -108,9 +138,64 @@ export class Worker implements SubscriptionHost, TableHost {
     return this.opts.job ?? 0;
   }
 
-  /** Reloads ring, addresses and tables from `via` (a node address or a fetch function), else the seed. */
+  /**
+   * Reloads ring, addresses and tables from `via` (a node address or a fetch function), else the
+   * seed. The ring only moves forward: a seed that answers with an older ring than the one this
+   * worker has (one pushed to it, say) leaves the ring as it is.
+   */
   async refresh(via: WorkerOptions['seed'] = this.opts.seed): Promise<void> {
     this.install(typeof via === 'function' ? await via() : await this.askRing(via));
+  }
+
+  /**
+   * Resolves true as soon as this worker's ring version is above `after` (a ring pushed by a
+   * node, or found by asking the seed every ~150 ms meanwhile, failures of which are ignored),
+   * false after `ms` or when the worker closes.
+   */
+  awaitRing(after: number, ms: number): Promise<boolean> {
+    if (this.ring.version > after) return Promise.resolve(true);
+    if (this.closing) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      // The deadline holds the process open, like RpcPeer's sweeper while a request is pending.
+      const timer = setTimeout(() => waiter.settle(false), ms);
+      const waiter: RingWaiter = {
+        after,
+        settle: (newer) => {
+          clearTimeout(timer);
+          this.ringWaiters.delete(waiter);
+          resolve(newer);
+        },
+      };
+      this.ringWaiters.add(waiter);
+      this.pollRing();
+    });
+  }
+
+  /** Asks the seed for the ring every RING_POLL_MS while some `awaitRing` waits (one ask at a time). */
+  private pollRing(): void {
+    if (this.ringPoll !== null) return;
+    this.ringPoll = setTimeout(() => {
+      this.ringPoll = null;
+      if (this.ringWaiters.size === 0 || this.closing) return;
+      this.refreshQuietly().then(() => {
+        if (this.ringWaiters.size > 0) this.pollRing();
+      });
+    }, RING_POLL_MS);
+    unref(this.ringPoll);
+  }
+
+  /** `refresh()` from the seed in the background, errors ignored; one at a time. */
+  private refreshQuietly(): Promise<void> {
+    if (this.refreshing === null && !this.closing)
+      this.refreshing = this.refresh().then(
+        () => {
+          this.refreshing = null;
+        },
+        () => {
+          this.refreshing = null;
+        },
+      );
+    return this.refreshing ?? Promise.resolve();
   }
 
   private async askRing(address: string): Promise<ClusterInfo> {
@@ -123,17 +208,79 @@ export class Worker implements SubscriptionHost, TableHost {
   }
 
   private install(info: ClusterInfo): void {
-    this.info = info;
-    this.ring = Ring.fromJSON(info.ring);
+    const ring = Ring.fromJSON(info.ring);
+    const prev = this.ring as Ring | undefined;
+    if (prev !== undefined && ring.version < prev.version) {
+      // A seed behind the ring this worker follows: keep that ring, and its nodes' addresses.
+      this.info = { ...info, ring: this.info.ring, addresses: { ...this.info.addresses, ...info.addresses } };
+    } else {
+      this.info = info;
+      this.setRing(ring);
+    }
     this.tables.clear();
-    this.kvTables.clear();
     for (const t of info.tables) this.tables.set(t.name, t);
+    // Handles of tables left as they were stay (refreshes while a ring is awaited must not churn them).
+    for (const [name, kv] of this.kvTables) {
+      const spec = this.tables.get(name);
+      if (spec === undefined || !sameTable(spec, kv.spec)) this.kvTables.delete(name);
+    }
+  }
+
+  /**
+   * A ring pushed by a node (PROTOCOL.md §6, RING push). A newer one is installed in place when
+   * every node of it has a known address (tables and their handles kept), else the worker asks
+   * the seed for the whole cluster info.
+   */
+  private onRingPush(f: Frame): void {
+    let ring: Ring;
+    try {
+      ring = Ring.fromJSON(decodeObject(f).ring);
+    } catch {
+      return; // not a ring: ignored, like a malformed PUBLISH
+    }
+    if (this.closing || ring.version <= this.ring.version) return;
+    const known = this.info.addresses;
+    if (ring.nodes.every((n) => known[n] !== undefined)) {
+      this.info = {
+        ...this.info,
+        ring: ring.toJSON(),
+        addresses: Object.fromEntries(ring.nodes.map((n) => [n, known[n]])),
+      };
+      this.setRing(ring);
+    } else void this.refreshQuietly();
+  }
+
+  /**
+   * Makes `ring` the worker's. When it is newer than the one before: live subscriptions subscribe
+   * again under it, the connections to nodes no longer in it are closed (their pending requests
+   * fail with TS_ERR_TRANSPORT_CLOSED and are re-sliced, see `replied`), and `awaitRing` calls
+   * waiting for it resolve. KvTables slice later requests by it by themselves (they compare the
+   * Ring object).
+   */
+  private setRing(ring: Ring): void {
+    const prev = this.ring as Ring | undefined;
+    this.ring = ring;
+    if (prev === undefined || ring.version <= prev.version) return;
+    // Subscriptions first, so that none subscribes again to a node whose connection closes below.
+    for (const sub of new Set([...this.subSlices.values()].map((s) => s.sub))) sub.reslice();
+    for (const node of prev.nodes) if (!ring.nodes.includes(node)) this.forget(node);
+    for (const w of this.ringWaiters) if (ring.version > w.after) w.settle(true);
+  }
+
+  /** Closes and drops the connection to a node that left the ring (or the dial under way). */
+  private forget(node: string): void {
+    const p = this.peers.get(node);
+    this.dropPeer(node);
+    p?.then(
+      (peer) => peer.close(),
+      () => {},
+    );
   }
 
   /**
    * Stamps later pushes that name no task of their own with this scheduler task (task 0: none).
-   * A task's seqs start at 0 for every attempt (and again here), so a re-run pushes the same
-   * (task, seq) identities as the run it replaces.
+   * A task's seq counter starts at 0 for every attempt (and again here), so a re-run under the
+   * same ring pushes the same (task, seq) identities as the run it replaces (see `stamps`).
    */
   setTask(task: number, attempt: number): void {
     this.current = { task, attempt };
@@ -185,6 +332,9 @@ export class Worker implements SubscriptionHost, TableHost {
 
   close(): void {
     this.closing = true;
+    for (const w of [...this.ringWaiters]) w.settle(false);
+    if (this.ringPoll !== null) clearTimeout(this.ringPoll);
+    this.ringPoll = null;
     for (const s of [...this.subSlices.values()]) s.sub.close();
     for (const p of this.peers.values())
       p.then(
@@ -206,9 +356,13 @@ export class Worker implements SubscriptionHost, TableHost {
   }
 
   /**
-   * @internal Stamps for the `n` frames of one push of `task` (default: the `setTask` one). Each
-   * frame has its own seq, and a node applies each (task, seq) at most once. With `take` false
-   * the stamps are only looked at (a push that then fails to encode takes none).
+   * @internal Stamps for the `n` frames of one push of `task` (default: the `setTask` one),
+   * sliced under the worker's current ring. Each frame has its own seq, and a node applies each
+   * (task, seq) at most once. A task's seq is `(ring version mod 256) << 24 | counter`, the
+   * counter starting at 0 for each attempt, so a re-run under the same ring repeats the first
+   * run's seqs (its copies are recognised) and a re-run under another ring, whose frames hold
+   * other keys, never reuses one. Ad-hoc pushes (task 0) count on from one seq counter. With
+   * `take` false the stamps are only looked at (a push that then fails to encode takes none).
    */
   stamps(n: number, task: TaskRef = this.current, take = true): TaskStamp[] {
     const out: TaskStamp[] = [];
@@ -219,7 +373,14 @@ export class Worker implements SubscriptionHost, TableHost {
     }
     let c = this.taskSeqs.get(task.task);
     if (c === undefined || c.attempt !== task.attempt) c = { attempt: task.attempt, seq: 0 };
-    for (let i = 0; i < n; i++) out.push({ worker: this.id, task: task.task, attempt: task.attempt, seq: c.seq + i });
+    if (c.seq + n > TASK_SEQ_COUNTER)
+      throw new TabshardError(
+        'TS_ERR_INVALID_ARGUMENT',
+        `task ${task.task} pushed more than 2^24 frames in one attempt`,
+      );
+    const high = (this.ring.version & 0xff) << 24;
+    for (let i = 0; i < n; i++)
+      out.push({ worker: this.id, task: task.task, attempt: task.attempt, seq: (high | (c.seq + i)) >>> 0 });
     if (take) {
       this.taskSeqs.delete(task.task);
       this.taskSeqs.set(task.task, { attempt: task.attempt, seq: c.seq + n });
@@ -256,43 +417,126 @@ export class Worker implements SubscriptionHost, TableHost {
    * @internal Sends one frame to `node`, redialling and resending after a lost connection; `done`
    * runs once, with a reply frame valid only while it runs (RpcPeer.request). Heads lent by
    * `pool` go back to it when the transport has sent them.
+   *
+   * `version` is the ring version the frame was sliced under. With `moved`, a frame whose keys
+   * may now belong elsewhere is handed to it instead (the caller re-slices it under the current
+   * ring): one refused with TS_ERR_NOT_OWNER, or lost (TS_ERR_TRANSPORT_CLOSED,
+   * TS_ERR_CONNECT_FAILED, TS_ERR_TIMEOUT), when its node is no longer in the ring or a newer
+   * ring is in. Otherwise the first resend, and any resend after a connection that was up
+   * dropped, goes to the same node at once (a dropped connection to a live node just redials);
+   * after a redial that could not connect, a timeout, or NOT_OWNER, the frame waits up to
+   * RING_WAIT_MS for a newer ring (`awaitRing`) before it is resent to the same node, or fails.
+   * NOT_OWNER without a newer ring then: one more refresh, else the request fails with it.
+   * See docs/workers.md, "When the ring changes".
    */
-  sendSlice(node: string, build: (id: number) => Uint8Array[], done: ReplyFn, attempt = 0): void {
+  sendSlice(
+    node: string,
+    build: (id: number) => Uint8Array[],
+    done: ReplyFn,
+    version = this.ring.version,
+    moved?: (err: TabshardError) => void,
+  ): void {
+    this.send(node, build, done, version, moved, 0);
+  }
+
+  private send(
+    node: string,
+    build: (id: number) => Uint8Array[],
+    done: ReplyFn,
+    version: number,
+    moved: ((err: TabshardError) => void) | undefined,
+    attempt: number,
+  ): void {
     // Callbacks are written inline: a named closure would cost a defineProperty per call under tsx.
     const ready = this.ready.get(node);
     if (ready !== undefined && !ready.closed) {
-      ready.request(build, (err, f) => this.replied(node, build, done, attempt, err, f), this.giveBack);
+      ready.request(build, (err, f) => this.replied(node, build, done, version, moved, attempt, err, f), this.giveBack);
       return;
     }
     let p: Promise<RpcPeer>;
     try {
       p = this.peer(node);
     } catch (err) {
-      this.replied(node, build, done, attempt, toTabshardError(err), null);
+      this.replied(node, build, done, version, moved, attempt, toTabshardError(err), null);
       return;
     }
     p.then(
-      (peer) => peer.request(build, (err, f) => this.replied(node, build, done, attempt, err, f), this.giveBack),
-      (err) => this.replied(node, build, done, attempt, toTabshardError(err), null),
+      (peer) =>
+        peer.request(
+          build,
+          (err, f) => this.replied(node, build, done, version, moved, attempt, err, f),
+          this.giveBack,
+        ),
+      (err) => this.replied(node, build, done, version, moved, attempt, toTabshardError(err), null),
     );
   }
 
-  /** Passes a frame's outcome to `done`, or resends it (over a new connection after a lost one; in full after TS_ERR_KEYS_NOT_CACHED). */
+  /**
+   * Passes a frame's outcome to `done`, resends it (over a new connection after a lost one; in
+   * full after TS_ERR_KEYS_NOT_CACHED), or hands it to `moved` to be re-sliced (see sendSlice).
+   */
   private replied(
     node: string,
     build: (id: number) => Uint8Array[],
     done: ReplyFn,
+    version: number,
+    moved: ((err: TabshardError) => void) | undefined,
     attempt: number,
     err: TabshardError | null,
     f: Frame | null,
   ): void {
-    if (err && RETRYABLE.has(err.code) && attempt < (this.opts.retries ?? 3)) {
-      this.dropPeer(node);
-      this.sendSlice(node, build, done, attempt + 1);
-    } else if (err?.code === 'TS_ERR_KEYS_NOT_CACHED' && attempt < (this.opts.retries ?? 3)) {
+    if (err === null) {
+      done(null, f);
+      return;
+    }
+    const retries = this.opts.retries ?? 3;
+    const code = err.code;
+    if (code === 'TS_ERR_KEYS_NOT_CACHED') {
       // The node no longer has a list this frame named by its hash: `build` sends it in full now.
-      this.sendSlice(node, build, done, attempt + 1);
-    } else done(err, f);
+      if (attempt < retries) this.send(node, build, done, version, moved, attempt + 1);
+      else done(err, null);
+      return;
+    }
+    if (this.closing) {
+      done(err, null);
+      return;
+    }
+    if (moved === undefined || !FAILOVER.has(code)) {
+      if (RETRYABLE.has(code) && attempt < retries) {
+        this.dropClosed(node);
+        this.send(node, build, done, version, moved, attempt + 1);
+      } else done(err, f);
+      return;
+    }
+    if (this.ring.version > version || !this.ring.nodes.includes(node)) {
+      moved(err);
+      return;
+    }
+    if (RETRYABLE.has(code) && attempt < retries && (attempt === 0 || code === 'TS_ERR_TRANSPORT_CLOSED')) {
+      // A lost connection (the node was up) is redialled at once, like the first resend of all.
+      this.dropClosed(node);
+      this.send(node, build, done, version, moved, attempt + 1);
+      return;
+    }
+    // The node refused the keys, cannot be reached, or did not answer: a newer ring may be on its way.
+    this.awaitRing(version, RING_WAIT_MS).then((newer) => {
+      if (newer) moved(err);
+      else if (this.closing) done(err, null);
+      else if (RETRYABLE.has(code) && attempt < retries) {
+        this.dropClosed(node);
+        this.send(node, build, done, version, moved, attempt + 1);
+      } else if (code === 'TS_ERR_NOT_OWNER')
+        this.refreshQuietly().then(() => (this.ring.version > version ? moved(err) : done(err, null)));
+      else done(err, null);
+    });
+  }
+
+  /**
+   * Before a resend after a lost connection: forgets the node's connection if it is the closed
+   * one, not a new one that another frame's resend is already dialling.
+   */
+  private dropClosed(node: string): void {
+    if (this.ready.get(node)?.closed) this.dropPeer(node);
   }
 
   private dropPeer(node: string): void {
@@ -348,7 +592,7 @@ export class Worker implements SubscriptionHost, TableHost {
 
   /** The connection to `node` was lost, and its subscriptions with it: subscribe again over a new one. */
   private resubscribe(node: string): void {
-    if (this.closing) return;
+    if (this.closing || !this.ring.nodes.includes(node)) return;
     for (const s of this.subSlices.values()) if (s.node === node) s.sub.subscribe(s);
   }
 
@@ -376,6 +620,7 @@ export class Worker implements SubscriptionHost, TableHost {
         .then((conn) => {
           const peer = new RpcPeer(conn, this.opts.timeoutMs);
           peer.onpublish = (f) => this.onPublish(node, f);
+          peer.onring = (f) => this.onRingPush(f);
           conn.onclose = ((prev) => (err) => {
             prev?.(err);
             if (this.peers.get(node) === p) {

@@ -117,6 +117,23 @@ export class ServerManager {
     }));
   }
 
+  /**
+   * Installs `ring` (e.g. the current one without a node, `ring.withNodes(…)`) on every node of
+   * it; nodes it leaves out count as dead from now on. Each node announces the new ring to its
+   * other connections (PROTOCOL.md §6, RING push).
+   */
+  async installRing(ring: Ring): Promise<void> {
+    if (!ring.nodes.every((n) => this.members.has(n)))
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'every node of the ring must be one the manager knows');
+    for (const [id, m] of this.members)
+      if (!ring.nodes.includes(id)) {
+        m.state = 'dead';
+        this.peers.get(id)?.close();
+        this.peers.delete(id);
+      }
+    await this.install(ring);
+  }
+
   /** Defines a table on every node (validated first; identical re-definition is a no-op). */
   async defineTable(spec: TableSpec): Promise<void> {
     const t = parseTableSpec(spec);

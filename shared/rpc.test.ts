@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TabshardError } from './errors.ts';
-import { encodeError } from './protocol/control.ts';
-import { decodeFrame } from './protocol/frame.ts';
+import { decodeObject, encodeError, encodeJson } from './protocol/control.ts';
+import { decodeFrame, MsgType } from './protocol/frame.ts';
 import { encodeAck, encodePull } from './protocol/kv.ts';
 import { RpcPeer } from './rpc.ts';
 import { type Conn, concatParts } from './transport/types.ts';
@@ -107,6 +107,24 @@ describe('RpcPeer', () => {
     conn.close();
     assert.deepEqual(await Promise.all([codeOf(a), codeOf(b)]), ['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_TRANSPORT_CLOSED']);
     assert.equal(await codeOf(peer.call(pull)), 'TS_ERR_TRANSPORT_CLOSED');
+  });
+
+  it('hands unsolicited RING frames (request id 0) to onring, never as a reply', async () => {
+    const conn = new ScriptedConn();
+    const peer = new RpcPeer(conn, 0);
+    const rings: unknown[] = [];
+    const query = peer.call((id) => encodeJson(MsgType.RING, id, {}));
+    conn.reply(encodeJson(MsgType.RING, 0, { ring: { version: 2 } })); // dropped: no onring yet
+    peer.onring = (f) => rings.push(decodeObject(f));
+    conn.reply(encodeJson(MsgType.RING, 0, { ring: { version: 3 } }));
+    assert.deepEqual(rings, [{ ring: { version: 3 } }]);
+    conn.reply(encodeJson(MsgType.RING, conn.id(0), { ring: { version: 3 }, addresses: {} }));
+    assert.deepEqual(
+      decodeObject(await query),
+      { ring: { version: 3 }, addresses: {} },
+      'a RING reply is still a reply',
+    );
+    assert.equal(rings.length, 1);
   });
 
   it('passes the parts it sent to onSent', async () => {

@@ -43,6 +43,12 @@ export class RpcPeer {
    * `request` reply, the frame is valid only while the callback runs.
    */
   onpublish: ((f: Frame) => void) | null = null;
+  /**
+   * RING frames with request id 0: a node's announcement of a newly installed ring (PROTOCOL.md
+   * §6, RING push). Requests never have id 0, so these are never replies. Dropped when unset;
+   * the frame is valid only while the callback runs.
+   */
+  onring: ((f: Frame) => void) | null = null;
 
   constructor(
     readonly conn: Conn,
@@ -166,6 +172,10 @@ export class RpcPeer {
     }
     if (f.type === MsgType.PUBLISH) {
       this.onpublish?.(f);
+      return;
+    }
+    if (f.type === MsgType.RING && f.requestId === 0) {
+      this.onring?.(f);
       return;
     }
     const p = this.settle(f.requestId);

@@ -4,6 +4,7 @@
  * node, never one per range. A part carries its keys as they go on the wire (a sub-list, a
  * gathered list, one range or several ranges) and the runs of the request they came from, so
  * values are gathered for a push (as zero-copy views) and scattered back from a pull reply.
+ * A part that must go elsewhere after a ring change is cut again (`resliceKeys`, `nestRuns`).
  * Used by the worker library and by the server manager's own reads.
  */
 import type { KvKeys } from './protocol/kv.ts';
@@ -62,6 +63,75 @@ export function sliceByNode(ring: Ring, table: TableShape, keys: Keys): NodePart
   const byOwner = new Map<string, Run[]>();
   for (const r of pieces) addRun(byOwner, r.owner, r.begin - keys.begin, r.end - r.begin);
   return [...byOwner].map(([owner, runs]) => ({ owner, runs, n: total(runs), keys: rangesOf(keys.begin, runs) }));
+}
+
+/**
+ * Re-slices the wire keys of one part (a list, a range or ranges: KvKeys, never a cached hash)
+ * under `ring`, for a part that must go to other nodes (its node refused it, TS_ERR_NOT_OWNER, or
+ * left the ring): one NodePart per owner under `ring`, in the order of each owner's first key,
+ * whose runs index the PART's own key order (0 … n − 1 over the part's keys), not the request's.
+ * `nestRuns(part.runs, piece.runs)` carries a piece back into the request, so that `partValues`
+ * gathers its values as views of the same values the part's were views of, and `scatterPart`
+ * puts its reply where the part's would have gone. The keys must be a valid part (a list sorted
+ * and unique; ranges ascending and disjoint).
+ */
+export function resliceKeys(ring: Ring, table: TableShape, keys: KvKeys): NodePart[] {
+  if (keys.kind === 'list') return keys.keys.length === 0 ? [] : sliceByNode(ring, table, keys.keys);
+  if (keys.kind === 'range')
+    return keys.end === keys.begin ? [] : sliceByNode(ring, table, { begin: keys.begin, end: keys.end });
+  const byOwner = new Map<string, { runs: Run[]; bounds: number[] }>();
+  const b = keys.bounds;
+  for (let i = 0, base = 0; i < b.length; base += b[i + 1] - b[i], i += 2) {
+    for (const r of ring.sliceRange(table, b[i], b[i + 1])) {
+      const at = base + r.begin - b[i];
+      const n = r.end - r.begin;
+      let o = byOwner.get(r.owner);
+      if (o === undefined) {
+        o = { runs: [], bounds: [] };
+        byOwner.set(r.owner, o);
+      }
+      const last = o.runs[o.runs.length - 1];
+      if (last !== undefined && last.at + last.n === at) o.runs[o.runs.length - 1] = { at: last.at, n: last.n + n };
+      else o.runs.push({ at, n });
+      if (o.bounds.length > 0 && o.bounds[o.bounds.length - 1] === r.begin) o.bounds[o.bounds.length - 1] = r.end;
+      else o.bounds.push(r.begin, r.end);
+    }
+  }
+  return [...byOwner].map(([owner, { runs, bounds }]) => ({
+    owner,
+    runs,
+    n: total(runs),
+    keys:
+      bounds.length === 2
+        ? { kind: 'range', begin: bounds[0], end: bounds[1] }
+        : { kind: 'ranges', bounds: Float64Array.from(bounds) },
+  }));
+}
+
+/**
+ * Runs of a part's key order (`inner`, ascending, as `resliceKeys` gives them) carried into the
+ * request the part came from (whose keys `outer`, the part's runs, index): the same keys, as
+ * runs of the request's key order.
+ */
+export function nestRuns(outer: readonly Run[], inner: readonly Run[]): Run[] {
+  const out: Run[] = [];
+  let j = 0;
+  let base = 0; // offset in the part of outer[j]'s first key
+  for (const r of inner) {
+    let pos = r.at;
+    let left = r.n;
+    while (left > 0) {
+      while (base + outer[j].n <= pos) base += outer[j++].n;
+      const k = Math.min(left, base + outer[j].n - pos);
+      const at = outer[j].at + pos - base;
+      const last = out[out.length - 1];
+      if (last !== undefined && last.at + last.n === at) out[out.length - 1] = { at: last.at, n: last.n + k };
+      else out.push({ at, n: k });
+      pos += k;
+      left -= k;
+    }
+  }
+  return out;
 }
 
 function addRun(byOwner: Map<string, Run[]>, owner: string, at: number, n: number): void {
