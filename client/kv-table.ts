@@ -154,7 +154,14 @@ export class KvTable {
         (requestId) =>
           this.w.countPush(
             encodePush(
-              { ...p.base, requestId, task: p.stamp, keys: piece.keys, values: partValues(p.values, piece, d) },
+              {
+                ...p.base,
+                requestId,
+                task: p.stamp,
+                keys: piece.keys,
+                values: partValues(p.values, piece, d),
+                flags: Flag.RESLICED,
+              },
               { pool },
             ),
           ),

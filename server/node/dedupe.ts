@@ -105,18 +105,22 @@ export class PushDedupe {
   }
 
   /**
-   * The whole record as plain JSON (replication and migration carry it to another node, a
-   * checkpoint stores it): fences, applied (task, seq)s, and each ad-hoc worker's window.
+   * The whole record as plain JSON (a checkpoint stores it): fences, applied (task, seq)s, and
+   * each ad-hoc worker's window. With `applied: false`, fences only: what a copy of a key range
+   * to another node carries — an applied (task, seq) speaks only for the keys of that frame its
+   * holder received, so it must never travel without them (a FORWARD carries its own stamp).
    */
-  export(): DedupeRecords {
+  export(opts: { applied?: boolean } = {}): DedupeRecords {
+    const applied = opts.applied !== false;
     const tasks: DedupeRecords['tasks'] = [];
-    for (const [task, t] of this.tasks) tasks.push([task, t.fence, [...t.seqs]]);
+    for (const [task, t] of this.tasks) tasks.push([task, t.fence, applied ? [...t.seqs] : []]);
     const workers: DedupeRecords['workers'] = [];
-    for (const [worker, w] of this.workers) {
-      const seqs: number[] = [];
-      for (let q = Math.max(0, w.max - WINDOW + 1); q <= w.max; q++) if (w.bits[q % WINDOW] === 1) seqs.push(q);
-      workers.push([worker, seqs]);
-    }
+    if (applied)
+      for (const [worker, w] of this.workers) {
+        const seqs: number[] = [];
+        for (let q = Math.max(0, w.max - WINDOW + 1); q <= w.max; q++) if (w.bits[q % WINDOW] === 1) seqs.push(q);
+        workers.push([worker, seqs]);
+      }
     return { tasks, workers };
   }
 

@@ -300,7 +300,8 @@ export class ServerNode {
         // Acknowledged once the chain holds the rows. A duplicate forwards the current rows
         // again: its first copy's forward may still be on its way when the resend arrives.
         const requestId = m.requestId;
-        this.replicator.forward(t, m.keys, applied ? m.task : null, 'master', (err) =>
+        const stamp = applied && (f.flags & Flag.RESLICED) === 0 ? m.task : null;
+        this.replicator.forward(t, m.keys, stamp, 'master', (err) =>
           conn.send(err ? encodeError(requestId, err) : encodeAck(requestId, !applied)),
         );
         return;

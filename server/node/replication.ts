@@ -245,7 +245,7 @@ export class Replicator {
         queue((requestId) => encodeMigrateRows({ ...msg, requestId }), c.rows.byteLength);
       }
     }
-    const records = t.dedupe.export();
+    const records = t.dedupe.export({ applied: false });
     queue((r) => encodeMigrateRecords(r, job, id, { records, steps: t.steps }), 0);
   }
 

@@ -54,8 +54,13 @@ export const Flag = {
   NO_REPLY: 1 << 2,
   /** On a frame with a key list: the receiver remembers the list under its hash (key caching). */
   CACHE_KEYS: 1 << 3,
+  /**
+   * On a PUSH: a piece of a frame first sliced under an older ring, re-sliced after a failover,
+   * under that frame's stamp. The node forwards its rows without the stamp (PROTOCOL.md §5.3).
+   */
+  RESLICED: 1 << 4,
 } as const;
-const KNOWN_FLAGS = Flag.HAS_TASK | Flag.DUPLICATE | Flag.NO_REPLY | Flag.CACHE_KEYS;
+const KNOWN_FLAGS = Flag.HAS_TASK | Flag.DUPLICATE | Flag.NO_REPLY | Flag.CACHE_KEYS | Flag.RESLICED;
 
 export const KeyKind = { NONE: 0, RANGE: 1, LIST64: 2, DELTA32: 3, CACHED: 4, RANGES: 5 } as const;
 export const ValueKind = { NONE: 0, F32: 1, BYTES: 2, F16: 3, COMPRESSED: 4 } as const;
