@@ -38,6 +38,8 @@ export type { NodeState, NodeView };
 
 export interface ManagerOptions {
   vnodes?: number;
+  /** The ring's small-table bound (floats; default 65 536): tables up to it live whole on one node. */
+  smallTableValues?: number;
   adminToken?: string;
   /** Replicas per key range (k). Default 1 with two or more nodes, else 0. */
   replicas?: number;
@@ -88,7 +90,7 @@ export class ServerManager {
   /** Connects to every node, installs the ring, and starts watching the nodes. */
   async start(): Promise<void> {
     const live = [...this.members.keys()];
-    const ring = new Ring(live, { vnodes: this.opts.vnodes, version: 1 });
+    const ring = new Ring(live, { vnodes: this.opts.vnodes, smallTableValues: this.opts.smallTableValues, version: 1 });
     await Promise.all(live.map((id) => this.peer(id)));
     await this.install(ring);
     const now = performance.now();
