@@ -126,11 +126,28 @@ export class DenseStore {
       const off = keys[i] * d;
       const p = Math.floor(off / this.pageFloats);
       const a = off - p * this.pageFloats;
+      if (a + d > this.pageFloats) {
+        this.readStraddling(off, out, i * d);
+        continue;
+      }
       const page = this.pages.get(p);
       if (page) out.set(page.values.subarray(a, a + d), i * d);
       else fillInit(this.init, out, i * d, 1, d, () => keys[i]);
     }
     return out;
+  }
+
+  /** The d values at flat offset `off` of a key cut by a page edge (d does not divide the page), into out[at..]. */
+  private readStraddling(off: number, out: Float32Array, at: number): void {
+    for (let done = 0; done < this.d; ) {
+      const p = Math.floor((off + done) / this.pageFloats);
+      const a = off + done - p * this.pageFloats;
+      const len = Math.min(this.d - done, this.pageFloats - a);
+      const page = this.pages.get(p);
+      if (page) out.set(page.values.subarray(a, a + len), at + done);
+      else fillInitFlat(this.init, out, at + done, off + done, len, this.d);
+      done += len;
+    }
   }
 
   /** Rows (rows.ts) of sorted unique `keys`, into `out` when given (every element is written). */

@@ -340,4 +340,28 @@ describe('table rows: layout, dropRange, length check, copy-on-write', () => {
     held.release?.();
     assertSameBits(t.rows(range(70_000, 100_000)), rows, 'the write took effect');
   });
+
+  it('a key cut by a page edge reads whole through a key-list pull (d does not divide the page)', () => {
+    const t = new Table(spec('dense', 'sum', {}, { kind: 'constant', value: 0.5 }));
+    const edge = Math.floor(PAGE_FLOATS / DENSE_D); // its floats lie on pages 0 and 1
+    assert.ok(edge * DENSE_D < PAGE_FLOATS && (edge + 1) * DENSE_D > PAGE_FLOATS, 'the key straddles the edge');
+    const keys = { kind: 'list', keys: Float64Array.of(edge - 1, edge, edge + 1) } as const;
+    const before = t.pull(keys).parts[0];
+    assert.deepEqual([...before], new Array(3 * DENSE_D).fill(0.5), 'unpushed: initial values across both pages');
+    t.push(keys, new Float32Array(3 * DENSE_D).fill(1), null);
+    const after = t.pull(keys).parts[0];
+    assert.deepEqual([...after], new Array(3 * DENSE_D).fill(1.5));
+    assertSameBits(
+      after,
+      t.pull(range(edge - 1, edge + 2)).parts.reduce(concat),
+      'a list pull reads what a range pull reads',
+    );
+  });
 });
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
