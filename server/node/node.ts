@@ -11,13 +11,12 @@ import { BufferPool } from '../../shared/pool.ts';
 import { decodeObject, encodeError, encodeJson, parseHello } from '../../shared/protocol/control.ts';
 import { decodeFrame, Flag, type Frame, HEADER_BYTES, MsgType } from '../../shared/protocol/frame.ts';
 import { asPull, asPush, countKeys, encodeAck, encodePullReply, type KvKeys } from '../../shared/protocol/kv.ts';
-import { asForward, asMigrate, encodeForwardAck } from '../../shared/protocol/replication.ts';
 import { asSubscribe, asUnsubscribe, parseClock } from '../../shared/protocol/subscribe.ts';
 import { Ring } from '../../shared/ring.ts';
 import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
 import type { Conn, Dialer, Listener } from '../../shared/transport/types.ts';
-import { parseDedupeRecords } from './dedupe.ts';
 import type { GcTotals } from './gc-monitor.ts';
+import { GroupFrames } from './group-frames.ts';
 import { checkOwner, type OwnsAllCache } from './ownership.ts';
 import { type ReplicationStats, Replicator } from './replication.ts';
 import { type PublishStats, Subscriptions } from './subscriptions.ts';
@@ -54,9 +53,9 @@ export class ServerNode {
   private readonly conns = new Set<Conn>();
   /** Connections that presented the admin token in HELLO. */
   private readonly admins = new WeakSet<Conn>();
-  /** Connections of other server nodes (HELLO role server, with the token): node id by connection. */
-  private readonly servers = new WeakMap<Conn, string>();
   private readonly replicator: Replicator | null;
+  /** FORWARD and MIGRATE from the other nodes of the group (group-frames.ts). */
+  private readonly group: GroupFrames;
   /** Key lists each connection asked to have remembered (key caching, PROTOCOL.md §5.2). */
   private readonly keyCaches = new Map<Conn, KeyListCache<Float64Array>>();
   private cluster: { info: ClusterInfo; ring: Ring } | null = null;
@@ -100,6 +99,11 @@ export class ServerNode {
           opts.adminToken ?? '',
         )
       : null;
+    this.group = new GroupFrames({
+      table: (job, id) => this.table(job, id),
+      ring: () => this.cluster?.ring ?? null,
+      replicator: this.replicator,
+    });
   }
 
   /** Serves every connection the listener accepts. */
@@ -204,25 +208,6 @@ export class ServerNode {
       throw new TabshardError('TS_ERR_FORBIDDEN', 'say HELLO as admin first');
   }
 
-  /**
-   * The node id of a connection that said HELLO as a server of this group, and is in the
-   * installed ring: FORWARD and MIGRATE come from nothing else (TS_ERR_FORBIDDEN otherwise; a
-   * node the ring left behind gets TS_ERR_NOT_OWNER, so a node declared dead cannot overwrite
-   * the ranges its successors took over).
-   */
-  private peerNode(conn: Conn): string {
-    const node = this.servers.get(conn);
-    if (node === undefined)
-      throw new TabshardError(
-        'TS_ERR_FORBIDDEN',
-        'FORWARD and MIGRATE are for the server group; say HELLO as a server first',
-      );
-    const ring = this.cluster?.ring;
-    if (ring && ring.version > 0 && !ring.nodes.includes(node))
-      throw new TabshardError('TS_ERR_NOT_OWNER', `node ${node} is not in ring v${ring.version}`);
-    return node;
-  }
-
   /** Refuses keys this node does not own under the current ring (none installed: owns all). */
   private checkOwner(t: Table, keys: KvKeys): void {
     if (this.cluster) checkOwner(this.ownsAll, this.id, this.cluster.ring, t, keys);
@@ -306,41 +291,10 @@ export class ServerNode {
         );
         return;
       }
-      case MsgType.FORWARD: {
-        this.peerNode(conn);
-        const m = asForward(f);
-        const t = this.table(m.job, m.table);
-        t.writeRows(m.keys, m.rows);
-        t.advanceSteps(m.steps);
-        if (m.task) t.dedupe.record(m.task);
-        const requestId = m.requestId;
-        if (this.replicator === null) {
-          conn.send(encodeForwardAck(requestId));
-          return;
-        }
-        this.replicator.forward(t, m.keys, m.task, 'replica', (err) =>
-          conn.send(err ? encodeError(requestId, err) : encodeForwardAck(requestId)),
-        );
+      case MsgType.FORWARD:
+      case MsgType.MIGRATE:
+        this.group.serve(conn, f);
         return;
-      }
-      case MsgType.MIGRATE: {
-        this.peerNode(conn);
-        const m = asMigrate(f);
-        const t = this.table(m.job, m.table);
-        if (m.form === 'clear') t.dropRange(m.begin, m.end);
-        else if (m.form === 'rows') {
-          t.writeRows(m.keys, m.rows);
-          t.advanceSteps(m.steps);
-        } else {
-          const steps = m.body.steps;
-          if (!Number.isInteger(steps) || (steps as number) < 0)
-            throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'migrate records: steps');
-          t.dedupe.merge(parseDedupeRecords(m.body.records));
-          t.advanceSteps(steps as number);
-        }
-        conn.send(encodeForwardAck(m.requestId));
-        return;
-      }
       case MsgType.HEARTBEAT:
         // The server manager's liveness probe (docs/architecture.md §6).
         conn.send(encodeAck(f.requestId));
@@ -380,7 +334,7 @@ export class ServerNode {
           if (hello.role === 'admin') this.admins.add(conn);
           else {
             if (!hello.node) throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'a server says its node id');
-            this.servers.set(conn, hello.node);
+            this.group.admit(conn, hello.node);
           }
         }
         conn.send(

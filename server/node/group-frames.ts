@@ -1,0 +1,90 @@
+/**
+ * The frames a server node takes only from the other nodes of its group (PROTOCOL.md §5.3):
+ * FORWARD (a master's rows for keys this node replicates, written as they are and passed down
+ * the chain) and MIGRATE (a range copied here: clear, rows, fences). A connection is admitted by
+ * HELLO {role:"server"} with the group's token; a node the installed ring does not name is
+ * refused, so one declared dead cannot overwrite the ranges its successors took over.
+ */
+import { TabshardError } from '../../shared/errors.ts';
+import { encodeError } from '../../shared/protocol/control.ts';
+import { type Frame, MsgType } from '../../shared/protocol/frame.ts';
+import { asForward, asMigrate, encodeForwardAck } from '../../shared/protocol/replication.ts';
+import type { Ring } from '../../shared/ring.ts';
+import type { Conn } from '../../shared/transport/types.ts';
+import { parseDedupeRecords } from './dedupe.ts';
+import type { Replicator } from './replication.ts';
+import type { Table } from './table.ts';
+
+export interface GroupHost {
+  /** The table (TS_ERR_UNKNOWN_TABLE when the node has none). */
+  table(job: number, id: number): Table;
+  ring(): Ring | null;
+  readonly replicator: Replicator | null;
+}
+
+export class GroupFrames {
+  /** Node id by connection, for connections that said HELLO as a server of the group. */
+  private readonly servers = new WeakMap<Conn, string>();
+
+  constructor(private readonly host: GroupHost) {}
+
+  /** A connection said HELLO as server `node` (its token already checked). */
+  admit(conn: Conn, node: string): void {
+    this.servers.set(conn, node);
+  }
+
+  /** Serves a FORWARD or MIGRATE; throws (a coded error, nothing changed) when it is refused. */
+  serve(conn: Conn, f: Frame): void {
+    this.sender(conn);
+    if (f.type === MsgType.FORWARD) this.forward(conn, f);
+    else this.migrate(conn, f);
+  }
+
+  private sender(conn: Conn): string {
+    const node = this.servers.get(conn);
+    if (node === undefined)
+      throw new TabshardError(
+        'TS_ERR_FORBIDDEN',
+        'FORWARD and MIGRATE are for the server group; say HELLO as a server first',
+      );
+    const ring = this.host.ring();
+    if (ring && ring.version > 0 && !ring.nodes.includes(node))
+      throw new TabshardError('TS_ERR_NOT_OWNER', `node ${node} is not in ring v${ring.version}`);
+    return node;
+  }
+
+  private forward(conn: Conn, f: Frame): void {
+    const m = asForward(f);
+    const t = this.host.table(m.job, m.table);
+    t.writeRows(m.keys, m.rows);
+    t.advanceSteps(m.steps);
+    if (m.task) t.dedupe.record(m.task);
+    const requestId = m.requestId;
+    const r = this.host.replicator;
+    if (r === null) {
+      conn.send(encodeForwardAck(requestId));
+      return;
+    }
+    // Down the chain; this node's ack waits for the rest of it.
+    r.forward(t, m.keys, m.task, 'replica', (err) =>
+      conn.send(err ? encodeError(requestId, err) : encodeForwardAck(requestId)),
+    );
+  }
+
+  private migrate(conn: Conn, f: Frame): void {
+    const m = asMigrate(f);
+    const t = this.host.table(m.job, m.table);
+    if (m.form === 'clear') t.dropRange(m.begin, m.end);
+    else if (m.form === 'rows') {
+      t.writeRows(m.keys, m.rows);
+      t.advanceSteps(m.steps);
+    } else {
+      const steps = m.body.steps;
+      if (!Number.isInteger(steps) || (steps as number) < 0)
+        throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'migrate records: steps');
+      t.dedupe.merge(parseDedupeRecords(m.body.records));
+      t.advanceSteps(steps as number);
+    }
+    conn.send(encodeForwardAck(m.requestId));
+  }
+}
