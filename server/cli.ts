@@ -1,6 +1,7 @@
 /**
  * The `tabshard` command line.
- *   tabshard start  [--nodes 3] [--port 8080] [--bench-raw] [--json]   embedded cluster: server nodes, manager, gateway
+ *   tabshard start  [--nodes 3] [--replicas 1] [--port 8080] [--bench-raw] [--json]   embedded cluster: server nodes, manager, gateway
+ *     --replicas K: replicas per key range (chain replication; default 1, 0 with --nodes 1)
  *     [--job-name NAME] [--shards S] [--iterations I] [--tau T|inf] [--lease-ms MS] [--heartbeat-ms MS] [--no-job]
  *     [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
  *                                  staleness-aware learning rate (pushes scaled by 1 / (1 + staleness))
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '0' },
       nodes: { type: 'string', default: '3' },
+      replicas: { type: 'string' },
       'no-webrtc': { type: 'boolean', default: false },
       'bench-raw': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -181,8 +183,15 @@ async function main(): Promise<void> {
       });
     };
     let ready = false;
+    const nodeCount = Number(values.nodes);
+    if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > 64)
+      throw new Error(`--nodes must be an integer in [1, 64], got ${values.nodes}`);
+    const replicas = values.replicas === undefined ? Math.min(1, nodeCount - 1) : Number(values.replicas);
+    if (!Number.isInteger(replicas) || replicas < 0 || replicas > Math.min(8, nodeCount - 1))
+      throw new Error(`--replicas must be an integer in [0, ${Math.min(8, nodeCount - 1)}] (below --nodes), got ${values.replicas}`);
     const c = await startEmbeddedCluster({
-      nodes: Number(values.nodes),
+      nodes: nodeCount,
+      replicas,
       port: Number(values.port),
       tables: DEMO_TABLES,
       benchRaw: values['bench-raw'],
@@ -230,13 +239,14 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline]\n' +
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline]\n' +
       '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)',
   );
   process.exit(2);
 }
 
 main().catch((err) => {
-  console.error(err);
+  // One clear line for a mistake on the command line (or anything else); the stack with TABSHARD_DEBUG=1.
+  console.error(process.env.TABSHARD_DEBUG ? err : `tabshard: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });
