@@ -49,6 +49,8 @@ export interface WorkerOptions {
 
 const RETRYABLE = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED']);
 /** Failures after which a frame's keys may belong to other nodes (see Worker.sendSlice). */
+/** How often a frame refused with TS_ERR_NOT_OWNER under the worker's newest ring is asked again (the node catching up). */
+const NOT_OWNER_TRIES = 8;
 const FAILOVER = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED', 'TS_ERR_TIMEOUT', 'TS_ERR_NOT_OWNER']);
 /** How long a frame whose node failed waits for a newer ring before it is resent to the node again. */
 const RING_WAIT_MS = 1000;
@@ -519,14 +521,22 @@ export class Worker implements SubscriptionHost, TableHost {
       return;
     }
     // The node refused the keys, cannot be reached, or did not answer: a newer ring may be on its way.
-    this.awaitRing(version, RING_WAIT_MS).then((newer) => {
+    // A refusal comes from a live node whose ring differs: the newer ring is usually ms away.
+    this.awaitRing(version, code === 'TS_ERR_NOT_OWNER' ? 50 : RING_WAIT_MS).then((newer) => {
       if (newer) moved(err);
       else if (this.closing) done(err, null);
       else if (RETRYABLE.has(code) && attempt < retries) {
         this.dropClosed(node);
         this.send(node, build, done, version, moved, attempt + 1);
       } else if (code === 'TS_ERR_NOT_OWNER')
-        this.refreshQuietly().then(() => (this.ring.version > version ? moved(err) : done(err, null)));
+        // The node may be a ring behind this worker (installs reach nodes one by one): ask again
+        // after a pause, a few times, before the request fails.
+        this.refreshQuietly().then(() => {
+          if (this.ring.version > version) moved(err);
+          else if (attempt < NOT_OWNER_TRIES)
+            setTimeout(() => this.send(node, build, done, version, moved, attempt + 1), 25 << Math.min(attempt, 4));
+          else done(err, null);
+        });
       else done(err, null);
     });
   }

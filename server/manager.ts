@@ -43,7 +43,10 @@ export interface ManagerOptions {
   adminToken?: string;
   /** Replicas per key range (k). Default 1 with two or more nodes, else 0. */
   replicas?: number;
-  /** Probe period (default 200 ms) and the silence after which a node is dead (default 1000 ms). */
+  /**
+   * Probe period (default 200 ms) and the silence after which a hung node is dead (default
+   * 5000 ms). A node whose connection closes and that refuses a new one is dead at once.
+   */
   heartbeatMs?: number;
   deadAfterMs?: number;
   onevent?: (e: ManagerEvent) => void;
@@ -61,8 +64,12 @@ export class ServerManager {
   private readonly peers = new Map<string, RpcPeer>();
   private readonly members = new Map<string, Member>();
   private ring: Ring | null = null;
+  /** The ring a join or drain is copying to, while it does. */
+  private next: Ring | null = null;
   private readonly tables: TableSpec[] = [];
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** When probeAll last ran (performance.now()). */
+  private lastTick = 0;
   private ringWaiters: Array<() => void> = [];
   /** Ring installs in flight, in order (one at a time: versions reach nodes in order). */
   private installing: Promise<unknown> = Promise.resolve();
@@ -136,6 +143,92 @@ export class ServerManager {
     await this.install(ring);
   }
 
+  /**
+   * Adds a node while jobs run (docs/architecture.md §6): it gets every table, then a ring is
+   * installed whose chains also name it where the ring with it would (each master copies it the
+   * ranges it will hold, and forwards it every push from then on); once every copy is
+   * acknowledged the ring with it is installed, and the nodes drop what they gave away. Resolves
+   * when the node masters its share. A node that holds data already (one that was declared dead
+   * and came back) must be restarted first.
+   */
+  async join(entry: NodeEntry): Promise<void> {
+    if (!this.ring) throw new TabshardError('TS_ERR_RING_EMPTY', 'the manager has not started');
+    const had = this.members.get(entry.id);
+    if (had && had.state !== 'dead')
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `node ${entry.id} is already a member (${had.state})`);
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(entry.id)) throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'node id');
+    const m: Member = { entry, state: 'joining', lastSeen: performance.now(), probing: false };
+    this.members.set(entry.id, m);
+    try {
+      const peer = await this.peer(entry.id);
+      const s = decodeObject(await peer.call((id) => encodeJson(MsgType.STATS, id, {})));
+      if (Array.isArray(s.tables) && s.tables.some((t) => (t as { keys?: number }).keys))
+        throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `node ${entry.id} holds data already: restart it to join`);
+      for (const t of this.tables) await peer.call((id) => encodeJson(MsgType.TABLE, id, t));
+      await this.transition(this.ringWith([...this.ring.nodes, entry.id]));
+      m.state = 'up';
+    } catch (err) {
+      if (m.state === 'joining') {
+        this.members.delete(entry.id);
+        this.peers.get(entry.id)?.close();
+        this.peers.delete(entry.id);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Drains a node while jobs run: its ranges are copied to the nodes that take them over (as in
+   * `join`), the ring without it is installed, and it is forgotten. Its process keeps running,
+   * owning nothing, until it is stopped.
+   */
+  async drain(node: string): Promise<void> {
+    const m = this.members.get(node);
+    if (!this.ring || !m || m.state !== 'up' || !this.ring.nodes.includes(node))
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `node ${node} is not a live member`);
+    if (this.ring.nodes.length < 2) throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'the last node cannot leave');
+    m.state = 'draining';
+    try {
+      await this.transition(this.ringWith(this.ring.nodes.filter((n) => n !== node)));
+    } catch (err) {
+      if (m.state === 'draining') m.state = 'up';
+      throw err;
+    }
+    this.members.delete(node);
+    this.peers.get(node)?.close();
+    this.peers.delete(node);
+  }
+
+  /** The current ring's options with these nodes, two versions on (the copying ring comes between). */
+  private ringWith(nodes: string[]): Ring {
+    const r = this.ring!;
+    return new Ring(nodes, { vnodes: r.vnodes, smallTableValues: r.smallTableValues, version: r.version + 2 });
+  }
+
+  /** Copies toward `final` (its version − 1 is the copying ring), then switches to it. */
+  private async transition(final: Ring): Promise<void> {
+    const cur = this.ring!;
+    if (this.next) throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'a join or drain is already under way');
+    const mid = new Ring(cur.nodes, { vnodes: cur.vnodes, smallTableValues: cur.smallTableValues, version: final.version - 1 });
+    await this.install(mid, final);
+    const deadline = performance.now() + 300_000;
+    for (;;) {
+      if (this.ring !== mid) throw new TabshardError('TS_ERR_INTERNAL', 'a failover interrupted the join or drain');
+      const all = await Promise.all(
+        final.nodes
+          .concat(cur.nodes)
+          .filter((n, i, a) => a.indexOf(n) === i && this.members.get(n)?.state !== 'dead')
+          .map(async (n) => decodeObject(await (await this.peer(n)).call((id) => encodeJson(MsgType.STATS, id, {})))),
+      );
+      if (all.every((s) => (s.ring as number) >= mid.version && (s.replication as { copiesPending?: number } | null)?.copiesPending === 0))
+        break;
+      if (performance.now() > deadline) throw new TabshardError('TS_ERR_TIMEOUT', 'copies did not finish in 300 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // A drained node gets the last ring too: it then owns nothing, so it serves no stale reads.
+    await this.install(final, undefined, cur.nodes);
+  }
+
   /** Defines a table on every node (validated first; identical re-definition is a no-op). */
   async defineTable(spec: TableSpec): Promise<void> {
     const t = parseTableSpec(spec);
@@ -203,7 +296,7 @@ export class ServerManager {
         }),
       );
     } catch (err) {
-      if (tries >= 3 || !(await this.ringAfter(ring.version, 2 * (this.opts.deadAfterMs ?? 1000)))) throw err;
+      if (tries >= 3 || !(await this.ringAfter(ring.version, 2 * (this.opts.deadAfterMs ?? 5000)))) throw err;
       return this.pull(job, table, keys, tries + 1);
     }
     return out;
@@ -225,10 +318,12 @@ export class ServerManager {
     m.state = 'dead';
     this.peers.get(node)?.close();
     this.peers.delete(node);
-    const live = this.ring.nodes.filter((id) => id !== node);
-    if (live.length === 0) return;
-    const next = this.ring.withNodes(live);
-    await this.install(next);
+    // Computed when its turn in the install queue comes: another change may be ahead of it.
+    const next = await this.install((cur) => {
+      const live = cur.nodes.filter((id) => id !== node);
+      return live.length === 0 ? null : { ring: cur.withNodes(live) };
+    });
+    if (next === null) return;
     this.opts.onevent?.({
       type: 'node-dead',
       node,
@@ -238,17 +333,36 @@ export class ServerManager {
     });
   }
 
-  /** Installs `ring` on its nodes (a node that dies meanwhile is left out), then adopts it. */
-  private install(ring: Ring): Promise<void> {
+  /**
+   * Installs `ring` on its nodes (a node that dies meanwhile is left out), then adopts it. With
+   * `next` (a join or drain copying), the nodes follow the union of both rings' chains; the
+   * nodes `next` names receive it too.
+   */
+  private install(
+    what: Ring | ((cur: Ring) => { ring: Ring; next?: Ring; also?: readonly string[] } | null),
+    nextRing?: Ring,
+    alsoNodes: readonly string[] = [],
+  ): Promise<Ring | null> {
     const run = this.installing.then(async () => {
+      const plan = typeof what === 'function' ? what(this.ring!) : { ring: what, next: nextRing, also: alsoNodes };
+      if (plan === null) return null;
+      const { ring, next } = plan;
+      const also = plan.also ?? [];
+      // Versions only rise: a join's last step after a failover took over would be stale.
+      if (this.ring && ring.version <= this.ring.version)
+        throw new TabshardError('TS_ERR_INTERNAL', `ring v${ring.version} is not newer than v${this.ring.version}`);
+      const targets = [...new Set([...ring.nodes, ...(next?.nodes ?? []), ...also])];
       const body = (id: number) =>
         encodeJson(MsgType.RING, id, {
           ring: ring.toJSON(),
-          addresses: Object.fromEntries(ring.nodes.map((n) => [n, this.members.get(n)!.entry.addresses])),
+          ...(next ? { next: next.toJSON() } : {}),
+          addresses: Object.fromEntries(
+            [...new Set([...ring.nodes, ...(next?.nodes ?? [])])].map((n) => [n, this.members.get(n)!.entry.addresses]),
+          ),
           replicas: this.replicas,
         });
       await Promise.all(
-        ring.nodes.map(async (n) => {
+        targets.map(async (n) => {
           try {
             await (await this.peer(n)).call(body);
           } catch (err) {
@@ -257,7 +371,9 @@ export class ServerManager {
         }),
       );
       this.ring = ring;
+      this.next = next ?? null;
       for (const w of this.ringWaiters.splice(0)) w();
+      return ring;
     });
     this.installing = run.catch(() => {});
     return run;
@@ -277,7 +393,13 @@ export class ServerManager {
 
   private probeAll(): void {
     const now = performance.now();
-    const deadAfter = this.opts.deadAfterMs ?? 1000;
+    const period = this.opts.heartbeatMs ?? 200;
+    // This process was busy (a held-out evaluation, a long GC): the replies it has not read yet
+    // say nothing about the nodes. Judge silence only from ticks that came on time.
+    const late = this.lastTick > 0 && now - this.lastTick > 2 * period;
+    this.lastTick = now;
+    if (late) for (const m of this.members.values()) m.lastSeen = Math.max(m.lastSeen, now - period);
+    const deadAfter = this.opts.deadAfterMs ?? 5000;
     for (const m of this.members.values()) {
       if (m.state === 'dead') continue;
       const silent = now - m.lastSeen;
@@ -321,7 +443,7 @@ export class ServerManager {
       const m = this.members.get(node);
       if (!m || m.state === 'dead')
         throw new TabshardError('TS_ERR_CONNECT_FAILED', `node ${node} is not a live member`);
-      p = new RpcPeer(await this.dialer.dial(m.entry.control), Math.max(this.opts.deadAfterMs ?? 1000, 5000));
+      p = new RpcPeer(await this.dialer.dial(m.entry.control), Math.max(this.opts.deadAfterMs ?? 5000, 5000));
       this.peers.set(node, p);
       const peer = p;
       // A lost control connection is probed at once rather than at the next tick.
@@ -341,13 +463,13 @@ export class ServerManager {
    * is still a member afterwards. Never waits forever on a dead node.
    */
   private async broadcast(build: (id: number) => Uint8Array[]): Promise<void> {
-    const nodes = this.ring ? this.ring.nodes : [...this.members.keys()];
+    const nodes = this.ring ? [...new Set([...this.ring.nodes, ...(this.next?.nodes ?? [])])] : [...this.members.keys()];
     await Promise.all(
       nodes.map(async (n) => {
         try {
           await (await this.peer(n)).call(build);
         } catch (err) {
-          const deadline = performance.now() + 2 * (this.opts.deadAfterMs ?? 1000);
+          const deadline = performance.now() + 2 * (this.opts.deadAfterMs ?? 5000);
           while (this.members.get(n)?.state !== 'dead' && performance.now() < deadline && this.timer !== null) {
             const v = this.ring?.version ?? 0;
             await this.ringAfter(v, deadline - performance.now());

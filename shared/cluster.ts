@@ -15,6 +15,8 @@ export interface ClusterInfo {
   tables: TableSpec[];
   /** Replicas per key range (k; docs/architecture.md §6): each range's master forwards to the next k nodes of its chain. Absent: 0. */
   replicas?: number;
+  /** While a node joins or drains: the ring being copied to (its members get copies and forwards; `ring` still decides ownership). */
+  next?: RingJSON;
 }
 
 /** Largest replication factor a cluster may ask for. */
@@ -27,7 +29,8 @@ export function parseClusterInfo(v: unknown): ClusterInfo {
   const ring = Ring.fromJSON(o.ring).toJSON();
   if (typeof o.addresses !== 'object' || o.addresses === null) throw bad('addresses');
   const addresses: ClusterInfo['addresses'] = {};
-  for (const node of ring.nodes) {
+  const next = o.next === undefined ? undefined : Ring.fromJSON(o.next).toJSON();
+  for (const node of new Set([...ring.nodes, ...(next?.nodes ?? [])])) {
     const a = (o.addresses as Record<string, unknown>)[node];
     if (typeof a !== 'object' || a === null) throw bad(`no address for ${node}`);
     addresses[node] = {};
@@ -43,5 +46,6 @@ export function parseClusterInfo(v: unknown): ClusterInfo {
       throw bad(`replicas must be an integer in [0, ${MAX_REPLICAS}]`);
     info.replicas = o.replicas as number;
   }
+  if (next !== undefined) info.next = next;
   return info;
 }

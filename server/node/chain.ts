@@ -5,12 +5,21 @@
  */
 import { lowerBound, upperBound } from '../../shared/keys.ts';
 import type { KvKeys } from '../../shared/protocol/kv.ts';
-import type { ChainLayout, ChainRange } from '../../shared/ring.ts';
+import type { ChainLayout, ChainRange, Ring, TableShape } from '../../shared/ring.ts';
 
 /** Where `self` forwards a range's keys: the chain member after it, or null (none, or `self` not in it). */
 export function nextInChain(r: ChainRange, self: string): string | null {
   const i = r.chain.indexOf(self);
   return i < 0 || i + 1 >= r.chain.length ? null : r.chain[i + 1];
+}
+
+/** Whether `self` is in every chain the keys fall in. */
+export function inAll(layout: ChainLayout, self: string, keys: KvKeys): boolean {
+  let all = true;
+  forEachPiece(layout, keys, (r) => {
+    if (!r.chain.includes(self)) all = false;
+  });
+  return all;
 }
 
 /** Whether `self` heads every chain the keys fall in (it masters all of them). */
@@ -101,35 +110,132 @@ function forEachPiece(
 }
 
 /**
- * The pieces of [0, keySpace) where the chains of two layouts differ by members `self` must copy
- * to: for each piece `self` heads under `next`, the members of its new chain absent from its old
- * chain. Returned per target node, pieces in key order, adjacent ones merged.
+ * What `self` must copy when the chains change from `prev` to `next`: each member a chain gains
+ * gets the piece from the member just before it in the new chain — the node its FORWARDs will
+ * come from, so the copy and every later forward reach it in order on one connection — when that
+ * member held the piece under `prev` (a master that took over, or a replica a join extends).
+ * Returned per target node, pieces in key order, adjacent ones merged. (Two members gained in a
+ * row, possible only with k ≥ 2, leave the second to a later copy: it gets none here.)
  */
-export function copiesOwed(
-  prev: ChainLayout | null,
-  next: ChainLayout,
-  self: string,
-): Map<string, Array<[number, number]>> {
+export function copiesOwed(prev: ChainLayout | null, next: ChainLayout, self: string): Map<string, Array<[number, number]>> {
   const out = new Map<string, Array<[number, number]>>();
-  const add = (node: string, b: number, e: number): void => {
-    const list = out.get(node);
-    if (list === undefined) out.set(node, [[b, e]]);
+  if (prev === null) return out; // a first ring: nothing is held yet, nothing to copy
+  for (const [b, e, old, now] of unionPieces(prev, next)) {
+    const at = now.indexOf(self);
+    if (at < 0 || at + 1 >= now.length || !old.includes(self)) continue;
+    const member = now[at + 1];
+    if (old.includes(member)) continue;
+    const list = out.get(member);
+    if (list === undefined) out.set(member, [[b, e]]);
     else if (list[list.length - 1][1] === b) list[list.length - 1][1] = e;
     else list.push([b, e]);
-  };
-  for (const r of next.ranges) {
-    if (r.chain[0] !== self || r.chain.length < 2) continue;
-    if (prev === null) continue; // a first ring: nothing is held yet, nothing to copy
-    for (
-      let p = Math.max(0, upperBound(prev.begins, r.begin) - 1);
-      p < prev.ranges.length && prev.ranges[p].begin < r.end;
-      p++
-    ) {
-      const old = prev.ranges[p];
-      const b = Math.max(r.begin, old.begin);
-      const e = Math.min(r.end, old.end);
-      for (let m = 1; m < r.chain.length; m++) if (!old.chain.includes(r.chain[m])) add(r.chain[m], b, e);
-    }
   }
   return out;
+}
+
+/**
+ * The chains a node follows: its ring's, or while a node joins or drains (a `next` ring is being
+ * copied to) the union of both — each range keeps its current master and chain, followed by the
+ * members the next ring adds, so they receive a copy and every later forward before the switch.
+ */
+export class Chains {
+  private readonly cache = new Map<string, ChainLayout>();
+
+  constructor(
+    readonly ring: Ring,
+    readonly next: Ring | null,
+    readonly k: number,
+  ) {}
+
+  get version(): number {
+    return this.ring.version;
+  }
+
+  /** Every node some chain names. */
+  get nodes(): readonly string[] {
+    return this.next ? [...new Set([...this.ring.nodes, ...this.next.nodes])] : this.ring.nodes;
+  }
+
+  of(t: TableShape): ChainLayout {
+    if (this.next === null) return this.ring.chainRanges(t, this.k);
+    const key = `${t.id}:${t.keySpace}:${t.valueLength}`;
+    let l = this.cache.get(key);
+    if (l === undefined) {
+      l = unionLayout(this.ring.chainRanges(t, this.k), this.next.chainRanges(t, this.k));
+      this.cache.set(key, l);
+    }
+    return l;
+  }
+}
+
+/** Piecewise union of two layouts over the same key space: `a`'s chain, then `b`'s members it lacks. */
+export function unionLayout(a: ChainLayout, b: ChainLayout): ChainLayout {
+  const ranges: ChainRange[] = [];
+  let i = 0;
+  let j = 0;
+  let begin = 0;
+  const end = a.ranges[a.ranges.length - 1].end;
+  while (begin < end) {
+    const ra = a.ranges[i];
+    const rb = b.ranges[j];
+    const stop = Math.min(ra.end, rb.end);
+    const chain = [...ra.chain, ...rb.chain.filter((n) => !ra.chain.includes(n))];
+    const last = ranges[ranges.length - 1];
+    if (last && last.chain.length === chain.length && last.chain.every((n, x) => n === chain[x]))
+      ranges[ranges.length - 1] = { begin: last.begin, end: stop, chain: last.chain };
+    else ranges.push({ begin, end: stop, chain: Object.freeze(chain) });
+    begin = stop;
+    if (ra.end === stop) i++;
+    if (rb.end === stop) j++;
+  }
+  const begins = Float64Array.from(ranges, (r) => r.begin);
+  return { ranges, begins };
+}
+
+/**
+ * Pieces of [0, keySpace) `self` held under `prev` (some chain named it) and does not under
+ * `next`: what it gave away, to drop once `next` is installed. Adjacent pieces merged.
+ */
+export function piecesGivenAway(prev: ChainLayout, next: ChainLayout, self: string): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const both = unionPieces(prev, next);
+  for (const [b, e, p, n] of both)
+    if (p.includes(self) && !n.includes(self)) {
+      const last = out[out.length - 1];
+      if (last && last[1] === b) last[1] = e;
+      else out.push([b, e]);
+    }
+  return out;
+}
+
+/** [begin, end, prevChain, nextChain] for every piece where neither layout changes chain. */
+function unionPieces(a: ChainLayout, b: ChainLayout): Array<[number, number, readonly string[], readonly string[]]> {
+  const out: Array<[number, number, readonly string[], readonly string[]]> = [];
+  let i = 0;
+  let j = 0;
+  let begin = 0;
+  const end = a.ranges[a.ranges.length - 1].end;
+  while (begin < end) {
+    const stop = Math.min(a.ranges[i].end, b.ranges[j].end);
+    out.push([begin, stop, a.ranges[i].chain, b.ranges[j].chain]);
+    begin = stop;
+    if (a.ranges[i].end === stop) i++;
+    if (b.ranges[j].end === stop) j++;
+  }
+  return out;
+}
+
+/**
+ * Whether `sender` comes just before `self` in the chain of every key of `keys`: the only node a
+ * FORWARD of them may come from. Forwards reach a member along one path only, so they arrive in
+ * the order they were made; a node whose chains differ (a ring behind or ahead) is refused and
+ * forwards again once both agree.
+ */
+export function precedesAll(layout: ChainLayout, sender: string, self: string, keys: KvKeys): boolean {
+  let ok = true;
+  forEachPiece(layout, keys, (r) => {
+    const at = r.chain.indexOf(self);
+    if (at < 1 || r.chain[at - 1] !== sender) ok = false;
+  });
+  return ok;
 }

@@ -9,8 +9,8 @@ import { TabshardError } from '../../shared/errors.ts';
 import { encodeError } from '../../shared/protocol/control.ts';
 import { type Frame, MsgType } from '../../shared/protocol/frame.ts';
 import { asForward, asMigrate, encodeForwardAck } from '../../shared/protocol/replication.ts';
-import type { Ring } from '../../shared/ring.ts';
 import type { Conn } from '../../shared/transport/types.ts';
+import { type Chains, precedesAll } from './chain.ts';
 import { parseDedupeRecords } from './dedupe.ts';
 import type { Replicator } from './replication.ts';
 import type { Table } from './table.ts';
@@ -18,7 +18,7 @@ import type { Table } from './table.ts';
 export interface GroupHost {
   /** The table (TS_ERR_UNKNOWN_TABLE when the node has none). */
   table(job: number, id: number): Table;
-  ring(): Ring | null;
+  chains(): Chains | null;
   readonly replicator: Replicator | null;
 }
 
@@ -26,7 +26,10 @@ export class GroupFrames {
   /** Node id by connection, for connections that said HELLO as a server of the group. */
   private readonly servers = new WeakMap<Conn, string>();
 
-  constructor(private readonly host: GroupHost) {}
+  constructor(
+    private readonly self: string,
+    private readonly host: GroupHost,
+  ) {}
 
   /** A connection said HELLO as server `node` (its token already checked). */
   admit(conn: Conn, node: string): void {
@@ -35,9 +38,9 @@ export class GroupFrames {
 
   /** Serves a FORWARD or MIGRATE; throws (a coded error, nothing changed) when it is refused. */
   serve(conn: Conn, f: Frame): void {
-    this.sender(conn);
-    if (f.type === MsgType.FORWARD) this.forward(conn, f);
-    else this.migrate(conn, f);
+    const from = this.sender(conn);
+    if (f.type === MsgType.FORWARD) this.forward(conn, f, from);
+    else this.migrate(conn, f, from);
   }
 
   private sender(conn: Conn): string {
@@ -47,15 +50,20 @@ export class GroupFrames {
         'TS_ERR_FORBIDDEN',
         'FORWARD and MIGRATE are for the server group; say HELLO as a server first',
       );
-    const ring = this.host.ring();
+    const ring = this.host.chains();
     if (ring && ring.version > 0 && !ring.nodes.includes(node))
       throw new TabshardError('TS_ERR_NOT_OWNER', `node ${node} is not in ring v${ring.version}`);
     return node;
   }
 
-  private forward(conn: Conn, f: Frame): void {
+  private forward(conn: Conn, f: Frame, from: string): void {
     const m = asForward(f);
     const t = this.host.table(m.job, m.table);
+    // Only from a node before this one in the keys' chains: after a switch the old master's late
+    // forwards are refused (its push then goes to the new master), never written over newer rows.
+    const chains = this.host.chains();
+    if (chains && chains.version > 0 && !precedesAll(chains.of(t.spec), from, this.self, m.keys))
+      throw new TabshardError('TS_ERR_NOT_OWNER', `${from} does not precede ${this.self} in these keys' chains (ring v${chains.version})`);
     t.writeRows(m.keys, m.rows);
     t.advanceSteps(m.steps);
     if (m.task) t.dedupe.record(m.task);
@@ -71,9 +79,15 @@ export class GroupFrames {
     );
   }
 
-  private migrate(conn: Conn, f: Frame): void {
+  private migrate(conn: Conn, f: Frame, from: string): void {
     const m = asMigrate(f);
     const t = this.host.table(m.job, m.table);
+    // A copy comes from the member just before this one in the range's chains, as forwards do
+    // (never to a master): one sent under other chains is refused and sent again once both agree.
+    const chains = this.host.chains();
+    const keys = m.form === 'clear' ? ({ kind: 'range', begin: m.begin, end: m.end } as const) : m.form === 'rows' ? m.keys : null;
+    if (keys && chains && chains.version > 0 && !precedesAll(chains.of(t.spec), from, this.self, keys))
+      throw new TabshardError('TS_ERR_NOT_OWNER', `${from} does not precede ${this.self} in these keys' chains (ring v${chains.version})`);
     if (m.form === 'clear') t.dropRange(m.begin, m.end);
     else if (m.form === 'rows') {
       t.writeRows(m.keys, m.rows);

@@ -16,6 +16,7 @@ import { Ring } from '../../shared/ring.ts';
 import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
 import type { Conn, Dialer, Listener } from '../../shared/transport/types.ts';
 import type { GcTotals } from './gc-monitor.ts';
+import { Chains } from './chain.ts';
 import { GroupFrames } from './group-frames.ts';
 import { checkOwner, type OwnsAllCache } from './ownership.ts';
 import { type ReplicationStats, Replicator } from './replication.ts';
@@ -58,7 +59,8 @@ export class ServerNode {
   private readonly group: GroupFrames;
   /** Key lists each connection asked to have remembered (key caching, PROTOCOL.md §5.2). */
   private readonly keyCaches = new Map<Conn, KeyListCache<Float64Array>>();
-  private cluster: { info: ClusterInfo; ring: Ring } | null = null;
+  /** The installed layout: `chains` is the ring's, or during a join or drain its union with the next ring's. */
+  private cluster: { info: ClusterInfo; ring: Ring; chains: Chains } | null = null;
   /** Per table: whether this node owns all of it under the ring (ownership.ts). */
   private readonly ownsAll: OwnsAllCache = new WeakMap();
   private frames = 0;
@@ -91,17 +93,16 @@ export class ServerNode {
       ? new Replicator(
           {
             id,
-            ring: () => this.cluster?.ring ?? null,
-            replicas: () => this.cluster?.info.replicas ?? 0,
+            chains: () => this.cluster?.chains ?? null,
             address: (node) => this.cluster?.info.addresses[node]?.[dialer.kind],
           },
           dialer,
           opts.adminToken ?? '',
         )
       : null;
-    this.group = new GroupFrames({
+    this.group = new GroupFrames(id, {
       table: (job, id) => this.table(job, id),
-      ring: () => this.cluster?.ring ?? null,
+      chains: () => this.cluster?.chains ?? null,
       replicator: this.replicator,
     });
   }
@@ -141,10 +142,11 @@ export class ServerNode {
 
   /** Installs the cluster's ring and addresses (from the server manager). */
   setCluster(info: ClusterInfo): void {
-    const prev = this.cluster?.ring ?? null;
+    const prev = this.cluster?.chains ?? null;
     const ring = Ring.fromJSON(info.ring);
-    this.cluster = { info, ring };
-    this.replicator?.ringInstalled(prev?.version === 0 ? null : prev, ring, this.allTables());
+    const chains = new Chains(ring, info.next ? Ring.fromJSON(info.next) : null, info.replicas ?? 0);
+    this.cluster = { info, ring, chains };
+    this.replicator?.ringInstalled(prev?.version === 0 ? null : prev, chains, this.allTables());
   }
 
   private *allTables(): Iterable<Table> {

@@ -20,10 +20,10 @@ import {
   encodeMigrateRecords,
   encodeMigrateRows,
 } from '../../shared/protocol/replication.ts';
-import type { Ring, TableShape } from '../../shared/ring.ts';
+import type { TableShape } from '../../shared/ring.ts';
 import { type ReplyFn, RpcPeer } from '../../shared/rpc.ts';
 import type { Dialer } from '../../shared/transport/types.ts';
-import { copiesOwed, groupByNext, mastersAll } from './chain.ts';
+import { type Chains, copiesOwed, groupByNext, inAll, mastersAll, piecesGivenAway } from './chain.ts';
 import type { Table } from './table.ts';
 
 /** Errors after which a forward is tried again once the ring has changed. */
@@ -40,10 +40,8 @@ const MAX_TRIES = 7;
 /** What the replicator needs of its node. */
 export interface ReplicaHost {
   readonly id: string;
-  /** The installed ring (null before the manager's first). */
-  ring(): Ring | null;
-  /** Replicas per key range (k) of the installed cluster layout. */
-  replicas(): number;
+  /** The chains of the installed cluster layout (null before the manager's first ring). */
+  chains(): Chains | null;
   /** Where to reach `node` with this replicator's dialer. */
   address(node: string): string | undefined;
 }
@@ -93,13 +91,19 @@ export class Replicator {
     done: (err: TabshardError | null) => void,
     tries = 0,
   ): void {
-    const ring = this.host.ring();
-    const k = this.host.replicas();
-    if (ring === null || k === 0 || ring.nodes.length < 2) {
+    const ring = this.host.chains();
+    if (ring === null || ring.k === 0 || ring.nodes.length < 2) {
       done(null);
       return;
     }
-    const layout = ring.chainRanges(shapeOf(t), k);
+    const layout = ring.of(shapeOf(t));
+    // Under a newer ring this node may no longer hold the keys: the node before it must forward
+    // them along the new chains itself (a replica answering "done" would skip the members the
+    // new ring added).
+    if (tries > 0 && role === 'replica' && !inAll(layout, this.host.id, keys)) {
+      done(new TabshardError('TS_ERR_NOT_OWNER', `${this.host.id} no longer replicates these keys (ring v${ring.version})`));
+      return;
+    }
     if (role === 'master' && tries > 0 && !mastersAll(layout, this.host.id, keys)) {
       done(
         new TabshardError('TS_ERR_NOT_OWNER', `${this.host.id} no longer masters these keys (ring v${ring.version})`),
@@ -165,29 +169,35 @@ export class Replicator {
    * A new ring was installed: copy every range this node masters to the chain members that did
    * not hold it under `prev` — clear the range there, write its rows, merge the table's records.
    */
-  ringInstalled(prev: Ring | null, next: Ring, tables: Iterable<Table>): void {
+  ringInstalled(prev: Chains | null, next: Chains, tables: Iterable<Table>): void {
     for (const w of this.waiters.splice(0)) {
       if (next.version > w.after) {
         clearTimeout(w.timer);
         w.resolve(true);
       } else this.waiters.push(w);
     }
+    const members = next.nodes;
     for (const [node, link] of this.ready)
-      if (!next.nodes.includes(node)) {
+      if (!members.includes(node)) {
         link.close();
         this.drop(node);
       }
-    const k = this.host.replicas();
-    if (prev === null || k === 0 || next.nodes.length < 2) return;
+    if (prev === null || next.k === 0) return;
     for (const t of tables) {
-      const owed = copiesOwed(prev.chainRanges(shapeOf(t), k), next.chainRanges(shapeOf(t), k), this.host.id);
+      const shape = shapeOf(t);
+      const before = prev.of(shape);
+      const after = next.of(shape);
+      const owed = copiesOwed(before, after, this.host.id);
       for (const [node, pieces] of owed) this.copy(t, node, pieces, next, 0);
+      // What this node no longer holds under the new chains (a joined node took it, a drain or
+      // failover moved it elsewhere): nobody reads it here again.
+      for (const [b, e] of piecesGivenAway(before, after, this.host.id)) t.dropRange(b, e);
     }
   }
 
   /** Resolves true once a ring newer than `after` is installed, false after `ms`. */
   ringAfter(after: number, ms: number): Promise<boolean> {
-    const ring = this.host.ring();
+    const ring = this.host.chains();
     if (ring !== null && ring.version > after) return Promise.resolve(true);
     return new Promise((resolve) => {
       const w = {
@@ -217,7 +227,7 @@ export class Replicator {
     this.ready.clear();
   }
 
-  private copy(t: Table, node: string, pieces: Array<[number, number]>, ring: Ring, tries: number): void {
+  private copy(t: Table, node: string, pieces: Array<[number, number]>, ring: Chains, tries: number): void {
     const { job, id } = t.spec;
     let failed: TabshardError | null = null;
     let left = 0;
@@ -226,9 +236,14 @@ export class Replicator {
       if (err) failed ??= err;
       if (--left > 0 || failed === null) return;
       // Tried again while `node` is still in the installed ring (a lost link is redialled).
-      const now = this.host.ring();
-      if (now === ring && now.nodes.includes(node) && tries + 1 < MAX_TRIES)
-        this.copy(t, node, pieces, ring, tries + 1);
+      const now = this.host.chains();
+      if (now === ring && now.nodes.includes(node) && tries + 1 < MAX_TRIES) {
+        this.stats.copiesPending++; // still owed while the retry waits
+        setTimeout(() => {
+          this.stats.copiesPending--;
+          if (this.host.chains() === ring) this.copy(t, node, pieces, ring, tries + 1);
+        }, 100 << tries).unref?.();
+      }
     };
     const queue = (build: (requestId: number) => Uint8Array[], bytes: number): void => {
       left++;
