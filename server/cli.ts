@@ -188,7 +188,9 @@ async function main(): Promise<void> {
       throw new Error(`--nodes must be an integer in [1, 64], got ${values.nodes}`);
     const replicas = values.replicas === undefined ? Math.min(1, nodeCount - 1) : Number(values.replicas);
     if (!Number.isInteger(replicas) || replicas < 0 || replicas > Math.min(8, nodeCount - 1))
-      throw new Error(`--replicas must be an integer in [0, ${Math.min(8, nodeCount - 1)}] (below --nodes), got ${values.replicas}`);
+      throw new Error(
+        `--replicas must be an integer in [0, ${Math.min(8, nodeCount - 1)}] (below --nodes), got ${values.replicas}`,
+      );
     const c = await startEmbeddedCluster({
       nodes: nodeCount,
       replicas,

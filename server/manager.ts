@@ -199,34 +199,55 @@ export class ServerManager {
     this.peers.delete(node);
   }
 
-  /** The current ring's options with these nodes, two versions on (the copying ring comes between). */
+  /** The current ring's options with these nodes, three versions on (the copying and frozen rings come between). */
   private ringWith(nodes: string[]): Ring {
     const r = this.ring!;
-    return new Ring(nodes, { vnodes: r.vnodes, smallTableValues: r.smallTableValues, version: r.version + 2 });
+    return new Ring(nodes, { vnodes: r.vnodes, smallTableValues: r.smallTableValues, version: r.version + 3 });
   }
 
-  /** Copies toward `final` (its version − 1 is the copying ring), then switches to it. */
+  /**
+   * Moves the cluster to `final` in three installs (versions final − 2, − 1, final): the copying
+   * ring (the current one, with `next`: chains are the union of both, so members `final` adds get
+   * copies and every later forward), once every copy is acknowledged the frozen ring (masters hold
+   * new pushes for keys whose master changes, the workers ask again), once no forward is left
+   * unfinished the final ring; nodes then drop what they gave away.
+   */
   private async transition(final: Ring): Promise<void> {
     const cur = this.ring!;
     if (this.next) throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'a join or drain is already under way');
-    const mid = new Ring(cur.nodes, { vnodes: cur.vnodes, smallTableValues: cur.smallTableValues, version: final.version - 1 });
-    await this.install(mid, final);
-    const deadline = performance.now() + 300_000;
-    for (;;) {
-      if (this.ring !== mid) throw new TabshardError('TS_ERR_INTERNAL', 'a failover interrupted the join or drain');
-      const all = await Promise.all(
-        final.nodes
-          .concat(cur.nodes)
-          .filter((n, i, a) => a.indexOf(n) === i && this.members.get(n)?.state !== 'dead')
-          .map(async (n) => decodeObject(await (await this.peer(n)).call((id) => encodeJson(MsgType.STATS, id, {})))),
-      );
-      if (all.every((s) => (s.ring as number) >= mid.version && (s.replication as { copiesPending?: number } | null)?.copiesPending === 0))
-        break;
-      if (performance.now() > deadline) throw new TabshardError('TS_ERR_TIMEOUT', 'copies did not finish in 300 s');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const step = (version: number) =>
+      new Ring(cur.nodes, { vnodes: cur.vnodes, smallTableValues: cur.smallTableValues, version });
+    const copying = step(final.version - 2);
+    const frozen = step(final.version - 1);
+    const nodes = [...new Set([...final.nodes, ...cur.nodes])];
+    await this.install(copying, final);
+    await this.until(copying, nodes, (r) => r.copiesPending === 0, 'copies');
+    await this.install(frozen, final, [], true);
+    await this.until(frozen, nodes, (r) => r.forwardsPending === 0, 'forwards');
     // A drained node gets the last ring too: it then owns nothing, so it serves no stale reads.
     await this.install(final, undefined, cur.nodes);
+  }
+
+  /** Polls every live node of `nodes` until each has `ring` installed and `ok` holds of its replication stats. */
+  private async until(
+    ring: Ring,
+    nodes: string[],
+    ok: (r: { copiesPending?: number; forwardsPending?: number }) => boolean,
+    what: string,
+  ): Promise<void> {
+    const deadline = performance.now() + 300_000;
+    for (;;) {
+      if (this.ring !== ring) throw new TabshardError('TS_ERR_INTERNAL', 'a failover interrupted the join or drain');
+      const all = await Promise.all(
+        nodes
+          .filter((n) => this.members.get(n)?.state !== 'dead')
+          .map(async (n) => decodeObject(await (await this.peer(n)).call((id) => encodeJson(MsgType.STATS, id, {})))),
+      );
+      if (all.every((s) => (s.ring as number) >= ring.version && s.replication !== null && ok(s.replication as never)))
+        return;
+      if (performance.now() > deadline) throw new TabshardError('TS_ERR_TIMEOUT', `${what} did not finish in 300 s`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** Defines a table on every node (validated first; identical re-definition is a no-op). */
@@ -342,6 +363,7 @@ export class ServerManager {
     what: Ring | ((cur: Ring) => { ring: Ring; next?: Ring; also?: readonly string[] } | null),
     nextRing?: Ring,
     alsoNodes: readonly string[] = [],
+    frozen = false,
   ): Promise<Ring | null> {
     const run = this.installing.then(async () => {
       const plan = typeof what === 'function' ? what(this.ring!) : { ring: what, next: nextRing, also: alsoNodes };
@@ -355,7 +377,7 @@ export class ServerManager {
       const body = (id: number) =>
         encodeJson(MsgType.RING, id, {
           ring: ring.toJSON(),
-          ...(next ? { next: next.toJSON() } : {}),
+          ...(next ? { next: next.toJSON(), ...(frozen ? { frozen: true } : {}) } : {}),
           addresses: Object.fromEntries(
             [...new Set([...ring.nodes, ...(next?.nodes ?? [])])].map((n) => [n, this.members.get(n)!.entry.addresses]),
           ),
@@ -463,7 +485,9 @@ export class ServerManager {
    * is still a member afterwards. Never waits forever on a dead node.
    */
   private async broadcast(build: (id: number) => Uint8Array[]): Promise<void> {
-    const nodes = this.ring ? [...new Set([...this.ring.nodes, ...(this.next?.nodes ?? [])])] : [...this.members.keys()];
+    const nodes = this.ring
+      ? [...new Set([...this.ring.nodes, ...(this.next?.nodes ?? [])])]
+      : [...this.members.keys()];
     await Promise.all(
       nodes.map(async (n) => {
         try {

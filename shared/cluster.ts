@@ -17,6 +17,8 @@ export interface ClusterInfo {
   replicas?: number;
   /** While a node joins or drains: the ring being copied to (its members get copies and forwards; `ring` still decides ownership). */
   next?: RingJSON;
+  /** The last step before the switch to `next`: masters hold new pushes for keys whose master changes. */
+  frozen?: boolean;
 }
 
 /** Largest replication factor a cluster may ask for. */
@@ -47,5 +49,9 @@ export function parseClusterInfo(v: unknown): ClusterInfo {
     info.replicas = o.replicas as number;
   }
   if (next !== undefined) info.next = next;
+  if (o.frozen !== undefined) {
+    if (typeof o.frozen !== 'boolean' || next === undefined) throw bad('frozen must be a boolean, with next');
+    info.frozen = o.frozen;
+  }
   return info;
 }

@@ -117,7 +117,11 @@ function forEachPiece(
  * Returned per target node, pieces in key order, adjacent ones merged. (Two members gained in a
  * row, possible only with k ≥ 2, leave the second to a later copy: it gets none here.)
  */
-export function copiesOwed(prev: ChainLayout | null, next: ChainLayout, self: string): Map<string, Array<[number, number]>> {
+export function copiesOwed(
+  prev: ChainLayout | null,
+  next: ChainLayout,
+  self: string,
+): Map<string, Array<[number, number]>> {
   const out = new Map<string, Array<[number, number]>>();
   if (prev === null) return out; // a first ring: nothing is held yet, nothing to copy
   for (const [b, e, old, now] of unionPieces(prev, next)) {
@@ -141,11 +145,38 @@ export function copiesOwed(prev: ChainLayout | null, next: ChainLayout, self: st
 export class Chains {
   private readonly cache = new Map<string, ChainLayout>();
 
+  private readonly movingCache = new Map<string, ChainLayout>();
+
   constructor(
     readonly ring: Ring,
     readonly next: Ring | null,
     readonly k: number,
+    /** The switch to `next` is about to happen: masters take no new push for keys whose master changes. */
+    readonly frozen = false,
   ) {}
+
+  /**
+   * Whether a push of `keys` must wait (the layout is frozen and some key's master changes with
+   * the switch): refused before anything is applied, so no push is ever applied by a master that
+   * then cannot finish it.
+   */
+  held(t: TableShape, keys: KvKeys): boolean {
+    if (!this.frozen || this.next === null) return false;
+    const key = `${t.id}:${t.keySpace}:${t.valueLength}`;
+    let moving = this.movingCache.get(key);
+    if (moving === undefined) {
+      const ranges: ChainRange[] = [];
+      for (const [b, e, now, then] of unionPieces(this.ring.chainRanges(t, this.k), this.next.chainRanges(t, this.k)))
+        ranges.push({ begin: b, end: e, chain: now[0] === then[0] ? [] : ['moving'] });
+      moving = { ranges, begins: Float64Array.from(ranges, (r) => r.begin) };
+      this.movingCache.set(key, moving);
+    }
+    let any = false;
+    forEachPiece(moving, keys, (r) => {
+      if (r.chain.length > 0) any = true;
+    });
+    return any;
+  }
 
   get version(): number {
     return this.ring.version;

@@ -63,7 +63,10 @@ export class GroupFrames {
     // forwards are refused (its push then goes to the new master), never written over newer rows.
     const chains = this.host.chains();
     if (chains && chains.version > 0 && !precedesAll(chains.of(t.spec), from, this.self, m.keys))
-      throw new TabshardError('TS_ERR_NOT_OWNER', `${from} does not precede ${this.self} in these keys' chains (ring v${chains.version})`);
+      throw new TabshardError(
+        'TS_ERR_NOT_OWNER',
+        `${from} does not precede ${this.self} in these keys' chains (ring v${chains.version})`,
+      );
     t.writeRows(m.keys, m.rows);
     t.advanceSteps(m.steps);
     if (m.task) t.dedupe.record(m.task);
@@ -85,9 +88,13 @@ export class GroupFrames {
     // A copy comes from the member just before this one in the range's chains, as forwards do
     // (never to a master): one sent under other chains is refused and sent again once both agree.
     const chains = this.host.chains();
-    const keys = m.form === 'clear' ? ({ kind: 'range', begin: m.begin, end: m.end } as const) : m.form === 'rows' ? m.keys : null;
+    const keys =
+      m.form === 'clear' ? ({ kind: 'range', begin: m.begin, end: m.end } as const) : m.form === 'rows' ? m.keys : null;
     if (keys && chains && chains.version > 0 && !precedesAll(chains.of(t.spec), from, this.self, keys))
-      throw new TabshardError('TS_ERR_NOT_OWNER', `${from} does not precede ${this.self} in these keys' chains (ring v${chains.version})`);
+      throw new TabshardError(
+        'TS_ERR_NOT_OWNER',
+        `${from} does not precede ${this.self} in these keys' chains (ring v${chains.version})`,
+      );
     if (m.form === 'clear') t.dropRange(m.begin, m.end);
     else if (m.form === 'rows') {
       t.writeRows(m.keys, m.rows);

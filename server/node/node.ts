@@ -15,8 +15,8 @@ import { asSubscribe, asUnsubscribe, parseClock } from '../../shared/protocol/su
 import { Ring } from '../../shared/ring.ts';
 import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
 import type { Conn, Dialer, Listener } from '../../shared/transport/types.ts';
-import type { GcTotals } from './gc-monitor.ts';
 import { Chains } from './chain.ts';
+import type { GcTotals } from './gc-monitor.ts';
 import { GroupFrames } from './group-frames.ts';
 import { checkOwner, type OwnsAllCache } from './ownership.ts';
 import { type ReplicationStats, Replicator } from './replication.ts';
@@ -144,7 +144,12 @@ export class ServerNode {
   setCluster(info: ClusterInfo): void {
     const prev = this.cluster?.chains ?? null;
     const ring = Ring.fromJSON(info.ring);
-    const chains = new Chains(ring, info.next ? Ring.fromJSON(info.next) : null, info.replicas ?? 0);
+    const chains = new Chains(
+      ring,
+      info.next ? Ring.fromJSON(info.next) : null,
+      info.replicas ?? 0,
+      info.frozen === true,
+    );
     this.cluster = { info, ring, chains };
     this.replicator?.ringInstalled(prev?.version === 0 ? null : prev, chains, this.allTables());
   }
@@ -279,6 +284,11 @@ export class ServerNode {
         const m = asPush(f);
         const t = this.table(m.job, m.table);
         this.checkOwner(t, m.keys);
+        if (this.cluster?.chains.held(t.spec, m.keys))
+          throw new TabshardError(
+            'TS_ERR_NOT_OWNER',
+            `keys moving to another node (ring v${this.cluster.ring.version}); ask again`,
+          );
         const applied = t.push(m.keys, m.values, m.task);
         if (this.replicator === null) {
           conn.send(encodeAck(m.requestId, !applied));

@@ -54,12 +54,15 @@ export interface ReplicationStats {
   copies: number;
   copyBytes: number;
   copiesPending: number;
+  /** Pushes whose forwards are not finished yet (sent, or waiting to be tried again). */
+  forwardsPending: number;
   /** Forwards that failed and were tried again under a newer ring. */
   retries: number;
 }
 
 export class Replicator {
   readonly stats: ReplicationStats = {
+    forwardsPending: 0,
     forwards: 0,
     forwardBytes: 0,
     copies: 0,
@@ -89,7 +92,33 @@ export class Replicator {
     stamp: TaskStamp | null,
     role: 'master' | 'replica',
     done: (err: TabshardError | null) => void,
-    tries = 0,
+  ): void {
+    const ring = this.host.chains();
+    if (ring === null || ring.k === 0 || ring.nodes.length < 2) {
+      done(null);
+      return;
+    }
+    this.stats.forwardsPending++;
+    this.attempt(
+      t,
+      keys,
+      stamp,
+      role,
+      (err) => {
+        this.stats.forwardsPending--;
+        done(err);
+      },
+      0,
+    );
+  }
+
+  private attempt(
+    t: Table,
+    keys: KvKeys,
+    stamp: TaskStamp | null,
+    role: 'master' | 'replica',
+    done: (err: TabshardError | null) => void,
+    tries: number,
   ): void {
     const ring = this.host.chains();
     if (ring === null || ring.k === 0 || ring.nodes.length < 2) {
@@ -101,7 +130,12 @@ export class Replicator {
     // them along the new chains itself (a replica answering "done" would skip the members the
     // new ring added).
     if (tries > 0 && role === 'replica' && !inAll(layout, this.host.id, keys)) {
-      done(new TabshardError('TS_ERR_NOT_OWNER', `${this.host.id} no longer replicates these keys (ring v${ring.version})`));
+      done(
+        new TabshardError(
+          'TS_ERR_NOT_OWNER',
+          `${this.host.id} no longer replicates these keys (ring v${ring.version})`,
+        ),
+      );
       return;
     }
     if (role === 'master' && tries > 0 && !mastersAll(layout, this.host.id, keys)) {
@@ -146,7 +180,7 @@ export class Replicator {
             let pending = retry.length;
             let first: TabshardError | null = null;
             for (const keys of retry)
-              this.forward(
+              this.attempt(
                 t,
                 keys,
                 stamp,
