@@ -7,16 +7,22 @@
  *                                  staleness-aware learning rate (pushes scaled by 1 / (1 + staleness))
  *     the admin token is TABSHARD_ADMIN_TOKEN when set, else a fresh random one (printed)
  *     --json prints one line {"event":"ready","gateway","nodes":[{id,pid,addresses}],"adminToken"} instead of the banner
- *   tabshard server [--id n1] [--host h] [--port p] [--no-webrtc] [--bench-raw] [--lifeline]   one server node
+ *   tabshard server [--id n1] [--host h] [--port p] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]   one server node
  *     --lifeline: exit (status 0) when stdin ends or closes, once the listeners are closed or after 1 s
  *     if closing hangs. The embedded cluster spawns its nodes so, holding their stdin pipes
  *     open; the kernel closes them when that process dies, even by SIGKILL, so no node outlives it.
  *     Without it a server ignores its stdin.
+ *     --join URL: once listening, join the running cluster whose gateway is at URL (POST URL/api/nodes
+ *     with its id and addresses and TABSHARD_ADMIN_TOKEN, which must be the cluster's admin token:
+ *     the node requires it too); prints {"event":"joined","node","ring"} once the node masters its
+ *     share and keeps serving, or one line `tabshard: could not join URL: <reason>` and exits 1.
+ *     --host must then be an address the cluster's manager can reach.
  */
 import { parseArgs } from 'node:util';
 import type { TableSpec } from '../shared/table.ts';
 import { type JobRequest, startEmbeddedCluster } from './cluster.ts';
 import type { JobDriver } from './jobs/driver.ts';
+import { joinCluster, joinUrl } from './node/join.ts';
 import { type RunningNode, startNode } from './node/process.ts';
 
 /** How long a `--lifeline` server may take to close its listeners once its parent is gone. */
@@ -121,6 +127,7 @@ async function main(): Promise<void> {
       eager: { type: 'boolean', default: false },
       'staleness-lr': { type: 'boolean', default: false },
       lifeline: { type: 'boolean', default: false },
+      join: { type: 'string' },
     },
   });
   if (cmd === 'server') {
@@ -144,17 +151,39 @@ async function main(): Promise<void> {
       // The parent's end of the stdout pipe goes with it: writing there must not crash the exit.
       process.stdout.on('error', () => {});
     }
+    const join = values.join;
+    const token = process.env.TABSHARD_ADMIN_TOKEN || undefined;
+    /** One line, no stack (the stack too with TABSHARD_DEBUG=1), and exit 1. */
+    const cannotJoin = (err: unknown): never => {
+      if (process.env.TABSHARD_DEBUG) console.error(err);
+      console.error(`tabshard: could not join ${join}: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    };
+    if (join !== undefined) {
+      // Mistakes the gateway would refuse anyway are reported before the node starts.
+      try {
+        joinUrl(join);
+        if (!token) throw new Error('TABSHARD_ADMIN_TOKEN is not set (the join needs the cluster admin token)');
+      } catch (err) {
+        cannotJoin(err);
+      }
+    }
     running = await startNode({
       id: values.id!,
       host: values.host,
       port: Number(values.port),
       webrtc: !values['no-webrtc'],
       benchRaw: values['bench-raw'],
-      adminToken: process.env.TABSHARD_ADMIN_TOKEN || undefined,
+      adminToken: token,
     });
     console.log(JSON.stringify({ event: 'listening', node: values.id, addresses: running.addresses }));
     process.on('SIGTERM', () => stop());
     process.on('SIGINT', () => stop());
+    if (join !== undefined) {
+      // The node serves while it joins: the manager dials it and copies its share to it.
+      const joined = await joinCluster(join, { id: values.id!, addresses: running.addresses }, token).catch(cannotJoin);
+      if (!stopping) console.log(JSON.stringify({ event: 'joined', node: joined.node, ring: joined.ring }));
+    }
     return;
   }
   if (cmd === 'start') {
@@ -241,8 +270,9 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline]\n' +
-      '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)',
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]\n' +
+      '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)\n' +
+      '  server --join URL: once listening, join the cluster whose gateway is at URL (TABSHARD_ADMIN_TOKEN: its admin token)',
   );
   process.exit(2);
 }

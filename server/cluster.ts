@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { TableSpec } from '../shared/table.ts';
 import { buildApp } from './gateway/app.ts';
 import type { NewJob } from './gateway/jobs.ts';
+import type { Membership } from './gateway/nodes.ts';
 import { JobDriver } from './jobs/driver.ts';
 import { type LogregJobOptions, prepareLogregJob } from './jobs/logreg.ts';
 import { prepareTextnnJob } from './jobs/textnn.ts';
@@ -141,10 +142,17 @@ export async function startEmbeddedCluster(
       creating = next.catch(() => {}); // one job is prepared at a time: job ids stay in order
       return next;
     };
+    // TODO: plain `{ join: manager.join.bind(manager), … }` once ServerManager's join and drain have landed.
+    const ops = manager as unknown as Partial<Membership>;
+    const membership: Membership | undefined =
+      typeof ops.join === 'function' && typeof ops.drain === 'function'
+        ? { join: ops.join.bind(manager), drain: ops.drain.bind(manager) }
+        : undefined;
     const app = buildApp({
       cluster: () => manager.info,
       stats: () => manager.stats(),
       nodes: () => manager.nodeStates(),
+      membership,
       dialer: tcpDialer(),
       assets: {},
       jobs: () => jobs,

@@ -14,7 +14,7 @@ import { TabshardError } from '../../shared/errors.ts';
 
 /** Route `config` flags the guard reads. */
 export interface AdminRouteConfig {
-  /** A GET route that needs the token too (the console's stream). */
+  /** A GET route that needs the token too (the console's stream, the node list). */
   admin?: boolean;
   /** A mutating route anyone may call (none today). */
   public?: boolean;

@@ -76,6 +76,14 @@ describe('admin surface', () => {
     app = buildApp({
       cluster: () => CLUSTER as never,
       stats: async () => STATS,
+      nodes: () => [
+        { id: 'n1', state: 'up', masters: 4, replicas: 4 },
+        { id: 'n2', state: 'up', masters: 4, replicas: 4 },
+      ],
+      membership: {
+        join: async () => Promise.reject(new Error('no joining in this test')),
+        drain: async () => Promise.reject(new Error('no draining in this test')),
+      },
       dialer: { kind: 'tcp', dial: async () => Promise.reject(new Error('no dialing in this test')) },
       assets: {},
       jobs: () => jobs,
@@ -91,7 +99,7 @@ describe('admin surface', () => {
   it('every mutating route answers 401 without the token and 403 with a wrong one', async () => {
     const mutating = routes.filter((r) => isMutating(r.method));
     // The routes known today; more are fine (and guarded), fewer means the walk lost some.
-    assert.ok(mutating.length >= 6, mutating.map((r) => `${r.method} ${r.url}`).join(', '));
+    assert.ok(mutating.length >= 8, mutating.map((r) => `${r.method} ${r.url}`).join(', '));
     for (const r of mutating)
       for (const method of [r.method].flat()) {
         const url = concrete(r.url!);

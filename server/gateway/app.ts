@@ -1,9 +1,10 @@
 /**
  * The gateway (fastify): health, the cluster layout, the relays a browser tab uses to reach the
  * server nodes (relay.ts), the browser bundles and pages (assets.ts), the job API with the
- * scheduler sessions and admin controls (jobs.ts), the admin console's live stream (console.ts),
- * Prometheus metrics (metrics.ts) and the OpenAPI description (openapi.ts). Every mutating route
- * needs the admin token (admin-auth.ts).
+ * scheduler sessions and admin controls (jobs.ts), the server group's membership: node states,
+ * join and drain (nodes.ts), the admin console's live stream (console.ts), Prometheus metrics
+ * (metrics.ts) and the OpenAPI description (openapi.ts). Every mutating route needs the admin
+ * token (admin-auth.ts).
  */
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type RouteOptions } from 'fastify';
@@ -16,6 +17,7 @@ import { type AssetsOptions, assetsPlugin } from './assets.ts';
 import { consolePlugin } from './console.ts';
 import { jobsPlugin, type NewJob } from './jobs.ts';
 import { metricsPlugin, type NodeView } from './metrics.ts';
+import { type Membership, nodesPlugin } from './nodes.ts';
 import { registerOpenapi } from './openapi.ts';
 import { DEFAULT_RELAY_MAX_MESSAGE, relayPlugin } from './relay.ts';
 
@@ -25,6 +27,8 @@ export interface GatewayDeps {
   stats(): Promise<unknown[]>;
   /** Each server node's state and key-range counts (none: the manager has no membership view). */
   nodes?: () => NodeView[];
+  /** Live join and drain of server nodes (`POST /api/nodes`, `/api/nodes/:id/drain`; none: not offered). */
+  membership?: Membership;
   /** Dials server nodes' TCP addresses for the relays (none: no relay routes). */
   dialer?: Dialer;
   /** Largest message relayed to a node (default 64 MiB). */
@@ -73,6 +77,8 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   if (deps.dialer) app.register(relayPlugin, { cluster: deps.cluster, dialer: deps.dialer, maxMessage });
   if (deps.assets) app.register(assetsPlugin, deps.assets);
   const jobs = deps.jobs ?? (() => []);
+  if (deps.nodes || deps.membership)
+    app.register(nodesPlugin, { cluster: deps.cluster, nodes: deps.nodes, membership: deps.membership });
   if (deps.jobs) app.register(jobsPlugin, { jobs: deps.jobs, createJob: deps.createJob });
   app.register(consolePlugin, {
     cluster: deps.cluster,

@@ -3,6 +3,7 @@
  * them into the OpenAPI description (/api/openapi.json). Response schemas of large views keep
  * `additionalProperties: true` so the serializer never drops a field the schema does not list.
  */
+import { NODE_STATES } from '../../shared/status.ts';
 
 export const errorSchema = {
   type: 'object',
@@ -99,3 +100,59 @@ export const jobStatusSchema = {
 
 /** The usual error replies of an admin route about one job. */
 export const adminErrors = { 401: errorSchema, 403: errorSchema, 404: errorSchema } as const;
+
+/** A server node's id: 1–64 characters of [A-Za-z0-9_-]. */
+export const nodeIdSchema = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'e.g. n4' } as const;
+
+export const nodeParams = { type: 'object', required: ['id'], properties: { id: nodeIdSchema } } as const;
+
+// Host names and IPv4 addresses (the TCP dialer takes no IPv6 literal); the port is checked to be 1–65535 too.
+const HOST_PORT = '([A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):([0-9]{1,5})$';
+export const TCP_ADDRESS = new RegExp(`^tcp://${HOST_PORT}`);
+export const WEBRTC_ADDRESS = new RegExp(`^webrtc\\+tcp://${HOST_PORT}`);
+
+/**
+ * What `POST /api/nodes` takes: the joining node's id and where it listens (what
+ * `tabshard server` prints in its `listening` line). The manager dials `addresses.tcp`.
+ */
+export const joinBodySchema = {
+  type: 'object',
+  required: ['id', 'addresses'],
+  additionalProperties: false,
+  properties: {
+    id: nodeIdSchema,
+    addresses: {
+      type: 'object',
+      description:
+        'Where the node listens, by transport: tcp (required; the manager dials it) and webrtc. Others are refused.',
+      required: ['tcp'],
+      // Not `additionalProperties: false`: fastify's Ajv would drop an unknown transport silently; the route refuses it.
+      properties: {
+        tcp: { type: 'string', pattern: TCP_ADDRESS.source, description: 'e.g. tcp://127.0.0.1:40001' },
+        webrtc: { type: 'string', pattern: WEBRTC_ADDRESS.source, description: 'e.g. webrtc+tcp://127.0.0.1:40002' },
+      },
+    },
+  },
+} as const;
+
+/** One server node as the manager sees it (shared/status.ts, NodeView). */
+export const nodeViewSchema = {
+  type: 'object',
+  additionalProperties: true,
+  properties: {
+    id: { type: 'string' },
+    state: { type: 'string', enum: [...NODE_STATES] },
+    masters: { type: 'integer', description: 'Key ranges, summed over tables, it is the master of' },
+    replicas: { type: 'integer', description: 'Key ranges, summed over tables, it holds a replica of' },
+  },
+} as const;
+
+/** What a finished join or drain answers: the node and the ring version now installed. */
+export const membershipReplySchema = {
+  type: 'object',
+  required: ['node', 'ring'],
+  properties: { node: { type: 'string' }, ring: { type: 'integer', description: 'The ring version now installed' } },
+} as const;
+
+/** The usual error replies of an admin route that takes a body (bad input, no or a wrong token). */
+export const inputErrors = { 400: errorSchema, 401: errorSchema, 403: errorSchema } as const;

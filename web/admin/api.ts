@@ -18,6 +18,10 @@ export class AdminApi {
   startJob(body: { name?: string; iterations?: number; shards?: number; tau?: number | null }) {
     return this.call('POST', '/api/jobs', body);
   }
+  /** Resolves once the node holds nothing, with the ring version then installed. */
+  drainNode(node: string) {
+    return this.call('POST', `/api/nodes/${encodeURIComponent(node)}/drain`) as Promise<{ node: string; ring: number }>;
+  }
 
   private async call(method: string, path: string, body?: unknown): Promise<unknown> {
     const res = await fetch(path, {

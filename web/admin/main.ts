@@ -36,7 +36,7 @@ let stream: ConsoleStream | null = null;
 function signIn(token: string): void {
   sessionStorage.setItem(TOKEN_KEY, token);
   const api = new AdminApi(token);
-  const nodes = new NodesView();
+  const nodes = new NodesView(api);
   const cards = new Map<number, JobCard>();
   const jobsEl = h('div', { id: 'jobs' });
   let history: Hello['metrics'] = {};

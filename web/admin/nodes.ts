@@ -5,10 +5,15 @@
  * table's key space [0, K) coloured by owner. Ranges per table are computed here from the ring
  * JSON with the same rule the nodes and workers use (shared/ring.ts). A node that is dead or did
  * not answer its last STATS is greyed: its numbers are the last it reported, not live.
+ *
+ * Each row has a Drain button (`POST /api/nodes/:id/drain`): off for a dead node, one already
+ * draining and while the console's own drain request is out; the row's state shows the drain as
+ * the stream reports it, and the button's note says how the request ended (refusals inline).
  */
 import type { ClusterInfo } from '../../shared/cluster.ts';
 import { Ring } from '../../shared/ring.ts';
 import type { TableSpec } from '../../shared/table.ts';
+import type { AdminApi } from './api.ts';
 import { fill, fmt, h, text } from './dom.ts';
 import type { NodeLoad } from './types.ts';
 
@@ -25,7 +30,21 @@ const COLUMNS: Array<[string, string | undefined]> = [
   ['bytes', undefined],
   ['pushes/s', undefined],
   ['connections', undefined],
+  ['', undefined],
 ];
+
+/** The console's own drain request for a node: out, or how it ended. */
+interface DrainRequest {
+  pending: boolean;
+  note: string;
+  refused: boolean;
+}
+
+interface NodeRow extends Record<string, HTMLElement> {
+  tr: HTMLTableRowElement;
+  drain: HTMLButtonElement;
+  drainNote: HTMLElement;
+}
 
 /** Why a row is greyed, as its tooltip ('' for a live node). */
 function rowTitle(n: NodeLoad): string {
@@ -48,10 +67,12 @@ export class NodesView {
   private readonly strip = h('canvas', { class: 'ring-strip', width: 960, height: 28 });
   private readonly summary = h('p', { class: 'muted' });
   private readonly body = h('tbody');
-  private readonly rows = new Map<string, Record<string, HTMLElement> & { tr: HTMLTableRowElement }>();
+  private readonly rows = new Map<string, NodeRow>();
   private load = new Map<string, NodeLoad>();
+  /** Kept apart from the rows: a ring change rebuilds them while a drain is out. */
+  private readonly drains = new Map<string, DrainRequest>();
 
-  constructor() {
+  constructor(private readonly api: AdminApi) {
     this.el = h(
       'section',
       { id: 'nodes', class: 'card' },
@@ -112,8 +133,46 @@ export class NodesView {
       // A rate needs two answers in a row: none for a node that did not answer now.
       text(r.pushes, reported && !reported.error ? fmt.num(reported.pushesPerSec) : '–');
       text(r.conns, reported ? String(reported.connections) : '–');
+      this.showDrain(node);
     }
     this.summarize();
+  }
+
+  /** The Drain button and note of `node`'s row from its state and the console's request. */
+  private showDrain(node: string): void {
+    const r = this.rows.get(node);
+    if (!r) return;
+    const n = this.load.get(node);
+    const d = this.drains.get(node);
+    const why = !n
+      ? 'its state is not known yet'
+      : n.state === 'dead'
+        ? 'a dead node holds nothing to drain'
+        : n.state === 'draining'
+          ? 'it is draining'
+          : d?.pending
+            ? 'the drain request is out'
+            : '';
+    r.drain.disabled = why !== '';
+    r.drain.title = why ? `Drain: off (${why})` : `Move everything ${node} holds to the other nodes`;
+    text(r.drainNote, d?.note ?? '');
+    r.drainNote.className = d?.refused ? 'drain-note refused' : 'drain-note';
+  }
+
+  private drain(node: string): void {
+    if (this.drains.get(node)?.pending) return;
+    this.drains.set(node, { pending: true, note: 'draining…', refused: false });
+    this.showDrain(node);
+    this.api.drainNode(node).then(
+      (r) => {
+        this.drains.set(node, { pending: false, note: `drained (ring v${r.ring})`, refused: false });
+        this.showDrain(node);
+      },
+      (err: Error) => {
+        this.drains.set(node, { pending: false, note: `drain refused — ${err.message}`, refused: true });
+        this.showDrain(node);
+      },
+    );
   }
 
   private addRow(node: string): void {
@@ -132,6 +191,12 @@ export class NodesView {
       pushes: h('td', { class: 'num' }),
       conns: h('td', { class: 'num' }),
     };
+    const drain = h(
+      'button',
+      { type: 'button', class: 'btn-drain', disabled: true, on: { click: () => this.drain(node) } },
+      'Drain',
+    );
+    const drainNote = h('span', { class: 'drain-note', role: 'status' });
     const tr = h(
       'tr',
       { data: { node } },
@@ -147,9 +212,11 @@ export class NodesView {
       cells.bytes,
       cells.pushes,
       cells.conns,
+      h('td', { class: 'drain' }, drain, drainNote),
     );
-    this.rows.set(node, { ...cells, tr });
+    this.rows.set(node, { ...cells, tr, drain, drainNote });
     this.body.append(tr);
+    this.showDrain(node);
   }
 
   private pickTable(): void {
