@@ -142,17 +142,11 @@ export async function startEmbeddedCluster(
       creating = next.catch(() => {}); // one job is prepared at a time: job ids stay in order
       return next;
     };
-    // TODO: plain `{ join: manager.join.bind(manager), … }` once ServerManager's join and drain have landed.
-    const ops = manager as unknown as Partial<Membership>;
-    const membership: Membership | undefined =
-      typeof ops.join === 'function' && typeof ops.drain === 'function'
-        ? { join: ops.join.bind(manager), drain: ops.drain.bind(manager) }
-        : undefined;
     const app = buildApp({
       cluster: () => manager.info,
       stats: () => manager.stats(),
       nodes: () => manager.nodeStates(),
-      membership,
+      membership: { join: (e) => manager.join(e), drain: (id) => manager.drain(id) },
       dialer: tcpDialer(),
       assets: {},
       jobs: () => jobs,
