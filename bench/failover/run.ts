@@ -11,6 +11,7 @@
  * counts. JSON lines out: one per run, then the summary (median of the runs).
  *
  *   npm run bench:failover [-- --runs 5]
+ *   npm run bench:failover -- --join [--runs 3]     a node joins instead (join.ts)
  */
 import { parseArgs } from 'node:util';
 import { Worker } from '../../client/worker.ts';
@@ -18,9 +19,12 @@ import { type NodeChild, spawnNode } from '../../server/cluster.ts';
 import { ServerManager } from '../../server/manager.ts';
 import { tcpDialer } from '../../server/transports/tcp.ts';
 import type { TableSpec } from '../../shared/table.ts';
+import { joinRun } from './join.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
-const runs = Number(values.runs);
+const { values } = parseArgs({
+  options: { runs: { type: 'string' }, join: { type: 'boolean', default: false } },
+});
+const runs = Number(values.runs ?? (values.join ? 3 : 5));
 if (!Number.isInteger(runs) || runs < 1) {
   console.error('bench:failover: --runs must be a positive integer');
   process.exit(2);
@@ -135,6 +139,28 @@ async function once(run: number): Promise<Record<string, unknown>> {
   } finally {
     for (const n of nodes) n.child.kill('SIGKILL');
   }
+}
+
+if (values.join) {
+  const rs: Array<Record<string, number>> = [];
+  for (let r = 0; r < runs; r++) {
+    rs.push(await joinRun(r));
+    console.log(JSON.stringify({ bench: 'failover-join', ...rs[r] }));
+  }
+  const med = (k: string) => [...rs.map((x) => x[k])].sort((a, b) => a - b)[Math.floor((runs - 1) / 2)];
+  console.log(
+    JSON.stringify({
+      bench: 'failover-join',
+      summary: true,
+      runs,
+      medianMbPerS: med('mbPerS'),
+      medianPushMaxDuringMs: med('pushMaxDuringMs'),
+      medianPushBeforeMs: med('pushMedianBeforeMs'),
+      wrongKeys: rs.reduce((s, x) => s + x.wrongKeys, 0),
+      targets: { mbPerS: 100, pushMaxDuringMs: 200 },
+    }),
+  );
+  process.exit(0);
 }
 
 const results: Array<Record<string, unknown>> = [];

@@ -50,7 +50,7 @@ export interface ReplicationStats {
   /** FORWARD frames sent and their bytes (rows). */
   forwards: number;
   forwardBytes: number;
-  /** MIGRATE frames sent to restore replicas, their bytes, and how many are not acknowledged yet. */
+  /** MIGRATE frames sent to copy ranges, their payload (keys and rows), and how many are not acknowledged yet. */
   copies: number;
   copyBytes: number;
   copiesPending: number;
@@ -291,7 +291,9 @@ export class Replicator {
       queue((r) => encodeMigrateClear(r, job, id, b, e), 0);
       for (const c of t.exportRange(b, e)) {
         const msg = { requestId: 0, job, table: id, steps: t.steps, task: null, keys: c.keys, rows: c.rows };
-        queue((requestId) => encodeMigrateRows({ ...msg, requestId }), c.rows.byteLength);
+        const keyBytes =
+          c.keys.kind === 'list' ? 8 * c.keys.keys.length : c.keys.kind === 'range' ? 16 : 8 * c.keys.bounds.length;
+        queue((requestId) => encodeMigrateRows({ ...msg, requestId }), c.rows.byteLength + keyBytes);
       }
     }
     const records = t.dedupe.export({ applied: false });
