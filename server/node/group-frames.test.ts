@@ -8,19 +8,28 @@ import { after, before, describe, it } from 'node:test';
 import { encodeJson } from '../../shared/protocol/control.ts';
 import { MsgType } from '../../shared/protocol/frame.ts';
 import { encodeForward, encodeMigrateClear, encodeMigrateRecords } from '../../shared/protocol/replication.ts';
+import { Ring } from '../../shared/ring.ts';
 import { RpcPeer } from '../../shared/rpc.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
 import { codeOf } from '../scheduler/testkit.ts';
 import { type TestCluster, tableSpec, testCluster } from './testkit.ts';
 
 const TOKEN = 'group-secret';
-const KEYS = Float64Array.of(1, 2, 3);
+const TABLE = tableSpec(1, 's', 'sparse', 2 ** 30, 1, 'sum');
+/** Three keys n1 replicates, and the node just before it in their chain (the only one n1 takes FORWARDs of them from). */
+let KEYS = new Float64Array(0);
+let MASTER = '';
 
 describe('FORWARD and MIGRATE from outside the group', () => {
   const net = new MemoryNetwork({ seed: 4, maxDelay: 2 });
   let c: TestCluster;
   before(async () => {
-    c = await testCluster([tableSpec(1, 's', 'sparse', 2 ** 30, 1, 'sum')], { net, adminToken: TOKEN, replicas: 1 });
+    c = await testCluster([TABLE], { net, adminToken: TOKEN, replicas: 1 });
+    const r = Ring.fromJSON(c.mgr.info.ring)
+      .chainRanges(TABLE, 1)
+      .ranges.find((x) => x.chain[1] === 'n1' && x.end - x.begin >= 3)!;
+    KEYS = Float64Array.of(r.begin, r.begin + 1, r.begin + 2);
+    MASTER = r.chain[0];
   });
   after(() => c.close());
 
@@ -35,7 +44,7 @@ describe('FORWARD and MIGRATE from outside the group', () => {
     );
   const stored = () => c.nodes[0].stats().tables[0].keys;
 
-  it('refuses them without a server HELLO, with a wrong token, and from a node not in the ring', async () => {
+  it('refuses them without a server HELLO, with a wrong token, from a node not in the ring, and from one not just before it in the chain', async () => {
     const anon = await peer();
     assert.equal(await codeOf(forward(anon)), 'TS_ERR_FORBIDDEN');
     assert.equal(await codeOf(anon.call((id) => encodeMigrateClear(id, 0, 1, 0, 10))), 'TS_ERR_FORBIDDEN');
@@ -44,12 +53,19 @@ describe('FORWARD and MIGRATE from outside the group', () => {
     assert.equal(await codeOf(peer({ role: 'server', node: 'n2', token: 'guess' })), 'TS_ERR_FORBIDDEN');
     const stranger = await peer({ role: 'server', node: 'n9', token: TOKEN });
     assert.equal(await codeOf(forward(stranger)), 'TS_ERR_NOT_OWNER');
+    const third = await peer({ role: 'server', node: ['n2', 'n3'].find((n) => n !== MASTER)!, token: TOKEN });
+    assert.equal(
+      await codeOf(forward(third)),
+      'TS_ERR_NOT_OWNER',
+      'a group member that does not precede n1 in these keys',
+    );
+    third.close();
     assert.equal(stored(), 0, 'nothing was written');
     for (const p of [anon, worker, stranger]) p.close();
   });
 
   it('a group member gets coded errors for malformed ones, and nothing changes', async () => {
-    const n2 = await peer({ role: 'server', node: 'n2', token: TOKEN });
+    const n2 = await peer({ role: 'server', node: MASTER, token: TOKEN });
     assert.equal(await codeOf(forward(n2, Float32Array.of(1, 2))), 'TS_ERR_VALUE_LENGTH');
     assert.equal(
       await codeOf(
