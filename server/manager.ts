@@ -43,11 +43,20 @@ export interface ManagerOptions {
   adminToken?: string;
   /** Replicas per key range (k). Default 1 with two or more nodes, else 0. */
   replicas?: number;
-  /** Probe period (default 200 ms) and the silence after which a node is dead (default 1000 ms). */
+  /** Probe period (default 200 ms) and the silence after which a node is dead (default DEAD_AFTER_MS). */
   heartbeatMs?: number;
   deadAfterMs?: number;
   onevent?: (e: ManagerEvent) => void;
 }
+
+/**
+ * Default silence after which a node is declared dead. A live node's event loop can stall for
+ * over a second when it shares a loaded machine with the browsers (`tabshard start` and four
+ * training tabs on 2 cores: stalls of up to 1.1 s, the node runnable but not running), and at
+ * 1000 ms healthy nodes were declared dead. A killed node is found at once either way: its
+ * connection closes and nothing listens where it was.
+ */
+const DEAD_AFTER_MS = 3000;
 
 interface Member {
   entry: NodeEntry;
@@ -203,7 +212,7 @@ export class ServerManager {
         }),
       );
     } catch (err) {
-      if (tries >= 3 || !(await this.ringAfter(ring.version, 2 * (this.opts.deadAfterMs ?? 1000)))) throw err;
+      if (tries >= 3 || !(await this.ringAfter(ring.version, 2 * (this.opts.deadAfterMs ?? DEAD_AFTER_MS)))) throw err;
       return this.pull(job, table, keys, tries + 1);
     }
     return out;
@@ -277,7 +286,7 @@ export class ServerManager {
 
   private probeAll(): void {
     const now = performance.now();
-    const deadAfter = this.opts.deadAfterMs ?? 1000;
+    const deadAfter = this.opts.deadAfterMs ?? DEAD_AFTER_MS;
     for (const m of this.members.values()) {
       if (m.state === 'dead') continue;
       const silent = now - m.lastSeen;
@@ -321,7 +330,7 @@ export class ServerManager {
       const m = this.members.get(node);
       if (!m || m.state === 'dead')
         throw new TabshardError('TS_ERR_CONNECT_FAILED', `node ${node} is not a live member`);
-      p = new RpcPeer(await this.dialer.dial(m.entry.control), Math.max(this.opts.deadAfterMs ?? 1000, 5000));
+      p = new RpcPeer(await this.dialer.dial(m.entry.control), Math.max(this.opts.deadAfterMs ?? DEAD_AFTER_MS, 5000));
       this.peers.set(node, p);
       const peer = p;
       // A lost control connection is probed at once rather than at the next tick.
@@ -347,7 +356,7 @@ export class ServerManager {
         try {
           await (await this.peer(n)).call(build);
         } catch (err) {
-          const deadline = performance.now() + 2 * (this.opts.deadAfterMs ?? 1000);
+          const deadline = performance.now() + 2 * (this.opts.deadAfterMs ?? DEAD_AFTER_MS);
           while (this.members.get(n)?.state !== 'dead' && performance.now() < deadline && this.timer !== null) {
             const v = this.ring?.version ?? 0;
             await this.ringAfter(v, deadline - performance.now());
