@@ -234,10 +234,14 @@ export class ServerManager {
     m.state = 'dead';
     this.peers.get(node)?.close();
     this.peers.delete(node);
-    const live = this.ring.nodes.filter((id) => id !== node);
-    if (live.length === 0) return;
-    const next = this.ring.withNodes(live);
-    await this.install(next);
+    // The ring is built at its turn among the installs, from the one adopted before it: two deaths
+    // declared at once would otherwise each build a ring from the same one, the second keeping
+    // the first's dead node (it would master ranges for good).
+    const next = await this.install(() => {
+      const live = this.ring!.nodes.filter((id) => id !== node);
+      return live.length === 0 || live.length === this.ring!.nodes.length ? null : this.ring!.withNodes(live);
+    });
+    if (next === null) return;
     this.opts.onevent?.({
       type: 'node-dead',
       node,
@@ -247,9 +251,14 @@ export class ServerManager {
     });
   }
 
-  /** Installs `ring` on its nodes (a node that dies meanwhile is left out), then adopts it. */
-  private install(ring: Ring): Promise<void> {
+  /**
+   * Installs `ring` on its nodes (a node that dies meanwhile is left out), then adopts it; a
+   * function is called for the ring when the installs before it are done (null: nothing to do).
+   */
+  private install(target: Ring | (() => Ring | null)): Promise<Ring | null> {
     const run = this.installing.then(async () => {
+      const ring = typeof target === 'function' ? target() : target;
+      if (ring === null) return null;
       const body = (id: number) =>
         encodeJson(MsgType.RING, id, {
           ring: ring.toJSON(),
@@ -267,6 +276,7 @@ export class ServerManager {
       );
       this.ring = ring;
       for (const w of this.ringWaiters.splice(0)) w();
+      return ring;
     });
     this.installing = run.catch(() => {});
     return run;
