@@ -426,7 +426,8 @@ export class Worker implements SubscriptionHost, TableHost {
    * dropped, goes to the same node at once (a dropped connection to a live node just redials);
    * after a redial that could not connect, a timeout, or NOT_OWNER, the frame waits up to
    * RING_WAIT_MS for a newer ring (`awaitRing`) before it is resent to the same node, or fails.
-   * NOT_OWNER without a newer ring then: one more refresh, else the request fails with it.
+   * NOT_OWNER without a newer ring then: one more refresh, else the frame is resent to the same
+   * node (which may not have installed the worker's ring yet), up to `retries` times, then fails.
    * See docs/workers.md, "When the ring changes".
    */
   sendSlice(
@@ -526,7 +527,13 @@ export class Worker implements SubscriptionHost, TableHost {
         this.dropClosed(node);
         this.send(node, build, done, version, moved, attempt + 1);
       } else if (code === 'TS_ERR_NOT_OWNER')
-        this.refreshQuietly().then(() => (this.ring.version > version ? moved(err) : done(err, null)));
+        // Still this ring: the node may be the one behind (it is to own the keys under the ring the
+        // worker was pushed first, and had not installed it yet). It is asked again, like a lost frame.
+        this.refreshQuietly().then(() => {
+          if (this.ring.version > version) moved(err);
+          else if (attempt < retries) this.send(node, build, done, version, moved, attempt + 1);
+          else done(err, null);
+        });
       else done(err, null);
     });
   }
