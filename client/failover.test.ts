@@ -285,6 +285,33 @@ describe('a worker across a failover', () => {
     }
   });
 
+  it('sends a piece refused by a node that has not installed the newer ring yet to that node again', async () => {
+    const net = new MemoryNetwork({ seed: 35, maxDelay: 4 });
+    c = await testCluster([TABLE], { net });
+    let info = c.mgr.info;
+    const w = await Worker.connect({ seed: async () => info, dialers: { memory: net.dialer() } });
+    try {
+      await w.connectAll();
+      const v1 = w.currentRing;
+      const next = v1.withNodes(['n1', 'n3']);
+      const install = (node: string) =>
+        callNode(net, `memory://${node}`, (id) =>
+          encodeJson(MsgType.RING, id, { ring: next.toJSON(), addresses: info.addresses }),
+        );
+      // The manager's install reaches n1 first: n1 pushes the ring to the worker, which slices
+      // the push by it, while n3, to own n2's keys under it, still has the old ring.
+      await install('n1');
+      assert.equal(await w.awaitRing(1, 2000), true);
+      info = { ...info, ring: next.toJSON() };
+      const push = w.table('sum').push(ALL, ONES);
+      setTimeout(() => void install('n3'), 100);
+      assert.equal(await w.wait(push), undefined);
+      assert.deepEqual((await w.wait(w.table('sum').pull(ALL)))!, ONES);
+    } finally {
+      w.close();
+    }
+  });
+
   it('subscribes a live subscription again under the new ring, keeping its values and clock', async () => {
     const net = new MemoryNetwork({ seed: 36, maxDelay: 4 });
     c = await testCluster([TABLE], { net });

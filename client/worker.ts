@@ -428,7 +428,8 @@ export class Worker implements SubscriptionHost, TableHost {
    * dropped, goes to the same node at once (a dropped connection to a live node just redials);
    * after a redial that could not connect, a timeout, or NOT_OWNER, the frame waits up to
    * RING_WAIT_MS for a newer ring (`awaitRing`) before it is resent to the same node, or fails.
-   * NOT_OWNER without a newer ring then: one more refresh, else the request fails with it.
+   * NOT_OWNER without a newer ring then: one more refresh, else the frame is resent to the same
+   * node (which may not have installed the worker's ring yet), up to `retries` times, then fails.
    * See docs/workers.md, "When the ring changes".
    */
   sendSlice(

@@ -8,45 +8,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { type ClusterEvent, Harness } from './harness.ts';
-
-/** What the worker page exposes as `window.tabshard` (web/worker/main.ts). */
-interface TabStatus {
-  state: string;
-  worker?: number;
-  backend?: string;
-  transports: Record<string, string>;
-  fallback: boolean;
-  tasks: number;
-  downloads: number;
-  cacheHits: number;
-  error?: string;
-}
-
-interface JobStatus {
-  state: string;
-  app: string;
-  tables: string[];
-  reached: boolean;
-  target: { accuracy: number };
-  metrics: Array<{ iteration: number; accuracy: number; logLoss: number; ms: number }>;
-  reassignments: number;
-  tasks: { total: number; done: number };
-  workers: Array<{ worker: number; transport: string; tasksDone: number; connected: boolean; leases: number }>;
-}
-
-interface Audit {
-  tasks: number;
-  missing: number;
-  once: number;
-  more: number;
-  scheduler: Array<{ task: number; state: string; attempts: number; doneAttempt: number | null }>;
-}
-
-/** Deadline for a tab's next step: generous, because CI runs this beside other jobs on 2 cores. */
-const PROGRESS = { timeout: 120_000 };
-
-const tab = (page: Page) => page.evaluate(() => (window as unknown as { tabshard: TabStatus }).tabshard);
+import { Harness } from './harness.ts';
+import { assertCompleted, iterationDone, type JobStatus, PROGRESS, type TabStatus, tab, working } from './jobs.ts';
 
 /** Waits until the tab has done `n` tasks; on a timeout the error says what the tab and the cluster were doing. */
 async function tasksDone(h: Harness, page: Page, n: number): Promise<void> {
@@ -59,28 +22,6 @@ async function tasksDone(h: Harness, page: Page, n: number): Promise<void> {
       `the tab did not reach ${n} tasks: ${String(err)}\ntab: ${JSON.stringify(state)}\npage errors: ${JSON.stringify(h.errors.get(page) ?? [])}\nlast cluster events:\n${last.join('\n')}`,
     );
   }
-}
-/** The job is done and its last held-out evaluation is in. */
-const isDone = (ev: ClusterEvent) => ev.event === 'done';
-const iterationDone = (i: number) => (ev: ClusterEvent) =>
-  ev.event === 'scheduler' && ev.ev === 'iteration' && ev.iteration === i;
-
-/** Waits until every tab is working (has a scheduler worker id) and reports its status. */
-async function working(pages: Page[]): Promise<TabStatus[]> {
-  await Promise.all(
-    pages.map((p) =>
-      p.waitForFunction(
-        () => {
-          const s = (window as unknown as { tabshard?: { worker?: number; error?: string } }).tabshard;
-          if (s?.error) throw new Error(s.error);
-          return s?.worker !== undefined;
-        },
-        null,
-        PROGRESS,
-      ),
-    ),
-  );
-  return Promise.all(pages.map(tab));
 }
 
 /**
@@ -102,23 +43,6 @@ async function freezeHoldingLease(h: Harness, page: Page): Promise<() => Promise
     await resume();
   }
   throw new Error(`tab ${worker} never held a lease while frozen`);
-}
-
-/** The job finished with the target reached and every task applied exactly once. */
-async function assertCompleted(h: Harness): Promise<{ status: JobStatus; audit: Audit }> {
-  await h.waitForEvent(isDone, 180_000);
-  const status = await h.api<JobStatus>('/api/jobs/1');
-  const audit = await h.api<Audit>('/api/jobs/1/audit');
-  const last = status.metrics.at(-1)!;
-  assert.ok(last.accuracy >= status.target.accuracy, `held-out accuracy ${last.accuracy} < ${status.target.accuracy}`);
-  assert.equal(status.reached, true);
-  assert.equal(status.tasks.done, status.tasks.total);
-  assert.deepEqual(
-    { missing: audit.missing, more: audit.more, once: audit.once },
-    { missing: 0, more: 0, once: audit.tasks },
-  );
-  assert.ok(audit.scheduler.every((t) => t.state === 'done' && t.doneAttempt !== null));
-  return { status, audit };
 }
 
 describe('training in browser tabs', { timeout: 300_000 }, () => {

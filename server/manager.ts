@@ -52,6 +52,15 @@ export interface ManagerOptions {
   onevent?: (e: ManagerEvent) => void;
 }
 
+/**
+ * Default silence after which a node is declared dead. A live node's event loop can stall for
+ * over a second when it shares a loaded machine with the browsers (`tabshard start` and four
+ * training tabs on 2 cores: stalls of up to 1.1 s, the node runnable but not running), and at
+ * 1000 ms healthy nodes were declared dead. A killed node is found at once either way: its
+ * connection closes and nothing listens where it was.
+ */
+const DEAD_AFTER_MS = 5000;
+
 interface Member {
   entry: NodeEntry;
   state: NodeState;
@@ -317,7 +326,7 @@ export class ServerManager {
         }),
       );
     } catch (err) {
-      if (tries >= 3 || !(await this.ringAfter(ring.version, 2 * (this.opts.deadAfterMs ?? 5000)))) throw err;
+      if (tries >= 3 || !(await this.ringAfter(ring.version, 2 * (this.opts.deadAfterMs ?? DEAD_AFTER_MS)))) throw err;
       return this.pull(job, table, keys, tries + 1);
     }
     return out;
@@ -341,8 +350,9 @@ export class ServerManager {
     this.peers.delete(node);
     // Computed when its turn in the install queue comes: another change may be ahead of it.
     const next = await this.install((cur) => {
+      // (A node the ring no longer holds, say one that failed while joining: nothing to install.)
       const live = cur.nodes.filter((id) => id !== node);
-      return live.length === 0 ? null : { ring: cur.withNodes(live) };
+      return live.length === 0 || live.length === cur.nodes.length ? null : { ring: cur.withNodes(live) };
     });
     if (next === null) return;
     this.opts.onevent?.({
@@ -421,7 +431,7 @@ export class ServerManager {
     const late = this.lastTick > 0 && now - this.lastTick > 2 * period;
     this.lastTick = now;
     if (late) for (const m of this.members.values()) m.lastSeen = Math.max(m.lastSeen, now - period);
-    const deadAfter = this.opts.deadAfterMs ?? 5000;
+    const deadAfter = this.opts.deadAfterMs ?? DEAD_AFTER_MS;
     for (const m of this.members.values()) {
       if (m.state === 'dead') continue;
       const silent = now - m.lastSeen;
@@ -465,7 +475,7 @@ export class ServerManager {
       const m = this.members.get(node);
       if (!m || m.state === 'dead')
         throw new TabshardError('TS_ERR_CONNECT_FAILED', `node ${node} is not a live member`);
-      p = new RpcPeer(await this.dialer.dial(m.entry.control), Math.max(this.opts.deadAfterMs ?? 5000, 5000));
+      p = new RpcPeer(await this.dialer.dial(m.entry.control), Math.max(this.opts.deadAfterMs ?? DEAD_AFTER_MS, 5000));
       this.peers.set(node, p);
       const peer = p;
       // A lost control connection is probed at once rather than at the next tick.
@@ -493,7 +503,7 @@ export class ServerManager {
         try {
           await (await this.peer(n)).call(build);
         } catch (err) {
-          const deadline = performance.now() + 2 * (this.opts.deadAfterMs ?? 5000);
+          const deadline = performance.now() + 2 * (this.opts.deadAfterMs ?? DEAD_AFTER_MS);
           while (this.members.get(n)?.state !== 'dead' && performance.now() < deadline && this.timer !== null) {
             const v = this.ring?.version ?? 0;
             await this.ringAfter(v, deadline - performance.now());

@@ -3,7 +3,7 @@
  * ranges, and whether any acknowledged update was lost (docs/results.md; target ≤ 1 s, 0 lost).
  *
  * Each run starts three real `tabshard server` processes and a manager (k = 1, the defaults of
- * `npm start`: heartbeat 200 ms, dead after 1000 ms of silence or at once when nothing listens
+ * `npm start`: heartbeat 200 ms, dead after 3000 ms of silence or at once when nothing listens
  * where the node was), a Node worker over TCP that pushes +1 to one key of every range of the
  * victim (one push in flight) and to a dense 1M-key table spread over every node, kills the
  * victim with SIGKILL, and keeps pushing. The first push made after the kill that is

@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import { Worker } from '../../client/worker.ts';
 import { decodeObject } from '../../shared/protocol/control.ts';
 import { decodeFrame, MsgType } from '../../shared/protocol/frame.ts';
+import { Ring } from '../../shared/ring.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
 import type { Conn, Listener } from '../../shared/transport/types.ts';
 import { tableSpec, testCluster } from './testkit.ts';
@@ -139,4 +140,25 @@ describe('chain replication survives one node failure at any point (k = 1)', () 
         const { adaGot } = await scenario(100 + nth, when, nth);
         assert.deepEqual([...adaGot], [...ref], 'AdaGrad values equal the run without a failure');
       });
+});
+
+describe('two nodes dying at once', () => {
+  it('are both left out of the ring, one install each, and the survivors serve every key', async () => {
+    const net = new MemoryNetwork({ seed: 7, maxDelay: 3 });
+    const c = await testCluster(TABLES, { net, ids: ['n1', 'n2', 'n3', 'n4'], replicas: 1 });
+    const w = await Worker.connect({ seed: 'memory://n1', dialers: { memory: net.dialer() }, workerId: 9 });
+    const sum = w.table('sum');
+    const ones = new Float32Array(KEYS).fill(1);
+    await w.wait(sum.push({ begin: 0, end: KEYS }, ones));
+    // Both deaths are declared before the first ring without a dead node is installed.
+    for (const id of ['n2', 'n3']) void c.nodes.find((n) => n.id === id)!.close();
+    const ring = () => Ring.fromJSON(c.mgr.info.ring);
+    for (let t = 0; t < 500 && ring().nodes.some((n) => n === 'n2' || n === 'n3'); t++)
+      await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual([...ring().nodes].sort(), ['n1', 'n4']);
+    assert.equal(ring().version, 3, 'one ring per death');
+    await w.wait(sum.push({ begin: 0, end: KEYS }, ones)); // every key has a live master
+    w.close();
+    await c.close();
+  });
 });
