@@ -423,6 +423,19 @@ export class ServerManager {
     });
   }
 
+  /** declareDead from a timer: a failed install (a live node refused the ring) is reported, never thrown. */
+  private declareQuietly(node: string, reason: string): void {
+    this.declareDead(node, reason).catch((err) =>
+      this.opts.onevent?.({
+        type: 'node-dead',
+        node,
+        reason: `${reason}; ring install failed: ${toTabshardError(err).message}`,
+        ring: this.ring?.version ?? 0,
+        ms: 0,
+      }),
+    );
+  }
+
   private probeAll(): void {
     const now = performance.now();
     const period = this.opts.heartbeatMs ?? 200;
@@ -436,7 +449,7 @@ export class ServerManager {
       if (m.state === 'dead') continue;
       const silent = now - m.lastSeen;
       if (silent > deadAfter) {
-        void this.declareDead(m.entry.id, `no heartbeat for ${Math.round(silent)} ms`);
+        this.declareQuietly(m.entry.id, `no heartbeat for ${Math.round(silent)} ms`);
         continue;
       }
       if (silent > 2 * (this.opts.heartbeatMs ?? 200) && m.state === 'up') {
@@ -464,7 +477,7 @@ export class ServerManager {
           m.probing = false;
           // Nothing listens where the node was: it is gone (a kill closes its sockets at once).
           if (toTabshardError(err).code === 'TS_ERR_CONNECT_FAILED')
-            void this.declareDead(m.entry.id, 'connection refused');
+            this.declareQuietly(m.entry.id, 'connection refused');
         },
       );
   }
