@@ -111,6 +111,7 @@ export class ServerManager {
     await this.install(ring);
     const now = performance.now();
     for (const m of this.members.values()) m.lastSeen = now;
+    this.lastTick = now;
     this.timer = setInterval(() => this.probeAll(), this.opts.heartbeatMs ?? 200);
     this.timer.unref?.();
   }
