@@ -40,8 +40,19 @@ export function rowsOut(
   at: number,
   stride: number,
 ): void {
-  for (let s = 0; s < slots.length; s++) rows.set(slots[s].subarray(p * d, (p + count) * d), s * stride + at);
+  const len = count * d;
+  for (let s = 0; s < slots.length; s++) {
+    const src = slots[s];
+    const from = p * d;
+    const to = s * stride + at;
+    // A few floats (one key of a scattered read) by a loop: subarray + set would allocate per key.
+    if (len <= SHORT_COPY) for (let k = 0; k < len; k++) rows[to + k] = src[from + k];
+    else rows.set(src.subarray(from, from + len), to);
+  }
 }
+
+/** Copies of up to this many floats go by a plain loop (rowsOut, rowsIn). */
+const SHORT_COPY = 32;
 
 /** The inverse of rowsOut: sets `count` keys of the slot arrays at position `p` from `rows`. */
 export function rowsIn(
@@ -53,8 +64,14 @@ export function rowsIn(
   slots: readonly Float32Array[],
   p: number,
 ): void {
-  for (let s = 0; s < slots.length; s++)
-    slots[s].set(rows.subarray(s * stride + at, s * stride + at + count * d), p * d);
+  const len = count * d;
+  for (let s = 0; s < slots.length; s++) {
+    const dst = slots[s];
+    const from = s * stride + at;
+    const to = p * d;
+    if (len <= SHORT_COPY) for (let k = 0; k < len; k++) dst[to + k] = rows[from + k];
+    else dst.set(rows.subarray(from, from + len), to);
+  }
 }
 
 /** Sorted stored keys with their values and state arrays (d floats per key in each): a sparse block. */
