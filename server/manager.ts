@@ -171,7 +171,7 @@ export class ServerManager {
     this.members.set(entry.id, m);
     try {
       const peer = await this.peer(entry.id);
-      const s = decodeObject(await peer.call((id) => encodeJson(MsgType.STATS, id, {})));
+      const s = await this.nodeStats(entry.id);
       if (Array.isArray(s.tables) && s.tables.some((t) => (t as { keys?: number }).keys))
         throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `node ${entry.id} holds data already: restart it to join`);
       for (const t of this.tables) await peer.call((id) => encodeJson(MsgType.TABLE, id, t));
@@ -249,9 +249,7 @@ export class ServerManager {
     for (;;) {
       if (this.ring !== ring) throw new TabshardError('TS_ERR_INTERNAL', 'a failover interrupted the join or drain');
       const all = await Promise.all(
-        nodes
-          .filter((n) => this.members.get(n)?.state !== 'dead')
-          .map(async (n) => decodeObject(await (await this.peer(n)).call((id) => encodeJson(MsgType.STATS, id, {})))),
+        nodes.filter((n) => this.members.get(n)?.state !== 'dead').map((n) => this.nodeStats(n)),
       );
       if (all.every((s) => (s.ring as number) >= ring.version && s.replication !== null && ok(s.replication as never)))
         return;
@@ -267,6 +265,11 @@ export class ServerManager {
     if (!this.tables.some((x) => x.job === t.job && x.id === t.id)) this.tables.push(t);
   }
 
+  /** One node's STATS reply (PROTOCOL.md §6). */
+  private async nodeStats(node: string): Promise<Record<string, unknown>> {
+    return decodeObject(await (await this.peer(node)).call((id) => encodeJson(MsgType.STATS, id, {})));
+  }
+
   /** STATS of every node: a dead or silent node's entry is `{ node, state, error }`. */
   async stats(): Promise<unknown[]> {
     return Promise.all(
@@ -274,7 +277,7 @@ export class ServerManager {
         const node = m.entry.id;
         if (m.state === 'dead') return { node, state: m.state, error: 'declared dead' };
         try {
-          const s = decodeObject(await (await this.peer(node)).call((id) => encodeJson(MsgType.STATS, id, {})));
+          const s = await this.nodeStats(node);
           return { ...s, state: m.state };
         } catch (err) {
           return { node, state: m.state, error: toTabshardError(err).message };
