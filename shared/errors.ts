@@ -35,6 +35,8 @@ export const ERRORS = {
   TS_ERR_UNKNOWN_TIMESTAMP: ['unknown or already collected timestamp', 400],
   TS_ERR_SUBSCRIPTION_LIMIT: ['too many subscriptions or subscribed keys on this connection', 429],
   TS_ERR_KEYS_NOT_CACHED: ['the key list named by this hash is not cached on this connection', 409],
+  TS_ERR_CHECKPOINT_IO: ['a checkpoint file could not be written or read', 500],
+  TS_ERR_CHECKPOINT_CORRUPT: ['a checkpoint file fails its size or checksum check', 500],
   TS_ERR_INTERNAL: ['internal error', 500],
 } as const satisfies Record<string, readonly [string, number]>;
 

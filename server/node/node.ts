@@ -16,6 +16,7 @@ import { Ring } from '../../shared/ring.ts';
 import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
 import type { Conn, Dialer, Listener } from '../../shared/transport/types.ts';
 import { Chains } from './chain.ts';
+import { checkpointJob, restoreJob } from './checkpoint.ts';
 import type { GcTotals } from './gc-monitor.ts';
 import { GroupFrames } from './group-frames.ts';
 import { checkOwner, type OwnsAllCache } from './ownership.ts';
@@ -387,6 +388,26 @@ export class ServerNode {
           throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'fence needs table, task, attempt');
         this.table(f.job, table).dedupe.fence(task, attempt);
         conn.send(encodeAck(f.requestId));
+        return;
+      }
+      case MsgType.CHECKPOINT:
+      case MsgType.RESTORE: {
+        // The body is checked (and a checkpoint's copy taken) now; the file I/O runs while the node serves.
+        this.checkAdmin(conn);
+        const { type, requestId } = f;
+        const run = type === MsgType.CHECKPOINT ? checkpointJob : restoreJob;
+        run(
+          { self: this.id, job: f.job, tables: this.jobs.get(f.job), layout: () => this.cluster },
+          decodeObject(f),
+        ).then(
+          (reply) => {
+            if (!conn.closed) conn.send(encodeJson(type, requestId, reply));
+          },
+          (err) => {
+            this.errors++;
+            if (!conn.closed) conn.send(encodeError(requestId, toTabshardError(err)));
+          },
+        );
         return;
       }
       default:

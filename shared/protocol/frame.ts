@@ -30,6 +30,8 @@ export const MsgType = {
   CLOCK: 0x08,
   STATS: 0x09,
   FENCE: 0x0a,
+  CHECKPOINT: 0x0b,
+  RESTORE: 0x0c,
   PUSH: 0x10,
   PULL: 0x11,
   PULL_REPLY: 0x12,
