@@ -21,6 +21,8 @@ export interface LeaseDeps {
   stopped(): boolean;
   /** A task is back in the queue. */
   requeued(): void;
+  /** A lease was lost (its task is being fenced). */
+  lost(): void;
 }
 
 export class Leases {
@@ -67,6 +69,17 @@ export class Leases {
     // sinceRenewMs: from the lease's last heartbeat (or grant) to its return, the churn bar's measure.
     const sinceRenewMs = this.d.clock.now() - t.renewedAt;
     this.d.log({ ev: 'return', reason, task: t.task, attempt: t.attempt, worker, sinceRenewMs });
+    this.fence(t, t.attempt, this.d.fenceRetryMs);
+    this.d.lost();
+  }
+
+  /**
+   * A task whose earlier attempts may still push somewhere (resuming from a checkpoint: they were
+   * leased before the crash) runs again at `attempt`, once every node is fenced for it.
+   */
+  refence(t: Task, attempt: number): void {
+    t.attempt = Math.max(t.attempt, attempt);
+    this.d.queue.setState(t, 'fencing');
     this.fence(t, t.attempt, this.d.fenceRetryMs);
   }
 

@@ -19,7 +19,16 @@ import { Session, type SessionHost } from './dispatch.ts';
 import { ConsistencyGate } from './gate.ts';
 import { Leases } from './leases.ts';
 import { type Task, TaskQueue } from './tasks.ts';
-import { checkConfig, checkTau, type JobConfig, type JobState, type JobStatus, type TaskRecord } from './types.ts';
+import {
+  checkConfig,
+  checkTau,
+  type JobConfig,
+  type JobState,
+  type JobStatus,
+  type ResumePoint,
+  type SchedulerProgress,
+  type TaskRecord,
+} from './types.ts';
 import { Waiters } from './waiters.ts';
 import { WorkerBook } from './workers.ts';
 
@@ -29,6 +38,8 @@ export interface SchedulerDeps {
   fence(task: number, attempt: number): Promise<void>;
   /** Structured events (lease, return, fenced, fence-failed, done, iteration, …) for the log. */
   log?(ev: object): void;
+  /** A lease is about to be granted: the driver records it durably (after a crash it is fenced). */
+  granted?(task: number, attempt: number): void;
 }
 
 export class Scheduler {
@@ -49,6 +60,9 @@ export class Scheduler {
   private state: JobState = 'running';
   /** The shard each worker was last granted (affinity). */
   private readonly lastShard = new Map<number, number>();
+  /** Holds on new leases (checkpoints) and who waits for the leases out to end. */
+  private holds = 0;
+  private quietWaiters: Array<() => void> = [];
 
   constructor(
     cfg: JobConfig,
@@ -67,6 +81,7 @@ export class Scheduler {
       log: (ev) => this.log(ev),
       stopped: () => this.state === 'stopped',
       requeued: () => this.pump(),
+      lost: () => this.checkQuiet(),
     });
     this.waiters = new Waiters(this.clock, this.cfg.holdMs, (s, ms) => {
       if (s.worker !== null) this.workers.waited(s.worker, ms);
@@ -78,6 +93,83 @@ export class Scheduler {
       taskDone: (s, r) => this.taskDone(s, r),
       closed: (s) => this.closed(s),
     };
+  }
+
+  /**
+   * Resumes from a checkpoint (before any session is served, once the servers hold the
+   * checkpoint's tables): marks its done tasks done and fences every other task that was ever
+   * leased (before the checkpoint or after it, up to the crash) at a new attempt before it runs
+   * again.
+   */
+  resumeFrom(r: ResumePoint): void {
+    if (this.queue.started > 0 || this.sessions.size > 0)
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'resume before the scheduler hands out anything');
+    const task = (id: number): Task => {
+      const t = this.queue.get(id);
+      if (!t) throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `resume: no task ${id} in job ${this.cfg.job}`);
+      return t;
+    };
+    for (const [id, attempt, worker] of r.progress.done) {
+      const t = task(id);
+      if (t.state === 'done') continue;
+      this.queue.claim(t);
+      this.queue.setState(t, 'done');
+      t.attempt = attempt;
+      t.doneAttempt = attempt;
+      t.doneBy = worker;
+      this.gate.taskDone(t.iteration);
+    }
+    const refence = new Map<number, number>();
+    for (const [id, attempt, attempts] of r.progress.started) {
+      const t = task(id);
+      t.attempt = attempt;
+      t.attempts = attempts;
+      refence.set(id, attempt);
+    }
+    for (const [id, attempt] of r.granted) refence.set(id, Math.max(refence.get(id) ?? 0, attempt + 1));
+    for (const [id, attempt] of refence) {
+      const t = task(id);
+      if (t.state === 'done') continue;
+      this.queue.claim(t);
+      this.leases.refence(t, attempt);
+    }
+    this.log({ ev: 'resumed', done: r.progress.done.length, refenced: refence.size, clock: this.gate.iterationsDone });
+    if (this.gate.complete) this.state = 'done';
+  }
+
+  /** What a checkpoint keeps (take it while `hold` is in force: no lease is out). */
+  progress(): SchedulerProgress {
+    const p: SchedulerProgress = { done: [], started: [] };
+    for (const t of this.queue.records())
+      if (t.state === 'done') p.done.push([t.task, t.doneAttempt ?? t.attempt, t.doneBy]);
+      else if (t.attempts > 0 || t.attempt > 0) p.started.push([t.task, t.attempt, t.attempts]);
+    return p;
+  }
+
+  /**
+   * Holds new leases (LEASEs wait) until the returned release is called; resolves once no lease
+   * is out, so the servers' state is a consistent cut: every task done or not begun by a live
+   * attempt (a checkpoint is taken then).
+   */
+  async hold(): Promise<() => void> {
+    this.holds++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      this.pump();
+    };
+    await new Promise<void>((resolve) => {
+      this.quietWaiters.push(resolve);
+      this.checkQuiet();
+    });
+    return release;
+  }
+
+  private checkQuiet(): void {
+    if (this.queue.leased.size > 0 && this.state !== 'stopped') return;
+    for (const resolve of this.quietWaiters.splice(0)) resolve();
   }
 
   /** Serves one worker session on `conn`. */
@@ -127,6 +219,7 @@ export class Scheduler {
     this.setState('stopped');
     this.leases.clearTimers();
     this.pump();
+    this.checkQuiet();
   }
 
   /** Revokes every lease of `worker` (its tasks return, fenced) and closes its sessions. */
@@ -241,11 +334,12 @@ export class Scheduler {
 
   /** Hands runnable tasks to held LEASEs in arrival order, or `{done: true}` once the job is over. */
   private pump(): void {
+    this.checkQuiet();
     if (this.state === 'done' || this.state === 'stopped') {
       for (const w of this.waiters.takeAll()) this.reply(w.session, w.requestId, { done: true });
       return;
     }
-    if (this.state === 'paused') return;
+    if (this.state === 'paused' || this.holds > 0) return;
     while (this.waiters.size > 0) {
       const w = this.waiters.peek()!;
       const worker = w.session.requireWorker();
@@ -254,6 +348,7 @@ export class Scheduler {
       const t = this.queue.take((i) => this.gate.open(i), this.cfg.eager ? this.lastShard.get(worker) : undefined);
       if (!t) return;
       this.waiters.shift();
+      this.deps.granted?.(t.task, t.attempt);
       const attempt = this.leases.grant(t, worker, w.session);
       this.lastShard.set(worker, t.shard);
       const { task, shard, iteration } = t;

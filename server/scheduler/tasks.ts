@@ -113,6 +113,18 @@ export class TaskQueue {
     return t;
   }
 
+  /**
+   * Takes `t` out of the fresh order without handing it out (resuming from a checkpoint: the
+   * task is done, or must be fenced before it runs again).
+   */
+  claim(t: Task): void {
+    const at = t.task - 1;
+    if (at < this.fresh || this.takenAhead.has(at)) return;
+    if (at === this.fresh) this.advance();
+    else this.takenAhead.add(at);
+    this.started_(t);
+  }
+
   /** Puts a task that lost its lease back in the queue (ahead of fresh tasks). */
   requeue(t: Task): void {
     let i = this.returned.length;

@@ -12,7 +12,7 @@ import { decodeFrame, type Frame, MsgType } from '../../shared/protocol/frame.ts
 import { MemoryNetwork, type MemoryNetworkOptions } from '../../shared/transport/memory.ts';
 import type { Conn } from '../../shared/transport/types.ts';
 import { Scheduler } from './scheduler.ts';
-import type { JobConfig } from './types.ts';
+import type { JobConfig, ResumePoint } from './types.ts';
 
 /** Yields to the event loop `n` times (memory network deliveries run one per turn). */
 export async function turns(n = 50): Promise<void> {
@@ -87,6 +87,8 @@ export interface KitOptions {
   network?: MemoryNetwork;
   /** Replaces the default fence (which resolves at once and records the call). */
   fence?: (task: number, attempt: number) => Promise<void>;
+  /** Resume from a checkpoint's progress (Scheduler's `resume`). */
+  resume?: ResumePoint;
 }
 
 /** A scheduler listening on memory://sched, with its clock, network and records. */
@@ -117,6 +119,7 @@ export function schedKit(cfg: Partial<JobConfig> = {}, opts: KitOptions = {}) {
       log: (ev) => events.push(ev as Event),
     },
   );
+  if (opts.resume) sched.resumeFrom(opts.resume);
   const listener = net.listen('sched');
   listener.onconnection = (conn) => sched.serve(conn);
   return {

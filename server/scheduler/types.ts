@@ -33,6 +33,24 @@ export interface JobConfig {
   fenceRetryMs?: number;
 }
 
+/**
+ * What a checkpoint keeps of a job's scheduler (docs/architecture.md §6), taken while no lease
+ * is out: the tasks done, and the attempts of the others that were ever leased.
+ */
+export interface SchedulerProgress {
+  /** [task, attempt that finished it, worker] of every task done. */
+  done: Array<[number, number, number | null]>;
+  /** [task, current attempt, leases granted] of every task not done that was ever leased. */
+  started: Array<[number, number, number]>;
+}
+
+/** Where a scheduler resumes after a restart: a checkpoint's progress and the leases granted since. */
+export interface ResumePoint {
+  progress: SchedulerProgress;
+  /** [task, attempt] of leases granted after the checkpoint (their pushes are not in it). */
+  granted: Array<[number, number]>;
+}
+
 /** One task as the console and the tests see it. */
 export interface TaskRecord {
   task: number;
