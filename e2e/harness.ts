@@ -8,7 +8,9 @@
  * process group (SIGTERM, SIGKILL after a grace period). Call it in a `finally`/`after`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import {
@@ -129,7 +131,11 @@ export function startCluster(
   const args = ['bin/tabshard.mjs', 'start', '--port', '0', '--json', '--nodes', String(opts.nodes ?? 3)];
   if (opts.benchRaw) args.push('--bench-raw');
   args.push(...(opts.startArgs ?? []));
+  // Each cluster keeps its state in a directory of its own (removed when it exits) unless told one.
+  const ownDir = opts.startArgs?.includes('--data-dir') ? null : mkdtempSync(join(tmpdir(), 'tabshard-e2e-'));
+  if (ownDir) args.push('--data-dir', ownDir);
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  if (ownDir) child.once('exit', () => rmSync(ownDir, { recursive: true, force: true }));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       killGroup(child, 'SIGKILL');
@@ -190,8 +196,8 @@ export class Harness {
   private stopped = false;
 
   private constructor(
-    readonly cluster: ClusterReady,
-    private readonly child: ChildProcess,
+    private ready: ClusterReady,
+    private child: ChildProcess,
     private readonly server: BrowserServer | null,
     readonly browser: Browser | null,
   ) {}
@@ -270,7 +276,32 @@ export class Harness {
   }
 
   get gateway(): string {
-    return this.cluster.gateway;
+    return this.ready.gateway;
+  }
+
+  /** The ready line of the cluster running now (a new one after `restartCluster`). */
+  get cluster(): ClusterReady {
+    return this.ready;
+  }
+
+  /**
+   * `kill -9` of the whole cluster: the start process and every server node (its process group),
+   * as a power cut would; resolves once the start process is gone. The browser and its tabs stay.
+   */
+  async killCluster(): Promise<void> {
+    const gone = new Promise<void>((resolve) => {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) resolve();
+      else this.child.once('exit', () => resolve());
+    });
+    killGroup(this.child, 'SIGKILL');
+    await gone;
+  }
+
+  /** Starts the cluster again (after `killCluster`); its events keep arriving in `events`. */
+  async restartCluster(opts: HarnessOptions): Promise<void> {
+    const { child, ready } = await startCluster(opts, (ev) => this.event(ev));
+    this.child = child;
+    this.ready = ready;
   }
 
   /** The Chromium process id. */

@@ -6,7 +6,11 @@
  *     [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
  *                                  staleness-aware learning rate (pushes scaled by 1 / (1 + staleness))
  *     the admin token is TABSHARD_ADMIN_TOKEN when set, else a fresh random one (printed)
- *     --json prints one line {"event":"ready","gateway","nodes":[{id,pid,addresses}],"adminToken"} instead of the banner
+ *     --json prints one line {"event":"ready","gateway","nodes":[{id,pid,addresses}],"adminToken","jobs","dataDir"} instead of the banner
+ *     [--data-dir tabshard-data] [--fresh] [--checkpoint-every 1] [--checkpoint-ms 10000]   jobs, checkpoints and the
+ *     scheduler's state are kept in the data directory; an unfinished job there resumes from its last checkpoint
+ *     (taken every N iterations under BSP/τ, every MS under ASP), and the gateway listens on the last run's port
+ *     unless --port is given. --fresh forgets what the directory holds.
  *   tabshard server [--id n1] [--host h] [--port p] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]   one server node
  *     --lifeline: exit (status 0) when stdin ends or closes, once the listeners are closed or after 1 s
  *     if closing hangs. The embedded cluster spawns its nodes so, holding their stdin pipes
@@ -18,6 +22,7 @@
  *     share and keeps serving, or one line `tabshard: could not join URL: <reason>` and exits 1.
  *     --host must then be an address the cluster's manager can reach.
  */
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TableSpec } from '../shared/table.ts';
 import { type JobRequest, startEmbeddedCluster } from './cluster.ts';
@@ -128,6 +133,10 @@ async function main(): Promise<void> {
       'staleness-lr': { type: 'boolean', default: false },
       lifeline: { type: 'boolean', default: false },
       join: { type: 'string' },
+      'data-dir': { type: 'string', default: 'tabshard-data' },
+      fresh: { type: 'boolean', default: false },
+      'checkpoint-every': { type: 'string', default: '1' },
+      'checkpoint-ms': { type: 'string', default: '10000' },
     },
   });
   if (cmd === 'server') {
@@ -220,9 +229,20 @@ async function main(): Promise<void> {
       throw new Error(
         `--replicas must be an integer in [0, ${Math.min(8, nodeCount - 1)}] (below --nodes), got ${values.replicas}`,
       );
+    const every = Number(values['checkpoint-every']);
+    const everyMs = Number(values['checkpoint-ms']);
+    if (!Number.isInteger(every) || every < 1)
+      throw new Error(`--checkpoint-every must be an integer >= 1, got ${values['checkpoint-every']}`);
+    if (!Number.isInteger(everyMs) || everyMs < 100)
+      throw new Error(`--checkpoint-ms must be an integer >= 100, got ${values['checkpoint-ms']}`);
+    const dataDir = resolve(values['data-dir']);
     const c = await startEmbeddedCluster({
       nodes: nodeCount,
       replicas,
+      dataDir,
+      fresh: values.fresh,
+      checkpoint: { everyIterations: every, everyMs },
+      onsay: (line) => console.log(json ? JSON.stringify({ event: 'data', message: line }) : `  ${line}`),
       port: Number(values.port),
       tables: DEMO_TABLES,
       benchRaw: values['bench-raw'],
@@ -251,7 +271,9 @@ async function main(): Promise<void> {
         version: j.app.version,
         url: `${c.gateway}/?job=${j.app.job}`,
       }));
-      console.log(JSON.stringify({ event: 'ready', gateway: c.gateway, nodes, adminToken: c.adminToken, jobs }));
+      console.log(
+        JSON.stringify({ event: 'ready', gateway: c.gateway, nodes, adminToken: c.adminToken, jobs, dataDir }),
+      );
       for (const j of c.jobs) report(j);
       return;
     }
@@ -259,6 +281,7 @@ async function main(): Promise<void> {
     for (const n of c.nodes)
       console.log(`  node ${n.id} (pid ${n.child.pid}): ${Object.values(n.addresses).join('  ')}`);
     console.log(`  tables: ${DEMO_TABLES.map((t) => t.name).join(', ')}`);
+    console.log(`  data directory: ${dataDir}  (checkpoints and job state; --fresh starts over)`);
     console.log(`  gateway: ${c.gateway}  (try ${c.gateway}/api/cluster)`);
     console.log(`  lab: ${c.gateway}/lab`);
     console.log(`  admin console: ${c.gateway}/admin  (admin token: ${c.adminToken})`);
@@ -270,7 +293,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]\n' +
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]\n' +
       '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)\n' +
       '  server --join URL: once listening, join the cluster whose gateway is at URL (TABSHARD_ADMIN_TOKEN: its admin token)',
   );

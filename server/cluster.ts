@@ -6,13 +6,18 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TableSpec } from '../shared/table.ts';
+import { Checkpoints } from './durable/checkpoints.ts';
+import type { CheckpointPolicy } from './durable/job-checkpointer.ts';
+import { DurableStore } from './durable/store.ts';
 import { buildApp } from './gateway/app.ts';
 import type { NewJob } from './gateway/jobs.ts';
 import type { Membership } from './gateway/nodes.ts';
-import { JobDriver } from './jobs/driver.ts';
+import { type DriverDurability, JobDriver } from './jobs/driver.ts';
 import { type LogregJobOptions, prepareLogregJob } from './jobs/logreg.ts';
 import { prepareTextnnJob } from './jobs/textnn.ts';
 import { type ManagerEvent, ServerManager } from './manager.ts';
@@ -95,34 +100,83 @@ export async function startEmbeddedCluster(
     onevent?: (e: ManagerEvent) => void;
     /** Replicas per key range (default 1 with two or more nodes). */
     replicas?: number;
+    /**
+     * Keep jobs, checkpoints and the scheduler's state here (docs/architecture.md §6); an
+     * unfinished job found there resumes from its last usable checkpoint instead of `jobs`.
+     */
+    dataDir?: string;
+    /** With `dataDir`: forget what it holds and start over. */
+    fresh?: boolean;
+    checkpoint?: CheckpointPolicy;
+    /** Lines about the data directory (resuming, a checkpoint skipped, starting over). */
+    onsay?: (line: string) => void;
   } = {},
 ): Promise<EmbeddedCluster> {
   const nodes: NodeChild[] = [];
+  let store: DurableStore | null = null;
   const stopChildren = () => {
     for (const n of nodes) n.child.kill('SIGTERM');
+    store?.close();
   };
+  const say = opts.onsay ?? (() => {});
   try {
+    if (opts.dataDir) {
+      store = DurableStore.open(opts.dataDir);
+      const stored = store.jobs();
+      const finished = stored.length > 0 && stored.every((j) => j.state !== 'running');
+      if (finished) say(`every job in ${opts.dataDir} had finished or been stopped: starting over`);
+      if (opts.fresh || finished) {
+        // The port and the ring version stay: tabs of the last run follow the new cluster.
+        store.clearJobs();
+        await rm(join(opts.dataDir, 'jobs'), { recursive: true, force: true });
+      }
+    }
     const adminToken = opts.adminToken || randomUUID();
     for (let i = 1; i <= (opts.nodes ?? 3); i++)
       nodes.push(await spawnNode(`n${i}`, opts.benchRaw ? ['--bench-raw'] : [], adminToken));
     const manager = new ServerManager(
       tcpDialer(),
       nodes.map((n) => ({ id: n.id, addresses: n.addresses, control: n.addresses.tcp })),
-      { adminToken, replicas: opts.replicas, onevent: opts.onevent },
+      {
+        adminToken,
+        replicas: opts.replicas,
+        onevent: opts.onevent,
+        firstRingVersion: store ? store.ringVersion + 1 : 1,
+        onring: store ? (v) => (store!.ringVersion = v) : undefined,
+      },
     );
     await manager.start();
+    const checkpoints = store && opts.dataDir ? new Checkpoints(opts.dataDir, store, manager, say) : null;
     for (const t of opts.tables ?? []) await manager.defineTable(t);
     const jobs: JobDriver[] = [];
-    const addJob = async (j: JobRequest): Promise<JobDriver> => {
-      const data = { ...j.data, job: jobs.length + 1 };
+    let lastJob = Math.max(0, ...(store?.jobs().map((j) => j.job) ?? []));
+    /** Starts job `id` (a new one by default); with `resume`, from that checkpoint. */
+    const addJob = async (j: JobRequest, id = lastJob + 1, resume?: DriverDurability['resume']): Promise<JobDriver> => {
+      lastJob = Math.max(lastJob, id);
+      const data = { ...j.data, job: id };
       const app = j.app === 'textnn' ? await prepareTextnnJob(data) : await prepareLogregJob(data);
-      const driver = new JobDriver(app, manager, j.config);
+      const durable =
+        store && checkpoints
+          ? { store, checkpoints, policy: opts.checkpoint ?? {}, resume: resume ?? undefined }
+          : null;
+      const driver = new JobDriver(app, manager, j.config, durable);
+      if (store && !resume) store.saveJob({ job: id, name: driver.status().name, request: j, state: 'running' });
       await driver.start();
       jobs.push(driver);
       opts.onjob?.(driver);
       return driver;
     };
-    for (const j of opts.jobs ?? []) await addJob(j);
+    const unfinished = store?.jobs().filter((j) => j.state === 'running') ?? [];
+    for (const sj of unfinished) {
+      const resume = await checkpoints!.latestUsable(sj.job);
+      say(
+        resume
+          ? `job ${sj.job} resumes from checkpoint ${resume.checkpoint.seq} (iteration ${resume.checkpoint.iteration}) in ${opts.dataDir}`
+          : `job ${sj.job} has no usable checkpoint in ${opts.dataDir}: it starts over`,
+      );
+      await addJob(sj.request as JobRequest, sj.job, resume ?? undefined);
+    }
+    if (unfinished.length === 0) for (const j of opts.jobs ?? []) await addJob(j);
     // A job started from the admin API takes the first job's data and lease settings as defaults.
     const template = opts.jobs?.[0];
     let creating: Promise<unknown> = Promise.resolve();
@@ -133,7 +187,7 @@ export async function startEmbeddedCluster(
           data: { ...template?.data, ...(req.shards === undefined ? {} : { shards: req.shards }) },
           config: {
             ...template?.config,
-            name: req.name ?? `spam-${req.app ?? template?.app ?? 'logreg'}-${jobs.length + 1}`,
+            name: req.name ?? `spam-${req.app ?? template?.app ?? 'logreg'}-${lastJob + 1}`,
             ...(req.iterations === undefined ? {} : { iterations: req.iterations }),
             ...(req.tau === undefined ? {} : { tau: req.tau }),
           },
@@ -153,7 +207,19 @@ export async function startEmbeddedCluster(
       createJob,
       adminToken,
     });
-    const gateway = await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
+    // A restart on the same data directory listens where the last run did, so open tabs reconnect.
+    const lastPort = Number(store?.meta('port') ?? 0);
+    const port = opts.port || lastPort;
+    let gateway: string;
+    try {
+      gateway = await app.listen({ host: '127.0.0.1', port });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      throw new Error(
+        `port ${port}${port === lastPort && !opts.port ? ` (where the last run on ${opts.dataDir} listened)` : ''} is in use; pass --port`,
+      );
+    }
+    store?.setMeta('port', new URL(gateway).port);
     return {
       manager,
       nodes,
@@ -161,10 +227,11 @@ export async function startEmbeddedCluster(
       adminToken,
       jobs,
       async stop() {
-        for (const j of jobs) j.scheduler.stop();
+        for (const j of jobs) j.stop();
         manager.close();
         await app.close();
         await Promise.all(nodes.map(stopChild));
+        store?.close();
       },
     };
   } catch (err) {

@@ -50,6 +50,10 @@ export interface ManagerOptions {
   heartbeatMs?: number;
   deadAfterMs?: number;
   onevent?: (e: ManagerEvent) => void;
+  /** The first ring's version (default 1): above every version a cluster on the same data directory used. */
+  firstRingVersion?: number;
+  /** Called with each ring version before it is sent to any node (the data directory keeps the highest). */
+  onring?: (version: number) => void;
 }
 
 /**
@@ -106,7 +110,11 @@ export class ServerManager {
   /** Connects to every node, installs the ring, and starts watching the nodes. */
   async start(): Promise<void> {
     const live = [...this.members.keys()];
-    const ring = new Ring(live, { vnodes: this.opts.vnodes, smallTableValues: this.opts.smallTableValues, version: 1 });
+    const ring = new Ring(live, {
+      vnodes: this.opts.vnodes,
+      smallTableValues: this.opts.smallTableValues,
+      version: this.opts.firstRingVersion ?? 1,
+    });
     await Promise.all(live.map((id) => this.peer(id)));
     await this.install(ring);
     const now = performance.now();
@@ -292,6 +300,28 @@ export class ServerManager {
   }
 
   /**
+   * Sends `build(node)` to every node of the ring and returns each node's JSON reply, for calls
+   * that must reach every node under one layout (a checkpoint, a restore): fails at once when
+   * any node fails, when a join or drain is under way, or when the ring changed meanwhile.
+   */
+  async callRing(
+    build: (node: string, id: number) => Uint8Array[],
+  ): Promise<{ ring: number; replies: Map<string, Record<string, unknown>> }> {
+    const ring = this.ring;
+    if (!ring) throw new TabshardError('TS_ERR_RING_EMPTY', 'the manager has not started');
+    if (this.next) throw new TabshardError('TS_ERR_NOT_OWNER', 'a node is joining or draining; try again after');
+    const replies = new Map<string, Record<string, unknown>>();
+    await Promise.all(
+      ring.nodes.map(async (n) => {
+        replies.set(n, decodeObject(await (await this.peer(n)).call((id) => build(n, id))));
+      }),
+    );
+    if (this.ring !== ring || this.next)
+      throw new TabshardError('TS_ERR_NOT_OWNER', `the ring changed (v${ring.version} → v${this.ring?.version})`);
+    return { ring: ring.version, replies };
+  }
+
+  /**
    * Eager SSP: tells every node that the slowest clock of `job` reached `clock` (an integer in
    * [0, 2^31−1]); each publishes the current values of every subscription of the job's tables to
    * its subscriber. Resolves once every node has queued its publications.
@@ -387,6 +417,7 @@ export class ServerManager {
       // Versions only rise: a join's last step after a failover took over would be stale.
       if (this.ring && ring.version <= this.ring.version)
         throw new TabshardError('TS_ERR_INTERNAL', `ring v${ring.version} is not newer than v${this.ring.version}`);
+      this.opts.onring?.(ring.version);
       const targets = [...new Set([...ring.nodes, ...(next?.nodes ?? []), ...also])];
       const body = (id: number) =>
         encodeJson(MsgType.RING, id, {

@@ -56,6 +56,18 @@ export interface JobMetric {
   accuracy: number;
 }
 
+/** A job's last durable checkpoint (its data directory; null when it has none yet). */
+export interface CheckpointView {
+  seq: number;
+  /** Iterations complete at the checkpoint. */
+  iteration: number;
+  bytes: number;
+  /** How long the job's leases were held while it was taken. */
+  ms: number;
+  /** When it was taken (ms since the epoch). */
+  at: number;
+}
+
 /** A server node's membership state as the server manager sees it. */
 export type NodeState = 'up' | 'suspect' | 'dead' | 'joining' | 'draining';
 export const NODE_STATES: readonly NodeState[] = ['up', 'suspect', 'dead', 'joining', 'draining'];

@@ -191,7 +191,8 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
       async (req, reply) => {
         const d = find(req.params.job, reply);
         if (!d) return;
-        d.scheduler[action]();
+        if (action === 'stop') d.end();
+        else d.scheduler[action]();
         return { state: d.scheduler.status().state };
       },
     );

@@ -116,7 +116,7 @@ export async function readNodes(src: NodeSources): Promise<NodeRow[]> {
 
 /** The part of a job the metrics read (a JobDriver, or the console's view of one). */
 export interface MetricsJob {
-  status(): JobStatus & { metrics: JobMetric[] };
+  status(): JobStatus & { metrics: JobMetric[]; checkpoint?: { iteration: number; bytes: number; at: number } | null };
 }
 
 export interface MetricsPluginOptions extends NodeSources {
@@ -167,6 +167,17 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
     running: gauge('tabshard_job_running', '1 while the job hands out tasks', ['job']),
     loss: gauge('tabshard_job_heldout_logloss', 'Held-out log-loss after the last evaluated iteration', ['job']),
     accuracy: gauge('tabshard_job_heldout_accuracy', 'Held-out accuracy after the last evaluated iteration', ['job']),
+    checkpointIteration: gauge('tabshard_job_checkpoint_iteration', 'Iterations complete at the last checkpoint', [
+      'job',
+    ]),
+    checkpointTime: gauge(
+      'tabshard_job_checkpoint_timestamp_seconds',
+      'When the last checkpoint was taken (Unix time)',
+      ['job'],
+    ),
+    checkpointBytes: gauge('tabshard_job_checkpoint_bytes', 'Size of the last checkpoint (node files and manifest)', [
+      'job',
+    ]),
   };
   const worker = {
     tasks: gauge('tabshard_worker_tasks_done', 'Tasks a worker finished', ['job', 'worker']),
@@ -206,6 +217,11 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
       job.iterations.set(j, s.iterationsDone);
       job.tau.set(j, s.tau ?? Number.POSITIVE_INFINITY);
       job.running.set(j, s.state === 'running' ? 1 : 0);
+      if (s.checkpoint) {
+        job.checkpointIteration.set(j, s.checkpoint.iteration);
+        job.checkpointTime.set(j, s.checkpoint.at / 1000);
+        job.checkpointBytes.set(j, s.checkpoint.bytes);
+      }
       const m = s.metrics.at(-1);
       if (m) {
         job.loss.set(j, m.logLoss);

@@ -11,6 +11,9 @@ import { evaluateLogreg } from '../../shared/apps/logreg-eval.ts';
 import { evaluateTextnn } from '../../shared/apps/textnn-eval.ts';
 import type { JobMetric } from '../../shared/status.ts';
 import type { TableSpec } from '../../shared/table.ts';
+import type { Checkpoints, UsableCheckpoint } from '../durable/checkpoints.ts';
+import { type CheckpointPolicy, JobCheckpointer } from '../durable/job-checkpointer.ts';
+import type { DurableStore } from '../durable/store.ts';
 import type { ServerManager } from '../manager.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import type { JobConfig } from '../scheduler/types.ts';
@@ -37,6 +40,15 @@ export interface AuditResult {
 
 export const AUDIT_TABLE = 'tasks';
 
+/** A job kept in a data directory: its store, its checkpoints, and where it resumes. */
+export interface DriverDurability {
+  store: DurableStore;
+  checkpoints: Checkpoints;
+  policy: CheckpointPolicy;
+  /** Resume from this checkpoint (its rows are restored on the nodes by `start`). */
+  resume?: UsableCheckpoint;
+}
+
 /** What `JobDriver.listen` calls. */
 export interface JobListener {
   metric?(m: JobMetric): void;
@@ -54,11 +66,13 @@ export class JobDriver {
   private readonly audit: TableSpec;
   private evaluating: Promise<void> = Promise.resolve();
   private readonly listeners = new Set<JobListener>();
+  readonly checkpointer: JobCheckpointer | null = null;
 
   constructor(
     readonly app: JobApp,
     private readonly manager: ServerManager,
     config: Partial<Omit<JobConfig, 'job' | 'shards'>> = {},
+    private readonly durable: DriverDurability | null = null,
   ) {
     this.audit = {
       job: app.job,
@@ -85,10 +99,24 @@ export class JobDriver {
         eager: config.eager,
         stalenessLr: config.stalenessLr,
       },
-      { fence: (task, attempt) => this.fence(task, attempt), log: (ev) => this.logged(ev) },
+      {
+        fence: (task, attempt) => this.fence(task, attempt),
+        log: (ev) => this.logged(ev),
+        granted: durable ? (task, attempt) => durable.store.granted(app.job, task, attempt) : undefined,
+      },
     );
+    if (durable)
+      this.checkpointer = new JobCheckpointer(
+        app.job,
+        this.scheduler,
+        () => this.tables,
+        durable.checkpoints,
+        durable.policy,
+        (ev) => this.logged(ev),
+      );
     // Evaluations run one after another; a failed one is logged and the next still runs.
     this.scheduler.onIterationDone = (i) => {
+      this.checkpointer?.iterationDone(i); // first: it holds the next leases
       const at = performance.now();
       // Eager SSP: the servers publish fresh values to subscribers as the slowest clock advances.
       if (this.scheduler.eager)
@@ -100,6 +128,8 @@ export class JobDriver {
         .catch((err) => this.logged({ ev: 'evaluate-failed', iteration: i, error: String(err) }));
     };
     this.scheduler.onDone = () => {
+      this.checkpointer?.stop();
+      durable?.store.setJobState(app.job, 'done');
       this.evaluating.then(() => {
         for (const l of this.listeners) l.done?.();
       });
@@ -119,10 +149,35 @@ export class JobDriver {
     return [...this.app.tables, this.audit];
   }
 
-  /** Defines the job's tables on every node. */
+  /**
+   * Defines the job's tables on every node; when resuming, loads the checkpoint into them and
+   * resumes the scheduler at its cut (before any worker is served).
+   */
   async start(): Promise<void> {
     for (const t of this.tables) await this.manager.defineTable(t);
+    const d = this.durable;
+    const resume = d?.resume;
+    if (d && resume) {
+      await d.checkpoints.restore(this.app.job, resume);
+      const c = resume.checkpoint;
+      this.scheduler.resumeFrom({ progress: resume.manifest.progress, granted: d.store.grants(this.app.job) });
+      this.metrics.push(...d.store.metrics(this.app.job, c.iteration));
+      this.checkpointer!.last = { seq: c.seq, iteration: c.iteration, bytes: c.bytes, ms: 0, at: c.createdAt };
+    }
+    this.checkpointer?.start();
     this.started = performance.now();
+  }
+
+  /** Ends the job for good (its admin stopped it): a restart on the data directory does not resume it. */
+  end(): void {
+    this.stop();
+    this.durable?.store.setJobState(this.app.job, 'stopped');
+  }
+
+  /** Stops the job's scheduler and its checkpoints (the cluster is stopping; a restart resumes it). */
+  stop(): void {
+    this.checkpointer?.stop();
+    this.scheduler.stop();
   }
 
   /** The last evaluation, if any. */
@@ -144,6 +199,7 @@ export class JobDriver {
       target: this.app.target,
       reached: this.reached,
       metrics: this.metrics,
+      checkpoint: this.checkpointer?.last ?? null,
       meta: this.app.meta,
       ...('model' in this.app ? { model: { ...this.app.model } } : {}),
     };
@@ -172,6 +228,7 @@ export class JobDriver {
     const { logLoss, accuracy } = await this.heldout();
     const m = { iteration, ms: Math.round(at - (this.firstLease ?? this.started)), logLoss, accuracy };
     this.metrics.push(m);
+    this.durable?.store.saveMetric(this.app.job, m);
     for (const l of this.listeners) l.metric?.(m);
   }
 

@@ -69,6 +69,7 @@ export class JobCard {
         ...field('latest', 'held-out'),
         ...field('reassign', 'reassigned tasks'),
         ...field('waiting', 'held LEASEs'),
+        ...field('checkpoint', 'last checkpoint'),
       ),
       h('div', { class: 'controls' }, this.buttons.pause, this.buttons.resume, this.buttons.stop, tauForm),
       this.msg,
@@ -127,6 +128,15 @@ export class JobCard {
     );
     text(this.f.reassign, String(j.reassignments));
     text(this.f.waiting, String(j.waiting));
+    const c = j.checkpoint;
+    text(
+      this.f.checkpoint,
+      c
+        ? `#${c.seq} at iteration ${c.iteration}, ${fmt.bytes(c.bytes)}, ${fmt.ago(Date.now() - c.at)} (held ${c.ms} ms)`
+        : j.checkpoint === null
+          ? 'none yet'
+          : 'not kept (no data directory)',
+    );
     const over = j.state === 'stopped' || j.state === 'done';
     this.buttons.pause.disabled = j.state !== 'running';
     this.buttons.resume.disabled = j.state !== 'paused';
