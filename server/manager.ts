@@ -306,16 +306,24 @@ export class ServerManager {
    */
   async callRing(
     build: (node: string, id: number) => Uint8Array[],
+    /**
+     * Called once every node has handled the request's frame (its HEARTBEAT sent right after on
+     * the same connection is answered; a node handles one connection's frames in order), which
+     * can be long before its reply: a checkpoint's copy is taken then, its file written later.
+     */
+    handled?: () => void,
   ): Promise<{ ring: number; replies: Map<string, Record<string, unknown>> }> {
     const ring = this.ring;
     if (!ring) throw new TabshardError('TS_ERR_RING_EMPTY', 'the manager has not started');
     if (this.next) throw new TabshardError('TS_ERR_NOT_OWNER', 'a node is joining or draining; try again after');
     const replies = new Map<string, Record<string, unknown>>();
-    await Promise.all(
-      ring.nodes.map(async (n) => {
-        replies.set(n, decodeObject(await (await this.peer(n)).call((id) => build(n, id))));
-      }),
-    );
+    const peers = await Promise.all(ring.nodes.map((n) => this.peer(n)));
+    const calls = ring.nodes.map(async (n, i) => {
+      replies.set(n, decodeObject(await peers[i].call((id) => build(n, id))));
+    });
+    const probes = peers.map((p) => p.call((id) => encodeJson(MsgType.HEARTBEAT, id, {})));
+    if (handled) void Promise.all(probes).then(handled, () => {});
+    await Promise.all([...calls, ...probes]);
     if (this.ring !== ring || this.next)
       throw new TabshardError('TS_ERR_NOT_OWNER', `the ring changed (v${ring.version} → v${this.ring?.version})`);
     return { ring: ring.version, replies };

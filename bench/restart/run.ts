@@ -71,6 +71,7 @@ async function cluster(dir: string, extra: string[]) {
   const waiters: Array<{ pred: (e: Ev) => boolean; resolve: (e: Ev) => void }> = [];
   const t0 = performance.now();
   const p = proc(['start', '--json', '--port', '0', '--data-dir', dir, ...extra], (ev) => {
+    ev.receivedAt = performance.now();
     events.push(ev);
     for (const w of waiters.splice(0))
       if (w.pred(ev)) w.resolve(ev);
@@ -107,7 +108,7 @@ async function train(dir: string, extra: string[]) {
     const first = await c.wait(sched('lease'));
     const done = await c.wait((e) => e.event === 'done');
     const ckpts = c.events.filter(sched('checkpoint'));
-    return { wallMs: (done.t as number) - (first.t as number), ckpts, c };
+    return { wallMs: (done.receivedAt as number) - (first.receivedAt as number), ckpts, c };
   } finally {
     w.kill();
     c.kill();

@@ -156,8 +156,10 @@ describe('checkpoints in a data directory', () => {
       store.jobs().map((j) => [j.job, j.state, j.request]),
       [[1, 'running', { app: 'logreg', data: { shards: 4 } }]],
     );
-    store.addCheckpoint({ job: 1, seq: 1, iteration: 2, dir: '/x', bytes: 10, progress: progress(2) });
-    assert.deepEqual(store.grants(1), [], 'a checkpoint forgets the grants before it');
+    const mark = store.grantsMark();
+    store.granted(1, 6, 0); // after the cut, before the checkpoint is recorded
+    store.addCheckpoint({ job: 1, seq: 1, iteration: 2, dir: '/x', bytes: 10, progress: progress(2) }, mark);
+    assert.deepEqual(store.grants(1), [[6, 0]], 'a checkpoint forgets the grants before its cut, not after');
     store.setJobState(1, 'done');
     assert.equal(store.jobs()[0].state, 'done');
     store.close();

@@ -8,6 +8,7 @@
  * Layout: <data dir>/jobs/<job>/<seq>/manifest.json and <node>.ckpt; the newest KEEP are kept.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TabshardError, toTabshardError } from '../../shared/errors.ts';
@@ -69,16 +70,26 @@ export class Checkpoints {
 
   /**
    * Takes checkpoint `seq` + 1 of `job`: call while its scheduler holds leases (no lease out),
-   * so every node's file and the progress describe one cut.
+   * so every node's copy and the progress describe one cut; the hold may end at `copied`.
    */
-  async take(job: number, iteration: number, progress: SchedulerProgress, tables: TableSpec[]) {
+  async take(
+    job: number,
+    iteration: number,
+    progress: SchedulerProgress,
+    tables: TableSpec[],
+    /** Every node has copied its part (the cut is taken; the files are being written): leases may go on. */
+    copied?: () => void,
+  ) {
     const t0 = performance.now();
     const seq = (this.store.checkpoints(job)[0]?.seq ?? 0) + 1;
     const dir = join(this.jobDir(job), `${seq}`);
-    await rm(dir, { recursive: true, force: true }); // left by a crash in the middle of a checkpoint
-    const { ring, replies } = await this.manager.callRing((node, id) =>
-      encodeJson(MsgType.CHECKPOINT, id, { path: join(dir, `${node}.ckpt`) }, job),
+    if (existsSync(dir)) await rm(dir, { recursive: true, force: true }); // left by a crash mid-checkpoint
+    const mark = this.store.grantsMark();
+    const { ring, replies } = await this.manager.callRing(
+      (node, id) => encodeJson(MsgType.CHECKPOINT, id, { path: join(dir, `${node}.ckpt`) }, job),
+      copied,
     );
+    const nodesMs = Math.round(performance.now() - t0);
     const files: CheckpointFile[] = [...replies].map(([node, r]) => ({
       node,
       file: `${node}.ckpt`,
@@ -101,12 +112,12 @@ export class Checkpoints {
     const text = `${JSON.stringify({ sha256: sha256(body), manifest })}\n`;
     const m = await writeCheckpointFile(join(dir, 'manifest.json'), [new TextEncoder().encode(text)]);
     const bytes = files.reduce((s, f) => s + f.bytes, m.bytes);
-    this.store.addCheckpoint({ job, seq, iteration, dir, bytes, progress });
+    this.store.addCheckpoint({ job, seq, iteration, dir, bytes, progress }, mark);
     for (const old of this.store.checkpoints(job).slice(KEEP)) {
       this.store.dropCheckpoint(job, old.seq);
       await rm(old.dir, { recursive: true, force: true });
     }
-    return { seq, iteration, bytes, ms: Math.round(performance.now() - t0), at: manifest.createdAt };
+    return { seq, iteration, bytes, ms: Math.round(performance.now() - t0), nodesMs, at: manifest.createdAt };
   }
 
   /**

@@ -72,9 +72,21 @@ export class JobCheckpointer {
       release = await held;
       const iteration = this.scheduler.slowestClock;
       if (this.last?.iteration === iteration && this.scheduler.status().tau !== null) return;
-      const c = await this.checkpoints.take(this.job, iteration, this.scheduler.progress(), this.tables());
-      this.last = c;
-      this.log({ ev: 'checkpoint', job: this.job, ...c });
+      const heldAt = performance.now();
+      let heldMs = 0;
+      const { ms, nodesMs, ...c } = await this.checkpoints.take(
+        this.job,
+        iteration,
+        this.scheduler.progress(),
+        this.tables(),
+        () => {
+          // Every node copied its part: the cut is taken, leases go on while the files are written.
+          heldMs = Math.round(performance.now() - heldAt);
+          release?.();
+        },
+      );
+      this.last = { ...c, ms: heldMs };
+      this.log({ ev: 'checkpoint', job: this.job, ...this.last, nodesMs, writeMs: ms });
     } catch (err) {
       this.failures++;
       this.log({ ev: 'checkpoint-failed', job: this.job, error: String(err) });

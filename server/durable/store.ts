@@ -12,7 +12,7 @@ import type { JobMetric } from '../../shared/status.ts';
 import type { SchedulerProgress } from '../scheduler/types.ts';
 
 export const STORE_FILE = 'tabshard.sqlite';
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 export type StoredJobState = 'running' | 'done' | 'stopped';
 
@@ -54,7 +54,7 @@ export class DurableStore {
         bytes INTEGER NOT NULL, progress TEXT NOT NULL, created_at INTEGER NOT NULL,
         PRIMARY KEY (job, seq));
       CREATE TABLE IF NOT EXISTS grants (
-        job INTEGER NOT NULL, task INTEGER NOT NULL, attempt INTEGER NOT NULL, PRIMARY KEY (job, task));
+        id INTEGER PRIMARY KEY AUTOINCREMENT, job INTEGER NOT NULL, task INTEGER NOT NULL, attempt INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS metrics (
         job INTEGER NOT NULL, iteration INTEGER NOT NULL, metric TEXT NOT NULL, PRIMARY KEY (job, iteration));
     `);
@@ -127,19 +127,21 @@ export class DurableStore {
     }));
   }
 
-  /** A lease of `task` at `attempt` is about to be granted (kept until the next checkpoint). */
+  /** A lease of `task` at `attempt` is about to be granted (kept until a checkpoint after it). */
   granted(job: number, task: number, attempt: number): void {
-    this.db
-      .prepare(
-        `INSERT INTO grants (job, task, attempt) VALUES (?, ?, ?)
-         ON CONFLICT (job, task) DO UPDATE SET attempt = MAX(attempt, excluded.attempt)`,
-      )
-      .run(job, task, attempt);
+    this.db.prepare('INSERT INTO grants (job, task, attempt) VALUES (?, ?, ?)').run(job, task, attempt);
   }
 
-  /** [task, attempt] of the leases granted since the job's last checkpoint. */
+  /** Where the grants recorded so far end: a checkpoint cut here forgets them (`addCheckpoint`). */
+  grantsMark(): number {
+    return (this.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM grants').get() as { id: number }).id;
+  }
+
+  /** [task, highest attempt] of the leases granted since the job's last checkpoint. */
   grants(job: number): Array<[number, number]> {
-    const rows = this.db.prepare('SELECT task, attempt FROM grants WHERE job = ? ORDER BY task').all(job) as Array<{
+    const rows = this.db
+      .prepare('SELECT task, MAX(attempt) AS attempt FROM grants WHERE job = ? GROUP BY task ORDER BY task')
+      .all(job) as Array<{
       task: number;
       attempt: number;
     }>;
@@ -147,17 +149,17 @@ export class DurableStore {
   }
 
   /**
-   * Records a complete checkpoint (its files and manifest are durable) and forgets the grants
-   * before it, in one transaction; call while the scheduler holds leases (none granted meanwhile).
+   * Records a complete checkpoint (its files and manifest are durable) and forgets the grants up
+   * to `mark` (`grantsMark()` at the cut: later ones are not in it), in one transaction.
    */
-  addCheckpoint(c: Omit<StoredCheckpoint, 'createdAt'>): void {
+  addCheckpoint(c: Omit<StoredCheckpoint, 'createdAt'>, mark: number): void {
     this.db.transaction(() => {
       this.db
         .prepare(
           'INSERT INTO checkpoints (job, seq, iteration, dir, bytes, progress, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
         )
         .run(c.job, c.seq, c.iteration, c.dir, c.bytes, JSON.stringify(c.progress), Date.now());
-      this.db.prepare('DELETE FROM grants WHERE job = ?').run(c.job);
+      this.db.prepare('DELETE FROM grants WHERE job = ? AND id <= ?').run(c.job, mark);
     })();
   }
 

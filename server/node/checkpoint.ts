@@ -92,8 +92,10 @@ export async function writeCheckpointFile(path: string, pieces: Uint8Array[]): P
     await mkdir(dirname(path), { recursive: true });
     const fh = await open(tmp, 'w');
     try {
-      for (const p of pieces)
-        for (let at = 0; at < p.byteLength; ) at += (await fh.write(p, at, p.byteLength - at)).bytesWritten;
+      // One buffer, one write (a write per piece costs a thread-pool round trip each: 173 pieces
+      // took 9–19 ms against 1.4 ms for the same 400 KB at once).
+      const all = Buffer.concat(pieces);
+      for (let at = 0; at < all.byteLength; ) at += (await fh.write(all, at, all.byteLength - at)).bytesWritten;
       await fh.sync();
     } finally {
       await fh.close();
