@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TabshardError } from './errors.ts';
 import { hashString } from './hash.ts';
-import { type OwnedRange, Ring, type TableShape } from './ring.ts';
+import { DEFAULT_VNODES, type OwnedRange, Ring, type TableShape } from './ring.ts';
 import { createRng, randomSortedKeys } from './rng.ts';
 
 const isCode = (code: string) => (e: unknown) => e instanceof TabshardError && e.code === code;
@@ -83,7 +83,8 @@ test('ranges cover [0, K) exactly and match the reference rule, for random K', (
     const probes = [0, K - 1];
     for (const r of ranges) probes.push(r.begin, r.end - 1);
     for (let j = 0; j < 10; j++) probes.push(Math.floor(rng.next() * K));
-    for (const key of probes.slice(0, 60)) assert.equal(ring.owner(big(K), key), referenceOwner(NODES, 128, K, key));
+    for (const key of probes.slice(0, 60))
+      assert.equal(ring.owner(big(K), key), referenceOwner(NODES, DEFAULT_VNODES, K, key));
   }
 });
 
@@ -127,7 +128,7 @@ test('sliceKeys agrees with owner() per key; sliceRange agrees with ranges', () 
   assert.throws(() => ring.sliceRange(big(10), 3, 11), isCode('TS_ERR_INVALID_ARGUMENT'));
 });
 
-test('balance: 1M random keys in [0, 2^40) on 3 nodes x 128 vnodes', () => {
+test('balance: 1M random keys in [0, 2^40) on 3 nodes with the default vnodes', () => {
   // ps-lite#119: ps-lite splits the whole key space [0, 2^64) uniformly, so server i gets
   // [i * 2^64/3, (i+1) * 2^64/3) and every key below 2^40 lands on server 0 (100% / 0% / 0%).
   // The ring spreads the same keys over all three; the bounds below catch that skew.
@@ -141,6 +142,33 @@ test('balance: 1M random keys in [0, 2^40) on 3 nodes x 128 vnodes', () => {
     const share = (count.get(id) ?? 0) / keys.length;
     assert.ok(share > 0.2 && share < 0.47, `${id} holds ${share}`);
   }
+});
+
+test('balance: with the default vnodes every node owns 1/n of a large table, ±10%, as nodes join and leave', () => {
+  // What a join or drain must end at (docs/architecture.md §6): the key share per node even.
+  const sets = [
+    ['n1', 'n2'],
+    ['n1', 'n2', 'n3'],
+    ['n1', 'n2', 'n3', 'n4'],
+    ['n1', 'n3', 'n4'],
+    ['n2', 'n3', 'n4'],
+    ['n1', 'n2', 'n4'],
+    ['n1', 'n2', 'n3', 'n4', 'n5'],
+    ['n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8'],
+  ];
+  for (const ids of sets)
+    for (const K of [2 ** 20, 2 ** 40]) {
+      const share = new Map<string, number>();
+      for (const r of new Ring(ids).ranges(big(K)))
+        share.set(r.owner, (share.get(r.owner) ?? 0) + (r.end - r.begin) / K);
+      for (const id of ids) {
+        const s = (share.get(id) ?? 0) * ids.length;
+        assert.ok(
+          s > 0.9 && s < 1.1,
+          `${ids.join(',')}: ${id} owns ${s.toFixed(3)} of an even share of 2^${Math.log2(K)}`,
+        );
+      }
+    }
 });
 
 test('K = 2^20 contiguous keys: every node owns some', () => {
@@ -161,7 +189,7 @@ test('small tables live whole on the owner of table#id', () => {
     let best: [number, string] | null = null;
     let first: [number, string] | null = null;
     for (const n of NODES) {
-      for (let i = 0; i < 128; i++) {
+      for (let i = 0; i < DEFAULT_VNODES; i++) {
         const p: [number, string] = [hashString(`${n}#${i}`), n];
         const less = (a: [number, string], b: [number, string]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
         if (first === null || less(p, first)) first = p;

@@ -169,7 +169,9 @@ function listOf(keys: Float64Array, runs: readonly Run[]): KvKeys {
   const out = new Float64Array(total(runs));
   let o = 0;
   for (const r of runs) {
-    out.set(keys.subarray(r.at, r.at + r.n), o);
+    // A short run (a few keys per range with many virtual nodes) by a loop: subarray allocates a view.
+    if (r.n <= 32) for (let k = 0; k < r.n; k++) out[o + k] = keys[r.at + k];
+    else out.set(keys.subarray(r.at, r.at + r.n), o);
     o += r.n;
   }
   return { kind: 'list', keys: out };
