@@ -80,6 +80,8 @@ export interface NodeView {
   masters: number;
   /** Key ranges, summed over tables, this node holds a replica of. */
   replicas: number;
+  /** Share of the key space it masters, the mean over the tables the ring spreads (null: none defined). */
+  keyShare: number | null;
 }
 
 /**

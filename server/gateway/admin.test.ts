@@ -77,8 +77,8 @@ describe('admin surface', () => {
       cluster: () => CLUSTER as never,
       stats: async () => STATS,
       nodes: () => [
-        { id: 'n1', state: 'up', masters: 4, replicas: 4 },
-        { id: 'n2', state: 'up', masters: 4, replicas: 4 },
+        { id: 'n1', state: 'up', masters: 4, replicas: 4, keyShare: null },
+        { id: 'n2', state: 'up', masters: 4, replicas: 4, keyShare: null },
       ],
       membership: {
         join: async () => Promise.reject(new Error('no joining in this test')),

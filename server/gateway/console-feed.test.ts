@@ -54,8 +54,8 @@ describe('console feed node rows', () => {
   it('shows each node’s state and its master and replica range counts', async () => {
     answers = [stats('n1', 100, 10), stats('n2', 50, 4)];
     views = [
-      { id: 'n1', state: 'up', masters: 8, replicas: 8 },
-      { id: 'n2', state: 'joining', masters: 0, replicas: 8 },
+      { id: 'n1', state: 'up', masters: 8, replicas: 8, keyShare: null },
+      { id: 'n2', state: 'joining', masters: 0, replicas: 8, keyShare: null },
     ];
     const r = await rows();
     assert.deepEqual(
@@ -72,9 +72,9 @@ describe('console feed node rows', () => {
     const before = await rows();
     answers = [stats('n1', 120, 30), { node: 'n2', error: 'connect ECONNREFUSED' }];
     views = [
-      { id: 'n1', state: 'up', masters: 16, replicas: 0 },
-      { id: 'n2', state: 'dead', masters: 0, replicas: 0 },
-      { id: 'n3', state: 'joining', masters: 0, replicas: 0 },
+      { id: 'n1', state: 'up', masters: 16, replicas: 0, keyShare: null },
+      { id: 'n2', state: 'dead', masters: 0, replicas: 0, keyShare: null },
+      { id: 'n3', state: 'joining', masters: 0, replicas: 0, keyShare: null },
     ];
     await new Promise((r) => setTimeout(r, 5)); // a later clock for n1's fresh sample
     const r = await rows();
@@ -96,8 +96,8 @@ describe('console feed node rows', () => {
   it('a node that answers again is live again, its rate over the gap', async () => {
     answers = [stats('n1', 120, 30), stats('n2', 60, 14)];
     views = [
-      { id: 'n1', state: 'up', masters: 8, replicas: 8 },
-      { id: 'n2', state: 'up', masters: 8, replicas: 8 },
+      { id: 'n1', state: 'up', masters: 8, replicas: 8, keyShare: null },
+      { id: 'n2', state: 'up', masters: 8, replicas: 8, keyShare: null },
     ];
     const n2 = (await rows()).get('n2')!;
     assert.deepEqual([n2.up, n2.error, n2.keys], [true, null, 60]);

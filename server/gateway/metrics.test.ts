@@ -49,10 +49,10 @@ function of(series: Map<string, number>, metric: string, node: string): Record<s
 }
 
 const VIEWS: NodeView[] = [
-  { id: 'n1', state: 'up', masters: 12, replicas: 24 },
-  { id: 'n2', state: 'suspect', masters: 12, replicas: 24 },
-  { id: 'n3', state: 'dead', masters: 0, replicas: 0 },
-  { id: 'n4', state: 'joining', masters: 0, replicas: 3 },
+  { id: 'n1', state: 'up', masters: 12, replicas: 24, keyShare: null },
+  { id: 'n2', state: 'suspect', masters: 12, replicas: 24, keyShare: null },
+  { id: 'n3', state: 'dead', masters: 0, replicas: 0, keyShare: null },
+  { id: 'n4', state: 'joining', masters: 0, replicas: 3, keyShare: null },
 ];
 
 describe('/metrics node series', () => {
@@ -131,7 +131,7 @@ describe('readNodes', () => {
   it('lists every known node once, views first, then STATS entries, then the ring', async () => {
     const rows = await readNodes({
       stats: async () => [stats('n9', 1), { node: 'n2', error: 'timeout' }, { junk: true }, null],
-      nodes: () => [{ id: 'n2', state: 'draining', masters: 1, replicas: 2 }],
+      nodes: () => [{ id: 'n2', state: 'draining', masters: 1, replicas: 2, keyShare: null }],
       cluster: () => CLUSTER as never,
     });
     assert.deepEqual(

@@ -40,8 +40,8 @@ class FakeMembership implements Membership {
 describe('membership routes', () => {
   let version = 1;
   const views: NodeView[] = [
-    { id: 'n1', state: 'up', masters: 8, replicas: 8 },
-    { id: 'n2', state: 'draining', masters: 0, replicas: 3 },
+    { id: 'n1', state: 'up', masters: 8, replicas: 8, keyShare: null },
+    { id: 'n2', state: 'draining', masters: 0, replicas: 3, keyShare: null },
   ];
   const cluster = () =>
     ({

@@ -144,6 +144,10 @@ export const nodeViewSchema = {
     state: { type: 'string', enum: [...NODE_STATES] },
     masters: { type: 'integer', description: 'Key ranges, summed over tables, it is the master of' },
     replicas: { type: 'integer', description: 'Key ranges, summed over tables, it holds a replica of' },
+    keyShare: {
+      type: ['number', 'null'],
+      description: 'Share of the key space it masters: the mean over the tables the ring spreads (null: none)',
+    },
   },
 } as const;
 
