@@ -100,6 +100,55 @@ function checkCount(name: string, v: unknown, min: number, max: number): number 
   return v;
 }
 
+interface Points {
+  positions: Float64Array;
+  pointNode: Int32Array;
+  cache: Map<string, Layout>;
+  chainCache: Map<string, ChainLayout>;
+}
+
+/**
+ * The sorted points of these nodes (in this order) with `vnodes` each, and their layout caches,
+ * computed once for the last few node lists (and small-table bounds): the rings of a join or failover (copying, frozen,
+ * final; each node's own copy of each) differ in version only, and hashing 512 points per node
+ * and sorting them took most of a join's CPU.
+ */
+const POINTS = new Map<string, Points>();
+const POINTS_KEPT = 16;
+
+function pointsOf(ids: readonly string[], vnodes: number, smallTableValues: number): Points {
+  // The layouts depend on the small-table bound too.
+  const key = `${vnodes}\u0000${smallTableValues}\u0000${ids.join('\u0000')}`;
+  const hit = POINTS.get(key);
+  if (hit) return hit;
+  const m = ids.length * vnodes;
+  const pos = new Float64Array(m);
+  const node = new Int32Array(m);
+  for (let n = 0, p = 0; n < ids.length; n++) {
+    for (let i = 0; i < vnodes; i++, p++) {
+      pos[p] = hashString(`${ids[n]}#${i}`);
+      node[p] = n;
+    }
+  }
+  const order = Array.from({ length: m }, (_, i) => i).sort((a, b) => {
+    if (pos[a] !== pos[b]) return pos[a] - pos[b];
+    return ids[node[a]] < ids[node[b]] ? -1 : ids[node[a]] > ids[node[b]] ? 1 : 0;
+  });
+  const points: Points = {
+    positions: new Float64Array(m),
+    pointNode: new Int32Array(m),
+    cache: new Map(),
+    chainCache: new Map(),
+  };
+  for (let i = 0; i < m; i++) {
+    points.positions[i] = pos[order[i]];
+    points.pointNode[i] = node[order[i]];
+  }
+  if (POINTS.size >= POINTS_KEPT) POINTS.delete(POINTS.keys().next().value!);
+  POINTS.set(key, points);
+  return points;
+}
+
 /** An immutable ring of server nodes. Layouts are computed once per table shape and cached. */
 export class Ring {
   readonly nodes: readonly string[];
@@ -110,8 +159,9 @@ export class Ring {
   private readonly positions: Float64Array;
   /** Index into `nodes` of each point. */
   private readonly pointNode: Int32Array;
-  private readonly cache = new Map<string, Layout>();
-  private readonly chainCache = new Map<string, ChainLayout>();
+  /** Layouts by table shape; shared by every ring of the same nodes and vnodes (see `pointsOf`). */
+  private readonly cache: Map<string, Layout>;
+  private readonly chainCache: Map<string, ChainLayout>;
 
   constructor(nodeIds: readonly string[], opts: RingOptions = {}) {
     if (!Array.isArray(nodeIds)) invalid('node ids must be an array of strings');
@@ -132,26 +182,11 @@ export class Ring {
     );
     this.version = checkCount('version', opts.version ?? 0, 0, Number.MAX_SAFE_INTEGER);
 
-    const m = this.nodes.length * this.vnodes;
-    const pos = new Float64Array(m);
-    const node = new Int32Array(m);
-    for (let n = 0, p = 0; n < this.nodes.length; n++) {
-      for (let i = 0; i < this.vnodes; i++, p++) {
-        pos[p] = hashString(`${this.nodes[n]}#${i}`);
-        node[p] = n;
-      }
-    }
-    const ids = this.nodes;
-    const order = Array.from({ length: m }, (_, i) => i).sort((a, b) => {
-      if (pos[a] !== pos[b]) return pos[a] - pos[b];
-      return ids[node[a]] < ids[node[b]] ? -1 : ids[node[a]] > ids[node[b]] ? 1 : 0;
-    });
-    this.positions = new Float64Array(m);
-    this.pointNode = new Int32Array(m);
-    for (let i = 0; i < m; i++) {
-      this.positions[i] = pos[order[i]];
-      this.pointNode[i] = node[order[i]];
-    }
+    const points = pointsOf(this.nodes, this.vnodes, this.smallTableValues);
+    this.positions = points.positions;
+    this.pointNode = points.pointNode;
+    this.cache = points.cache;
+    this.chainCache = points.chainCache;
   }
 
   /** The owned ranges of a table: sorted, non-empty, covering [0, keySpace) exactly; cached, frozen. */

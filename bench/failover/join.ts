@@ -91,7 +91,7 @@ export async function joinRun(run: number): Promise<Record<string, number>> {
       wrongKeys: wrong,
     };
   } finally {
-    for (const n of nodes) n.child.kill('SIGKILL');
+    for (const n of nodes) n.child.kill(process.env.TABSHARD_NODE_FLAGS ? 'SIGTERM' : 'SIGKILL');
   }
 }
 

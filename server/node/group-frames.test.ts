@@ -47,7 +47,7 @@ describe('FORWARD and MIGRATE from outside the group', () => {
   it('refuses them without a server HELLO, with a wrong token, from a node not in the ring, and from one not just before it in the chain', async () => {
     const anon = await peer();
     assert.equal(await codeOf(forward(anon)), 'TS_ERR_FORBIDDEN');
-    assert.equal(await codeOf(anon.call((id) => encodeMigrateClear(id, 0, 1, 0, 10))), 'TS_ERR_FORBIDDEN');
+    assert.equal(await codeOf(anon.call((id) => encodeMigrateClear(id, 0, 1, [[0, 10]]))), 'TS_ERR_FORBIDDEN');
     const worker = await peer({ role: 'worker' });
     assert.equal(await codeOf(forward(worker)), 'TS_ERR_FORBIDDEN');
     assert.equal(await codeOf(peer({ role: 'server', node: 'n2', token: 'guess' })), 'TS_ERR_FORBIDDEN');
@@ -77,7 +77,7 @@ describe('FORWARD and MIGRATE from outside the group', () => {
       await codeOf(n2.call((id) => encodeMigrateRecords(id, 0, 1, { records: { tasks: [], workers: [] }, steps: -3 }))),
       'TS_ERR_FRAME_MALFORMED',
     );
-    assert.equal(await codeOf(n2.call((id) => encodeMigrateClear(id, 0, 9, 0, 10))), 'TS_ERR_UNKNOWN_TABLE');
+    assert.equal(await codeOf(n2.call((id) => encodeMigrateClear(id, 0, 9, [[0, 10]]))), 'TS_ERR_UNKNOWN_TABLE');
     assert.equal(stored(), 0);
     // A well-formed one is written as it is (no updater runs on a replica).
     await forward(n2);

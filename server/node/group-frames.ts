@@ -88,15 +88,17 @@ export class GroupFrames {
     // A copy comes from the member just before this one in the range's chains, as forwards do
     // (never to a master): one sent under other chains is refused and sent again once both agree.
     const chains = this.host.chains();
-    const keys =
-      m.form === 'clear' ? ({ kind: 'range', begin: m.begin, end: m.end } as const) : m.form === 'rows' ? m.keys : null;
+    const keys = m.form === 'records' ? null : m.keys;
     if (keys && chains && chains.version > 0 && !precedesAll(chains.of(t.spec), from, this.self, keys))
       throw new TabshardError(
         'TS_ERR_NOT_OWNER',
         `${from} does not precede ${this.self} in these keys' chains (ring v${chains.version})`,
       );
-    if (m.form === 'clear') t.dropRange(m.begin, m.end);
-    else if (m.form === 'rows') {
+    if (m.form === 'clear') {
+      const k = m.keys;
+      if (k.kind === 'range') t.dropRange(k.begin, k.end);
+      else for (let i = 0; i < k.bounds.length; i += 2) t.dropRange(k.bounds[i], k.bounds[i + 1]);
+    } else if (m.form === 'rows') {
       t.writeRows(m.keys, m.rows);
       t.advanceSteps(m.steps);
     } else {

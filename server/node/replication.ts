@@ -24,6 +24,7 @@ import type { TableShape } from '../../shared/ring.ts';
 import { type ReplyFn, RpcPeer } from '../../shared/rpc.ts';
 import type { Dialer } from '../../shared/transport/types.ts';
 import { type Chains, copiesOwed, groupByNext, inAll, mastersAll, piecesGivenAway } from './chain.ts';
+import { EXPORT_KEYS, type RowChunk } from './rows.ts';
 import type { Table } from './table.ts';
 
 /** Errors after which a forward is tried again once the ring has changed. */
@@ -286,15 +287,16 @@ export class Replicator {
       this.stats.copyBytes += bytes;
       this.send(node, build, sent);
     };
-    // Read and queued at once, in this tick: later FORWARDs to `node` follow on the same link.
-    for (const [b, e] of pieces) {
-      queue((r) => encodeMigrateClear(r, job, id, b, e), 0);
-      for (const c of t.exportRange(b, e)) {
-        const msg = { requestId: 0, job, table: id, steps: t.steps, task: null, keys: c.keys, rows: c.rows };
-        const keyBytes =
-          c.keys.kind === 'list' ? 8 * c.keys.keys.length : c.keys.kind === 'range' ? 16 : 8 * c.keys.bounds.length;
-        queue((requestId) => encodeMigrateRows({ ...msg, requestId }), c.rows.byteLength + keyBytes);
-      }
+    // Read and queued at once, in this tick: later FORWARDs to `node` follow on the same link. One
+    // clear for every piece, then the rows of all pieces in key order, stored keys gathered across
+    // pieces into chunks of up to EXPORT_KEYS (with 512 virtual nodes a node gains ~1000 small
+    // pieces; a frame per piece, each written into the receiver's store on its own, made a join slow).
+    queue((r) => encodeMigrateClear(r, job, id, pieces), 0);
+    for (const c of gatherChunks(t, pieces)) {
+      const msg = { requestId: 0, job, table: id, steps: t.steps, task: null, keys: c.keys, rows: c.rows };
+      const keyBytes =
+        c.keys.kind === 'list' ? 8 * c.keys.keys.length : c.keys.kind === 'range' ? 16 : 8 * c.keys.bounds.length;
+      queue((requestId) => encodeMigrateRows({ ...msg, requestId }), c.rows.byteLength + keyBytes);
     }
     const records = t.dedupe.export({ applied: false });
     queue((r) => encodeMigrateRecords(r, job, id, { records, steps: t.steps }), 0);
@@ -347,6 +349,49 @@ export class Replicator {
     this.links.delete(node);
     this.ready.delete(node);
   }
+}
+
+/**
+ * What `t` holds of `pieces` as row chunks in key order: dense pages as they are (a range each),
+ * sparse key lists of consecutive pieces joined into chunks of up to EXPORT_KEYS keys.
+ */
+function* gatherChunks(t: Table, pieces: ReadonlyArray<readonly [number, number]>): Iterable<RowChunk> {
+  const slots = 1 + t.stateSlots;
+  const d = t.spec.valueLength;
+  let held: RowChunk[] = [];
+  let n = 0;
+  const flush = (): RowChunk => {
+    if (held.length === 1) {
+      const one = held[0];
+      held = [];
+      n = 0;
+      return one;
+    }
+    const keys = new Float64Array(n);
+    const rows = new Float32Array(n * d * slots);
+    let at = 0;
+    for (const c of held) {
+      const m = (c.keys as { keys: Float64Array }).keys.length;
+      keys.set((c.keys as { keys: Float64Array }).keys, at);
+      for (let s = 0; s < slots; s++) rows.set(c.rows.subarray(s * m * d, (s + 1) * m * d), s * n * d + at * d);
+      at += m;
+    }
+    held = [];
+    n = 0;
+    return { keys: { kind: 'list', keys }, rows };
+  };
+  for (const [b, e] of pieces)
+    for (const c of t.exportRange(b, e)) {
+      if (c.keys.kind !== 'list') {
+        if (n > 0) yield flush();
+        yield c;
+        continue;
+      }
+      if (n > 0 && n + c.keys.keys.length > EXPORT_KEYS) yield flush();
+      held.push(c);
+      n += c.keys.keys.length;
+    }
+  if (n > 0) yield flush();
 }
 
 function shapeOf(t: Table): TableShape {

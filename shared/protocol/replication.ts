@@ -22,9 +22,9 @@ export interface RowsMsg {
   rows: Float32Array;
 }
 
-/** What a MIGRATE asks: clear [begin, end), write rows, or merge records (a JSON object). */
+/** What a MIGRATE asks: clear ranges ([begin, end) pairs), write rows, or merge records (a JSON object). */
 export type MigrateMsg =
-  | { form: 'clear'; requestId: number; job: number; table: number; begin: number; end: number }
+  | { form: 'clear'; requestId: number; job: number; table: number; keys: KvKeys & { kind: 'range' | 'ranges' } }
   | ({ form: 'rows' } & RowsMsg)
   | { form: 'records'; requestId: number; job: number; table: number; body: Record<string, unknown> };
 
@@ -63,14 +63,18 @@ export function encodeMigrateRows(m: RowsMsg): Uint8Array[] {
   return rowsFrame(MsgType.MIGRATE, m);
 }
 
+/** Clears `pieces` ([begin, end) pairs, sorted and disjoint) in one frame: a RANGE, or RANGES for several. */
 export function encodeMigrateClear(
   requestId: number,
   job: number,
   table: number,
-  begin: number,
-  end: number,
+  pieces: ReadonlyArray<readonly [number, number]>,
 ): Uint8Array[] {
-  return encodeFrame({ ...emptyFrame(MsgType.MIGRATE, requestId), job, table, keys: { kind: 'range', begin, end } });
+  const keys: KvKeys =
+    pieces.length === 1
+      ? { kind: 'range', begin: pieces[0][0], end: pieces[0][1] }
+      : { kind: 'ranges', bounds: Float64Array.from(pieces.flat()) };
+  return encodeFrame({ ...emptyFrame(MsgType.MIGRATE, requestId), job, table, keys });
 }
 
 /** `body`: `{records, steps}` — a table's at-most-once record (server/node/dedupe.ts) and push count. */
@@ -95,9 +99,10 @@ export function asMigrate(f: Frame): MigrateMsg {
     return { form: 'records', ...base, body: decodeObject(f) };
   }
   if (f.values) return { form: 'rows', ...asRows(f, 'migrate') };
-  if (f.keys.kind !== 'range') throw shape('migrate: a range to clear, rows, or records');
+  if (f.keys.kind !== 'range' && f.keys.kind !== 'ranges') throw shape('migrate: ranges to clear, rows, or records');
   if (f.task) throw shape('migrate clear with a task block');
-  return { form: 'clear', ...base, begin: f.keys.begin, end: f.keys.end };
+  const keys = requestKeys(f.keys, 'migrate clear') as KvKeys & { kind: 'range' | 'ranges' };
+  return { form: 'clear', ...base, keys };
 }
 
 export function encodeForwardAck(requestId: number): Uint8Array[] {
