@@ -21,6 +21,7 @@ const stats = (node: string, keys: number) => ({
   frames: 3,
   errors: 0,
   tables: [{ job: 1, id: 1, name: 'weights', kind: 'sparse', keys, bytes: keys * 12, pushes: 2, pulls: 1 }],
+  replication: { copiesPending: keys % 5, copyBytes: keys * 40 },
 });
 
 /** Scrapes /metrics of a gateway built from these sources into `series → value`. */
@@ -70,6 +71,9 @@ describe('/metrics node series', () => {
     assert.equal(s.get('tabshard_node_keys{node="n3",job="1",table="weights"}'), 7);
     assert.deepEqual(of(s, 'tabshard_node_keys', 'n2'), {});
     assert.equal(s.get('tabshard_node_connections{node="n1"}'), 1);
+    // Range copies (a join, drain or failover) as the node's STATS say.
+    assert.equal(s.get('tabshard_node_copies_pending{node="n3"}'), 2);
+    assert.equal(s.get('tabshard_node_copy_bytes{node="n1"}'), 4000);
   });
 
   it('node_state is an enum: one series per state, 1 for the node’s own', async () => {

@@ -145,6 +145,14 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
       'table',
     ]),
     connections: gauge('tabshard_node_connections', 'Open connections of a server node', ['node']),
+    copiesPending: gauge(
+      'tabshard_node_copies_pending',
+      'Range-copy (MIGRATE) frames a server node sent and not yet had acknowledged: a join, drain or failover copying',
+      ['node'],
+    ),
+    copyBytes: gauge('tabshard_node_copy_bytes', 'Payload (keys and rows) a server node has sent in range copies', [
+      'node',
+    ]),
     up: gauge('tabshard_node_up', '1 when the server node answered STATS and is not dead, else 0 (every known node)', [
       'node',
     ]),
@@ -198,6 +206,10 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
       const s = r.stats;
       if (!s) continue;
       node.connections.set(n, s.connections);
+      if (s.replication) {
+        node.copiesPending.set(n, s.replication.copiesPending);
+        node.copyBytes.set(n, s.replication.copyBytes);
+      }
       for (const t of s.tables) {
         const l = { node: s.node, job: String(t.job), table: t.name };
         node.keys.set(l, t.keys);
