@@ -20,21 +20,9 @@ import { scatterPart, sliceByNode } from '../shared/slicing.ts';
 import type { NodeState, NodeView } from '../shared/status.ts';
 import { parseTableSpec, type TableSpec } from '../shared/table.ts';
 import type { Dialer } from '../shared/transport/types.ts';
+import { DEAD_AFTER_MS, Liveness, type ManagerEvent, type Member, type NodeEntry } from './liveness.ts';
 
-export interface NodeEntry {
-  id: string;
-  /** Addresses by transport; `control` must be one of them (the manager dials it). */
-  addresses: ClusterInfo['addresses'][string];
-  control: string;
-}
-
-/** What the manager reports as it happens (the embedded cluster logs these). */
-export type ManagerEvent =
-  | { type: 'node-suspect'; node: string; silentMs: number }
-  | { type: 'node-up'; node: string }
-  | { type: 'node-dead'; node: string; reason: string; ring: number; ms: number };
-
-export type { NodeState, NodeView };
+export type { ManagerEvent, NodeEntry, NodeState, NodeView };
 
 export interface ManagerOptions {
   vnodes?: number;
@@ -56,23 +44,6 @@ export interface ManagerOptions {
   onring?: (version: number) => void;
 }
 
-/**
- * Default silence after which a node is declared dead. A live node's event loop can stall for
- * over a second when it shares a loaded machine with the browsers (`tabshard start` and four
- * training tabs on 2 cores: stalls of up to 1.1 s, the node runnable but not running), and at
- * 1000 ms healthy nodes were declared dead. A killed node is found at once either way: its
- * connection closes and nothing listens where it was.
- */
-const DEAD_AFTER_MS = 5000;
-
-interface Member {
-  entry: NodeEntry;
-  state: NodeState;
-  /** performance.now() of the last answered probe. */
-  lastSeen: number;
-  probing: boolean;
-}
-
 export class ServerManager {
   private readonly peers = new Map<string, RpcPeer>();
   private readonly members = new Map<string, Member>();
@@ -80,9 +51,7 @@ export class ServerManager {
   /** The ring a join or drain is copying to, while it does. */
   private next: Ring | null = null;
   private readonly tables: TableSpec[] = [];
-  private timer: ReturnType<typeof setInterval> | null = null;
-  /** When probeAll last ran (performance.now()). */
-  private lastTick = 0;
+  private readonly liveness: Liveness;
   private ringWaiters: Array<() => void> = [];
   /** Ring installs in flight, in order (one at a time: versions reach nodes in order). */
   private installing: Promise<unknown> = Promise.resolve();
@@ -95,6 +64,15 @@ export class ServerManager {
   ) {
     for (const n of nodes) this.members.set(n.id, { entry: n, state: 'up', lastSeen: 0, probing: false });
     this.replicas = Math.min(opts.replicas ?? (nodes.length > 1 ? 1 : 0), Math.max(0, nodes.length - 1));
+    this.liveness = new Liveness(
+      {
+        members: () => this.members.values(),
+        heartbeat: (node) => this.peer(node).then((p) => p.call((id) => encodeJson(MsgType.HEARTBEAT, id, {}))),
+        dead: (node, reason) => this.declareQuietly(node, reason),
+        event: (e) => this.opts.onevent?.(e),
+      },
+      { heartbeatMs: opts.heartbeatMs, deadAfterMs: opts.deadAfterMs },
+    );
   }
 
   get info(): ClusterInfo {
@@ -117,11 +95,7 @@ export class ServerManager {
     });
     await Promise.all(live.map((id) => this.peer(id)));
     await this.install(ring);
-    const now = performance.now();
-    for (const m of this.members.values()) m.lastSeen = now;
-    this.lastTick = now;
-    this.timer = setInterval(() => this.probeAll(), this.opts.heartbeatMs ?? 200);
-    this.timer.unref?.();
+    this.liveness.start();
   }
 
   /** Every node the manager knows and its state, with its share of the ring. */
@@ -380,8 +354,7 @@ export class ServerManager {
   }
 
   close(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.liveness.stop();
     for (const p of this.peers.values()) p.close();
     this.peers.clear();
     for (const w of this.ringWaiters.splice(0)) w();
@@ -484,52 +457,6 @@ export class ServerManager {
     );
   }
 
-  private probeAll(): void {
-    const now = performance.now();
-    const period = this.opts.heartbeatMs ?? 200;
-    // This process was busy (a held-out evaluation, a long GC): the replies it has not read yet
-    // say nothing about the nodes. Judge silence only from ticks that came on time.
-    const late = this.lastTick > 0 && now - this.lastTick > 2 * period;
-    this.lastTick = now;
-    if (late) for (const m of this.members.values()) m.lastSeen = Math.max(m.lastSeen, now - period);
-    const deadAfter = this.opts.deadAfterMs ?? DEAD_AFTER_MS;
-    for (const m of this.members.values()) {
-      if (m.state === 'dead') continue;
-      const silent = now - m.lastSeen;
-      if (silent > deadAfter) {
-        this.declareQuietly(m.entry.id, `no heartbeat for ${Math.round(silent)} ms`);
-        continue;
-      }
-      if (silent > 2 * (this.opts.heartbeatMs ?? 200) && m.state === 'up') {
-        m.state = 'suspect';
-        this.opts.onevent?.({ type: 'node-suspect', node: m.entry.id, silentMs: Math.round(silent) });
-      }
-      if (!m.probing) this.probe(m);
-    }
-  }
-
-  private probe(m: Member): void {
-    m.probing = true;
-    this.peer(m.entry.id)
-      .then((p) => p.call((id) => encodeJson(MsgType.HEARTBEAT, id, {})))
-      .then(
-        () => {
-          m.probing = false;
-          m.lastSeen = performance.now();
-          if (m.state === 'suspect') {
-            m.state = 'up';
-            this.opts.onevent?.({ type: 'node-up', node: m.entry.id });
-          }
-        },
-        (err) => {
-          m.probing = false;
-          // Nothing listens where the node was: it is gone (a kill closes its sockets at once).
-          if (toTabshardError(err).code === 'TS_ERR_CONNECT_FAILED')
-            this.declareQuietly(m.entry.id, 'connection refused');
-        },
-      );
-  }
-
   private async peer(node: string): Promise<RpcPeer> {
     let p = this.peers.get(node);
     if (!p || p.closed) {
@@ -543,7 +470,7 @@ export class ServerManager {
       peer.conn.onclose = ((prev) => (err) => {
         prev?.(err);
         if (this.peers.get(node) === peer) this.peers.delete(node);
-        if (this.timer !== null && m.state !== 'dead' && !m.probing) this.probe(m);
+        this.liveness.probe(m);
       })(peer.conn.onclose);
       await p.call((id) => encodeJson(MsgType.HELLO, id, { role: 'admin', token: this.opts.adminToken ?? '' }));
     }
@@ -565,7 +492,7 @@ export class ServerManager {
           await (await this.peer(n)).call(build);
         } catch (err) {
           const deadline = performance.now() + 2 * (this.opts.deadAfterMs ?? DEAD_AFTER_MS);
-          while (this.members.get(n)?.state !== 'dead' && performance.now() < deadline && this.timer !== null) {
+          while (this.members.get(n)?.state !== 'dead' && performance.now() < deadline && this.liveness.running) {
             const v = this.ring?.version ?? 0;
             await this.ringAfter(v, deadline - performance.now());
           }
