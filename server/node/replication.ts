@@ -24,7 +24,7 @@ import type { TableShape } from '../../shared/ring.ts';
 import { type ReplyFn, RpcPeer } from '../../shared/rpc.ts';
 import type { Dialer } from '../../shared/transport/types.ts';
 import { type Chains, copiesOwed, groupByNext, inAll, mastersAll, piecesGivenAway } from './chain.ts';
-import { EXPORT_KEYS, type RowChunk } from './rows.ts';
+import { gatherChunks } from './copy-chunks.ts';
 import type { Table } from './table.ts';
 
 /** Errors after which a forward is tried again once the ring has changed. */
@@ -349,49 +349,6 @@ export class Replicator {
     this.links.delete(node);
     this.ready.delete(node);
   }
-}
-
-/**
- * What `t` holds of `pieces` as row chunks in key order: dense pages as they are (a range each),
- * sparse key lists of consecutive pieces joined into chunks of up to EXPORT_KEYS keys.
- */
-function* gatherChunks(t: Table, pieces: ReadonlyArray<readonly [number, number]>): Iterable<RowChunk> {
-  const slots = 1 + t.stateSlots;
-  const d = t.spec.valueLength;
-  let held: RowChunk[] = [];
-  let n = 0;
-  const flush = (): RowChunk => {
-    if (held.length === 1) {
-      const one = held[0];
-      held = [];
-      n = 0;
-      return one;
-    }
-    const keys = new Float64Array(n);
-    const rows = new Float32Array(n * d * slots);
-    let at = 0;
-    for (const c of held) {
-      const m = (c.keys as { keys: Float64Array }).keys.length;
-      keys.set((c.keys as { keys: Float64Array }).keys, at);
-      for (let s = 0; s < slots; s++) rows.set(c.rows.subarray(s * m * d, (s + 1) * m * d), s * n * d + at * d);
-      at += m;
-    }
-    held = [];
-    n = 0;
-    return { keys: { kind: 'list', keys }, rows };
-  };
-  for (const [b, e] of pieces)
-    for (const c of t.exportRange(b, e)) {
-      if (c.keys.kind !== 'list') {
-        if (n > 0) yield flush();
-        yield c;
-        continue;
-      }
-      if (n > 0 && n + c.keys.keys.length > EXPORT_KEYS) yield flush();
-      held.push(c);
-      n += c.keys.keys.length;
-    }
-  if (n > 0) yield flush();
 }
 
 function shapeOf(t: Table): TableShape {
