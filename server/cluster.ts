@@ -216,7 +216,9 @@ export async function startEmbeddedCluster(
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
       throw new Error(
-        `port ${port}${port === lastPort && !opts.port ? ` (where the last run on ${opts.dataDir} listened)` : ''} is in use; pass --port`,
+        opts.port
+          ? `port ${port} is in use`
+          : `port ${port} (where the last run on ${opts.dataDir} listened) is in use; pass --port`,
       );
     }
     store?.setMeta('port', new URL(gateway).port);
