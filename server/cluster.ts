@@ -16,7 +16,6 @@ import type { CheckpointPolicy } from './durable/job-checkpointer.ts';
 import { DurableStore } from './durable/store.ts';
 import { buildApp } from './gateway/app.ts';
 import type { NewJob } from './gateway/jobs.ts';
-import type { Membership } from './gateway/nodes.ts';
 import { type DriverDurability, JobDriver } from './jobs/driver.ts';
 import { type LogregJobOptions, prepareLogregJob } from './jobs/logreg.ts';
 import { prepareTextnnJob } from './jobs/textnn.ts';

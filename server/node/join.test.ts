@@ -63,6 +63,8 @@ describe('live join and drain', () => {
       for (let k = 0; k < DENSE; k++)
         if (d[k] !== rounds) assert.fail(`dense key ${k}: ${d[k]}, ${rounds} pushes acknowledged`);
       const s = (await w.wait(sparse.pull(SPARSE_KEYS)))!;
+      for (let i = 0; i < s.length; i++)
+        if (s[i] !== rounds) assert.fail(`sparse key ${SPARSE_KEYS[i]}: ${s[i]}, ${rounds} pushes acknowledged`);
       // AdaGrad after `rounds` equal pushes, as one node would compute it (updater state moved too).
       const a = (await w.wait(ada.pull(SPARSE_KEYS)))!;
       let acc = 0.1;
