@@ -127,7 +127,8 @@ export class SparseStore {
     for (let b = 0; b < this.blocks.length && i < keys.length; b++) {
       const j = b + 1 < this.blocks.length ? lowerBound(keys, this.blocks[b + 1].keys[0], i) : keys.length;
       if (j === i) continue;
-      const blk = this.place(b, keys.subarray(i, j), lowerBound(this.blocks[b].keys, keys[i]));
+      // New keys get no initial value here: their rows are written right after.
+      const blk = this.place(b, keys.subarray(i, j), lowerBound(this.blocks[b].keys, keys[i]), false);
       const slots = [blk.values, ...blk.state];
       const pos = this.pos;
       if (pos[j - i - 1] - pos[0] === j - i - 1) rowsIn(rows, i * d, stride, j - i, d, slots, pos[0]);
@@ -203,7 +204,7 @@ export class SparseStore {
    * Finds the positions of `ks` in block `b` (from `first` on) into this.pos, inserting the
    * missing keys (at their initial value and state); returns the block, maybe a new one.
    */
-  private place(b: number, ks: Float64Array, first: number): Block {
+  private place(b: number, ks: Float64Array, first: number, init = true): Block {
     const blk = this.blocks[b];
     const m = ks.length;
     if (this.pos.length < m) this.pos = new Int32Array(Math.max(m, 2 * this.pos.length));
@@ -215,12 +216,12 @@ export class SparseStore {
       while (p < n && blk.keys[p] < k) p++;
       if (p < n && blk.keys[p] === k) pos[i] = p;
       else {
-        pos[i] = -1;
+        pos[i] = -1 - p; // missing: where it goes
         missing++;
       }
     }
     if (missing === 0) return blk;
-    this.blocks[b] = this.insert(blk, ks, pos, missing);
+    this.blocks[b] = this.insert(blk, ks, pos, missing, init);
     return this.blocks[b];
   }
 
@@ -235,8 +236,11 @@ export class SparseStore {
     return parts.length;
   }
 
-  /** A new block holding `blk`'s keys plus the missing ones of `ks`; fills `pos` for all of `ks`. */
-  private insert(blk: Block, ks: Float64Array, pos: Int32Array, missing: number): Block {
+  /**
+   * A new block holding `blk`'s keys plus the missing ones of `ks` (pos −1 − p: they go before
+   * stored position p), at their initial value unless `init` is false; fills `pos` for all of `ks`.
+   */
+  private insert(blk: Block, ks: Float64Array, pos: Int32Array, missing: number, init: boolean): Block {
     const d = this.d;
     const n = blk.keys.length;
     const out = this.block(n + missing);
@@ -244,7 +248,7 @@ export class SparseStore {
     let w = 0;
     for (let i = 0; i < ks.length; i++) {
       const k = ks[i];
-      const stop = pos[i] >= 0 ? pos[i] : lowerBound(blk.keys, k, p);
+      const stop = pos[i] >= 0 ? pos[i] : -1 - pos[i];
       // Copy the stored keys before k, then k itself (existing or new).
       const run = stop - p;
       if (run > 0) this.copyRun(blk, p, out, w, run);
@@ -255,7 +259,7 @@ export class SparseStore {
         p++;
       } else {
         out.keys[w] = k;
-        fillInit(this.init, out.values, w * d, 1, d, () => k);
+        if (init) fillInit(this.init, out.values, w * d, 1, d, () => k);
         this.keyCount++;
       }
       pos[i] = w++;
