@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import type { TableSpec } from '../shared/table.ts';
 import { type JobRequest, startEmbeddedCluster } from './cluster.ts';
 import type { JobDriver } from './jobs/driver.ts';
+import type { ManagerEvent } from './manager.ts';
 import { joinCluster, joinUrl } from './node/join.ts';
 import { type RunningNode, startNode } from './node/process.ts';
 
@@ -104,6 +105,21 @@ function jobRequest(v: Record<string, string | boolean | undefined>): JobRequest
       stalenessLr: v['staleness-lr'] === true,
     },
   };
+}
+
+/** One line of the banner per server-manager event. */
+function describeEvent(e: ManagerEvent): string {
+  switch (e.type) {
+    case 'node-dead':
+      return `  node ${e.node} is dead (${e.reason}); ring v${e.ring} installed in ${e.ms} ms`;
+    case 'node-joined':
+    case 'node-drained':
+      return `  node ${e.node} ${e.type === 'node-joined' ? 'joined' : 'drained'}: ring v${e.ring} in ${e.ms} ms (copies ${e.copyMs} ms, moving keys held ${e.frozenMs} ms)`;
+    case 'node-suspect':
+      return `  node ${e.node} has not answered for ${e.silentMs} ms`;
+    case 'node-up':
+      return `  node ${e.node} answers again`;
+  }
 }
 
 async function main(): Promise<void> {
@@ -249,16 +265,7 @@ async function main(): Promise<void> {
       jobs: values['no-job'] ? [] : [jobRequest(values)],
       adminToken: process.env.TABSHARD_ADMIN_TOKEN || undefined,
       onjob: (j) => ready && report(j),
-      onevent: (e) =>
-        console.log(
-          json
-            ? JSON.stringify({ event: 'cluster', ...e })
-            : e.type === 'node-dead'
-              ? `  node ${e.node} is dead (${e.reason}); ring v${e.ring} installed in ${e.ms} ms`
-              : e.type === 'node-suspect'
-                ? `  node ${e.node} has not answered for ${e.silentMs} ms`
-                : `  node ${e.node} answers again`,
-        ),
+      onevent: (e) => console.log(json ? JSON.stringify({ event: 'cluster', ...e }) : describeEvent(e)),
     });
     ready = true;
     const stop = () => c.stop().then(() => process.exit(0));

@@ -21,7 +21,18 @@ export interface NodeEntry {
 export type ManagerEvent =
   | { type: 'node-suspect'; node: string; silentMs: number }
   | { type: 'node-up'; node: string }
-  | { type: 'node-dead'; node: string; reason: string; ring: number; ms: number };
+  | { type: 'node-dead'; node: string; reason: string; ring: number; ms: number }
+  | {
+      /** A join or drain finished: the ring version now installed and how long each step took. */
+      type: 'node-joined' | 'node-drained';
+      node: string;
+      ring: number;
+      ms: number;
+      /** Copying ring installed and every copy acknowledged: the key ranges moved. */
+      copyMs: number;
+      /** Frozen ring installed to final ring installed: pushes of moving keys are refused meanwhile. */
+      frozenMs: number;
+    };
 
 /** A node of the group as the manager tracks it. */
 export interface Member {

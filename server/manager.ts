@@ -162,8 +162,11 @@ export class ServerManager {
       if (Array.isArray(s.tables) && s.tables.some((t) => (t as { keys?: number }).keys))
         throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `node ${entry.id} holds data already: restart it to join`);
       for (const t of this.tables) await peer.call((id) => encodeJson(MsgType.TABLE, id, t));
-      await this.transition(this.ringWith([...this.ring.nodes, entry.id]));
+      const t0 = performance.now();
+      const steps = await this.transition(this.ringWith([...this.ring.nodes, entry.id]));
       m.state = 'up';
+      const ms = Math.round(performance.now() - t0);
+      this.opts.onevent?.({ type: 'node-joined', node: entry.id, ring: this.ring.version, ms, ...steps });
     } catch (err) {
       if (m.state === 'joining') {
         this.members.delete(entry.id);
@@ -185,12 +188,16 @@ export class ServerManager {
       throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `node ${node} is not a live member`);
     if (this.ring.nodes.length < 2) throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'the last node cannot leave');
     m.state = 'draining';
+    const t0 = performance.now();
+    let steps: { copyMs: number; frozenMs: number };
     try {
-      await this.transition(this.ringWith(this.ring.nodes.filter((n) => n !== node)));
+      steps = await this.transition(this.ringWith(this.ring.nodes.filter((n) => n !== node)));
     } catch (err) {
       if (m.state === 'draining') m.state = 'up';
       throw err;
     }
+    const ms = Math.round(performance.now() - t0);
+    this.opts.onevent?.({ type: 'node-drained', node, ring: this.ring.version, ms, ...steps });
     this.members.delete(node);
     this.peers.get(node)?.close();
     this.peers.delete(node);
@@ -209,7 +216,7 @@ export class ServerManager {
    * new pushes for keys whose master changes, the workers ask again), once no forward is left
    * unfinished the final ring; nodes then drop what they gave away.
    */
-  private async transition(final: Ring): Promise<void> {
+  private async transition(final: Ring): Promise<{ copyMs: number; frozenMs: number }> {
     const cur = this.ring!;
     if (this.next) throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'a join or drain is already under way');
     const step = (version: number) =>
@@ -217,12 +224,16 @@ export class ServerManager {
     const copying = step(final.version - 2);
     const frozen = step(final.version - 1);
     const nodes = [...new Set([...final.nodes, ...cur.nodes])];
+    const t0 = performance.now();
     await this.install(copying, final);
     await this.until(copying, nodes, (r) => r.copiesPending === 0, 'copies');
+    const t1 = performance.now();
     await this.install(frozen, final, [], true);
     await this.until(frozen, nodes, (r) => r.forwardsPending === 0, 'forwards');
     // A drained node gets the last ring too: it then owns nothing, so it serves no stale reads.
     await this.install(final, undefined, cur.nodes);
+    const t2 = performance.now();
+    return { copyMs: Math.round(t1 - t0), frozenMs: Math.round(t2 - t1) };
   }
 
   /** Polls every live node of `nodes` until each has `ring` installed and `ok` holds of its replication stats. */

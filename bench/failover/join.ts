@@ -1,9 +1,10 @@
 /**
  * bench:failover part 2 — a node joins a loaded cluster: how fast its share of a 1M-key sparse
- * table is copied to it (payload: keys and rows sent in MIGRATE frames, over the time from the
- * join call to the switch), and how long a push to the moving ranges waits while it happens
- * (the worst push latency during the join against the median before it; targets ≥ 100 MB/s and
- * ≤ 200 ms). Three `tabshard server` processes, k = 1, a Node worker over TCP pushing +1 to a
+ * table is copied to it (payload: keys and rows sent in MIGRATE frames) over the copy phase
+ * (`copyMbPerS`: from the copying ring's install to every copy acknowledged; target ≥ 100 MB/s)
+ * and over the whole join (`mbPerS`), how long pushes of moving keys are refused (`refusedMs`:
+ * frozen ring installed to final ring installed; target ≤ 200 ms), and the worst push latency
+ * during the join against the median before it. Three `tabshard server` processes, k = 1, a Node worker over TCP pushing +1 to a
  * fixed set of keys spread over the table (one push in flight); afterwards every key is checked
  * against the acknowledged count. JSON lines out, one per run, then the summary (medians).
  *
@@ -37,7 +38,14 @@ export async function joinRun(run: number): Promise<Record<string, number>> {
   try {
     for (const id of ['n1', 'n2', 'n3', 'n4']) nodes.push(await spawnNode(id, ['--no-webrtc'], token));
     const entry = (n: NodeChild) => ({ id: n.id, addresses: n.addresses, control: n.addresses.tcp });
-    const mgr = new ServerManager(tcpDialer(), nodes.slice(0, 3).map(entry), { adminToken: token, replicas: 1 });
+    let steps = { copyMs: 0, frozenMs: 0 };
+    const mgr = new ServerManager(tcpDialer(), nodes.slice(0, 3).map(entry), {
+      adminToken: token,
+      replicas: 1,
+      onevent: (e) => {
+        if (e.type === 'node-joined') steps = { copyMs: e.copyMs, frozenMs: e.frozenMs };
+      },
+    });
     await mgr.start();
     await mgr.defineTable(TABLE);
     const w = await Worker.connect({ seed: async () => mgr.info, dialers: { tcp: tcpDialer() }, workerId: 11 + run });
@@ -85,6 +93,11 @@ export async function joinRun(run: number): Promise<Record<string, number>> {
       joinMs: Math.round(ms),
       copiedMB: Math.round(bytes / 1e4) / 100,
       mbPerS: Math.round(bytes / 1e6 / (ms / 1000)),
+      // The copy phase alone (copying ring installed, every copy acknowledged) and how long
+      // pushes of moving keys were refused (frozen ring installed to final ring installed).
+      copyMs: steps.copyMs,
+      copyMbPerS: Math.round(bytes / 1e6 / (steps.copyMs / 1000)),
+      refusedMs: steps.frozenMs,
       pushMedianBeforeMs: Math.round(median(before) * 10) / 10,
       pushMaxDuringMs: Math.round(Math.max(0, ...during) * 10) / 10,
       pushesDuring: during.length,
