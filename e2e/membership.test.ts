@@ -95,6 +95,18 @@ describe('live join and drain in a real cluster', { timeout: 240_000 }, () => {
       );
       assert.equal(final.owners.n2, undefined, 'the drained node masters none of the keys');
 
+      // The cluster's own account of both changes (docs/using.md, --json events).
+      for (const [type, node] of [
+        ['node-joined', 'n4'],
+        ['node-drained', 'n2'],
+      ]) {
+        const ev = await h.waitForEvent((e) => e.event === 'cluster' && e.type === type && e.node === node, 5000);
+        for (const k of ['ring', 'ms', 'copyMs', 'frozenMs']) assert.equal(typeof ev[k], 'number', `${type}.${k}`);
+        assert.ok(
+          (ev.copyMs as number) + (ev.frozenMs as number) <= (ev.ms as number) + 1,
+          'the steps are within the whole',
+        );
+      }
       const nodes2 = await h.api<NodesReply>('/api/nodes', { headers: auth });
       assert.deepEqual(nodes2.nodes.map((n) => n.id).sort(), ['n1', 'n3', 'n4'], 'n2 left');
       for (const n of nodes2.nodes) {
