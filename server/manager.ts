@@ -103,23 +103,25 @@ export class ServerManager {
     const counts = new Map<string, { masters: number; replicas: number; share: number }>();
     const ring = this.ring;
     // Key share: the mean over the tables spread over the ring (not the small ones, each whole on one node).
-    const large = ring ? this.tables.filter((t) => t.keySpace * t.valueLength > ring.smallTableValues) : [];
+    const large = ring ? this.tables.filter((t) => t.keySpace * t.valueLength > ring.smallTableValues).length : 0;
     if (ring)
-      for (const t of this.tables)
+      for (const t of this.tables) {
+        const isLarge = t.keySpace * t.valueLength > ring.smallTableValues;
         for (const r of ring.chainRanges(t, this.replicas).ranges)
           r.chain.forEach((node, i) => {
             const c = counts.get(node) ?? { masters: 0, replicas: 0, share: 0 };
             if (i === 0) c.masters++;
             else c.replicas++;
-            if (i === 0 && large.includes(t)) c.share += (r.end - r.begin) / t.keySpace / large.length;
+            if (i === 0 && isLarge) c.share += (r.end - r.begin) / t.keySpace / large;
             counts.set(node, c);
           });
+      }
     return [...this.members.values()].map((m) => ({
       id: m.entry.id,
       state: m.state,
       masters: counts.get(m.entry.id)?.masters ?? 0,
       replicas: counts.get(m.entry.id)?.replicas ?? 0,
-      keyShare: large.length ? (counts.get(m.entry.id)?.share ?? 0) : null,
+      keyShare: large ? (counts.get(m.entry.id)?.share ?? 0) : null,
     }));
   }
 

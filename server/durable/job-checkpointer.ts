@@ -10,6 +10,7 @@ import type { CheckpointView } from '../../shared/status.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { Checkpoints } from './checkpoints.ts';
+import type { StoredCheckpoint } from './store.ts';
 
 export type CheckpointInfo = CheckpointView;
 
@@ -38,6 +39,11 @@ export class JobCheckpointer {
   ) {
     this.everyIterations = policy.everyIterations ?? 1;
     this.everyMs = policy.everyMs ?? 10_000;
+  }
+
+  /** The job resumed from this checkpoint: it is the last one (and the next is taken after it). */
+  resumedFrom(c: StoredCheckpoint): void {
+    this.last = { seq: c.seq, iteration: c.iteration, bytes: c.bytes, ms: 0, at: c.createdAt };
   }
 
   /** Starts the ASP timer (the tau is read at each tick: a job may switch to ASP and back). */

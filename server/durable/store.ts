@@ -39,6 +39,8 @@ export interface StoredCheckpoint {
 
 export class DurableStore {
   private readonly db: Database.Database;
+  /** Run before every lease is sent: prepared once. */
+  private readonly insertGrant: Database.Statement;
 
   private constructor(readonly path: string) {
     this.db = new Database(path);
@@ -62,6 +64,7 @@ export class DurableStore {
     if (v === undefined) this.setMeta('schema', `${SCHEMA_VERSION}`);
     else if (Number(v) !== SCHEMA_VERSION)
       throw new Error(`${path}: schema version ${v}, this tabshard reads ${SCHEMA_VERSION} (start with --fresh)`);
+    this.insertGrant = this.db.prepare('INSERT INTO grants (job, task, attempt) VALUES (?, ?, ?)');
   }
 
   /** Opens (creating) the store of data directory `dir`. */
@@ -129,7 +132,7 @@ export class DurableStore {
 
   /** A lease of `task` at `attempt` is about to be granted (kept until a checkpoint after it). */
   granted(job: number, task: number, attempt: number): void {
-    this.db.prepare('INSERT INTO grants (job, task, attempt) VALUES (?, ?, ?)').run(job, task, attempt);
+    this.insertGrant.run(job, task, attempt);
   }
 
   /** Where the grants recorded so far end: a checkpoint cut here forgets them (`addCheckpoint`). */

@@ -13,7 +13,14 @@
 import type { FastifyInstance } from 'fastify';
 import { Gauge, Registry } from 'prom-client';
 import type { ClusterInfo } from '../../shared/cluster.ts';
-import { type JobMetric, type JobStatus, NODE_STATES, type NodeState, type NodeView } from '../../shared/status.ts';
+import {
+  type CheckpointView,
+  type JobMetric,
+  type JobStatus,
+  NODE_STATES,
+  type NodeState,
+  type NodeView,
+} from '../../shared/status.ts';
 import type { NodeStats } from '../node/node.ts';
 
 export type { NodeState, NodeView };
@@ -116,7 +123,7 @@ export async function readNodes(src: NodeSources): Promise<NodeRow[]> {
 
 /** The part of a job the metrics read (a JobDriver, or the console's view of one). */
 export interface MetricsJob {
-  status(): JobStatus & { metrics: JobMetric[]; checkpoint?: { iteration: number; bytes: number; at: number } | null };
+  status(): JobStatus & { metrics: JobMetric[]; checkpoint?: CheckpointView | null };
 }
 
 export interface MetricsPluginOptions extends NodeSources {

@@ -162,7 +162,7 @@ export class JobDriver {
       const c = resume.checkpoint;
       this.scheduler.resumeFrom({ progress: resume.manifest.progress, granted: d.store.grants(this.app.job) });
       this.metrics.push(...d.store.metrics(this.app.job, c.iteration));
-      this.checkpointer!.last = { seq: c.seq, iteration: c.iteration, bytes: c.bytes, ms: 0, at: c.createdAt };
+      this.checkpointer?.resumedFrom(c);
     }
     this.checkpointer?.start();
     this.started = performance.now();

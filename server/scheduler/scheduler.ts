@@ -168,7 +168,7 @@ export class Scheduler {
   }
 
   private checkQuiet(): void {
-    if (this.queue.leased.size > 0 && this.state !== 'stopped') return;
+    if (this.quietWaiters.length === 0 || (this.queue.leased.size > 0 && this.state !== 'stopped')) return;
     for (const resolve of this.quietWaiters.splice(0)) resolve();
   }
 
