@@ -21,6 +21,7 @@ import type { NodeState, NodeView } from '../shared/status.ts';
 import { parseTableSpec, type TableSpec } from '../shared/table.ts';
 import type { Dialer } from '../shared/transport/types.ts';
 import { DEAD_AFTER_MS, Liveness, type ManagerEvent, type Member, type NodeEntry } from './liveness.ts';
+import { ManagerKeySets } from './manager-keysets.ts';
 
 export type { ManagerEvent, NodeEntry, NodeState, NodeView };
 
@@ -29,6 +30,11 @@ export interface ManagerOptions {
   /** The ring's small-table bound (floats; default 65 536): tables up to it live whole on one node. */
   smallTableValues?: number;
   adminToken?: string;
+  /**
+   * The public key (Ed25519 SPKI DER, base64: CapabilitySigner.publicKey()) the nodes check
+   * capabilities with, sent in every RING install (PROTOCOL.md §6.2).
+   */
+  capabilityKey?: string;
   /** Replicas per key range (k). Default 1 with two or more nodes, else 0. */
   replicas?: number;
   /**
@@ -51,6 +57,8 @@ export class ServerManager {
   /** The ring a join or drain is copying to, while it does. */
   private next: Ring | null = null;
   private readonly tables: TableSpec[] = [];
+  /** Key sets defined on every node (KEYSET), sent again to a node that joins. */
+  private readonly keySets = new ManagerKeySets();
   private readonly liveness: Liveness;
   private ringWaiters: Array<() => void> = [];
   /** Ring installs in flight, in order (one at a time: versions reach nodes in order). */
@@ -164,6 +172,7 @@ export class ServerManager {
       if (Array.isArray(s.tables) && s.tables.some((t) => (t as { keys?: number }).keys))
         throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `node ${entry.id} holds data already: restart it to join`);
       for (const t of this.tables) await peer.call((id) => encodeJson(MsgType.TABLE, id, t));
+      await this.keySets.sendTo(peer);
       const t0 = performance.now();
       const steps = await this.transition(this.ringWith([...this.ring.nodes, entry.id]));
       m.state = 'up';
@@ -263,6 +272,17 @@ export class ServerManager {
     const t = parseTableSpec(spec);
     await this.broadcast((id) => encodeJson(MsgType.TABLE, id, t));
     if (!this.tables.some((x) => x.job === t.job && x.id === t.id)) this.tables.push(t);
+  }
+
+  /**
+   * Installs key set `id` of a table on every node (KEYSET, PROTOCOL.md §6.2; a set of the same
+   * (job, table, id) is replaced): task capabilities may name it as the keys a task pushes. The
+   * manager remembers it for nodes that join later.
+   */
+  async defineKeySet(job: number, table: number, id: number, keys: Float64Array): Promise<void> {
+    if (!this.tables.some((t) => t.job === job && t.id === table))
+      throw new TabshardError('TS_ERR_UNKNOWN_TABLE', `job ${job} table ${table}`);
+    await this.broadcast(this.keySets.define(job, table, id, keys));
   }
 
   /** One node's STATS reply (PROTOCOL.md §6). */
@@ -426,6 +446,7 @@ export class ServerManager {
             [...new Set([...ring.nodes, ...(next?.nodes ?? [])])].map((n) => [n, this.members.get(n)!.entry.addresses]),
           ),
           replicas: this.replicas,
+          ...(this.opts.capabilityKey ? { capabilityKey: this.opts.capabilityKey } : {}),
         });
       await Promise.all(
         targets.map(async (n) => {

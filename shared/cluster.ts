@@ -19,7 +19,15 @@ export interface ClusterInfo {
   next?: RingJSON;
   /** The last step before the switch to `next`: masters hold new pushes for keys whose master changes. */
   frozen?: boolean;
+  /**
+   * RING install only: the public key (Ed25519, SPKI DER, base64) nodes check capabilities with
+   * (PROTOCOL.md §6.2). Absent: an install leaves the node's key as it was.
+   */
+  capabilityKey?: string;
 }
+
+/** Longest `capabilityKey` accepted (an Ed25519 SPKI key is 60 characters of base64). */
+export const MAX_CAPABILITY_KEY_CHARS = 1024;
 
 /** Largest replication factor a cluster may ask for. */
 export const MAX_REPLICAS = 8;
@@ -47,6 +55,20 @@ export function parseClusterInfo(v: unknown): ClusterInfo {
     if (!Number.isInteger(o.replicas) || (o.replicas as number) < 0 || (o.replicas as number) > MAX_REPLICAS)
       throw bad(`replicas must be an integer in [0, ${MAX_REPLICAS}]`);
     info.replicas = o.replicas as number;
+  }
+  if (o.capabilityKey !== undefined) {
+    const k = o.capabilityKey;
+    if (
+      typeof k !== 'string' ||
+      k.length === 0 ||
+      k.length > MAX_CAPABILITY_KEY_CHARS ||
+      !/^[A-Za-z0-9+/]+={0,2}$/.test(k)
+    )
+      throw new TabshardError(
+        'TS_ERR_INVALID_ARGUMENT',
+        `cluster info: capabilityKey must be base64 of at most ${MAX_CAPABILITY_KEY_CHARS} characters`,
+      );
+    info.capabilityKey = k;
   }
   if (next !== undefined) info.next = next;
   if (o.frozen !== undefined) {

@@ -37,6 +37,14 @@ export const ERRORS = {
   TS_ERR_KEYS_NOT_CACHED: ['the key list named by this hash is not cached on this connection', 409],
   TS_ERR_CHECKPOINT_IO: ['a checkpoint file could not be written or read', 500],
   TS_ERR_CHECKPOINT_CORRUPT: ['a checkpoint file fails its size or checksum check', 500],
+  TS_ERR_CAPABILITY_REQUIRED: ['this request needs a capability from the scheduler that covers it', 403],
+  TS_ERR_CAPABILITY_INVALID: ['the capability does not verify', 403],
+  TS_ERR_CAPABILITY_EXPIRED: ['the capability has expired', 403],
+  TS_ERR_KEYS_OUTSIDE_TASK: ['keys or table outside the task the capability names', 403],
+  TS_ERR_PUSH_BOUND: ['pushed values exceed the table bound', 400],
+  TS_ERR_LEASE_LIMIT: ['this worker holds as many leases as it may', 429],
+  TS_ERR_RATE_LIMITED: ['too many requests or connections from this client', 429],
+  TS_ERR_BAD_ORIGIN: ['the request comes from a page of another origin', 403],
   TS_ERR_INTERNAL: ['internal error', 500],
 } as const satisfies Record<string, readonly [string, number]>;
 

@@ -11,17 +11,24 @@
  * them), which forwards each push's rows down its chain before it acknowledges (chain
  * replication, docs/architecture.md §6). Lines then carry `replicas`.
  *
- *   npm run bench:kv [-- --quick] [-- --transports tcp,webrtc] [-- --replicas 0,1] [-- --workloads dense-4MB]
+ * Capabilities (PROTOCOL.md §6.2): the `-caps` variant of each workload runs against servers
+ * that enforce them (an admin token, the capability key installed by the manager); the worker
+ * presents one task capability per connection before the timed loop and pushes under its stamp
+ * (dense tables: a range grant; sparse-1M: a key set of its keys). It runs in the default run,
+ * with `--caps`, or when `--workloads` names a `-caps` variant.
+ *
+ *   npm run bench:kv [-- --quick] [-- --transports tcp,webrtc] [-- --replicas 0,1] [-- --workloads dense-4MB] [-- --caps]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CapabilitySigner } from '../../server/auth/capability.ts';
 import { spawnNode } from '../../server/cluster.ts';
 import { ServerManager } from '../../server/manager.ts';
 import { tcpDialer } from '../../server/transports/tcp.ts';
 import { Ring } from '../../shared/ring.ts';
-import { BENCH_TABLES } from './workloads.ts';
+import { BENCH_TABLES, capsGrants, workloads } from './workloads.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,8 +36,15 @@ const { values } = parseArgs({
     transports: { type: 'string', default: 'tcp,webrtc' },
     workloads: { type: 'string', default: '' },
     replicas: { type: 'string', default: '0' },
+    caps: { type: 'boolean', default: false },
   },
 });
+const named = values.workloads!.split(',').filter(Boolean);
+/** Plain runs unless only `-caps` variants are named; capabilities in the default run, with --caps, or when named. */
+const phases = [
+  ...(named.length === 0 || named.some((x) => !x.endsWith('-caps')) ? [false] : []),
+  ...(named.length === 0 || values.caps || named.some((x) => x.endsWith('-caps')) ? [true] : []),
+];
 const replicaCounts = values.replicas!.split(',').map(Number);
 if (replicaCounts.some((k) => !Number.isInteger(k) || k < 0 || k > 4)) {
   console.error('bench:kv: --replicas takes integers in [0, 4], comma-separated');
@@ -54,58 +68,79 @@ async function startBare(): Promise<{ child: ChildProcess; tcp: string; webrtc: 
 }
 
 for (const transport of values.transports!.split(','))
-  for (const k of replicaCounts) {
-    const servers = [];
-    for (let i = 1; i <= k + 1; i++)
-      servers.push(
-        await spawnNode(
-          `s${i}`,
-          ['--no-webrtc'].filter(() => transport !== 'webrtc'),
-        ),
+  for (const k of replicaCounts)
+    for (const caps of phases) {
+      // With capabilities: nodes with an admin token, the signer's public key installed with the ring.
+      const adminToken = caps ? `bench-${process.pid}` : '';
+      const signer = caps ? CapabilitySigner.generate() : null;
+      const servers = [];
+      for (let i = 1; i <= k + 1; i++)
+        servers.push(
+          await spawnNode(
+            `s${i}`,
+            ['--no-webrtc'].filter(() => transport !== 'webrtc'),
+            adminToken,
+          ),
+        );
+      const server = servers[0];
+      const bare = await startBare();
+      const manager = new ServerManager(
+        tcpDialer(),
+        servers.map((s) => ({ id: s.id, addresses: s.addresses, control: s.addresses.tcp })),
+        // One master for every bench table (the small-table rule), so k only adds its chain.
+        { replicas: k, smallTableValues: 1 << 26, adminToken, capabilityKey: signer?.publicKey() },
       );
-    const server = servers[0];
-    const bare = await startBare();
-    const manager = new ServerManager(
-      tcpDialer(),
-      servers.map((s) => ({ id: s.id, addresses: s.addresses, control: s.addresses.tcp })),
-      // One master for every bench table (the small-table rule), so k only adds its chain.
-      { replicas: k, smallTableValues: 1 << 26 },
-    );
-    try {
-      await manager.start();
-      for (const t of BENCH_TABLES) await manager.defineTable(t);
-      const master =
-        manager.info.ring.nodes.length === 1
-          ? server
-          : servers.find(
-              (x) => x.id === new Ring(manager.info.ring.nodes, manager.info.ring).owner(BENCH_TABLES[0], 0),
-            )!;
-      const worker = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          fileURLToPath(new URL('./worker.ts', import.meta.url)),
-          JSON.stringify({
-            transport,
-            seed: master.addresses.tcp,
-            // The floor runs on the transport measured: a plain data channel for webrtc.
-            bare: transport === 'webrtc' ? bare.webrtc : bare.tcp,
-            quick: values.quick,
-            workloads: values.workloads,
-          }),
-        ],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      for await (const line of createInterface({ input: worker.stdout! }))
-        console.log(replicaCounts.length > 1 || k > 0 ? JSON.stringify({ ...JSON.parse(line), replicas: k }) : line);
-      const code = await new Promise<number | null>((resolve) =>
-        worker.exitCode !== null ? resolve(worker.exitCode) : worker.once('exit', resolve),
-      );
-      if (code !== 0) throw new Error(`bench worker (${transport}) exited with ${code}`);
-    } finally {
-      manager.close();
-      for (const x of servers) x.child.kill('SIGTERM');
-      bare.child.kill('SIGTERM');
+      try {
+        await manager.start();
+        for (const t of BENCH_TABLES) await manager.defineTable(t);
+        // The sparse workload's keys as key set 1 of its table, which its grant names.
+        if (caps)
+          for (const w of workloads())
+            if (w.keys instanceof Float64Array)
+              await manager.defineKeySet(0, BENCH_TABLES.find((t) => t.name === w.name)!.id, 1, w.keys);
+        const cap = signer?.sign({
+          kind: 'task',
+          job: 0,
+          worker: 1,
+          task: 1,
+          attempt: 0,
+          tables: capsGrants(1),
+          exp: Date.now() + 86_400_000,
+        });
+        const master =
+          manager.info.ring.nodes.length === 1
+            ? server
+            : servers.find(
+                (x) => x.id === new Ring(manager.info.ring.nodes, manager.info.ring).owner(BENCH_TABLES[0], 0),
+              )!;
+        const worker = spawn(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            fileURLToPath(new URL('./worker.ts', import.meta.url)),
+            JSON.stringify({
+              transport,
+              seed: master.addresses.tcp,
+              // The floor runs on the transport measured: a plain data channel for webrtc.
+              bare: transport === 'webrtc' ? bare.webrtc : bare.tcp,
+              quick: values.quick,
+              workloads: values.workloads,
+              // The caps variant: the capability to present, and the layout (a ring query needs one).
+              ...(cap ? { cap, cluster: manager.info } : {}),
+            }),
+          ],
+          { stdio: ['ignore', 'pipe', 'inherit'] },
+        );
+        for await (const line of createInterface({ input: worker.stdout! }))
+          console.log(replicaCounts.length > 1 || k > 0 ? JSON.stringify({ ...JSON.parse(line), replicas: k }) : line);
+        const code = await new Promise<number | null>((resolve) =>
+          worker.exitCode !== null ? resolve(worker.exitCode) : worker.once('exit', resolve),
+        );
+        if (code !== 0) throw new Error(`bench worker (${transport}) exited with ${code}`);
+      } finally {
+        manager.close();
+        for (const x of servers) x.child.kill('SIGTERM');
+        bare.child.kill('SIGTERM');
+      }
     }
-  }

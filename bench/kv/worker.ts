@@ -4,12 +4,18 @@
  * when the transport is webrtc, to bare-server.ts, no framing of ours), interleaved in blocks so
  * both see the same machine noise. Garbage collection is measured on both sides of the PS path: this process (perf_hooks) and the server node (its
  * STATS `gc` totals, read between blocks). One JSON line per (workload, op).
+ *
+ * With `cap` (the `-caps` variant, run.ts): the servers enforce capabilities; the worker presents
+ * `cap` on each of its connections (and the stats one) once, before anything is timed, and
+ * pushes under the stamp it names (task 1, attempt 0). Only the `-caps` variants run then.
  */
 import wrtc from '@roamhq/wrtc';
 import { tcpDialer } from '../../client/transports/tcp.ts';
 import { WebRtcDialer } from '../../client/transports/webrtc.ts';
 import { Worker } from '../../client/worker.ts';
 import { startGcMonitor } from '../../server/node/gc-monitor.ts';
+import type { ClusterInfo } from '../../shared/cluster.ts';
+import { encodeCap } from '../../shared/protocol/cap.ts';
 import { decodeObject, encodeJson } from '../../shared/protocol/control.ts';
 import { MsgType } from '../../shared/protocol/frame.ts';
 import { RpcPeer } from '../../shared/rpc.ts';
@@ -23,21 +29,41 @@ const cfg = JSON.parse(process.argv[2]) as {
   bare: string;
   quick: boolean;
   workloads: string;
+  /** A task capability for worker 1, task 1, attempt 0 of job 0, and the layout (the caps variant). */
+  cap?: string;
+  cluster?: ClusterInfo;
 };
+const cap = cfg.cap;
 const tcp = tcpDialer();
 const dialers: Partial<Record<TransportKind, Dialer>> = { tcp };
 if (cfg.transport === 'webrtc') dialers.webrtc = new WebRtcDialer({ signalling: tcp, wrtc });
-const worker = await Worker.connect({ seed: cfg.seed, dialers, prefer: [cfg.transport], workerId: 1 });
+// A node that enforces capabilities answers a ring query only under one: the layout comes from run.ts.
+const seed = cfg.cluster ? async () => cfg.cluster! : cfg.seed;
+const worker = await Worker.connect({ seed, dialers, prefer: [cfg.transport], workerId: 1 });
 // The same requests with key-list caching off: key lists travel in full every time.
-const uncached = await Worker.connect({
-  seed: cfg.seed,
-  dialers,
-  prefer: [cfg.transport],
-  workerId: 2,
-  cacheKeys: false,
-});
+const uncached = cap
+  ? null
+  : await Worker.connect({ seed, dialers, prefer: [cfg.transport], workerId: 2, cacheKeys: false });
 // Server-side GC totals come over a connection of their own (not timed).
 const statsPeer = new RpcPeer(await tcp.dial(cfg.seed));
+if (cap) {
+  // Once per connection, before anything is timed; pushes then carry the stamp the capability names.
+  worker.setTask(1, 0);
+  await worker.connectAll();
+  await Promise.all(
+    worker.currentRing.nodes.map(
+      (node) =>
+        new Promise<void>((resolve, reject) =>
+          worker.sendSlice(
+            node,
+            (id) => encodeCap(id, 0, cap),
+            (err) => (err ? reject(err) : resolve()),
+          ),
+        ),
+    ),
+  );
+  await statsPeer.call((id) => encodeCap(id, 0, cap));
+}
 const serverGcMs = async (): Promise<number> => {
   const s = decodeObject(await statsPeer.call((id) => encodeJson(MsgType.STATS, id, {}))) as { gc?: { ms: number } };
   return s.gc?.ms ?? Number.NaN;
@@ -50,14 +76,16 @@ const median = (xs: number[]) => {
 };
 const now = () => Number(process.hrtime.bigint()) / 1000;
 
-/** The workloads, and a key-list workload again with caching off (`-uncached`). */
+/** The workloads, and a key-list workload again with caching off (`-uncached`); with `cap`, the `-caps` variants only. */
 const runs = workloads().flatMap((w) =>
-  w.keys instanceof Float64Array
-    ? [
-        { w, name: w.name, worker },
-        { w, name: `${w.name}-uncached`, worker: uncached },
-      ]
-    : [{ w, name: w.name, worker }],
+  cap
+    ? [{ w, name: `${w.name}-caps`, worker }]
+    : uncached && w.keys instanceof Float64Array
+      ? [
+          { w, name: w.name, worker },
+          { w, name: `${w.name}-uncached`, worker: uncached },
+        ]
+      : [{ w, name: w.name, worker }],
 );
 
 for (const { w, name, worker } of runs) {
@@ -160,5 +188,5 @@ for (const { w, name, worker } of runs) {
 gc.stop();
 statsPeer.close();
 worker.close();
-uncached.close();
+uncached?.close();
 process.exit(0);

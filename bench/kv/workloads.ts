@@ -2,6 +2,8 @@
  * bench/kv workloads (the same as the anchor's): dense-4MB (1M float32 in one range), sparse-1M
  * (1M keys x 1 float32, random, sorted, unique in [0, 2^40)), dense-4KB (1024 float32).
  */
+
+import type { TableGrant } from '../../server/auth/capability.ts';
 import { createRng, randomSortedKeys } from '../../shared/rng.ts';
 import type { TableSpec } from '../../shared/table.ts';
 
@@ -37,4 +39,14 @@ export function workloads(): Workload[] {
     { name: 'sparse-1M', keys: randomSortedKeys(createRng(1), 1 << 20, 2 ** 40), n: 1 << 20, reps: [30, 8] },
     { name: 'dense-4KB', keys: { begin: 0, end: 1024 }, n: 1024, reps: [2000, 300] },
   ];
+}
+
+/**
+ * The `-caps` variant's task grants (PROTOCOL.md §6.2): a dense table's whole key space as a
+ * range, the sparse table's workload keys as key set `setId` (installed with KEYSET).
+ */
+export function capsGrants(setId: number): TableGrant[] {
+  return BENCH_TABLES.map((t) =>
+    t.kind === 'dense' ? { id: t.id, range: [0, t.keySpace] as [number, number] } : { id: t.id, keys: setId },
+  );
 }

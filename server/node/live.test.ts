@@ -1,5 +1,6 @@
 /**
- * A real server-node process (`tabshard server`) over TCP: at-most-once pushes, admin-only
+ * A real server-node process (`tabshard server`) over TCP, enforcing capabilities (it has an
+ * admin token; the manager installs the capability key): at-most-once pushes, admin-only
  * control messages, and 100,000 random and mutated frames that must each be answered with a
  * valid reply or a coded ERROR while the process stays up and its tables stay unchanged.
  */
@@ -8,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { tcpDialer as clientTcp } from '../../client/transports/tcp.ts';
 import { Worker } from '../../client/worker.ts';
 import type { TabshardError } from '../../shared/errors.ts';
+import { encodeCap, encodeKeySet } from '../../shared/protocol/cap.ts';
 import { encodeJson } from '../../shared/protocol/control.ts';
 import { decodeFrame, MsgType } from '../../shared/protocol/frame.ts';
 import { ackIsDuplicate, encodePull, encodePush } from '../../shared/protocol/kv.ts';
@@ -15,6 +17,7 @@ import { createRng, randomSortedKeys } from '../../shared/rng.ts';
 import { RpcPeer } from '../../shared/rpc.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import { concatParts } from '../../shared/transport/types.ts';
+import { CapabilitySigner, type TableGrant } from '../auth/capability.ts';
 import { type NodeChild, spawnNode } from '../cluster.ts';
 import { ServerManager } from '../manager.ts';
 import { tcpDialer } from '../transports/tcp.ts';
@@ -40,6 +43,10 @@ const SPARSE: TableSpec = {
   valueLength: 2,
 };
 const sparseKeys = randomSortedKeys(createRng(3), 500, 2 ** 40);
+const signer = CapabilitySigner.generate();
+/** A task capability (PROTOCOL.md §6.2) of an hour, any key of the tables. */
+const grant = (job: number, worker: number, task: number, attempt: number, tables: TableGrant[]) =>
+  signer.sign({ kind: 'task', job, worker, task, attempt, tables, exp: Date.now() + 3_600_000 });
 
 describe('a live server node process', () => {
   let node: NodeChild;
@@ -49,11 +56,21 @@ describe('a live server node process', () => {
     node = await spawnNode('live', ['--no-webrtc'], TOKEN);
     mgr = new ServerManager(tcpDialer(), [{ id: 'live', addresses: node.addresses, control: node.addresses.tcp }], {
       adminToken: TOKEN,
+      capabilityKey: signer.publicKey(),
     });
     await mgr.start();
     await mgr.defineTable(DENSE);
     await mgr.defineTable(SPARSE);
-    w = await Worker.connect({ seed: node.addresses.tcp, dialers: { tcp: clientTcp() }, job: 1, workerId: 42 });
+    // The ring query needs a capability: the worker gets the layout from the manager instead.
+    w = await Worker.connect({ seed: async () => mgr.info, dialers: { tcp: clientTcp() }, job: 1, workerId: 42 });
+    w.setTask(1, 0);
+    await new Promise<void>((resolve, reject) =>
+      w.sendSlice(
+        'live',
+        (id) => encodeCap(id, 1, grant(1, 42, 1, 0, [{ id: DENSE.id }, { id: SPARSE.id }])),
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
     await w.wait(
       w.table('guarded').push(
         { begin: 0, end: 4096 },
@@ -79,6 +96,7 @@ describe('a live server node process', () => {
 
   it('applies the same (task, attempt, seq) push once, and says so in the ack', async () => {
     const peer = new RpcPeer(await clientTcp().dial(node.addresses.tcp));
+    await peer.call((id) => encodeCap(id, 1, grant(1, 9, 77, 1, [{ id: DENSE.id }])));
     const push = (id: number) =>
       encodePush({
         requestId: id,
@@ -159,8 +177,13 @@ describe('a live server node process', () => {
       encodeJson(MsgType.FENCE, 1, { table: 0x11111111, task: 3, attempt: 1 }, 7),
       encodeJson(MsgType.HELLO, 1, { role: 'worker', worker: 5 }),
       encodeJson(MsgType.STATS, 1, {}),
+      encodeCap(1, 7, grant(7, 1, 2, 0, [{ id: 0x11111111 }])),
+      encodeKeySet(1, 7, 0x11111111, 3, Float64Array.of(1, 9, 2 ** 33)),
     ].map(concatParts);
-    const conn = await clientTcp().dial(node.addresses.tcp);
+    // Most seeds get past the capability checks: this connection holds a grant of job 7's seed stamp.
+    const capPeer = new RpcPeer(await clientTcp().dial(node.addresses.tcp));
+    await capPeer.call((id) => encodeCap(id, 7, grant(7, 1, 2, 0, [{ id: 0x11111111 }])));
+    const conn = capPeer.conn;
     let replies = 0;
     let errors = 0;
     let waiter: (() => void) | null = null;

@@ -6,7 +6,6 @@
  */
 import { type ClusterInfo, parseClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../../shared/errors.ts';
-import { KeyListCache, keyListHash } from '../../shared/key-cache.ts';
 import { BufferPool } from '../../shared/pool.ts';
 import { decodeObject, encodeError, encodeJson, parseHello } from '../../shared/protocol/control.ts';
 import { decodeFrame, Flag, type Frame, HEADER_BYTES, MsgType } from '../../shared/protocol/frame.ts';
@@ -15,10 +14,12 @@ import { asSubscribe, asUnsubscribe, parseClock } from '../../shared/protocol/su
 import { Ring } from '../../shared/ring.ts';
 import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
 import type { Conn, Dialer, Listener } from '../../shared/transport/types.ts';
+import { Access, type AccessStats, type KeySetStats } from './access.ts';
 import { Chains } from './chain.ts';
 import { checkpointJob, restoreJob } from './checkpoint.ts';
 import type { GcTotals } from './gc-monitor.ts';
 import { GroupFrames } from './group-frames.ts';
+import { ConnKeyCaches } from './key-caching.ts';
 import { checkOwner, type OwnsAllCache } from './ownership.ts';
 import { type ReplicationStats, Replicator } from './replication.ts';
 import { type PublishStats, Subscriptions } from './subscriptions.ts';
@@ -47,19 +48,23 @@ export interface NodeStats {
   ring: number;
   /** Chain replication: forwards and copies sent (docs/architecture.md §6). */
   replication: ReplicationStats | null;
+  /** Capabilities (PROTOCOL.md §6.2): CAPs taken and requests refused, by code. */
+  access: AccessStats;
+  /** Key sets installed by KEYSET, and their keys in all. */
+  keySets: KeySetStats;
 }
 
 export class ServerNode {
   private readonly jobs = new Map<number, Map<number, Table>>();
   private readonly listeners: Listener[] = [];
   private readonly conns = new Set<Conn>();
-  /** Connections that presented the admin token in HELLO. */
-  private readonly admins = new WeakSet<Conn>();
+  /** Admin connections, capabilities and key sets (access.ts). */
+  private readonly access: Access;
   private readonly replicator: Replicator | null;
   /** FORWARD and MIGRATE from the other nodes of the group (group-frames.ts). */
   private readonly group: GroupFrames;
   /** Key lists each connection asked to have remembered (key caching, PROTOCOL.md §5.2). */
-  private readonly keyCaches = new Map<Conn, KeyListCache<Float64Array>>();
+  private readonly keyCaches = new ConnKeyCaches();
   /** The installed layout: `chains` is the ring's, or during a join or drain its union with the next ring's. */
   private cluster: { info: ClusterInfo; ring: Ring; chains: Chains } | null = null;
   /** Per table: whether this node owns all of it under the ring (ownership.ts). */
@@ -87,8 +92,11 @@ export class ServerNode {
       gc?: () => GcTotals;
       /** How this node reaches the others (for replication); without one it never forwards. */
       dialer?: Dialer;
+      /** The capability clock, ms since the epoch (default Date.now; tests inject one). */
+      now?: () => number;
     } = {},
   ) {
+    this.access = new Access(!!opts.adminToken, opts.now);
     const dialer = opts.dialer;
     this.replicator = dialer
       ? new Replicator(
@@ -121,7 +129,7 @@ export class ServerNode {
     conn.onmessage = (msg) => this.onMessage(conn, msg);
     conn.onclose = () => {
       this.conns.delete(conn);
-      this.keyCaches.delete(conn);
+      this.keyCaches.drop(conn);
       this.subs.dropConn(conn);
     };
   }
@@ -141,8 +149,10 @@ export class ServerNode {
     tables.set(spec.id, new Table(spec));
   }
 
-  /** Installs the cluster's ring and addresses (from the server manager). */
-  setCluster(info: ClusterInfo): void {
+  /** Installs the cluster's ring and addresses (from the server manager), and its capability key if it names one. */
+  setCluster(withKey: ClusterInfo): void {
+    const { capabilityKey, ...info } = withKey;
+    const verifier = this.access.verifierFor(capabilityKey); // checked before anything changes
     const prev = this.cluster?.chains ?? null;
     const ring = Ring.fromJSON(info.ring);
     const chains = new Chains(
@@ -152,6 +162,7 @@ export class ServerNode {
       info.frozen === true,
     );
     this.cluster = { info, ring, chains };
+    this.access.useKey(verifier);
     this.replicator?.ringInstalled(prev?.version === 0 ? null : prev, chains, this.allTables());
   }
 
@@ -182,6 +193,8 @@ export class ServerNode {
       ...(this.opts.gc ? { gc: this.opts.gc() } : {}),
       ring: this.cluster?.ring.version ?? 0,
       replication: this.replicator ? { ...this.replicator.stats } : null,
+      access: this.access.stats(),
+      keySets: this.access.keySetStats(),
     };
   }
 
@@ -210,12 +223,6 @@ export class ServerNode {
     return t;
   }
 
-  /** Changes to the cluster's layout need the admin token, when the node has one. */
-  private checkAdmin(conn: Conn): void {
-    if (this.opts.adminToken && !this.admins.has(conn))
-      throw new TabshardError('TS_ERR_FORBIDDEN', 'say HELLO as admin first');
-  }
-
   /** Refuses keys this node does not own under the current ring (none installed: owns all). */
   private checkOwner(t: Table, keys: KvKeys): void {
     if (this.cluster) checkOwner(this.ownsAll, this.id, this.cluster.ring, t, keys);
@@ -233,36 +240,11 @@ export class ServerNode {
       // Frames are consumed before this returns, so key lists can share one scratch array.
       const f = decodeFrame(msg, this.keyScratch);
       requestId = f.requestId;
-      this.cacheKeys(conn, f);
+      this.keyCaches.resolve(conn, f);
       this.dispatch(conn, f);
     } catch (err) {
       this.errors++;
       conn.send(encodeError(requestId, toTabshardError(err)));
-    }
-  }
-
-  /**
-   * Key caching (PROTOCOL.md §5.2): a CACHED segment becomes the list this connection had
-   * remembered under its hash (TS_ERR_KEYS_NOT_CACHED if none, or of another length); a list
-   * flagged CACHE_KEYS is remembered (a copy: the decoded list lives in the scratch), whatever
-   * the request then does, so both ends' caches change in the same order.
-   */
-  private cacheKeys(conn: Conn, f: Frame): void {
-    const k = f.keys;
-    if (k.kind === 'cached') {
-      const keys = this.keyCaches.get(conn)?.use(k.hash, k.n);
-      if (keys === undefined)
-        throw new TabshardError('TS_ERR_KEYS_NOT_CACHED', `no cached list ${k.hash.toString(16)} of ${k.n} keys`);
-      f.keys = { kind: 'list', keys };
-    } else if (f.flags & Flag.CACHE_KEYS && k.kind === 'list') {
-      const hash = keyListHash(k.keys);
-      if (hash === null) return;
-      let cache = this.keyCaches.get(conn);
-      if (!cache) {
-        cache = new KeyListCache();
-        this.keyCaches.set(conn, cache);
-      }
-      cache.add(hash, k.keys.length, k.keys.slice());
     }
   }
 
@@ -283,6 +265,8 @@ export class ServerNode {
     switch (f.type) {
       case MsgType.PUSH: {
         const m = asPush(f);
+        // Capabilities first (§6.2); the grant's keys once ownership is settled (NOT_OWNER first: workers re-slice on it).
+        const grant = this.access.pushGrant(conn, m.job, m.table, m.task);
         const t = this.table(m.job, m.table);
         this.checkOwner(t, m.keys);
         if (this.cluster?.chains.held(t.spec, m.keys))
@@ -290,6 +274,7 @@ export class ServerNode {
             'TS_ERR_NOT_OWNER',
             `keys moving to another node (ring v${this.cluster.ring.version}); ask again`,
           );
+        if (grant !== null) this.access.checkKeys(m.job, m.table, grant, m.keys);
         const applied = t.push(m.keys, m.values, m.task);
         if (this.replicator === null) {
           conn.send(encodeAck(m.requestId, !applied));
@@ -314,6 +299,7 @@ export class ServerNode {
         return;
       case MsgType.PULL: {
         const m = asPull(f);
+        this.access.checkRead(conn, m.job);
         const t = this.readable(m.job, m.table, m.keys);
         const { parts, release } = t.pull(m.keys, this.replyPool);
         conn.send(encodePullReply(m.requestId, parts), release);
@@ -321,6 +307,7 @@ export class ServerNode {
       }
       case MsgType.SUBSCRIBE: {
         const m = asSubscribe(f);
+        this.access.checkRead(conn, m.job);
         const t = this.readable(m.job, m.table, m.keys);
         this.subs.subscribe(conn, m.subscription, m.job, t, m.keys, t.count(m.keys));
         conn.send(encodeAck(m.requestId));
@@ -334,7 +321,7 @@ export class ServerNode {
         return;
       }
       case MsgType.CLOCK: {
-        this.checkAdmin(conn);
+        this.access.checkAdmin(conn);
         this.subs.publish(f.job, parseClock(f));
         conn.send(encodeAck(f.requestId));
         return;
@@ -344,10 +331,11 @@ export class ServerNode {
         if (hello.role === 'admin' || hello.role === 'server') {
           if (this.opts.adminToken && hello.token !== this.opts.adminToken)
             throw new TabshardError('TS_ERR_FORBIDDEN', 'wrong admin token');
-          if (hello.role === 'admin') this.admins.add(conn);
+          if (hello.role === 'admin') this.access.admitAdmin(conn);
           else {
             if (!hello.node) throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'a server says its node id');
             this.group.admit(conn, hello.node);
+            this.access.admitServer(conn);
           }
         }
         conn.send(
@@ -358,28 +346,34 @@ export class ServerNode {
       case MsgType.RING: {
         const o = decodeObject(f);
         if (o.ring !== undefined) {
-          this.checkAdmin(conn);
+          this.access.checkAdmin(conn);
           const before = this.cluster?.ring.version ?? -1;
           this.setCluster(parseClusterInfo({ ...o, tables: [] }));
           conn.send(encodeAck(f.requestId));
           if (this.cluster!.ring.version > before) this.announceRing(conn);
           return;
         }
+        this.access.checkRingQuery(conn, f.job);
         if (!this.cluster) throw new TabshardError('TS_ERR_RING_EMPTY', 'this node has no ring yet');
         const tables = [...(this.jobs.get(f.job)?.values() ?? [])].map((t) => t.spec);
         conn.send(encodeJson(MsgType.RING, f.requestId, { ...this.cluster.info, tables }));
         return;
       }
       case MsgType.TABLE:
-        this.checkAdmin(conn);
+        this.access.checkAdmin(conn);
         this.defineTable(parseTableSpec(decodeObject(f)));
         conn.send(encodeAck(f.requestId));
         return;
       case MsgType.STATS:
+        this.access.checkStats(conn);
         conn.send(encodeJson(MsgType.STATS, f.requestId, this.stats()));
         return;
+      case MsgType.CAP:
+      case MsgType.KEYSET:
+        this.access.serve(conn, f, (job, id) => this.table(job, id));
+        return;
       case MsgType.FENCE: {
-        this.checkAdmin(conn);
+        this.access.checkAdmin(conn);
         const o = decodeObject(f);
         const [table, task, attempt] = [o.table, o.task, o.attempt].map((x) =>
           Number.isInteger(x) ? (x as number) : -1,
@@ -393,7 +387,7 @@ export class ServerNode {
       case MsgType.CHECKPOINT:
       case MsgType.RESTORE: {
         // The body is checked (and a checkpoint's copy taken) now; the file I/O runs while the node serves.
-        this.checkAdmin(conn);
+        this.access.checkAdmin(conn);
         const { type, requestId } = f;
         const run = type === MsgType.CHECKPOINT ? checkpointJob : restoreJob;
         run(

@@ -26,6 +26,8 @@ export async function testCluster(
     ids?: string[];
     vnodes?: number;
     adminToken?: string;
+    /** The capability signer's public key, installed on the nodes with the ring (with `adminToken`: enforced). */
+    capabilityKey?: string;
     /** Replicas per range (default 0 here: most tests look at one copy; the manager's own default is 1). */
     replicas?: number;
     heartbeatMs?: number;
@@ -47,6 +49,7 @@ export async function testCluster(
     {
       vnodes: opts.vnodes ?? 16,
       adminToken,
+      capabilityKey: opts.capabilityKey,
       replicas: opts.replicas ?? 0,
       heartbeatMs: opts.heartbeatMs,
       deadAfterMs: opts.deadAfterMs,
