@@ -13,6 +13,17 @@ export type Initializer =
   | { kind: 'uniform'; scale: number; seed: number }
   | { kind: 'normal'; std: number; seed: number };
 
+/**
+ * What one push frame may carry (PROTOCOL.md §6, TABLE `bounds`); a node refuses a frame over a
+ * bound with TS_ERR_PUSH_BOUND. Each bound is a finite number > 0; an absent one does not bound.
+ */
+export interface PushBounds {
+  /** Largest |v| of any pushed float. */
+  value?: number;
+  /** Largest L2 norm of one push frame's values (computed in float64). */
+  norm?: number;
+}
+
 export interface TableSpec {
   /** The job (worker group) the table belongs to. */
   job: number;
@@ -27,6 +38,8 @@ export interface TableSpec {
   updater: string;
   params: Record<string, number>;
   init: Initializer;
+  /** Bounds on every push (absent: none, only finiteness is checked). */
+  bounds?: PushBounds;
 }
 
 const bad = (why: string) => new TabshardError('TS_ERR_INVALID_ARGUMENT', why);
@@ -61,6 +74,25 @@ function parseInit(v: unknown): Initializer {
   }
 }
 
+const BOUND_KEYS = ['value', 'norm'] as const;
+
+/** Bounds from untrusted JSON; undefined when absent or empty (`{}` bounds nothing). */
+function parseBounds(v: unknown): PushBounds | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('bounds must be an object');
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o))
+    if (!(BOUND_KEYS as readonly string[]).includes(k)) throw bad(`bounds.${k} is not a bound (value, norm)`);
+  const out: PushBounds = {};
+  for (const k of BOUND_KEYS) {
+    const x = o[k];
+    if (x === undefined) continue;
+    if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) throw bad(`bounds.${k} must be a finite number > 0`);
+    out[k] = x;
+  }
+  return out.value === undefined && out.norm === undefined ? undefined : out;
+}
+
 /** Validates a table definition from untrusted JSON. */
 export function parseTableSpec(v: unknown): TableSpec {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('table spec must be an object');
@@ -81,7 +113,7 @@ export function parseTableSpec(v: unknown): TableSpec {
       throw bad('params must be an object');
     for (const k of Object.keys(o.params).sort()) params[k] = finite(o.params as Record<string, unknown>, k);
   }
-  return {
+  const spec: TableSpec = {
     job: u32(o, 'job'),
     id: u32(o, 'id'),
     name,
@@ -92,10 +124,25 @@ export function parseTableSpec(v: unknown): TableSpec {
     params,
     init: parseInit(o.init),
   };
+  const bounds = parseBounds(o.bounds);
+  if (bounds) spec.bounds = bounds;
+  return spec;
 }
 
-/** True when two specs define the same table (so re-creating it is a no-op). */
+/** The spec's fields in one fixed order (params sorted; bounds only when they bound something). */
+function canonical(t: TableSpec): string {
+  const params: Record<string, number> = {};
+  for (const k of Object.keys(t.params).sort()) params[k] = t.params[k];
+  const i = t.init as Record<string, unknown>;
+  const init = { kind: i.kind, value: i.value, scale: i.scale, std: i.std, seed: i.seed };
+  const b = t.bounds;
+  const bounds = b && (b.value !== undefined || b.norm !== undefined) ? { value: b.value, norm: b.norm } : undefined;
+  const { job, id, name, kind, keySpace, valueLength, updater } = t;
+  // JSON.stringify leaves out undefined members, so an absent field and an absent bound compare equal.
+  return JSON.stringify({ job, id, name, kind, keySpace, valueLength, updater, params, init, bounds });
+}
+
+/** True when two specs define the same table (so re-creating it is a no-op); bounds included. */
 export function sameTable(a: TableSpec, b: TableSpec): boolean {
-  // parseTableSpec builds every field in a fixed order (params sorted), so JSON equality is exact.
-  return JSON.stringify(a) === JSON.stringify(b);
+  return canonical(a) === canonical(b);
 }

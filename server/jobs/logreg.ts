@@ -31,10 +31,27 @@
  * l1 128: alpha 0.07 → 0.366, 0.04 → 0.362, 0.02 → 0.381; at lag 0 these reach 0.330, 0.337,
  * 0.359). Many parallel workers on this data need another remedy (fewer tasks per iteration in
  * flight, a damped first iteration), not another alpha.
+ *
+ * Push bounds (the table's `bounds`, refused by the nodes with TS_ERR_PUSH_BOUND; logregBounds):
+ * PROVEN from the data, not measured. Shard s's push is g_k = Σ_i (σ(z_i) − y_i)·x_ik over its
+ * examples i (a sum; the staleness-aware rate only multiplies it by 1/(1 + s) ≤ 1), and
+ * |σ(z) − y| ≤ 1, so |g_k| ≤ c_sk = Σ_i |x_ik|, the shard's column L1 — whatever the weights. So
+ * value = max over s, k of c_sk and norm = max over s of ‖c_s‖₂ (a push frame carries some of a
+ * push's keys, so its norm is at most the push's), both × (LOGREG_BOUND_SLACK + (n + 1)·2⁻²⁴)
+ * + 1e-6: the worker sums n products in float32 (n the most examples of a shard), whose rounding
+ * is at most (n + 1)·2⁻²⁴ relative (0.7 % for the CTR job's 122k examples per shard); the 1 %
+ * on top is margin. Default spam data: value 306.03 (the bias column, value 1 in every
+ * example, of the largest shard: 303 examples), norm 335.13. Clean runs (tfjs gradient, 12
+ * iterations) push at most 0.21 (tasks in turn) / 0.29 (lags 15, 31, 63) of the value bound, in
+ * the first iterations, and less as the model fits; a push labelling every example wrongly comes
+ * within 1 % of it (push-bounds.test.ts). So a ×1e6 push is always refused, a ×−100 one while
+ * the honest gradient is above 1 % of the bound: on every shard in iterations 0-1 with tasks in
+ * turn (those did the damage: accuracy 0.982 → 0.942), on 3 of 16 by iteration 12 (let through,
+ * one costs ~0.005 accuracy).
  */
 import { createHash } from 'node:crypto';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
-import type { TableSpec } from '../../shared/table.ts';
+import type { PushBounds, TableSpec } from '../../shared/table.ts';
 import { type CtrDataConfig, type CtrDataOptions, type CtrPlanted, prepareCtrData } from './ctr-data.ts';
 import { prepareSpamData, type SpamDataConfig } from './spam-data.ts';
 import { CORPUS } from './spam-email.ts';
@@ -48,6 +65,38 @@ export const LOGREG_ITERATIONS = 12;
  * iteration 8 when 16 tasks pull before their pushes (BSP, 16 tabs), at iteration 12 with τ = 1.
  */
 export const LOGREG_TARGET = { accuracy: 0.96, logLoss: 0.15 } as const;
+
+/** Factor on the proven push bounds (logregBounds) before the float32 rounding term (file header). */
+export const LOGREG_BOUND_SLACK = 1.01;
+
+/**
+ * The weights table's push bounds for these shards (file header): value = the largest column L1
+ * Σ_i |x_ik| of any shard, norm = the largest L2 norm of a shard's column L1s, with slack for
+ * float32 rounding.
+ */
+export function logregBounds(shards: Iterable<DecodedShard>): Required<PushBounds> {
+  let value = 0;
+  let norm = 0;
+  let examples = 0;
+  let l1 = new Float64Array(0);
+  for (const s of shards) {
+    examples = Math.max(examples, s.labels.length);
+    const K = s.keys.length;
+    if (l1.length < K) l1 = new Float64Array(K);
+    const c = l1.subarray(0, K);
+    c.fill(0);
+    for (let j = 0; j < s.col.length; j++) c[s.col[j]] += Math.abs(s.val[j]);
+    let sq = 0;
+    for (let k = 0; k < K; k++) {
+      value = Math.max(value, c[k]);
+      sq += c[k] * c[k];
+    }
+    norm = Math.max(norm, Math.sqrt(sq));
+  }
+  const factor = LOGREG_BOUND_SLACK + (examples + 1) * 2 ** -24;
+  const slack = (x: number) => x * factor + 1e-6;
+  return { value: slack(value), norm: slack(norm) };
+}
 
 /** The CTR job's updater and parameters (see the file header for how they were chosen). */
 export const CTR_UPDATER = { updater: 'ftrl', params: { alpha: 0.14, beta: 1, l1: 128, l2: 0 } } as const;
@@ -97,7 +146,7 @@ export interface LogregJob {
   /** Encoded training shards (shared/apps/shard.ts), shard i at index i. */
   shards: Uint8Array[];
   heldout: DecodedShard;
-  /** [the weights table]: sparse, keySpace 2^keyBits, valueLength 1, zeros, FTRL. */
+  /** [the weights table]: sparse, keySpace 2^keyBits, valueLength 1, zeros, FTRL, push bounds from the data. */
   tables: TableSpec[];
   iterations: number;
   target: { accuracy: number; logLoss?: number };
@@ -152,8 +201,8 @@ export async function prepareLogregJob(opts: LogregJobOptions): Promise<LogregJo
   let train = 0;
   let positives = 0;
   let nonZeros = heldout.col.length;
-  for (const bytes of data.shards) {
-    const s = decodeShard(bytes);
+  const decoded = data.shards.map((bytes) => decodeShard(bytes));
+  for (const s of decoded) {
     for (const k of s.keys) keys.add(k);
     train += s.labels.length;
     for (const y of s.labels) positives += y;
@@ -170,6 +219,7 @@ export async function prepareLogregJob(opts: LogregJobOptions): Promise<LogregJo
     updater: updater.updater,
     params: { ...updater.params },
     init: { kind: 'zeros' },
+    bounds: logregBounds(decoded),
   };
   const positiveFraction = train ? positives / train : 0;
   return {

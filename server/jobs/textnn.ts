@@ -25,11 +25,33 @@
  * - Init: embeddings uniform ±0.1 (h is then ~0.1 per component, as features are L2-normalised);
  *   the dense table has one initializer for all its keys, uniform ±sqrt(6/(d+H)) (Glorot for W1;
  *   the biases and w2 get the same scale, which trained fine).
+ *
+ * Push bounds (the tables' `bounds`, refused by the nodes with TS_ERR_PUSH_BOUND): MEASURED, not
+ * proven. Unlike logreg's, this gradient grows with the parameters (∂L/∂w2 = Σ_i r_i·a_i, a_i =
+ * relu(h_i W1 + b1), h_i = Σ_j x_ij E[key_j]), which are bounded only by AdaGrad moving each one
+ * less than lr per push: over 20 × 16 pushes |W1|, |w2| ≤ 3.6 and |E| ≤ 9.7, which bounds |∂L/∂w2|
+ * by ~10⁶ on a shard — far above any push worth refusing. So measureTextnnPushes runs the job in
+ * process (textnn-train.ts, the float64 reference gradient rounded to float32 as a push is) at
+ * the staleness the parameters were tuned for — lags 0, S − 1 and 2S − 1 (tasks in turn, BSP and
+ * τ = 1 with one tab per shard, S shards) — for the job's iterations, and each table's bounds are
+ * TEXTNN_BOUND_FACTOR (10) × the largest |v| and push L2 norm seen (a frame carries part of one
+ * push). Computed once per data, model and table definition at preparation (~25 s on the default
+ * data) and cached beside the data; data of more than TEXTNN_MEASURE_MAX_EXAMPLES training
+ * examples gets no bounds (a measuring run would take too long). Default data, measured: embedding
+ * max |v| 46.0, norm 119.5 (both at τ = 1; 17.7 / 40.1 with tasks in turn), dense 425.1 / 768.8
+ * (τ = 1; 41.6 / 87.3 in turn) — so bounds 460 / 1195 and 4251 / 7688. Not covered: more
+ * staleness than τ = 1 (the job is not tuned for it and may diverge, where no bound holds).
  */
 import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
+import { textnnGradientRef } from '../../shared/apps/textnn-eval.ts';
 import { DEFAULT_TEXTNN, denseSize, type TextnnConfig } from '../../shared/apps/textnn-model.ts';
-import { type Initializer, parseTableSpec, type TableSpec } from '../../shared/table.ts';
+import { type Initializer, type PushBounds, parseTableSpec, type TableSpec } from '../../shared/table.ts';
+import { DEFAULT_CACHE_DIR } from './data-cache.ts';
 import { type LogregJob, type LogregJobOptions, prepareLogregJob } from './logreg.ts';
+import { trainTextnn } from './textnn-train.ts';
 
 /** The tables' updaters and parameters (see the file header for how they were chosen). */
 export const TEXTNN_UPDATERS = {
@@ -51,6 +73,104 @@ export const TEXTNN_ITERATIONS = 20;
  */
 export const TEXTNN_TARGET = { accuracy: 0.96, logLoss: 0.15 } as const;
 
+/** The tables' bounds are this many times the largest push measured in clean runs (file header). */
+export const TEXTNN_BOUND_FACTOR = 10;
+/** Data with more training examples than this gets no measured bounds (file header). */
+export const TEXTNN_MEASURE_MAX_EXAMPLES = 50_000;
+/** Bump when the measurement changes: cached measurements stop matching. */
+const MEASURE_VERSION = 1;
+
+/** The largest push seen per table: max |v| and L2 norm of one push. */
+export interface TextnnPushSizes {
+  embedding: Required<PushBounds>;
+  dense: Required<PushBounds>;
+}
+
+/** How a textnn job's bounds were measured. */
+export interface TextnnPushMeasure {
+  measured: TextnnPushSizes;
+  factor: number;
+  /** Push lags of the measuring runs (as trainTextnn's `lag`). */
+  lags: number[];
+  iterations: number;
+  /** True when read from the cache; ms: how long measuring (or reading) took. */
+  cached: boolean;
+  ms: number;
+}
+
+/** The lags measured for S shards: tasks in turn, BSP and τ = 1 with one worker per shard. */
+export function textnnMeasureLags(shards: number): number[] {
+  return [...new Set([0, shards - 1, 2 * shards - 1])];
+}
+
+/**
+ * The largest pushes of clean in-process runs (trainTextnn with the float64 reference gradient,
+ * rounded to float32 as a worker's push is) of these tables, one run per lag.
+ */
+export async function measureTextnnPushes(o: {
+  tables: readonly TableSpec[];
+  model: TextnnConfig;
+  shards: readonly DecodedShard[];
+  heldout: DecodedShard;
+  iterations: number;
+  lags: readonly number[];
+}): Promise<TextnnPushSizes> {
+  const out: TextnnPushSizes = { embedding: { value: 0, norm: 0 }, dense: { value: 0, norm: 0 } };
+  const see = (b: Required<PushBounds>, g: Float32Array) => {
+    let sq = 0;
+    for (let i = 0; i < g.length; i++) {
+      b.value = Math.max(b.value, Math.abs(g[i]));
+      sq += g[i] * g[i];
+    }
+    b.norm = Math.max(b.norm, Math.sqrt(sq));
+  };
+  for (const lag of o.lags)
+    await trainTextnn({
+      ...o,
+      lag,
+      gradient: async (s, emb, dense) => {
+        const r = textnnGradientRef(s, emb, dense, o.model);
+        const g = { gradEmb: Float32Array.from(r.gradEmb), gradDense: Float32Array.from(r.gradDense) };
+        see(out.embedding, g.gradEmb);
+        see(out.dense, g.gradDense);
+        return { ...g, loss: r.loss, examples: s.labels.length };
+      },
+    });
+  return out;
+}
+
+/** The measured sizes of `key` from the cache file, or measured now and written there. */
+async function cachedMeasure(
+  dir: string | null,
+  key: unknown,
+  measure: () => Promise<TextnnPushSizes>,
+): Promise<{ sizes: TextnnPushSizes; cached: boolean }> {
+  const text = JSON.stringify(key);
+  const file =
+    dir === null
+      ? null
+      : join(dir, `textnn-pushes-${createHash('sha256').update(text).digest('hex').slice(0, 16)}.json`);
+  if (file !== null) {
+    try {
+      const o = JSON.parse(readFileSync(file, 'utf8')) as { key: unknown; sizes: TextnnPushSizes };
+      const ok = (b: Required<PushBounds> | undefined) =>
+        b !== undefined && [b.value, b.norm].every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0);
+      if (JSON.stringify(o.key) === text && ok(o.sizes?.embedding) && ok(o.sizes?.dense))
+        return { sizes: { embedding: o.sizes.embedding, dense: o.sizes.dense }, cached: true };
+    } catch {
+      // missing or damaged: measured again
+    }
+  }
+  const sizes = await measure();
+  if (file !== null) {
+    mkdirSync(dir!, { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ key, sizes })}\n`);
+    renameSync(tmp, file); // atomic, as the data cache
+  }
+  return { sizes, cached: false };
+}
+
 export interface TextnnJobOptions extends LogregJobOptions {
   /** Model shape (default DEFAULT_TEXTNN: dim 16, hidden 16). */
   model?: Partial<TextnnConfig>;
@@ -64,6 +184,8 @@ export interface TextnnJob extends LogregJob {
    */
   tables: TableSpec[];
   model: TextnnConfig;
+  /** How the tables' push bounds were measured; null when the data is too large to measure (no bounds). */
+  pushMeasure: TextnnPushMeasure | null;
 }
 
 /** Prepares (or loads from the cache) the job's data — the logreg job's — and defines its tables. */
@@ -97,7 +219,13 @@ export async function prepareTextnnJob(opts: TextnnJobOptions): Promise<TextnnJo
     init: init.dense,
   };
   // parseTableSpec validates and normalises (params sorted), as a server node stores the spec.
-  const tables = [embedding, dense].map(parseTableSpec);
+  const unbounded = [embedding, dense].map(parseTableSpec);
+  const pushMeasure = await measurePushes(opts, base, unbounded, model);
+  const bounded = (t: TableSpec, m: Required<PushBounds>) =>
+    parseTableSpec({ ...t, bounds: { value: m.value * TEXTNN_BOUND_FACTOR, norm: m.norm * TEXTNN_BOUND_FACTOR } });
+  const tables = pushMeasure
+    ? [bounded(unbounded[0], pushMeasure.measured.embedding), bounded(unbounded[1], pushMeasure.measured.dense)]
+    : unbounded;
   return {
     ...base,
     // The logreg version covers the data; the tables and iterations make this another job.
@@ -109,5 +237,42 @@ export async function prepareTextnnJob(opts: TextnnJobOptions): Promise<TextnnJo
     iterations: TEXTNN_ITERATIONS,
     target: { ...TEXTNN_TARGET },
     model,
+    pushMeasure,
   };
+}
+
+/** The job's push measure (file header), from the cache beside the data when there. */
+async function measurePushes(
+  opts: TextnnJobOptions,
+  base: LogregJob,
+  tables: TableSpec[],
+  model: TextnnConfig,
+): Promise<TextnnPushMeasure | null> {
+  if (base.meta.train > TEXTNN_MEASURE_MAX_EXAMPLES) return null;
+  const t0 = performance.now();
+  const lags = textnnMeasureLags(base.shards.length);
+  const iterations = TEXTNN_ITERATIONS;
+  // What the measurement depends on: the data (its configuration decides its bytes), the model,
+  // the tables' updaters and initial values (not the job id), the runs.
+  const key = {
+    measure: MEASURE_VERSION,
+    dataset: base.meta.dataset.name,
+    data: base.meta.data,
+    model,
+    tables: tables.map(({ job: _, ...t }) => t),
+    iterations,
+    lags,
+  };
+  const dir = opts.cacheDir === undefined ? DEFAULT_CACHE_DIR : opts.cacheDir;
+  const { sizes, cached } = await cachedMeasure(dir, key, () =>
+    measureTextnnPushes({
+      tables,
+      model,
+      shards: base.shards.map((b) => decodeShard(b)),
+      heldout: base.heldout,
+      iterations,
+      lags,
+    }),
+  );
+  return { measured: sizes, factor: TEXTNN_BOUND_FACTOR, lags, iterations, cached, ms: performance.now() - t0 };
 }
