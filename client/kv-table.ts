@@ -48,6 +48,8 @@ interface FrameBase {
 export interface TaskRef {
   task: number;
   attempt: number;
+  /** The worker id the scheduler gave the lease's session (default: the Worker's own id). */
+  worker?: number;
 }
 
 /** What a table needs of its worker (client/worker.ts implements it). */

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { CapabilitySigner, type Claims } from '../server/auth/capability.ts';
 import { type TestCluster, tableSpec, testCluster } from '../server/node/testkit.ts';
 import { schedKit, until } from '../server/scheduler/testkit.ts';
 import { TabshardError } from '../shared/errors.ts';
@@ -97,6 +98,8 @@ function app(reads: Map<number, number[]>, current: { task: number }): RunnerApp
 /** Wraps a session: logs `lease? ` (a LEASE sent), `lease T` (granted), `done T` (sent), and tracks the task being read. */
 function logged(s: RunnerSession, log: string[], current: { task: number }): RunnerSession {
   return {
+    worker: s.worker,
+    read: s.read,
     async next() {
       log.push('lease?');
       const l = await s.next();
@@ -113,9 +116,30 @@ function logged(s: RunnerSession, log: string[], current: { task: number }): Run
   };
 }
 
+/** The scheduler's signer: the nodes check every push and read against the capabilities it signs. */
+const signer = CapabilitySigner.generate();
+const capabilities = { sign: (c: Claims) => signer.sign(c), tables: () => [{ id: 1 }, { id: 2 }, { id: 3 }] };
+/** A hand-made session's worker id, and `l` with the task capability a scheduler would sign for it. */
+const WORKER = 77;
+const signed = (l: RunnerLease | null): RunnerLease | null =>
+  l && {
+    ...l,
+    cap: capabilities.sign({
+      kind: 'task',
+      job: 1,
+      worker: WORKER,
+      task: l.task,
+      attempt: l.attempt,
+      tables: capabilities.tables(),
+      // Later than the scheduler's (120 s): a node keeps, per task and attempt, the grant that lives longest.
+      exp: Date.now() + 600_000,
+    }),
+  };
+
 describe('overlapping task loop', () => {
   let cluster: TestCluster;
   let worker: Worker;
+  let admin: Worker;
   const job = 1;
 
   before(async () => {
@@ -126,13 +150,22 @@ describe('overlapping task loop', () => {
         { ...tableSpec(2, 'dense', 'dense', 4, 1), job },
         { ...tableSpec(3, 'tasks', 'dense', 64, 1), job },
       ],
-      { net, ids: ['n1', 'n2', 'n3'], adminToken: 'overlap-test' },
+      { net, ids: ['n1', 'n2', 'n3'], adminToken: 'overlap-test', capabilityKey: signer.publicKey() },
     );
-    worker = await Worker.connect({ seed: cluster.seed, dialers: { memory: cluster.dialer }, job });
+    // The layout comes from the manager (as a page gets it from the gateway): the nodes answer RING only with a capability.
+    worker = await Worker.connect({ seed: async () => cluster.mgr.info, dialers: { memory: cluster.dialer }, job });
     await worker.connectAll();
+    // The operator's client (the admin token): resets the tables between tests with ad-hoc pushes.
+    admin = await Worker.connect({
+      seed: async () => cluster.mgr.info,
+      dialers: { memory: cluster.dialer },
+      job,
+      adminToken: 'overlap-test',
+    });
   });
 
   after(async () => {
+    admin.close();
     worker.close();
     await cluster.close();
   });
@@ -147,17 +180,17 @@ describe('overlapping task loop', () => {
       [3, { begin: 0, end: 64 }],
     ] as const) {
       const v = await cluster.mgr.pull(job, id, keys);
-      const ts = worker.table(['', 'emb', 'dense', 'tasks'][id]).push(
+      const ts = admin.table(['', 'emb', 'dense', 'tasks'][id]).push(
         keys,
         v.map((x) => -x),
       );
-      await worker.wait(ts);
+      await admin.wait(ts);
     }
   };
 
   it('asks for the next lease before the ACKs, reads after the pushes, sends TASK_DONE after the ACKs', async () => {
     await reset();
-    const kit = schedKit({ shards: 2, iterations: 2, tau: 0 });
+    const kit = schedKit({ job, shards: 2, iterations: 2, tau: 0 }, { capabilities });
     const session = await SchedulerSession.open(await kit.dial(), {}, { clock: kit.clock, timeoutMs: 0 });
     const w = spy(worker);
     const reads = new Map<number, number[]>();
@@ -221,7 +254,7 @@ describe('overlapping task loop', () => {
 
   it('prefetch 0 sends the next LEASE only after the TASK_DONE', async () => {
     await reset();
-    const kit = schedKit({ shards: 2, iterations: 1, tau: 0 });
+    const kit = schedKit({ job, shards: 2, iterations: 1, tau: 0 }, { capabilities });
     const session = await SchedulerSession.open(await kit.dial(), {}, { clock: kit.clock, timeoutMs: 0 });
     const w = spy(worker);
     try {
@@ -253,7 +286,7 @@ describe('overlapping task loop', () => {
 
   it('stop(): the task asked for ahead still finishes, no LEASE follows, nothing is left leased', async () => {
     await reset();
-    const kit = schedKit({ shards: 4, iterations: 1, tau: 0 });
+    const kit = schedKit({ job, shards: 4, iterations: 1, tau: 0 }, { capabilities });
     const session = await SchedulerSession.open(await kit.dial(), {}, { clock: kit.clock, timeoutMs: 0 });
     const w = spy(worker);
     try {
@@ -284,10 +317,11 @@ describe('overlapping task loop', () => {
     const times: TaskTimes[] = [];
     const current = { task: 0 };
     const session: RunnerSession = {
+      worker: WORKER,
       async next() {
         const l = leases.shift() ?? null;
         if (l) current.task = l.task;
-        return l;
+        return signed(l);
       },
       async done(l) {
         if (l.task === 2) throw new TabshardError('TS_ERR_NOT_LEASED', 'evicted meanwhile');
@@ -312,10 +346,11 @@ describe('overlapping task loop', () => {
     const more: RunnerLease[] = [4, 5, 6].map((task) => ({ task, attempt: 0, shard: 0, iteration: 0 }));
     const asked: number[] = [];
     const failing: RunnerSession = {
+      worker: WORKER,
       async next() {
         const l = more.shift() ?? null;
         if (l) asked.push(l.task);
-        return l;
+        return signed(l);
       },
       async done() {
         throw new TabshardError('TS_ERR_JOB_DONE', 'stopped');

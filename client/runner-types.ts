@@ -19,10 +19,20 @@ export interface RunnerLease {
   tau?: number | null;
   /** Eager SSP: read subscribed values the servers publish as the clock advances. */
   eager?: boolean;
+  /** The task capability, presented to the nodes before the task's reads and pushes (PROTOCOL.md §6.2). */
+  cap?: string;
+  /** A renewed read capability for the job. */
+  read?: string;
 }
 
 /** The scheduler session, as the loop uses it (client/session.ts implements it). */
 export interface RunnerSession {
+  /** The worker id the scheduler gave this session: the pushes are stamped with it. */
+  readonly worker?: number;
+  /** The job's read capability from the session's HELLO, if the cluster issues capabilities. */
+  readonly read?: string;
+  /** Leases the scheduler lets this worker hold and await at once: the loop never asks past it. */
+  readonly maxLeases?: number;
   next(): Promise<RunnerLease | null>;
   done(
     lease: RunnerLease,

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { CapabilitySigner } from '../server/auth/capability.ts';
 import type { ServerManager } from '../server/manager.ts';
 import { type TestCluster, tableSpec, testCluster } from '../server/node/testkit.ts';
 import { MemoryNetwork } from '../shared/transport/memory.ts';
@@ -20,12 +21,29 @@ const table = (id: number, name: string, kind: 'dense' | 'sparse', keySpace: num
   job: 1,
 });
 
+/** The scheduler's signer in these tests: the nodes check every push and read against its capabilities. */
+const signer = CapabilitySigner.generate();
+const WORKER = 9;
+const exp = () => Date.now() + 60_000;
+/** A session's identity as a scheduler would give it: the worker id and a read capability of job 1. */
+const identity = () => ({ worker: WORKER, read: signer.sign({ kind: 'read', job: 1, worker: WORKER, exp: exp() }) });
+/** `l` with the task capability a scheduler would sign for it (both tables, any key). */
+function signed(l: RunnerLease): RunnerLease {
+  const tables = [{ id: 1 }, { id: 2 }];
+  return {
+    ...l,
+    cap: signer.sign({ kind: 'task', job: 1, worker: WORKER, task: l.task, attempt: l.attempt, tables, exp: exp() }),
+  };
+}
+
 /** Hands out `leases` in turn, then reports the job done; records what each task reported. */
 function scripted(leases: RunnerLease[]) {
   const reports: Array<{ task: number; computeMs: number }> = [];
   const session: RunnerSession = {
+    ...identity(),
     async next() {
-      return leases.shift() ?? null;
+      const l = leases.shift();
+      return l ? signed(l) : null;
     },
     async done(lease, r) {
       reports.push({ task: lease.task, computeMs: r.computeMs });
@@ -45,9 +63,11 @@ describe('task runner', () => {
       net,
       ids: ['n1', 'n2'],
       adminToken: 'runner-test',
+      capabilityKey: signer.publicKey(),
     });
     manager = cluster.mgr;
-    worker = await Worker.connect({ seed: cluster.seed, dialers: { memory: cluster.dialer }, job: 1 });
+    // The layout comes from the manager (as a page gets it from the gateway): the nodes answer RING only with a capability.
+    worker = await Worker.connect({ seed: async () => cluster.mgr.info, dialers: { memory: cluster.dialer }, job: 1 });
   });
 
   after(async () => {
@@ -148,6 +168,7 @@ describe('task runner', () => {
       done11 = resolve;
     });
     const session: RunnerSession = {
+      ...identity(),
       async next() {
         const l = leases.shift() ?? null;
         if (l?.task === 12) {
@@ -155,7 +176,7 @@ describe('task runner', () => {
           await manager.publish(1, 1);
           pulledBefore2 = worker.bytes.pulled;
         }
-        return l;
+        return l && signed(l);
       },
       async done(lease) {
         if (lease.task === 11) done11();
@@ -196,9 +217,11 @@ describe('task runner', () => {
         t += 7; // resting under the CPU share
       },
       session: {
+        ...identity(),
         async next() {
           t += 5; // the scheduler holds the LEASE
-          return leases.shift() ?? null;
+          const l = leases.shift();
+          return l ? signed(l) : null;
         },
         async done(_l, r) {
           reported.push({ computeMs: r.computeMs, waitMs: r.waitMs });

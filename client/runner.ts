@@ -77,6 +77,8 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private state: { state: RunnerState; lease?: RunnerLease } = { state: 'waiting' };
   /** Leased tasks not yet done nor abandoned. */
   private inFlight = 0;
+  /** Tasks finishing in the background (their ACKs and TASK_DONE). */
+  private readonly finishing = new Set<Promise<void>>();
   /** A task finishing in the background failed (not an abandon): `failure` rejects, the loop rethrows. */
   private failed: { err: unknown } | null = null;
   private onfail: (err: unknown) => void = () => {};
@@ -106,7 +108,8 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     const { worker, app } = this.opts;
     const overlap = (this.opts.prefetch ?? 1) === 1;
     const audit = this.opts.auditTable ? worker.table(this.opts.auditTable) : null;
-    const finishing = new Set<Promise<void>>();
+    if (this.opts.session.read) worker.present(this.opts.session.read);
+    const finishing = this.finishing;
     let mark = this.now(); // the loop's time is charged to tasks up to here: the last compute's end
     let ahead = this.stopped ? null : this.ask(Promise.resolve(mark));
     let jobDone = false;
@@ -177,10 +180,17 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     const p = (async () => {
       const gate = this.now();
       if (this.opts.gate) await this.opts.gate();
+      // The scheduler refuses a LEASE past its cap (TS_ERR_LEASE_LIMIT): while as many tasks as
+      // it allows are still finishing, the next LEASE waits for one of them.
+      const cap = this.opts.session.maxLeases ?? Number.POSITIVE_INFINITY;
+      while (this.inFlight + 1 > cap && this.finishing.size > 0) await Promise.race(this.finishing);
       const asked = this.now();
       const lease = await this.opts.session.next();
       const got = this.now();
       if (!lease) return null;
+      // Capabilities go out before the task's reads and pushes on every node connection.
+      if (lease.read) this.opts.worker.present(lease.read);
+      if (lease.cap) this.opts.worker.present(lease.cap, lease.task);
       this.inFlight++;
       const times = blankTimes(lease);
       times.leaseMs = got - asked;
@@ -224,7 +234,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     const f0 = worker.framesSent;
     at.push = this.now();
     const pushes: Promise<unknown>[] = [];
-    const task = { task: lease.task, attempt: lease.attempt };
+    const task = { task: lease.task, attempt: lease.attempt, worker: this.opts.session.worker };
     try {
       for (let i = 0; i < cur.specs.length; i++)
         pushes.push(worker.wait(cur.tables[i].push(cur.specs[i].keys, grads[i], { task })));
@@ -241,7 +251,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private async finish(cur: Started<S>, pushes: Promise<unknown>[], g: GradientResult): Promise<void> {
     const { times, lease } = cur;
     try {
-      await Promise.all(pushes);
+      await Promise.all(pushes).finally(() => this.opts.worker.forgetTask(lease.task));
       const d0 = this.now();
       times.pushMs = d0 - cur.at.push;
       // The scheduler counts the time it held a LEASE as wait itself: the report leaves it out.

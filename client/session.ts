@@ -49,6 +49,12 @@ export class SchedulerSession {
   /** Called when a heartbeat is refused (lease expired, job stopped, connection lost): stop that task. */
   onrevoked: ((lease: Lease, err: TabshardError) => void) | null = null;
 
+  /** Shown with `worker` in a later session's HELLO to keep this worker id (Welcome's `resume`). */
+  resume: string | undefined;
+  /** The job's read capability (PROTOCOL.md §6.2), when the cluster issues capabilities. */
+  read: string | undefined;
+  /** Leases this worker may hold and await at once (the runner asks no further ahead). */
+  maxLeases: number | undefined;
   private readonly beats = new Map<number, { lease: Lease; timer: TimerId }>();
   private closedLocally = false;
 
@@ -65,7 +71,7 @@ export class SchedulerSession {
     try {
       const w = parseWelcome(await peer.call((id) => encodeSchedHello(id, hello)));
       const { job, shards, iterations, leaseMs, heartbeatMs, app } = w;
-      return new SchedulerSession(peer, opts.clock ?? realClock, w.worker, {
+      const s = new SchedulerSession(peer, opts.clock ?? realClock, w.worker, {
         job,
         shards,
         iterations,
@@ -73,6 +79,10 @@ export class SchedulerSession {
         heartbeatMs,
         app,
       });
+      s.resume = w.resume;
+      s.read = w.read;
+      s.maxLeases = w.maxLeases;
+      return s;
     } catch (err) {
       peer.close();
       throw err;

@@ -21,6 +21,7 @@ import { type ReplyFn, RpcPeer } from '../shared/rpc.ts';
 import type { Keys } from '../shared/slicing.ts';
 import { sameTable, type TableSpec } from '../shared/table.ts';
 import { type Dialer, partsLength, type TransportKind } from '../shared/transport/types.ts';
+import { Credentials } from './grants.ts';
 import { KvTable, type TableHost, type TaskRef } from './kv-table.ts';
 import type { SubSlice, Subscription, SubscriptionHost } from './subscription.ts';
 
@@ -45,6 +46,11 @@ export interface WorkerOptions {
   retries?: number;
   /** Key-list caching (PROTOCOL.md §5.2): send a long key list once, then its hash. Default true. */
   cacheKeys?: boolean;
+  /**
+   * The cluster's admin token: each node connection then says HELLO as admin first, and may push
+   * outside a task (an operator's tool or a test oracle, never a volunteer's tab).
+   */
+  adminToken?: string;
 }
 
 const RETRYABLE = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED']);
@@ -124,9 +130,12 @@ export class Worker implements SubscriptionHost, TableHost {
   private ringPoll: Timer | null = null;
   /** The background refresh in flight (ring pushes naming unknown nodes, `awaitRing`'s polls). */
   private refreshing: Promise<void> | null = null;
+  /** Capabilities from the scheduler (and an admin token), presented on every node connection. */
+  private readonly creds: Credentials;
 
   private constructor(private readonly opts: WorkerOptions) {
     this.id = opts.workerId ?? crypto.getRandomValues(new Uint32Array(1))[0];
+    this.creds = new Credentials(() => this.job, opts.adminToken);
   }
 
   /** Connects to the cluster through `opts.seed` and loads the ring and the job's tables. */
@@ -203,6 +212,7 @@ export class Worker implements SubscriptionHost, TableHost {
   private async askRing(address: string): Promise<ClusterInfo> {
     const peer = new RpcPeer(await this.dialerFor(address).dial(address), this.opts.timeoutMs);
     try {
+      this.creds.presentAll(peer, true);
       return parseClusterInfo(decodeObject(await peer.call((id) => encodeJson(MsgType.RING, id, {}, this.job))));
     } finally {
       peer.close();
@@ -289,6 +299,25 @@ export class Worker implements SubscriptionHost, TableHost {
     if (task !== 0) this.taskSeqs.set(task, { attempt, seq: 0 });
   }
 
+  /**
+   * Presents a capability from the scheduler (PROTOCOL.md §6.2) — the job's read capability, or
+   * with `task` that task's — on every node connection now up and on each one opened later,
+   * before any request sent after this call.
+   */
+  present(token: string, task?: number): void {
+    this.creds.add(token, task, this.ready.values());
+  }
+
+  /** Forgets the capability of `task` (its pushes are done). */
+  forgetTask(task: number): void {
+    this.creds.drop(task);
+  }
+
+  /** CAP frames (or admin HELLOs) the nodes refused. */
+  get credentialsRefused(): number {
+    return this.creds.refused;
+  }
+
   table(name: string): KvTable {
     let t = this.kvTables.get(name);
     if (t === undefined) {
@@ -369,7 +398,8 @@ export class Worker implements SubscriptionHost, TableHost {
   stamps(n: number, task: TaskRef = this.current, take = true): TaskStamp[] {
     const out: TaskStamp[] = [];
     if (task.task === 0) {
-      for (let i = 0; i < n; i++) out.push({ worker: this.id, task: 0, attempt: 0, seq: this.adhocSeq + i });
+      for (let i = 0; i < n; i++)
+        out.push({ worker: task.worker ?? this.id, task: 0, attempt: 0, seq: this.adhocSeq + i });
       if (take) this.adhocSeq += n;
       return out;
     }
@@ -381,8 +411,9 @@ export class Worker implements SubscriptionHost, TableHost {
         `task ${task.task} pushed more than 2^24 frames in one attempt`,
       );
     const high = (this.ring.version & 0xff) << 24;
+    const worker = task.worker ?? this.id;
     for (let i = 0; i < n; i++)
-      out.push({ worker: this.id, task: task.task, attempt: task.attempt, seq: (high | (c.seq + i)) >>> 0 });
+      out.push({ worker, task: task.task, attempt: task.attempt, seq: (high | (c.seq + i)) >>> 0 });
     if (take) {
       this.taskSeqs.delete(task.task);
       this.taskSeqs.set(task.task, { attempt: task.attempt, seq: c.seq + n });
@@ -630,6 +661,8 @@ export class Worker implements SubscriptionHost, TableHost {
         .dial(address)
         .then((conn) => {
           const peer = new RpcPeer(conn, this.opts.timeoutMs);
+          // Credentials first: every request on this connection comes after them.
+          this.creds.presentAll(peer);
           peer.onpublish = (f) => this.onPublish(node, f);
           peer.onring = (f) => this.onRingPush(f);
           conn.onclose = ((prev) => (err) => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TableSpec } from '../shared/table.ts';
+import { CapabilitySigner } from './auth/capability.ts';
 import { Checkpoints } from './durable/checkpoints.ts';
 import type { CheckpointPolicy } from './durable/job-checkpointer.ts';
 import { DurableStore } from './durable/store.ts';
@@ -109,6 +110,10 @@ export async function startEmbeddedCluster(
     checkpoint?: CheckpointPolicy;
     /** Lines about the data directory (resuming, a checkpoint skipped, starting over). */
     onsay?: (line: string) => void;
+    /** Page origins besides the gateway's own whose WebSockets are accepted (buildApp). */
+    allowedOrigins?: string[];
+    /** Take client addresses from X-Forwarded-For (behind a reverse proxy), for the per-address limits. */
+    trustProxy?: boolean;
   } = {},
 ): Promise<EmbeddedCluster> {
   const nodes: NodeChild[] = [];
@@ -131,6 +136,8 @@ export async function startEmbeddedCluster(
       }
     }
     const adminToken = opts.adminToken || randomUUID();
+    // Signs every lease's capability; the nodes get its public key with each ring (PROTOCOL.md §6.2).
+    const signer = CapabilitySigner.generate();
     for (let i = 1; i <= (opts.nodes ?? 3); i++)
       nodes.push(await spawnNode(`n${i}`, opts.benchRaw ? ['--bench-raw'] : [], adminToken));
     const manager = new ServerManager(
@@ -138,6 +145,7 @@ export async function startEmbeddedCluster(
       nodes.map((n) => ({ id: n.id, addresses: n.addresses, control: n.addresses.tcp })),
       {
         adminToken,
+        capabilityKey: signer.publicKey(),
         replicas: opts.replicas,
         onevent: opts.onevent,
         firstRingVersion: store ? store.ringVersion + 1 : 1,
@@ -158,7 +166,7 @@ export async function startEmbeddedCluster(
         store && checkpoints
           ? { store, checkpoints, policy: opts.checkpoint ?? {}, resume: resume ?? undefined }
           : null;
-      const driver = new JobDriver(app, manager, j.config, durable);
+      const driver = new JobDriver(app, manager, j.config, durable, signer);
       if (store && !resume) store.saveJob({ job: id, name: driver.status().name, request: j, state: 'running' });
       await driver.start();
       jobs.push(driver);
@@ -205,6 +213,8 @@ export async function startEmbeddedCluster(
       jobs: () => jobs,
       createJob,
       adminToken,
+      allowedOrigins: opts.allowedOrigins,
+      trustProxy: opts.trustProxy,
     });
     // A restart on the same data directory listens where the last run did, so open tabs reconnect.
     const lastPort = Number(store?.meta('port') ?? 0);

@@ -8,9 +8,11 @@
  * every key must read exactly 1.
  */
 import { evaluateLogreg } from '../../shared/apps/logreg-eval.ts';
+import { decodeShard } from '../../shared/apps/shard.ts';
 import { evaluateTextnn } from '../../shared/apps/textnn-eval.ts';
 import type { JobMetric } from '../../shared/status.ts';
 import type { TableSpec } from '../../shared/table.ts';
+import type { CapabilitySigner, TableGrant } from '../auth/capability.ts';
 import type { Checkpoints, UsableCheckpoint } from '../durable/checkpoints.ts';
 import { type CheckpointPolicy, JobCheckpointer } from '../durable/job-checkpointer.ts';
 import type { DurableStore } from '../durable/store.ts';
@@ -73,6 +75,8 @@ export class JobDriver {
     private readonly manager: ServerManager,
     config: Partial<Omit<JobConfig, 'job' | 'shards'>> = {},
     private readonly durable: DriverDurability | null = null,
+    /** Signs the capabilities of the job's leases and sessions (a cluster whose nodes check them). */
+    private readonly signer: CapabilitySigner | null = null,
   ) {
     this.audit = {
       job: app.job,
@@ -103,6 +107,7 @@ export class JobDriver {
         fence: (task, attempt) => this.fence(task, attempt),
         log: (ev) => this.logged(ev),
         granted: durable ? (task, attempt) => durable.store.granted(app.job, task, attempt) : undefined,
+        capabilities: signer ? { sign: (c) => signer.sign(c), tables: (t) => this.grants(t.shard, t.task) } : undefined,
       },
     );
     if (durable)
@@ -150,11 +155,32 @@ export class JobDriver {
   }
 
   /**
+   * What a task of `shard` may push (its capability's tables, PROTOCOL.md §6.2): the app's first
+   * table at the shard's working set (a key set installed on the nodes, id = the shard), the
+   * text network's dense layers whole, and its own key of the audit table.
+   */
+  private grants(shard: number, task: number): TableGrant[] {
+    const [first, ...rest] = this.app.tables;
+    return [
+      { id: first.id, keys: shard },
+      ...rest.map((t) => ({ id: t.id })),
+      { id: this.audit.id, range: [task - 1, task] },
+    ];
+  }
+
+  /**
    * Defines the job's tables on every node; when resuming, loads the checkpoint into them and
    * resumes the scheduler at its cut (before any worker is served).
    */
   async start(): Promise<void> {
     for (const t of this.tables) await this.manager.defineTable(t);
+    if (this.signer) {
+      // The nodes check a task's pushes against its shard's working set (the capability names it).
+      const table = this.app.tables[0].id;
+      await Promise.all(
+        this.app.shards.map((bytes, i) => this.manager.defineKeySet(this.app.job, table, i, decodeShard(bytes).keys)),
+      );
+    }
     const d = this.durable;
     const resume = d?.resume;
     if (d && resume) {

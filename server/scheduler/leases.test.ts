@@ -162,8 +162,12 @@ describe('leases', () => {
     kit.net.drop(conn);
     await turns(50);
     assert.equal(kit.of('return').length, 0);
-    const again = await open(kit, undefined, { worker: a.worker });
-    assert.equal(again.worker, a.worker, 'a reconnecting worker keeps its id');
+    const thief = await open(kit, undefined, { worker: a.worker });
+    assert.notEqual(thief.worker, a.worker, 'naming an id without its resume secret gives a fresh id');
+    await assert.rejects(thief.done(l, report), { code: 'TS_ERR_NOT_LEASED' }, "and no hold on the id's lease");
+    thief.close();
+    const again = await open(kit, undefined, { worker: a.worker, resume: a.resume });
+    assert.equal(again.worker, a.worker, 'a reconnecting worker that shows its resume secret keeps its id');
     await kit.advance(8_000);
     const raw = new RawSession(await kit.dial());
     const taken = parseWelcome(await raw.call((id) => encodeSchedHello(id, { worker: a.worker })));

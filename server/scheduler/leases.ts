@@ -10,6 +10,9 @@ import type { Task, TaskQueue } from './tasks.ts';
 
 const MAX_FENCE_RETRY_MS = 30_000;
 
+/** Durations (grant to TASK_DONE) of this many recent tasks decide when a lease is overdue. */
+const RECENT_TASKS = 32;
+
 export interface LeaseDeps {
   clock: Clock;
   queue: TaskQueue;
@@ -28,6 +31,9 @@ export interface LeaseDeps {
 export class Leases {
   /** Leases lost and given out again. */
   reassignments = 0;
+  /** Grant-to-done times of the last RECENT_TASKS tasks (a ring). */
+  private readonly recent: number[] = [];
+  private recentAt = 0;
 
   constructor(private readonly d: LeaseDeps) {}
 
@@ -37,6 +43,7 @@ export class Leases {
     t.holder = worker;
     t.session = session;
     t.attempts++;
+    t.grantedAt = this.d.clock.now();
     this.arm(t);
     this.d.log({ ev: 'lease', task: t.task, attempt: t.attempt, worker });
     return t.attempt;
@@ -48,8 +55,22 @@ export class Leases {
     this.arm(t);
   }
 
+  /**
+   * Median grant-to-done time of the job's recent tasks (ms), or null before any finished. A
+   * lease held far past it is overdue (Scheduler: returned at its next heartbeat).
+   */
+  medianTaskMs(): number | null {
+    if (this.recent.length === 0) return null;
+    const sorted = [...this.recent].sort((a, b) => a - b);
+    return sorted[sorted.length >> 1];
+  }
+
   /** The lease ended with the task done. */
   finish(t: Task): void {
+    const ms = this.d.clock.now() - t.grantedAt;
+    if (this.recent.length < RECENT_TASKS) this.recent.push(ms);
+    else this.recent[this.recentAt] = ms;
+    this.recentAt = (this.recentAt + 1) % RECENT_TASKS;
     this.d.clock.clearTimeout(t.timer);
     t.timer = null;
     t.holder = null;

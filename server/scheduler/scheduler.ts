@@ -15,6 +15,7 @@ import {
   type TaskReport,
 } from '../../shared/protocol/sched.ts';
 import type { Conn } from '../../shared/transport/types.ts';
+import type { Claims, TableGrant } from '../auth/capability.ts';
 import { Session, type SessionHost } from './dispatch.ts';
 import { ConsistencyGate } from './gate.ts';
 import { Leases } from './leases.ts';
@@ -40,7 +41,21 @@ export interface SchedulerDeps {
   log?(ev: object): void;
   /** A lease is about to be granted: the driver records it durably (after a crash it is fenced). */
   granted?(task: number, attempt: number): void;
+  /**
+   * Capabilities (PROTOCOL.md §6.2): with these, each lease carries a signed task capability
+   * and each session a read capability; without, none are issued (a cluster that checks none).
+   */
+  capabilities?: CapabilityIssuer;
 }
+
+/** Signs capabilities, and says what a task may push: its tables and their keys. */
+export interface CapabilityIssuer {
+  sign(claims: Claims): string;
+  tables(task: { task: number; shard: number; iteration: number }): TableGrant[];
+}
+
+/** How long a read capability lives; a TASK reply renews it once half of that has passed. */
+export const READ_CAPABILITY_MS = 10 * 60_000;
 
 export class Scheduler {
   /** Called once per iteration when all its tasks (and all earlier iterations') are done, in order. */
@@ -63,6 +78,8 @@ export class Scheduler {
   /** Holds on new leases (checkpoints) and who waits for the leases out to end. */
   private holds = 0;
   private quietWaiters: Array<() => void> = [];
+  /** When each session's read capability expires (ms since the epoch; capabilities use wall time). */
+  private readonly readExpiry = new WeakMap<Session, number>();
 
   constructor(
     cfg: JobConfig,
@@ -262,15 +279,41 @@ export class Scheduler {
   // ---- session requests ----
 
   private hello(s: Session, h: SchedHello) {
-    const worker = this.workers.admit(this.clock.now(), h.worker, h.agent ?? '', h.transport ?? '');
+    // Ids are the scheduler's: an old id is kept only with the secret its Welcome carried, so no
+    // session can take over another worker's leases (or credit) by naming its id.
+    const { worker, resume } = this.workers.admit(
+      this.clock.now(),
+      h.worker,
+      h.resume,
+      h.agent ?? '',
+      h.transport ?? '',
+    );
     s.worker = worker;
     this.log({ ev: 'hello', worker, agent: h.agent, transport: h.transport });
     const { job, shards, iterations, leaseMs, heartbeatMs, app } = this.cfg;
-    return { worker, job, shards, iterations, leaseMs, heartbeatMs, app };
+    const read = this.readCapability(s, true);
+    const { maxLeases } = this.cfg;
+    return { worker, resume, job, shards, iterations, leaseMs, heartbeatMs, app, maxLeases, ...(read ? { read } : {}) };
+  }
+
+  /** A fresh read capability for `s` when it has none or its own is past half its life (`force`: always). */
+  private readCapability(s: Session, force = false): string | undefined {
+    const issuer = this.deps.capabilities;
+    if (!issuer || s.worker === null) return undefined;
+    const now = Date.now();
+    const exp = this.readExpiry.get(s);
+    if (!force && exp !== undefined && exp - now > READ_CAPABILITY_MS / 2) return undefined;
+    this.readExpiry.set(s, now + READ_CAPABILITY_MS);
+    return issuer.sign({ kind: 'read', job: this.cfg.job, worker: s.worker, exp: now + READ_CAPABILITY_MS });
   }
 
   private lease(s: Session, requestId: number): void {
-    if (s.worker !== null) this.workers.seen(s.worker, this.clock.now());
+    const worker = s.requireWorker();
+    this.workers.seen(worker, this.clock.now());
+    let held = this.waiters.countSession(s);
+    for (const t of this.queue.leased) if (t.holder === worker) held++;
+    if (held >= this.cfg.maxLeases)
+      throw new TabshardError('TS_ERR_LEASE_LIMIT', `worker ${worker} holds or awaits ${held} leases`);
     this.waiters.add(s, requestId, (w) => this.reply(w.session, w.requestId, { wait: 0 }));
     this.pump();
   }
@@ -278,8 +321,23 @@ export class Scheduler {
   private heartbeat(s: Session, r: TaskRef): void {
     const t = this.current(s, r);
     if (t.state === 'done') return;
+    const ran = this.clock.now() - t.grantedAt;
+    const bound = this.overdueMs();
+    if (ran > bound) {
+      // Held past its task's expected time, heartbeats or not: the task goes back (fenced).
+      this.leases.lose(t, 'overdue');
+      throw new TabshardError('TS_ERR_LEASE_EXPIRED', `task ${t.task} ran ${ran} ms, past its bound of ${bound} ms`);
+    }
     this.leases.renew(t);
     this.workers.heartbeat(s.requireWorker(), this.clock.now());
+  }
+
+  /** How long a lease may run: `overdueFactor` × the median recent task, at least the floor, at most maxLeaseMs. */
+  private overdueMs(): number {
+    const { maxLeaseMs, overdueFactor, overdueFloorMs } = this.cfg;
+    const median = this.leases.medianTaskMs();
+    if (median === null) return maxLeaseMs;
+    return Math.min(maxLeaseMs, Math.max(overdueFloorMs, overdueFactor * median));
   }
 
   private taskDone(s: Session, r: TaskReport): boolean {
@@ -353,6 +411,17 @@ export class Scheduler {
       this.lastShard.set(worker, t.shard);
       const { task, shard, iteration } = t;
       const { leaseMs, eager, stalenessLr } = this.cfg;
+      const issuer = this.deps.capabilities;
+      const cap = issuer?.sign({
+        kind: 'task',
+        job: this.cfg.job,
+        worker,
+        task,
+        attempt,
+        tables: issuer.tables(t),
+        exp: Date.now() + this.cfg.maxLeaseMs,
+      });
+      const read = this.readCapability(w.session);
       this.reply(w.session, w.requestId, {
         task,
         attempt,
@@ -363,6 +432,8 @@ export class Scheduler {
         tau: this.gate.tau,
         ...(eager ? { eager } : {}),
         ...(stalenessLr ? { stalenessLr } : {}),
+        ...(cap ? { cap } : {}),
+        ...(read ? { read } : {}),
       });
     }
   }

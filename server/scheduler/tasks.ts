@@ -23,6 +23,8 @@ export interface Task {
   timer: TimerId | null;
   /** Clock time the current lease was granted or last renewed by a heartbeat. */
   renewedAt: number;
+  /** Clock time the current lease was granted. */
+  grantedAt: number;
 }
 
 export class TaskQueue {
@@ -58,6 +60,7 @@ export class TaskQueue {
           session: null,
           timer: null,
           renewedAt: 0,
+          grantedAt: 0,
         });
     this.counts.pending = this.list.length;
   }

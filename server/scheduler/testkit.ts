@@ -11,7 +11,7 @@ import { decodeError } from '../../shared/protocol/control.ts';
 import { decodeFrame, type Frame, MsgType } from '../../shared/protocol/frame.ts';
 import { MemoryNetwork, type MemoryNetworkOptions } from '../../shared/transport/memory.ts';
 import type { Conn } from '../../shared/transport/types.ts';
-import { Scheduler } from './scheduler.ts';
+import { type CapabilityIssuer, Scheduler } from './scheduler.ts';
 import type { JobConfig, ResumePoint } from './types.ts';
 
 /** Yields to the event loop `n` times (memory network deliveries run one per turn). */
@@ -89,6 +89,8 @@ export interface KitOptions {
   fence?: (task: number, attempt: number) => Promise<void>;
   /** Resume from a checkpoint's progress (Scheduler's `resume`). */
   resume?: ResumePoint;
+  /** Issue capabilities with each lease and session (Scheduler's `capabilities`). */
+  capabilities?: CapabilityIssuer;
 }
 
 /** A scheduler listening on memory://sched, with its clock, network and records. */
@@ -117,6 +119,7 @@ export function schedKit(cfg: Partial<JobConfig> = {}, opts: KitOptions = {}) {
           fences.push([task, attempt]);
         }),
       log: (ev) => events.push(ev as Event),
+      capabilities: opts.capabilities,
     },
   );
   if (opts.resume) sched.resumeFrom(opts.resume);

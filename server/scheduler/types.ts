@@ -31,6 +31,19 @@ export interface JobConfig {
   holdMs?: number;
   /** First delay before retrying a failed fence (doubles up to 30 s); default 500 ms. */
   fenceRetryMs?: number;
+  /** Leases one worker may hold or ask for at once (held + LEASEs waiting); default 4. */
+  maxLeases?: number;
+  /**
+   * A lease is returned this long after its grant, heartbeats or not, and a task capability
+   * lives this long; default 120 s. Sooner, once tasks have finished: see `overdueFactor`.
+   */
+  maxLeaseMs?: number;
+  /**
+   * A lease is overdue (returned at its next heartbeat) once it has run `overdueFactor` × the
+   * median time of the job's recent tasks, and at least `overdueFloorMs`; defaults 20 and 10 s.
+   */
+  overdueFactor?: number;
+  overdueFloorMs?: number;
 }
 
 /**
@@ -89,6 +102,14 @@ export function checkConfig(c: JobConfig): Required<JobConfig> {
   const holdMs = c.holdMs ?? 10_000;
   const fenceRetryMs = c.fenceRetryMs ?? 500;
   if (!isU32(holdMs, 1) || !isU32(fenceRetryMs, 1)) throw invalid('holdMs and fenceRetryMs must be ≥ 1');
+  const maxLeases = c.maxLeases ?? 4;
+  const maxLeaseMs = c.maxLeaseMs ?? 120_000;
+  const overdueFactor = c.overdueFactor ?? 20;
+  const overdueFloorMs = c.overdueFloorMs ?? 10_000;
+  if (!isU32(maxLeases, 1) || !isU32(maxLeaseMs, 1) || !isU32(overdueFloorMs, 1))
+    throw invalid('maxLeases, maxLeaseMs and overdueFloorMs must be integers ≥ 1');
+  if (typeof overdueFactor !== 'number' || !(overdueFactor >= 1) || !Number.isFinite(overdueFactor))
+    throw invalid('overdueFactor must be a number ≥ 1');
   return {
     ...c,
     tau: checkTau(c.tau),
@@ -97,5 +118,9 @@ export function checkConfig(c: JobConfig): Required<JobConfig> {
     releaseOnClose: c.releaseOnClose ?? true,
     holdMs,
     fenceRetryMs,
+    maxLeases,
+    maxLeaseMs,
+    overdueFactor,
+    overdueFloorMs,
   };
 }

@@ -37,6 +37,13 @@ export class Waiters {
     this.list.push(w);
   }
 
+  /** LEASEs of `session` held now. */
+  countSession(session: Session): number {
+    let n = 0;
+    for (const w of this.list) if (w.session === session) n++;
+    return n;
+  }
+
   /** The oldest held LEASE, left in place. */
   peek(): Waiter | undefined {
     return this.list[0];

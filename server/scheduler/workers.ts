@@ -4,13 +4,22 @@
  * the time it spent waiting for work. Records outlive sessions, so a reconnecting worker keeps
  * its history and the console still shows workers that left.
  */
+import { randomBytes } from 'node:crypto';
 import type { WorkerStatus } from './types.ts';
 
 /** Throughput window. */
 export const RATE_WINDOW_MS = 30_000;
 
+/**
+ * Records kept at most: past it, admitting a new worker forgets the disconnected one seen least
+ * recently, preferring those that never finished a task (a flood of sessions cannot grow the book).
+ */
+export const MAX_WORKER_RECORDS = 1024;
+
 interface WorkerRecord {
   worker: number;
+  /** The secret a reconnecting session shows to keep this id (Welcome's `resume`). */
+  secret: string;
   agent: string;
   transport: string;
   /** Live sessions with this worker id. */
@@ -31,19 +40,31 @@ export class WorkerBook {
   private nextId = 1;
 
   /**
-   * Admits a session: keeps `wanted` when it is given and no live session holds it (a worker
-   * reconnecting), else assigns a fresh id. Returns the id.
+   * Admits a session and returns its worker id and that id's resume secret. Ids are the
+   * scheduler's: `wanted` is kept only with its record's secret (`resume`, from an earlier
+   * Welcome) and while no live session holds it (a worker reconnecting); otherwise a fresh id.
    */
-  admit(now: number, wanted: number | undefined, agent: string, transport: string): number {
-    let id = wanted;
-    if (id === undefined || (this.records.get(id)?.sessions ?? 0) > 0) {
+  admit(
+    now: number,
+    wanted: number | undefined,
+    resume: string | undefined,
+    agent: string,
+    transport: string,
+  ): { worker: number; resume: string } {
+    const claimed = wanted === undefined ? undefined : this.records.get(wanted);
+    let id: number;
+    if (claimed !== undefined && claimed.sessions === 0 && resume !== undefined && claimed.secret === resume)
+      id = claimed.worker;
+    else {
       while (this.records.has(this.nextId)) this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
       id = this.nextId;
     }
     let r = this.records.get(id);
     if (!r) {
+      this.makeRoom();
       r = {
         worker: id,
+        secret: randomBytes(16).toString('base64url'),
         agent,
         transport,
         sessions: 0,
@@ -62,7 +83,24 @@ export class WorkerBook {
     r.transport = transport || r.transport;
     r.sessions++;
     r.lastSeen = now;
-    return id;
+    return { worker: r.worker, resume: r.secret };
+  }
+
+  /** Forgets disconnected records while the book is full (see MAX_WORKER_RECORDS). */
+  private makeRoom(): void {
+    while (this.records.size >= MAX_WORKER_RECORDS) {
+      let drop: WorkerRecord | null = null;
+      for (const r of this.records.values()) {
+        if (r.sessions > 0) continue;
+        const better =
+          drop === null ||
+          (r.tasksDone === 0 && drop.tasksDone > 0) ||
+          ((r.tasksDone === 0) === (drop.tasksDone === 0) && r.lastSeen < drop.lastSeen);
+        if (better) drop = r;
+      }
+      if (drop === null) return; // every record has a live session: the session cap bounds them
+      this.records.delete(drop.worker);
+    }
   }
 
   /** A session of `worker` ended. */

@@ -50,6 +50,7 @@ describe('scheduler session bodies', () => {
         leaseMs: 1 + r.int(60_000),
         heartbeatMs: 1 + r.int(10_000),
         app: `app${r.int(10)}`,
+        ...(r.next() < 0.5 ? { read: `r.${'x'.repeat(r.int(2000))}` } : {}),
       };
       const wf = frame(encodeWelcome(id, w));
       assert.equal(wf.requestId, id);
@@ -67,6 +68,8 @@ describe('scheduler session bodies', () => {
           tau: r.int(2) ? null : u32(r),
           ...(r.int(2) ? { eager: true as const } : {}),
           ...(r.int(2) ? { stalenessLr: true as const } : {}),
+          ...(r.int(2) ? { cap: `c.${r.int(1e9)}` } : {}),
+          ...(r.int(2) ? { read: `r.${r.int(1e9)}` } : {}),
         },
         { wait: r.int(600_001) },
         { done: true },
@@ -111,6 +114,45 @@ describe('scheduler session bodies', () => {
       ['task 0', () => parseTask(f(MsgType.TASK, { task: 0, attempt: 0, shard: 0, iteration: 0, leaseMs: 1 }))],
       ['task no lease', () => parseTask(f(MsgType.TASK, { task: 1, attempt: 0, shard: 0, iteration: 0 }))],
       ['task no clock', () => parseTask(f(MsgType.TASK, { task: 1, attempt: 0, shard: 0, iteration: 0, leaseMs: 1 }))],
+      [
+        'task cap empty',
+        () =>
+          parseTask(
+            f(MsgType.TASK, { task: 1, attempt: 0, shard: 0, iteration: 0, leaseMs: 1, clock: 0, tau: 0, cap: '' }),
+          ),
+      ],
+      [
+        'task cap too long',
+        () =>
+          parseTask(
+            f(MsgType.TASK, {
+              task: 1,
+              attempt: 0,
+              shard: 0,
+              iteration: 0,
+              leaseMs: 1,
+              clock: 0,
+              tau: 0,
+              cap: 'x'.repeat(2049),
+            }),
+          ),
+      ],
+      [
+        'welcome read not a string',
+        () =>
+          parseWelcome(
+            f(MsgType.HELLO, {
+              worker: 1,
+              job: 0,
+              shards: 1,
+              iterations: 1,
+              leaseMs: 2,
+              heartbeatMs: 1,
+              app: 'a',
+              read: 5,
+            }),
+          ),
+      ],
       [
         'task eager not boolean',
         () =>

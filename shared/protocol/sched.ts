@@ -13,11 +13,15 @@ const U32_MAX = 0xffffffff;
 export const MAX_LABEL = 200;
 /** Largest `wait` a scheduler may ask for (10 min), so a bad reply cannot park a worker for ever. */
 export const MAX_WAIT_MS = 600_000;
+/** Longest capability token a session carries (server/auth/capability.ts: MAX_CAPABILITY_CHARS). */
+export const MAX_TOKEN = 2048;
 
 /** HELLO request of a worker to its scheduler. */
 export interface SchedHello {
-  /** The worker id it had before (a reconnect); the scheduler may assign another. */
+  /** The worker id it had before (a reconnect); kept only with `resume`, else another is assigned. */
   worker?: number;
+  /** The `resume` secret of the Welcome that gave `worker`. */
+  resume?: string;
   /** The browser's user agent or "node/<version>", for the console. */
   agent?: string;
   /** How the worker reaches the server nodes ("webrtc", "ws", "tcp", …), for the console. */
@@ -27,12 +31,21 @@ export interface SchedHello {
 /** HELLO reply: the worker's id and the job's shape. */
 export interface Welcome {
   worker: number;
+  /** Shown in a later HELLO with `worker` to keep this id across a reconnect. */
+  resume?: string;
+  /** Leases the worker may hold and await at once (a LEASE past it: TS_ERR_LEASE_LIMIT). */
+  maxLeases?: number;
   job: number;
   shards: number;
   iterations: number;
   leaseMs: number;
   heartbeatMs: number;
   app: string;
+  /**
+   * A read capability for the job (PROTOCOL.md §6.2): the worker presents it (CAP) on every
+   * server node connection before it pulls or subscribes. Absent when the cluster enforces none.
+   */
+  read?: string;
 }
 
 /** A task under lease: `task = iteration × shards + shard + 1`. */
@@ -54,6 +67,10 @@ export interface TaskGrant {
   eager?: boolean;
   /** Staleness-aware learning rate: the worker scales its push by 1 / (1 + staleness). */
   stalenessLr?: boolean;
+  /** The task capability (PROTOCOL.md §6.2): presented (CAP) to each node before the task's pushes. */
+  cap?: string;
+  /** A renewed read capability, when the session's last one is past half its life. */
+  read?: string;
 }
 
 /** TASK reply to LEASE: a task, "ask again after `wait` ms", or "no more tasks". */
@@ -98,6 +115,14 @@ function nonNegative(o: Record<string, unknown>, key: string, max = Number.MAX_S
   return v;
 }
 
+function token(o: Record<string, unknown>, key: string): { [k: string]: string } {
+  const v = o[key];
+  if (v === undefined) return {};
+  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_TOKEN)
+    throw bad(`${key} must be a capability string of 1 to ${MAX_TOKEN} chars`);
+  return { [key]: v };
+}
+
 function label(o: Record<string, unknown>, key: string): string | undefined {
   const v = o[key];
   if (v === undefined) return undefined;
@@ -115,6 +140,7 @@ export function parseSchedHello(f: Frame): SchedHello {
   if (h.role !== 'worker') throw bad('a scheduler session is for role "worker"');
   const out: SchedHello = {};
   if (h.worker !== undefined) out.worker = h.worker;
+  Object.assign(out, token(o, 'resume'));
   const agent = label(o, 'agent');
   if (agent !== undefined) out.agent = agent;
   const transport = label(o, 'transport');
@@ -138,6 +164,9 @@ export function parseWelcome(f: Frame): Welcome {
     leaseMs: u32(o, 'leaseMs', 1),
     heartbeatMs: u32(o, 'heartbeatMs', 1),
     app,
+    ...(o.maxLeases === undefined ? {} : { maxLeases: u32(o, 'maxLeases', 1) }),
+    ...token(o, 'resume'),
+    ...token(o, 'read'),
   };
 }
 
@@ -173,6 +202,8 @@ export function parseTask(f: Frame): TaskReply {
     tau: o.tau === null ? null : u32(o, 'tau'),
     ...flag(o, 'eager'),
     ...flag(o, 'stalenessLr'),
+    ...token(o, 'cap'),
+    ...token(o, 'read'),
   };
 }
 

@@ -294,6 +294,8 @@ async function main(): Promise<void> {
     },
   };
 
+  /** The resume secret of the last session's worker id (kept in memory only: a reload is a new worker). */
+  let resume: string | undefined;
   // Totals of earlier sessions (the runner counts per session).
   const before = { tasks: 0, examples: 0, computeMs: 0, waitMs: 0, pulledValues: 0 };
   for (let backoff = 500; ; ) {
@@ -302,7 +304,8 @@ async function main(): Promise<void> {
       session = await SchedulerSession.open(await ws.dial(`${wsBase}/api/jobs/${job}/session`), {
         agent: navigator.userAgent,
         transport: status.fallback ? 'ws' : 'webrtc',
-        worker: status.worker ?? worker.id,
+        // The scheduler keeps an id only for the session that shows its resume secret.
+        ...(status.worker !== undefined && resume !== undefined ? { worker: status.worker, resume } : {}),
       });
     } catch (err) {
       if (!retryable(err)) throw err;
@@ -312,6 +315,7 @@ async function main(): Promise<void> {
       continue;
     }
     status.worker = session.worker;
+    resume = session.resume;
     let lastTasks = 0;
     const runner = new TaskRunner<DecodedShard>({
       worker,
