@@ -268,8 +268,16 @@ export class Harness {
       }
   }
 
-  /** GET (or with `init`, any method) on the gateway's API; parses the JSON reply. */
+  /**
+   * GET (or with `init`, any method) on the gateway's API; parses the JSON reply. `/api/stats`
+   * and `/api/cluster` need the admin token: it is sent unless `init` has an Authorization header.
+   */
   async api<T = Record<string, unknown>>(path: string, init?: RequestInit): Promise<T> {
+    if (/^\/(api\/stats|api\/cluster|metrics)(\?|$)/.test(path)) {
+      const headers = new Headers(init?.headers);
+      if (!headers.has('authorization')) headers.set('authorization', `Bearer ${this.ready.adminToken}`);
+      init = { ...init, headers };
+    }
     const res = await fetch(this.gateway + path, init);
     if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${path}: HTTP ${res.status} ${await res.text()}`);
     return (await res.json()) as T;

@@ -11,6 +11,8 @@
  *     scheduler's state are kept in the data directory; an unfinished job there resumes from its last checkpoint
  *     (taken every N iterations under BSP/τ, every MS under ASP), and the gateway listens on the last run's port
  *     unless --port is given. --fresh forgets what the directory holds.
+ *     [--allowed-origin URL]... [--trust-proxy]   other page origins whose WebSockets are accepted; client
+ *     addresses from X-Forwarded-For (behind a reverse proxy) for the gateway's per-address limits
  *   tabshard server [--id n1] [--host h] [--port p] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]   one server node
  *     --lifeline: exit (status 0) when stdin ends or closes, once the listeners are closed or after 1 s
  *     if closing hangs. The embedded cluster spawns its nodes so, holding their stdin pipes
@@ -83,7 +85,7 @@ const DEMO_TABLES: TableSpec[] = [
 ];
 
 /** The demo job's request from the command line's flags. */
-function jobRequest(v: Record<string, string | boolean | undefined>): JobRequest {
+function jobRequest(v: Record<string, string | string[] | boolean | undefined>): JobRequest {
   const num = (k: string) => (typeof v[k] === 'string' ? Number(v[k]) : undefined);
   const tau = v.tau === 'inf' || v.tau === 'asp' ? null : num('tau');
   if (v.app !== undefined && v.app !== 'logreg' && v.app !== 'textnn')
@@ -153,6 +155,8 @@ async function main(): Promise<void> {
       fresh: { type: 'boolean', default: false },
       'checkpoint-every': { type: 'string', default: '1' },
       'checkpoint-ms': { type: 'string', default: '10000' },
+      'allowed-origin': { type: 'string', multiple: true },
+      'trust-proxy': { type: 'boolean', default: false },
     },
   });
   if (cmd === 'server') {
@@ -264,6 +268,8 @@ async function main(): Promise<void> {
       benchRaw: values['bench-raw'],
       jobs: values['no-job'] ? [] : [jobRequest(values)],
       adminToken: process.env.TABSHARD_ADMIN_TOKEN || undefined,
+      allowedOrigins: values['allowed-origin'],
+      trustProxy: values['trust-proxy'],
       onjob: (j) => ready && report(j),
       onevent: (e) => console.log(json ? JSON.stringify({ event: 'cluster', ...e }) : describeEvent(e)),
     });
@@ -289,7 +295,7 @@ async function main(): Promise<void> {
       console.log(`  node ${n.id} (pid ${n.child.pid}): ${Object.values(n.addresses).join('  ')}`);
     console.log(`  tables: ${DEMO_TABLES.map((t) => t.name).join(', ')}`);
     console.log(`  data directory: ${dataDir}  (checkpoints and job state; --fresh starts over)`);
-    console.log(`  gateway: ${c.gateway}  (try ${c.gateway}/api/cluster)`);
+    console.log(`  gateway: ${c.gateway}  (try ${c.gateway}/api/jobs)`);
     console.log(`  lab: ${c.gateway}/lab`);
     console.log(`  admin console: ${c.gateway}/admin  (admin token: ${c.adminToken})`);
     console.log(`  metrics: ${c.gateway}/metrics  OpenAPI: ${c.gateway}/api/openapi.json`);
@@ -300,7 +306,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]\n' +
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]\n' +
       '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)\n' +
       '  server --join URL: once listening, join the cluster whose gateway is at URL (TABSHARD_ADMIN_TOKEN: its admin token)',
   );

@@ -170,8 +170,17 @@ describe('admin surface', () => {
     }
   });
 
+  it('/metrics, /api/stats and /api/cluster need the token', async () => {
+    for (const url of ['/metrics', '/api/stats', '/api/cluster']) {
+      assert.equal((await app.inject(url)).statusCode, 401, url);
+      assert.equal((await app.inject({ url, headers: auth('wrong') })).statusCode, 403, url);
+      assert.equal((await app.inject({ url, headers: auth() })).statusCode, 200, url);
+    }
+    assert.deepEqual((await app.inject({ url: '/api/cluster', headers: auth() })).json().addresses, CLUSTER.addresses);
+  });
+
   it('/metrics has node load, workers, tasks and the held-out metrics', async () => {
-    const res = await app.inject('/metrics');
+    const res = await app.inject({ url: '/metrics', headers: auth() });
     assert.equal(res.statusCode, 200);
     assert.match(res.headers['content-type'] as string, /^text\/plain/);
     const text = res.body;
@@ -193,7 +202,7 @@ describe('admin surface', () => {
     assert.ok(tau.responses['401']);
     for (const r of routes) {
       // OpenAPI 3.0 cannot describe WebSockets: those are named in the description's text.
-      if (r.method === 'HEAD' || r.url === '/api/openapi.json' || r.websocket) continue;
+      if (r.method === 'HEAD' || r.url === '/api/openapi.json' || (r.schema as { hide?: boolean })?.hide) continue;
       const path = r.url!.replace(/:([A-Za-z]+)/g, '{$1}');
       for (const m of [r.method].flat())
         assert.ok(doc.paths[path]?.[m.toLowerCase()], `${m} ${path} is not in the OpenAPI description`);

@@ -4,10 +4,18 @@
  * scheduler sessions and admin controls (jobs.ts), the server group's membership: node states,
  * join and drain (nodes.ts), the admin console's live stream (console.ts), Prometheus metrics
  * (metrics.ts) and the OpenAPI description (openapi.ts). Every mutating route needs the admin
- * token (admin-auth.ts).
+ * token (admin-auth.ts), and so do the views that name nodes' own addresses and load
+ * (`/api/cluster`, `/api/stats`, `/metrics`). WebSocket routes have their own message limits
+ * (ws-routes.ts); the Origin check and the per-address limits on WebSockets and HTTP are
+ * limits.ts's.
  */
-import websocket from '@fastify/websocket';
-import Fastify, { type FastifyError, type FastifyInstance, type RouteOptions } from 'fastify';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  type RouteOptions,
+} from 'fastify';
+import { Registry } from 'prom-client';
 import type { ClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import type { Dialer } from '../../shared/transport/types.ts';
@@ -16,10 +24,12 @@ import { guardAdminRoutes } from './admin-auth.ts';
 import { type AssetsOptions, assetsPlugin } from './assets.ts';
 import { consolePlugin } from './console.ts';
 import { jobsPlugin, type NewJob } from './jobs.ts';
-import { metricsPlugin, type NodeView } from './metrics.ts';
+import { DEFAULT_LIMITS, type GatewayLimits, guardWebSockets, limitHttp } from './limits.ts';
+import { metricsPlugin, type NodeView, refusalCounter } from './metrics.ts';
 import { type Membership, nodesPlugin } from './nodes.ts';
 import { registerOpenapi } from './openapi.ts';
 import { DEFAULT_RELAY_MAX_MESSAGE, relayPlugin } from './relay.ts';
+import { installWebSockets } from './ws-routes.ts';
 
 export interface GatewayDeps {
   cluster(): ClusterInfo;
@@ -45,13 +55,31 @@ export interface GatewayDeps {
   consoleIntervalMs?: number;
   /** Sees every route as it is registered (tests walk them). */
   onRoute?: (route: RouteOptions) => void;
+  /**
+   * Origins (`https://host[:port]`) besides the gateway's own whose pages may open its
+   * WebSockets; a foreign Origin is refused with 403 TS_ERR_BAD_ORIGIN (default: none).
+   */
+  allowedOrigins?: string[];
+  /**
+   * Behind a reverse proxy: which proxies' `X-Forwarded-For`/`-Host`/`-Proto` to believe
+   * (fastify's `trustProxy`). Default false: the address limits count the TCP peer.
+   */
+  trustProxy?: FastifyServerOptions['trustProxy'];
+  /** Per-address limits (defaults: DEFAULT_LIMITS). */
+  limits?: Partial<GatewayLimits>;
 }
 
 export function buildApp(deps: GatewayDeps): FastifyInstance {
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, trustProxy: deps.trustProxy ?? false });
+  const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const registry = new Registry();
+  const countRefusal = refusalCounter(registry);
   // Hooks first: they must see every route, plugins' included.
   guardAdminRoutes(app, deps.adminToken ?? '');
   if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
+  installWebSockets(app, { ontoolarge: () => countRefusal('ws-size') });
+  guardWebSockets(app, { limits, allowedOrigins: deps.allowedOrigins, count: countRefusal });
+  limitHttp(app, { limits, count: countRefusal });
   registerOpenapi(app);
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err instanceof TabshardError) return reply.status(err.status).send({ code: err.code, message: err.message });
@@ -64,16 +92,19 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   app.register(async (core) => {
     const tags = ['cluster'];
     core.get('/health', { schema: { summary: 'Liveness', tags } }, async () => ({ ok: true }));
-    core.get('/api/cluster', { schema: { summary: 'Ring, node addresses and tables (ClusterInfo)', tags } }, async () =>
-      deps.cluster(),
+    // Admin only: the nodes' own TCP addresses (a tab gets relay addresses: /api/jobs/:job/cluster).
+    const admin = { admin: true };
+    core.get(
+      '/api/cluster',
+      { config: admin, schema: { summary: 'Ring, node addresses and tables (ClusterInfo)', tags } },
+      async () => deps.cluster(),
     );
     const summary = "Every server node's STATS, or { node, error } for a node that did not answer";
-    core.get('/api/stats', { schema: { summary, tags } }, async () => ({
+    core.get('/api/stats', { config: admin, schema: { summary, tags } }, async () => ({
       nodes: await deps.stats(),
     }));
   });
   const maxMessage = deps.relayMaxMessage ?? DEFAULT_RELAY_MAX_MESSAGE;
-  app.register(websocket, { options: { maxPayload: maxMessage, perMessageDeflate: false } });
   if (deps.dialer) app.register(relayPlugin, { cluster: deps.cluster, dialer: deps.dialer, maxMessage });
   if (deps.assets) app.register(assetsPlugin, deps.assets);
   const jobs = deps.jobs ?? (() => []);
@@ -87,6 +118,6 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     jobs,
     minIntervalMs: deps.consoleIntervalMs,
   });
-  app.register(metricsPlugin, { stats: deps.stats, nodes: deps.nodes, cluster: deps.cluster, jobs });
+  app.register(metricsPlugin, { stats: deps.stats, nodes: deps.nodes, cluster: deps.cluster, jobs, registry });
   return app;
 }

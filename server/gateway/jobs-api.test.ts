@@ -15,6 +15,7 @@ import { type WebSocketCtor, WsDialer } from '../../client/transports/ws.ts';
 import { Worker } from '../../client/worker.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
+import { CapabilitySigner } from '../auth/capability.ts';
 import { JobDriver } from '../jobs/driver.ts';
 import { prepareLogregJob } from '../jobs/logreg.ts';
 import { ServerManager } from '../manager.ts';
@@ -22,6 +23,8 @@ import { ServerNode } from '../node/node.ts';
 import { buildApp } from './app.ts';
 
 const TOKEN = 'test-admin-token';
+/** The cluster's signer: the nodes check every push and read against the capabilities the scheduler signs. */
+const signer = CapabilitySigner.generate();
 
 describe('job API', () => {
   const net = new MemoryNetwork({ seed: 5 });
@@ -35,10 +38,16 @@ describe('job API', () => {
     manager = new ServerManager(
       net.dialer(),
       nodes.map((n) => ({ id: n.id, addresses: { memory: `memory://${n.id}` }, control: `memory://${n.id}` })),
-      { adminToken: TOKEN },
+      { adminToken: TOKEN, capabilityKey: signer.publicKey() },
     );
     await manager.start();
-    driver = new JobDriver(await prepareLogregJob({ job: 1, shards: 4 }), manager, { iterations: 2, tau: 0 });
+    driver = new JobDriver(
+      await prepareLogregJob({ job: 1, shards: 4 }),
+      manager,
+      { iterations: 2, tau: 0 },
+      null,
+      signer,
+    );
     await driver.start();
     app = buildApp({
       cluster: () => manager.info,
@@ -108,7 +117,8 @@ describe('job API', () => {
       agent: 'test',
       transport: 'memory',
     });
-    const worker = await Worker.connect({ seed: 'memory://n1', dialers: { memory: net.dialer() }, job: 1 });
+    // The layout as the gateway knows it (the nodes answer RING only with a capability).
+    const worker = await Worker.connect({ seed: async () => manager.info, dialers: { memory: net.dialer() }, job: 1 });
     const info = parseAppInfo((await app.inject('/api/jobs/1')).json());
     assert.deepEqual(info, { app: 'logreg', tables: ['weights'] });
     const runner = new TaskRunner<DecodedShard>({
@@ -140,5 +150,15 @@ describe('job API', () => {
     assert.equal(status.state, 'done');
     assert.equal(status.workers[0].tasksDone, 8);
     assert.equal(status.workers[0].transport, 'memory');
+    // Every push went through a capability: the nodes refused none and checked the shards' key sets.
+    const stats = (await manager.stats()) as Array<{
+      access: { caps: number; refused: Record<string, number> };
+      keySets: { sets: number };
+    }>;
+    for (const n of stats) {
+      assert.deepEqual(n.access.refused, {});
+      assert.ok(n.access.caps > 0);
+      assert.equal(n.keySets.sets, 4, 'one key set per shard on every node');
+    }
   });
 });

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { AUDIT_TABLE, type JobDriver } from '../jobs/driver.ts';
 import { remoteOf, wsConn } from '../transports/ws.ts';
+import type { WsLimitConfig } from './limits.ts';
 import {
   adminErrors,
   errorSchema,
@@ -16,6 +17,7 @@ import {
   tauSchema,
   workerParams,
 } from './schemas.ts';
+import { wsRoute } from './ws-routes.ts';
 
 /** What `POST /api/jobs` asks for; omitted fields take the cluster's defaults. */
 export interface NewJob {
@@ -33,8 +35,8 @@ export interface JobsPluginOptions {
   createJob?: (req: NewJob) => Promise<JobDriver>;
 }
 
-/** Scheduler session messages are small JSON bodies. */
-const SESSION_MAX_MESSAGE = 64 * 1024;
+/** Scheduler session messages are small JSON bodies: `ws` refuses a larger one at its header (close 1009). */
+export const SESSION_MAX_MESSAGE = 64 * 1024;
 
 const tags = ['jobs'];
 const admin = ['admin'];
@@ -128,11 +130,13 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
     },
   );
 
-  app.get<{ Params: { job: number } }>(
+  wsRoute<{ Params: { job: number } }>(
+    app,
     '/api/jobs/:job/session',
     {
-      websocket: true,
+      maxPayload: SESSION_MAX_MESSAGE,
       schema: { summary: 'Scheduler session (WebSocket; docs/workers.md)', tags, params: jobParams },
+      config: { wsGroup: 'sessions' } satisfies WsLimitConfig,
     },
     (socket, req) => {
       const d = opts.jobs().find((x) => x.app.job === req.params.job);

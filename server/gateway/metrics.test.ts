@@ -26,9 +26,9 @@ const stats = (node: string, keys: number) => ({
 
 /** Scrapes /metrics of a gateway built from these sources into `series → value`. */
 async function scrape(deps: Pick<GatewayDeps, 'stats' | 'nodes'>): Promise<Map<string, number>> {
-  const app = buildApp({ cluster: () => CLUSTER as never, ...deps });
+  const app = buildApp({ cluster: () => CLUSTER as never, adminToken: 't', ...deps });
   try {
-    const res = await app.inject('/metrics');
+    const res = await app.inject({ url: '/metrics', headers: { authorization: 'Bearer t' } });
     assert.equal(res.statusCode, 200);
     const out = new Map<string, number>();
     for (const line of res.body.split('\n')) {

@@ -9,9 +9,12 @@
  * the manager has a membership view) gives each node's state and key-range counts. Every node
  * known to any source gets `tabshard_node_up` (1 or 0), so one unreachable node no longer hides
  * the others.
+ *
+ * Refusals (limits.ts) are the one series counted as they happen: `tabshard_refusals_total{code,where}`
+ * on the app's registry, which `collect()` does not reset.
  */
 import type { FastifyInstance } from 'fastify';
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { ClusterInfo } from '../../shared/cluster.ts';
 import {
   type CheckpointView,
@@ -126,14 +129,55 @@ export interface MetricsJob {
   status(): JobStatus & { metrics: JobMetric[]; checkpoint?: CheckpointView | null };
 }
 
+/** Where the gateway refuses something (the `where` label of `tabshard_refusals_total`). */
+export const REFUSAL_WHERE = ['origin', 'ws-size', 'sessions', 'relays', 'ws-rate', 'http-rate'] as const;
+export type RefusalWhere = (typeof REFUSAL_WHERE)[number];
+
+/** The code each kind of refusal answers with. */
+export const REFUSAL_CODE: Record<
+  RefusalWhere,
+  'TS_ERR_BAD_ORIGIN' | 'TS_ERR_FRAME_TOO_LARGE' | 'TS_ERR_RATE_LIMITED'
+> = {
+  origin: 'TS_ERR_BAD_ORIGIN',
+  'ws-size': 'TS_ERR_FRAME_TOO_LARGE',
+  sessions: 'TS_ERR_RATE_LIMITED',
+  relays: 'TS_ERR_RATE_LIMITED',
+  'ws-rate': 'TS_ERR_RATE_LIMITED',
+  'http-rate': 'TS_ERR_RATE_LIMITED',
+};
+
+/** Counts one refusal. */
+export type CountRefusal = (where: RefusalWhere) => void;
+
+/**
+ * `tabshard_refusals_total{code,where}` on `registry`, every series present from the start (at
+ * 0, so rate() works from the first scrape); returns what counts one refusal.
+ */
+export function refusalCounter(registry: Registry): CountRefusal {
+  const counter = new Counter({
+    name: 'tabshard_refusals_total',
+    help: 'Requests and connections the gateway refused (Origin, message size, per-address limits), by error code and where',
+    labelNames: ['code', 'where'],
+    registers: [registry],
+  });
+  for (const where of REFUSAL_WHERE) counter.inc({ code: REFUSAL_CODE[where], where }, 0);
+  return (where) => counter.inc({ code: REFUSAL_CODE[where], where });
+}
+
 export interface MetricsPluginOptions extends NodeSources {
   jobs(): MetricsJob[];
+  /** The registry to expose (default: a fresh one); series registered on it by others are kept. */
+  registry?: Registry;
 }
 
 export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOptions): Promise<void> {
-  const registry = new Registry();
-  const gauge = (name: string, help: string, labelNames: string[]) =>
-    new Gauge({ name, help, labelNames, registers: [registry] });
+  const registry = opts.registry ?? new Registry();
+  const gauges: Gauge[] = [];
+  const gauge = (name: string, help: string, labelNames: string[]) => {
+    const g = new Gauge({ name, help, labelNames, registers: [registry] });
+    gauges.push(g);
+    return g;
+  };
   const node = {
     keys: gauge('tabshard_node_keys', 'Keys stored by a server node (per table)', ['node', 'job', 'table']),
     bytes: gauge('tabshard_node_bytes', 'Bytes of parameters stored by a server node (per table)', [
@@ -203,7 +247,8 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
 
   let scrape: Promise<string> = Promise.resolve('');
   async function collect(): Promise<void> {
-    registry.resetMetrics();
+    // Gauges only: the refusal counter counts on.
+    for (const g of gauges) g.reset();
     for (const r of await readNodes(opts)) {
       const n = { node: r.node };
       node.up.set(n, r.up ? 1 : 0);
@@ -259,6 +304,8 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
   app.get(
     '/metrics',
     {
+      // Admin token (Bearer, as Prometheus' `authorization` scrape setting sends it): the series name nodes and workers.
+      config: { admin: true },
       schema: {
         summary: 'Prometheus metrics (text exposition format)',
         tags: ['metrics'],

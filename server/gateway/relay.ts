@@ -9,9 +9,11 @@
  * Only the WebRTC handshake passes through the signal relay; the data channel then runs tab ↔
  * node directly. Either side closing closes the other. Errors reach the tab as WebSocket close
  * code 4000 with the error code as reason: an unknown node or an unreachable node is
- * TS_ERR_CONNECT_FAILED, a message above the relay's limit TS_ERR_FRAME_TOO_LARGE, a text
- * message TS_ERR_FRAME_MALFORMED. Bad contents are the node's business: it answers bad
- * signalling with an error signal and a bad frame with an ERROR frame, per connection.
+ * TS_ERR_CONNECT_FAILED, a text message TS_ERR_FRAME_MALFORMED. A message above the route's
+ * limit (65 536 bytes on /signal, `maxMessage` on /data) is refused by `ws` at its frame header
+ * with close code 1009, before the gateway buffers it (ws-routes.ts). Bad contents are the node's
+ * business: it answers bad signalling with an error signal and a bad frame with an ERROR frame,
+ * per connection. Both relay routes count against the per-address relay cap (limits.ts).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ClusterInfo } from '../../shared/cluster.ts';
@@ -19,6 +21,8 @@ import { TabshardError, toTabshardError } from '../../shared/errors.ts';
 import type { Conn, Dialer } from '../../shared/transport/types.ts';
 import { MAX_SIGNAL_BYTES } from '../../shared/transport/webrtc-peer.ts';
 import { remoteOf, wsConn } from '../transports/ws.ts';
+import type { WsLimitConfig } from './limits.ts';
+import { wsRoute } from './ws-routes.ts';
 
 export interface RelayOptions {
   cluster(): ClusterInfo;
@@ -107,9 +111,10 @@ export const relayPlugin: FastifyPluginAsync<RelayOptions> = async (app, opts) =
 
   for (const route of ['signal', 'data'] as const) {
     const maxMessage = route === 'signal' ? MAX_SIGNAL_BYTES : dataMax;
-    app.get<{ Params: { node: string } }>(
+    wsRoute<{ Params: { node: string } }>(
+      app,
       `/relay/:node/${route}`,
-      { websocket: true, schema: { params } },
+      { maxPayload: maxMessage, schema: { params }, config: { wsGroup: 'relays' } satisfies WsLimitConfig },
       (socket, req) => {
         const tab = wsConn(socket, remoteOf(req.raw), { maxMessage });
         let node: Promise<Conn>;

@@ -3,7 +3,9 @@
  * network as signalling, plus handshake failures (malformed signalling, nothing listening,
  * a listener that never answers), the data path's assumptions about @roamhq/wrtc (send copies
  * the bytes before it returns; a chunk size above the negotiated maximum is capped) and
- * transient receivers (views of a reused buffer) next to ones that keep their messages.
+ * transient receivers (views of a reused buffer) next to ones that keep their messages, and the
+ * listener's caps on live peer connections and handshakes in progress (refused with an error
+ * signal TS_ERR_RATE_LIMITED, real peers at a cap of 2).
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -14,7 +16,7 @@ import { createRng } from '../../shared/rng.ts';
 import { collect, connectPair, runTransportCompliance } from '../../shared/transport/compliance.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
 import type { Conn, Dialer } from '../../shared/transport/types.ts';
-import { dialPeer, type PeerConnOptions } from '../../shared/transport/webrtc-peer.ts';
+import { decodeSignal, dialPeer, type PeerConnOptions } from '../../shared/transport/webrtc-peer.ts';
 import { WebRtcListener, type WrtcImpl } from './webrtc.ts';
 
 const impl = wrtc as unknown as WrtcImpl;
@@ -276,6 +278,98 @@ describe('webrtc data path', () => {
       for (const [i, m] of kept.entries()) assert.ok(sameAs(m, i, sizes[i]), `kept message ${i}`);
     } finally {
       await pair.dispose();
+    }
+  });
+});
+
+describe('webrtc listener caps', () => {
+  /** A raw signalling connection that sends nothing: what it receives and how it closed. */
+  async function rawSignalling(net: MemoryNetwork) {
+    const raw = await net.dialer().dial('memory://sig');
+    const got: Uint8Array[] = [];
+    raw.onmessage = (m) => got.push(m);
+    const closed = new Promise<TabshardError | undefined>((resolve) => {
+      raw.onclose = resolve;
+    });
+    return { raw, got, closed };
+  }
+  const refusedWithRateLimit = (e: unknown) =>
+    e instanceof TabshardError && e.code === 'TS_ERR_CONNECT_FAILED' && /TS_ERR_RATE_LIMITED/.test(e.message);
+
+  it('refuses a handshake past maxPeers live connections with an error signal, and accepts again once one closes', async () => {
+    const net = new MemoryNetwork({ seed: 71, maxDelay: 1 });
+    const listener = new WebRtcListener({ signalling: net.listen('sig'), wrtc: impl, maxPeers: 2 });
+    const errors: string[] = [];
+    listener.onerror = (e) => errors.push(e.code);
+    const accepted: Conn[] = [];
+    listener.onconnection = (c) => accepted.push(c);
+    const dialer = webRtcDialer({ signalling: net.dialer(), wrtc: impl });
+    try {
+      const clients = [await dialer.dial(listener.address), await dialer.dial(listener.address)];
+      while (accepted.length < 2) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(listener.load, { peers: 2, handshakes: 0 });
+
+      // A third signalling connection gets the coded error signal and is closed; no peer is made.
+      const third = await rawSignalling(net);
+      await third.closed;
+      assert.equal(third.got.length, 1);
+      assert.deepEqual(
+        (({ type, code }) => ({ type, code }))(decodeSignal(third.got[0]) as { type: string; code: string }),
+        { type: 'error', code: 'TS_ERR_RATE_LIMITED' },
+      );
+      // A real dialer learns it as a failed dial naming the code (a tab then uses the ws relay).
+      await assert.rejects(dialer.dial(listener.address), refusedWithRateLimit);
+      assert.deepEqual(listener.refused, { peers: 2, handshakes: 0 });
+      assert.deepEqual(errors, ['TS_ERR_RATE_LIMITED', 'TS_ERR_RATE_LIMITED']);
+      assert.equal(listener.load.peers, 2);
+
+      // The accepted connections still work; closing one frees its place.
+      const got = collect(accepted[1], 1);
+      clients[1].send([Uint8Array.of(9)]);
+      assert.deepEqual((await got)[0], Uint8Array.of(9));
+      const gone = new Promise<void>((resolve) => {
+        accepted[0].onclose = () => resolve();
+      });
+      clients[0].close();
+      await gone;
+      const again = await dialer.dial(listener.address);
+      while (accepted.length < 3) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(listener.load.peers, 2);
+      again.close();
+      clients[1].close();
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it('refuses a signalling connection past maxHandshakes in progress, and accepts again once they end', async () => {
+    const net = new MemoryNetwork({ seed: 72, maxDelay: 1 });
+    const listener = new WebRtcListener({ signalling: net.listen('sig'), wrtc: impl, maxHandshakes: 2 });
+    const accepted: Conn[] = [];
+    listener.onconnection = (c) => accepted.push(c);
+    const dialer = webRtcDialer({ signalling: net.dialer(), wrtc: impl });
+    try {
+      // Two handshakes that never send an offer hold both places.
+      const stalled = [await rawSignalling(net), await rawSignalling(net)];
+      while (listener.load.handshakes < 2) await new Promise((r) => setTimeout(r, 5));
+      const third = await rawSignalling(net);
+      await third.closed;
+      assert.equal((decodeSignal(third.got[0]) as { code: string }).code, 'TS_ERR_RATE_LIMITED');
+      await assert.rejects(dialer.dial(listener.address), refusedWithRateLimit);
+      assert.deepEqual(listener.refused, { peers: 0, handshakes: 2 });
+      assert.equal(listener.load.handshakes, 2, 'the refused ones never became handshakes');
+
+      // Their signalling closes: the handshakes end, and a real peer gets through.
+      for (const s of stalled) s.raw.close();
+      while (listener.load.handshakes > 0) await new Promise((r) => setTimeout(r, 5));
+      const client = await dialer.dial(listener.address);
+      while (accepted.length < 1) await new Promise((r) => setTimeout(r, 5));
+      const got = collect(accepted[0], 1);
+      client.send([Uint8Array.of(4)]);
+      assert.deepEqual((await got)[0], Uint8Array.of(4));
+      client.close();
+    } finally {
+      await listener.close();
     }
   });
 });
