@@ -28,7 +28,7 @@ describe('failover in a real cluster', { timeout: 150_000 }, () => {
     let oracle: Oracle | null = null;
     try {
       const pages = await h.openPages(4, { path: '/?job=1' });
-      oracle = Oracle.start(h.gateway);
+      oracle = Oracle.start(h.gateway, { adminToken: h.cluster.adminToken });
       await working(pages);
       const ready = await oracle.waitFor((l) => l.event === 'oracle-ready', 30_000, 'ready line');
       // Progress before the kill: an iteration of the job done, and the oracle's pushes acknowledged.

@@ -31,7 +31,13 @@ describe('e2e harness (1 node)', () => {
   it('crashes, freezes and resumes, and closes tabs; the cluster keeps serving', async () => {
     const [a, b, c] = await h.openPages(3);
     const connect = (p: typeof a) =>
-      p.evaluate(() => (window as unknown as { tabshardLab: { connect(): Promise<unknown> } }).tabshardLab.connect());
+      p.evaluate(
+        (adminToken) =>
+          (window as unknown as { tabshardLab: { connect(o: object): Promise<unknown> } }).tabshardLab.connect({
+            adminToken,
+          }),
+        h.cluster.adminToken,
+      );
     await Promise.all([connect(a), connect(b), connect(c)]);
     await h.crashPage(a);
     const resume = await h.freezePage(b);

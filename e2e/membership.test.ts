@@ -53,7 +53,7 @@ describe('live join and drain in a real cluster', { timeout: 240_000 }, () => {
     try {
       const auth = { authorization: `Bearer ${h.cluster.adminToken}` };
       const pages = await h.openPages(4, { path: '/?job=1' });
-      oracle = Oracle.start(h.gateway);
+      oracle = Oracle.start(h.gateway, { adminToken: h.cluster.adminToken });
       await working(pages);
       await oracle.waitFor((l) => l.event === 'oracle-ready', 30_000, 'ready line');
       await h.waitForEvent(iterationDone(0), 60_000);

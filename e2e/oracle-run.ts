@@ -117,7 +117,7 @@ export class Oracle {
 
 /** `tabshard_node_up` by node, from `/metrics`. */
 export async function nodeUp(h: Harness): Promise<Record<string, number>> {
-  const res = await fetch(`${h.gateway}/metrics`);
+  const res = await fetch(`${h.gateway}/metrics`, { headers: { authorization: `Bearer ${h.cluster.adminToken}` } });
   assert.equal(res.status, 200);
   const text = await res.text();
   return Object.fromEntries(
@@ -127,7 +127,9 @@ export async function nodeUp(h: Harness): Promise<Record<string, number>> {
 
 /** Key ranges each node masters (summed over tables), from `/metrics`. */
 export async function masters(h: Harness): Promise<Record<string, number>> {
-  const text = await (await fetch(`${h.gateway}/metrics`)).text();
+  const res = await fetch(`${h.gateway}/metrics`, { headers: { authorization: `Bearer ${h.cluster.adminToken}` } });
+  assert.equal(res.status, 200);
+  const text = await res.text();
   return Object.fromEntries(
     [...text.matchAll(/^tabshard_node_ranges\{node="([^"]+)",role="master"\} (\S+)$/gm)].map((m) => [
       m[1],

@@ -3,8 +3,9 @@
  *
  *   node --import tsx e2e/oracle.ts '{"gateway":"http://127.0.0.1:8080"}'
  *
- * A Worker of job 0 over the nodes' TCP addresses (its seed fetches `${gateway}/api/cluster`, so
- * after a failover it learns the ring the manager installed). It pushes +1 to a fixed set of
+ * A Worker of job 0 over the nodes' TCP addresses (its seed fetches `${gateway}/api/cluster` with
+ * the admin token, so after a failover it learns the ring the manager installed); it says HELLO as
+ * admin to every node, since ad-hoc pushes are the operator's only. It pushes +1 to a fixed set of
  * keys of a sum table, spread over the whole key space (one seeded key in each of `keys` equal
  * stretches), as ad-hoc pushes (task 0: every push frame has its own stamp), one push in flight
  * at all times, and counts the acknowledged ones. A push that rejects is an error (it must not
@@ -38,6 +39,8 @@ interface OracleConfig {
   reportMs?: number;
   /** Stamped on pushes (default random). */
   workerId?: number;
+  /** The cluster's admin token: `/api/cluster` needs it, and so do ad-hoc pushes on the nodes. */
+  adminToken?: string;
 }
 
 const MAX_ERRORS = 20;
@@ -75,7 +78,9 @@ function spreadKeys(n: number, keySpace: number, seed: number): Float64Array {
 
 const worker = await Worker.connect({
   seed: async () => {
-    const res = await fetch(`${gateway}/api/cluster`);
+    const res = await fetch(`${gateway}/api/cluster`, {
+      headers: cfg.adminToken ? { authorization: `Bearer ${cfg.adminToken}` } : {},
+    });
     if (!res.ok) throw new Error(`/api/cluster: HTTP ${res.status}`);
     const info = parseClusterInfo(await res.json());
     // Table names repeat across jobs ('weights'): keep this job's only.
@@ -85,6 +90,8 @@ const worker = await Worker.connect({
   prefer: ['tcp'],
   job,
   workerId: cfg.workerId,
+  // An operator's client: ad-hoc pushes (task 0) are the admin's only (PROTOCOL.md §6.2).
+  adminToken: cfg.adminToken,
 });
 const table = worker.table(tableName);
 if (table.spec.updater !== 'sum' || table.spec.valueLength !== 1)

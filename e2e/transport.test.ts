@@ -22,7 +22,11 @@ interface RawResult {
 }
 type LabKeys = number[] | { begin: number; end: number };
 interface Lab {
-  connect(o?: { job?: number; webrtcTimeoutMs?: number }): Promise<{ nodes: string[]; tables: string[] }>;
+  connect(o?: {
+    job?: number;
+    webrtcTimeoutMs?: number;
+    adminToken?: string;
+  }): Promise<{ nodes: string[]; tables: string[] }>;
   transports(): Record<string, DialRecord>;
   push(table: string, keys: LabKeys, values: number[]): Promise<void>;
   pull(table: string, keys: LabKeys): Promise<number[]>;
@@ -35,8 +39,13 @@ interface Lab {
 }
 type LabWindow = { tabshardLab: Lab };
 
+/** The lab pushes ad hoc, which the nodes take only from an admin: it gets the cluster's token. */
+let adminToken = '';
 const connect = (page: Page, webrtcTimeoutMs = 3000) =>
-  page.evaluate((t) => (window as unknown as LabWindow).tabshardLab.connect({ webrtcTimeoutMs: t }), webrtcTimeoutMs);
+  page.evaluate(
+    ([t, token]) => (window as unknown as LabWindow).tabshardLab.connect({ webrtcTimeoutMs: t, adminToken: token }),
+    [webrtcTimeoutMs, adminToken] as const,
+  );
 const transports = (page: Page) => page.evaluate(() => (window as unknown as LabWindow).tabshardLab.transports());
 const push = (page: Page, table: string, keys: LabKeys, values: number[]) =>
   page.evaluate(([t, k, v]) => (window as unknown as LabWindow).tabshardLab.push(t, k, v), [
@@ -92,6 +101,7 @@ describe('browser transports (3 nodes, Chromium)', () => {
   let h: Harness;
   before(async () => {
     h = await Harness.start({ nodes: 3 });
+    adminToken = h.cluster.adminToken;
   });
   after(async () => {
     await h?.stop();

@@ -30,7 +30,7 @@ interface BenchRow {
   ratio: number;
 }
 type Lab = {
-  connect(o: { prefer: string[] }): Promise<unknown>;
+  connect(o: { prefer: string[]; adminToken: string }): Promise<unknown>;
   transports(): Record<string, { kind: string; ms: number }>;
   bench(o: object): Promise<{ transport: string; rows: BenchRow[] }>;
 };
@@ -38,9 +38,10 @@ type Lab = {
 const h = await Harness.start({ nodes: 1, benchRaw: true });
 try {
   const page = await h.openPage();
+  // The lab pushes ad hoc (no task): an admin's connection.
   await page.evaluate(
-    (prefer) => (window as unknown as { tabshardLab: Lab }).tabshardLab.connect({ prefer }),
-    transport === 'ws' ? ['ws'] : ['webrtc', 'ws'],
+    ([prefer, adminToken]) => (window as unknown as { tabshardLab: Lab }).tabshardLab.connect({ prefer, adminToken }),
+    [transport === 'ws' ? ['ws'] : ['webrtc', 'ws'], h.cluster.adminToken] as const,
   );
   const opts = {
     reps: Number(values.reps),

@@ -48,7 +48,13 @@ export async function joinRun(run: number): Promise<Record<string, number>> {
     });
     await mgr.start();
     await mgr.defineTable(TABLE);
-    const w = await Worker.connect({ seed: async () => mgr.info, dialers: { tcp: tcpDialer() }, workerId: 11 + run });
+    // Ad-hoc pushes (no task) are the admin's: the benchmark's worker holds the token.
+    const w = await Worker.connect({
+      seed: async () => mgr.info,
+      dialers: { tcp: tcpDialer() },
+      workerId: 11 + run,
+      adminToken: token,
+    });
     const t = w.table('big');
     // Fill the table: 1M keys, in pieces.
     const all = randomSortedKeys(createRng(run + 1), KEYS, 2 ** 40);

@@ -69,7 +69,13 @@ async function once(run: number): Promise<Record<string, unknown>> {
     );
     await mgr.start();
     for (const t of TABLES) await mgr.defineTable(t);
-    const w = await Worker.connect({ seed: async () => mgr.info, dialers: { tcp: tcpDialer() }, workerId: 7 + run });
+    // Ad-hoc pushes (no task) are the admin's: the benchmark's worker holds the token.
+    const w = await Worker.connect({
+      seed: async () => mgr.info,
+      dialers: { tcp: tcpDialer() },
+      workerId: 7 + run,
+      adminToken: token,
+    });
     const victim = nodes[1];
     const oracle = w.table('oracle');
     const shape = { id: 1, keySpace: 2 ** 40, valueLength: 1 };

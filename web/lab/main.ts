@@ -5,6 +5,8 @@
  *
  * A lab worker connects to a job through the gateway (`/api/jobs/:job/cluster`), preferring a
  * WebRTC data channel per node and falling back to the node's ws relay (client/transports/fallback.ts).
+ * It pushes ad hoc, outside any task, so it says HELLO as admin to each node with the token the
+ * caller passes to `connect`: an operator's tool, not a volunteer's page.
  *
  * The same bundle started as a module Web Worker (no `document`) is the lab's compute thread for
  * the gradient benchmark (gradient.ts).
@@ -26,6 +28,12 @@ export interface LabConnectOptions {
   /** Deadline of a node's WebRTC dial before the ws fallback (default 3000 ms). */
   webrtcTimeoutMs?: number;
   prefer?: TransportKind[];
+  /**
+   * The cluster's admin token: the lab's pushes are ad hoc (no task), which the nodes take only
+   * from an admin connection (PROTOCOL.md §6.2). Without it the lab can only read with a
+   * capability it does not have: every request is refused.
+   */
+  adminToken?: string;
 }
 
 /** Plain-data keys: a sorted key list, or a range [begin, end). */
@@ -81,6 +89,7 @@ const lab = {
       dialers: { webrtc: fallback, ws },
       prefer: opts.prefer ?? ['webrtc', 'ws'],
       job,
+      adminToken: opts.adminToken,
     });
     $('status').textContent = `worker ${worker.id} of job ${job}`;
     return {
