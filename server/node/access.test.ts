@@ -18,7 +18,8 @@ import { RpcPeer } from '../../shared/rpc.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
 import { CapabilitySigner, type Claims, type TaskClaims } from '../auth/capability.ts';
-import { listHolds, MAX_TASK_GRANTS, rangesHold, withinRange } from './access.ts';
+import { MAX_TASK_GRANTS } from './access.ts';
+import { listHolds, rangesHold, withinRange } from './key-sets.ts';
 import { ServerNode } from './node.ts';
 import { testCluster } from './testkit.ts';
 
