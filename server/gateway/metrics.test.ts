@@ -20,8 +20,11 @@ const stats = (node: string, keys: number) => ({
   connections: 1,
   frames: 3,
   errors: 0,
-  tables: [{ job: 1, id: 1, name: 'weights', kind: 'sparse', keys, bytes: keys * 12, pushes: 2, pulls: 1 }],
+  tables: [
+    { job: 1, id: 1, name: 'weights', kind: 'sparse', keys, bytes: keys * 12, pushes: 2, pulls: 1, bounded: keys % 3 },
+  ],
   replication: { copiesPending: keys % 5, copyBytes: keys * 40 },
+  access: { caps: 4, refused: { TS_ERR_CAPABILITY_REQUIRED: keys, TS_ERR_KEYS_OUTSIDE_TASK: 2 } },
 });
 
 /** Scrapes /metrics of a gateway built from these sources into `series → value`. */
@@ -74,6 +77,12 @@ describe('/metrics node series', () => {
     // Range copies (a join, drain or failover) as the node's STATS say.
     assert.equal(s.get('tabshard_node_copies_pending{node="n3"}'), 2);
     assert.equal(s.get('tabshard_node_copy_bytes{node="n1"}'), 4000);
+    // What each node refused: capability refusals by code, pushes over a table's bounds.
+    assert.deepEqual(of(s, 'tabshard_node_refused', 'n1'), {
+      '{node="n1",code="TS_ERR_CAPABILITY_REQUIRED"}': 100,
+      '{node="n1",code="TS_ERR_KEYS_OUTSIDE_TASK"}': 2,
+    });
+    assert.equal(s.get('tabshard_node_bounded{node="n3",job="1",table="weights"}'), 1);
   });
 
   it('node_state is an enum: one series per state, 1 for the node’s own', async () => {

@@ -196,6 +196,16 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
       'table',
     ]),
     connections: gauge('tabshard_node_connections', 'Open connections of a server node', ['node']),
+    refused: gauge(
+      'tabshard_node_refused',
+      'Requests a server node refused for want of a capability, by code, since it started (PROTOCOL.md §6.2)',
+      ['node', 'code'],
+    ),
+    bounded: gauge('tabshard_node_bounded', "Pushes a server node refused over a table's bounds (per table)", [
+      'node',
+      'job',
+      'table',
+    ]),
     copiesPending: gauge(
       'tabshard_node_copies_pending',
       'Range-copy (MIGRATE) frames a server node sent and not yet had acknowledged: a join, drain or failover copying',
@@ -258,6 +268,7 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
       const s = r.stats;
       if (!s) continue;
       node.connections.set(n, s.connections);
+      for (const [code, count] of Object.entries(s.access?.refused ?? {})) node.refused.set({ ...n, code }, count ?? 0);
       if (s.replication) {
         node.copiesPending.set(n, s.replication.copiesPending);
         node.copyBytes.set(n, s.replication.copyBytes);
@@ -268,6 +279,7 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
         node.bytes.set(l, t.bytes);
         node.pushes.set(l, t.pushes);
         node.pulls.set(l, t.pulls);
+        node.bounded.set(l, t.bounded ?? 0);
       }
     }
     for (const d of opts.jobs()) {
