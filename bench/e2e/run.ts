@@ -17,73 +17,13 @@
  *   npm run bench:e2e [-- --repeats 3 --workers 1,2 --prefetch 1 --nodes 3 --transport auto --timeout-s 600]
  *
  * Every process it starts (baseline, workers, server nodes) is stopped when a run ends, fails, or
- * this process is interrupted.
+ * this process is interrupted (bench/run-children.ts).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { TaskTimes } from '../../client/task-times.ts';
-import { type EmbeddedCluster, type JobRequest, startEmbeddedCluster } from '../../server/cluster.ts';
+import { startEmbeddedCluster } from '../../server/cluster.ts';
+import { BIN, child, DEMO_JOB, deadline, runningCluster } from '../run-children.ts';
 import { type BaselinePoint, baselineTo, pooledMedians, type RunRow, ratio, summarize } from './report.ts';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = fileURLToPath(new URL('../../bin/tabshard.mjs', import.meta.url));
-
-/** The job `npm start` runs with no flags (server/cli.ts `jobRequest` of no options): the spam data's defaults, BSP. */
-const DEMO_JOB: JobRequest = { data: {}, config: { eager: false, stalenessLr: false } };
-
-/** Children alive now, stopped on any exit path. */
-const live = new Set<ChildProcess>();
-let cluster: EmbeddedCluster | null = null;
-
-function killAll(signal: NodeJS.Signals): void {
-  for (const c of live) if (c.exitCode === null && c.signalCode === null) c.kill(signal);
-  for (const n of cluster?.nodes ?? []) if (n.child.exitCode === null) n.child.kill(signal);
-}
-process.on('exit', () => killAll('SIGKILL'));
-for (const sig of ['SIGINT', 'SIGTERM'] as const)
-  process.on(sig, () => {
-    killAll('SIGKILL');
-    process.exit(130);
-  });
-
-/** Spawns `args` with node, JSON lines of its stdout to `online`; resolves when it exits 0. */
-function child(args: string[], online: (ev: Record<string, unknown>) => void) {
-  const c = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
-  live.add(c);
-  const exited = new Promise<void>((resolve, reject) => {
-    createInterface({ input: c.stdout! }).on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      try {
-        online(JSON.parse(line));
-      } catch {
-        // not a JSON line
-      }
-    });
-    c.once('error', reject);
-    c.once('exit', (code, signal) => {
-      live.delete(c);
-      if (code === 0) resolve();
-      else reject(new Error(`${args.slice(0, 2).join(' ')} exited with ${code ?? signal}`));
-    });
-  });
-  exited.catch(() => {});
-  return { child: c, exited };
-}
-
-/** Rejects after `ms` (the run is then stopped by its finally), unless `p` settles first. */
-async function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no result after ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function runBaseline(timeoutMs: number) {
   const points: BaselinePoint[] = [];
@@ -108,7 +48,7 @@ interface WorkerOut {
 /** One distributed run on a fresh cluster: `workers` worker processes with `prefetch`. */
 async function runJob(o: { workers: number; prefetch: number; nodes: number; transport: string; timeoutMs: number }) {
   const c = await startEmbeddedCluster({ nodes: o.nodes, jobs: [DEMO_JOB] });
-  cluster = c;
+  runningCluster(c);
   const spawned: ReturnType<typeof child>[] = [];
   try {
     const job = c.jobs[0];
@@ -150,7 +90,7 @@ async function runJob(o: { workers: number; prefetch: number; nodes: number; tra
   } finally {
     for (const s of spawned) if (s.child.exitCode === null) s.child.kill('SIGKILL');
     await c.stop();
-    cluster = null;
+    runningCluster(null);
   }
 }
 

@@ -46,8 +46,10 @@
  * the first iterations, and less as the model fits; a push labelling every example wrongly comes
  * within 1 % of it (push-bounds.test.ts). So a ×1e6 push is always refused, a ×−100 one while
  * the honest gradient is above 1 % of the bound: on every shard in iterations 0-1 with tasks in
- * turn (those did the damage: accuracy 0.982 → 0.942), on 3 of 16 by iteration 12 (let through,
- * one costs ~0.005 accuracy).
+ * turn (those did the damage: accuracy 0.982 → 0.942), on 3 of 16 by iteration 12. The bounds
+ * are per push frame, and a shard's frames to nodes without its heavy keys (the bias) are small,
+ * so in a cluster 11-16 % of ×−100 frames pass (e2e/attack.test.ts); one task's leak cost
+ * 0.015-0.03 held-out accuracy there (bench:attack -- --modes flip100: the target is missed).
  */
 import { createHash } from 'node:crypto';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
