@@ -39,6 +39,9 @@ export interface TaskDoneReport {
   loss?: number;
 }
 
+/** How long a LEASE refused at the lease cap waits before it is sent again. */
+const LEASE_LIMIT_RETRY_MS = 50;
+
 export interface SessionOptions {
   clock?: Clock;
   /** Per-request timeout (RpcPeer, real time); must exceed the scheduler's LEASE hold. 0 = none. Default 30 s. */
@@ -92,7 +95,15 @@ export class SchedulerSession {
   /** The next task (heartbeats start at once), or null when the job is done or stopped. */
   async next(): Promise<Lease | null> {
     for (;;) {
-      const r = parseTask(await this.peer.call((id) => encodeLease(id, this.config.job)));
+      let r: ReturnType<typeof parseTask>;
+      try {
+        r = parseTask(await this.peer.call((id) => encodeLease(id, this.config.job)));
+      } catch (err) {
+        // At the scheduler's lease cap (a TASK_DONE of ours not counted yet): ask again shortly.
+        if (!(err instanceof TabshardError) || err.code !== 'TS_ERR_LEASE_LIMIT') throw err;
+        await sleep(this.clock, LEASE_LIMIT_RETRY_MS);
+        continue;
+      }
       if ('done' in r) return null;
       if ('wait' in r) {
         if (r.wait > 0) await sleep(this.clock, r.wait);
