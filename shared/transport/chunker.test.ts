@@ -205,9 +205,10 @@ describe('reassembly for transient receivers', () => {
 });
 
 describe('signalling messages', () => {
-  it('round-trips offers, candidates and errors', () => {
+  it('round-trips offers, candidates, ready and errors', () => {
     const msgs = [
       { type: 'offer', sdp: 'v=0\r\n' },
+      { type: 'ready' },
       { type: 'candidate', candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0' } },
       { type: 'error', code: 'TS_ERR_FRAME_MALFORMED', message: 'x' },
     ] as const;

@@ -12,11 +12,13 @@ import type { Conn, Dialer } from './types.ts';
 type Timer = ReturnType<typeof setTimeout>;
 
 /**
- * Signalling messages (WebRTC offer/answer/candidates as simple-peer emits them, or an error
- * sent before closing): one UTF-8 JSON object per message of the signalling transport.
+ * Signalling messages (WebRTC offer/answer/candidates as simple-peer emits them, the
+ * listener's `ready` once its end of the data channel is set up, or an error sent before
+ * closing): one UTF-8 JSON object per message of the signalling transport.
  */
 export type SignalMessage =
   | { type: 'offer' | 'answer'; sdp: string }
+  | { type: 'ready' }
   | { type: 'candidate'; candidate: { candidate: string; sdpMid?: string | null; sdpMLineIndex?: number | null } }
   | { type: 'error'; code: string; message: string };
 
@@ -42,6 +44,7 @@ export function decodeSignal(bytes: Uint8Array): SignalMessage {
   const ok =
     ((o.type === 'offer' || o.type === 'answer') && typeof o.sdp === 'string') ||
     (o.type === 'candidate' && typeof c.candidate === 'string') ||
+    o.type === 'ready' ||
     (o.type === 'error' && typeof o.code === 'string' && typeof o.message === 'string');
   if (!ok) throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'not a signalling message');
   return o as SignalMessage;
@@ -66,7 +69,12 @@ export interface PeerConnOptions extends ChunkTuning {
 
 /**
  * Runs one WebRTC handshake over the signalling connection `sig` and resolves with a `Conn`
- * over the data channel once it opens; `sig` then stays open for the life of the `Conn`
+ * over the data channel once it opens — for the dialer (`initiator`), once it is open and the
+ * listener said `ready` too: @roamhq/wrtc can hand the listener the messages that reach a
+ * channel before its JavaScript side is set up in another order than they were sent (seen in
+ * about 1 connection in 10 when the dialer sends at once; server/transports/webrtc.test.ts).
+ * The listener sends `ready` once its `Conn`'s owner has had its turn to set `onmessage`.
+ * `sig` then stays open for the life of the `Conn`
  * (losing either ends both). On failure it sends an error signal, closes `sig` with the error,
  * destroys the peer and rejects: TS_ERR_FRAME_MALFORMED / TS_ERR_FRAME_TOO_LARGE for bad
  * signalling, TS_ERR_CONNECT_FAILED otherwise.
@@ -103,20 +111,30 @@ export function openPeerConn(sig: Conn, initiator: boolean, remote: string, opts
     peer.on('error', (err) => failed(err.message, err));
     peer.on('close', () => failed('peer closed during the handshake'));
     sig.onclose = (err) => failed('signalling connection closed', err);
+    let connected = false;
+    let ready = !initiator; // the listener waits for nothing
+    const finish = (): void => {
+      if (done || !connected || !ready) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(connOverPeer(peer, sig, opts, remote, inbox, !initiator));
+    };
     sig.onmessage = (bytes) => {
       try {
         const msg = decodeSignal(bytes);
         if (msg.type === 'error') failed(`other end gave up: ${msg.code} ${msg.message}`);
-        else peer.signal(msg as SimplePeer.SignalData);
+        else if (msg.type === 'ready') {
+          if (!initiator) throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'only the listener says ready');
+          ready = true;
+          finish();
+        } else peer.signal(msg as SimplePeer.SignalData);
       } catch (err) {
         fail(toTabshardError(err, 'TS_ERR_FRAME_MALFORMED'));
       }
     };
     peer.on('connect', () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve(connOverPeer(peer, sig, opts, remote, inbox));
+      connected = true;
+      finish();
     });
   });
 }
@@ -183,7 +201,14 @@ function takeMessages(peer: SimplePeer.Instance): Inbox {
 }
 
 /** Wraps a connected simple-peer and its signalling connection into a `Conn`. */
-function connOverPeer(peer: SimplePeer.Instance, sig: Conn, opts: PeerConnOptions, remote: string, inbox: Inbox): Conn {
+function connOverPeer(
+  peer: SimplePeer.Instance,
+  sig: Conn,
+  opts: PeerConnOptions,
+  remote: string,
+  inbox: Inbox,
+  listener: boolean,
+): Conn {
   // HACK: simple-peer keeps the RTCDataChannel and RTCPeerConnection private; we need the
   // negotiated maximum message size and the buffered-amount-low event, which it does not expose.
   const raw = peer as unknown as { _channel: RTCDataChannel; _pc: RTCPeerConnection };
@@ -220,16 +245,15 @@ function connOverPeer(peer: SimplePeer.Instance, sig: Conn, opts: PeerConnOption
     if (data instanceof ArrayBuffer) conn.receive(new Uint8Array(data));
     else conn.close(new TabshardError('TS_ERR_FRAME_MALFORMED', 'text message on the data channel'));
   };
-  if (inbox.early.length === 0) inbox.deliver = deliver;
-  else {
-    // Messages that came before the channel counted as connected wait until the owner of the
-    // `Conn` has had its turn to set `onmessage`; later ones queue behind them.
-    setTimeout(() => {
-      for (const data of inbox.early) deliver(data);
-      inbox.early.length = 0;
-      inbox.deliver = deliver;
-    }, 0);
-  }
+  // Messages that came before the channel counted as connected (a dialer that did not wait for
+  // `ready`) wait until the owner of the `Conn` has had its turn to set `onmessage`; later ones
+  // queue behind them. Then the listener says `ready`: the dialer sends nothing before it.
+  setTimeout(() => {
+    for (const data of inbox.early) deliver(data);
+    inbox.early.length = 0;
+    inbox.deliver = deliver;
+    if (listener && !sig.closed) sig.send([encodeSignal({ type: 'ready' })]);
+  }, 0);
   peer.on('close', () => conn.ended());
   peer.on('error', (err) => conn.ended(new TabshardError('TS_ERR_TRANSPORT_CLOSED', err.message, { cause: err })));
   sig.onclose = (err) => conn.ended(err);
@@ -237,6 +261,7 @@ function connOverPeer(peer: SimplePeer.Instance, sig: Conn, opts: PeerConnOption
     try {
       const msg = decodeSignal(bytes);
       if (msg.type === 'error') conn.close(new TabshardError('TS_ERR_TRANSPORT_CLOSED', `${msg.code} ${msg.message}`));
+      else if (msg.type === 'ready') throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'ready said twice');
       else peer.signal(msg as SimplePeer.SignalData);
     } catch (err) {
       conn.close(toTabshardError(err, 'TS_ERR_FRAME_MALFORMED'));
