@@ -61,6 +61,8 @@ export interface TableHost extends SubscriptionHost {
   /** Registers a request and returns its timestamp (`after`: an earlier request it waits for). */
   track(run: () => Promise<Float32Array | undefined>, after?: number): number;
   countPush(parts: Uint8Array[]): Uint8Array[];
+  /** Keeps the receipt a node's ACK carried for a task push (PROTOCOL.md §6.3; `body` is transient). */
+  receipt(stamp: TaskStamp, body: Uint8Array): void;
   countPulled(bytes: number): void;
   /** The worker's mirror of the key lists `node`'s connection holds. */
   keyCache(node: string): KeyListCache<true>;
@@ -134,7 +136,11 @@ export class KvTable {
     this.w.sendSlice(
       part.owner,
       build,
-      (err) => (err ? o.fail(err) : o.one()),
+      (err, f) => {
+        if (err) return o.fail(err);
+        if (f?.body && p.stamp.task !== 0) this.w.receipt(p.stamp, f.body);
+        o.one();
+      },
       version,
       (err) => this.reslicePush(o, part, err, p),
     );

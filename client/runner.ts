@@ -52,7 +52,7 @@ export type {
 } from './runner-types.ts';
 
 /** Tasks of a dead lease are abandoned quietly: the scheduler has already handed them on. */
-const ABANDON = new Set(['TS_ERR_LEASE_EXPIRED', 'TS_ERR_NOT_LEASED']);
+const ABANDON = new Set(['TS_ERR_LEASE_EXPIRED', 'TS_ERR_NOT_LEASED', 'TS_ERR_TASK_NOT_APPLIED']);
 
 /** A task whose lease arrived and whose reads are sent. */
 interface Started<S> {
@@ -256,7 +256,14 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
       times.pushMs = d0 - cur.at.push;
       // The scheduler counts the time it held a LEASE as wait itself: the report leaves it out.
       const waitMs = times.waitMs - times.leaseWaitMs;
-      await this.opts.session.done(lease, { examples: g.examples, computeMs: times.computeMs, waitMs, loss: g.loss });
+      const receipts = this.opts.worker.takeReceipts(lease.task, lease.attempt);
+      await this.opts.session.done(lease, {
+        examples: g.examples,
+        computeMs: times.computeMs,
+        waitMs,
+        loss: g.loss,
+        ...(receipts.length > 0 ? { receipts } : {}),
+      });
       times.doneMs = this.now() - d0;
       this.totals.tasks++;
       this.totals.examples += g.examples;

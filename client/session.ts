@@ -37,6 +37,8 @@ export interface TaskDoneReport {
   computeMs: number;
   waitMs: number;
   loss?: number;
+  /** The receipts of the task's pushes (Worker.takeReceipts). */
+  receipts?: string[];
 }
 
 /** How long a LEASE refused at the lease cap waits before it is sent again. */

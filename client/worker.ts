@@ -16,6 +16,7 @@ import { KeyListCache } from '../shared/key-cache.ts';
 import { BufferPool } from '../shared/pool.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
 import { type Frame, HEADER_BYTES, MsgType, type TaskStamp } from '../shared/protocol/frame.ts';
+import { MAX_RECEIPTS, receiptToString } from '../shared/protocol/receipt.ts';
 import { Ring } from '../shared/ring.ts';
 import { type ReplyFn, RpcPeer } from '../shared/rpc.ts';
 import type { Keys } from '../shared/slicing.ts';
@@ -121,6 +122,8 @@ export class Worker implements SubscriptionHost, TableHost {
   private readonly keyCaches = new Map<string, KeyListCache<true>>();
   /** Next seq per task (and the attempt it counts for), in insertion order. */
   private readonly taskSeqs = new Map<number, { attempt: number; seq: number }>();
+  /** Receipts of recent tasks' pushes, by task (the newest TASK_SEQS_KEPT tasks). */
+  private readonly receipts = new Map<number, { attempt: number; list: string[] }>();
   /** Live subscription slices by their wire id (unique within this worker). */
   private readonly subSlices = new Map<number, SubSlice>();
   private nextSub = 1;
@@ -311,6 +314,28 @@ export class Worker implements SubscriptionHost, TableHost {
   /** Forgets the capability of `task` (its pushes are done). */
   forgetTask(task: number): void {
     this.creds.drop(task);
+  }
+
+  /** @internal TableHost: keeps a task push's receipt for the task's TASK_DONE (`takeReceipts`). */
+  receipt(stamp: TaskStamp, body: Uint8Array): void {
+    let r = this.receipts.get(stamp.task);
+    if (r === undefined || r.attempt !== stamp.attempt) {
+      r = { attempt: stamp.attempt, list: [] };
+      this.receipts.delete(stamp.task);
+      this.receipts.set(stamp.task, r);
+      while (this.receipts.size > TASK_SEQS_KEPT) this.receipts.delete(this.receipts.keys().next().value as number);
+    }
+    if (r.list.length < MAX_RECEIPTS) r.list.push(receiptToString(body));
+  }
+
+  /**
+   * The receipts the nodes gave the pushes of `task` at `attempt` (PROTOCOL.md §6.3), for its
+   * TASK_DONE; forgets them. Empty from nodes that issue none.
+   */
+  takeReceipts(task: number, attempt: number): string[] {
+    const r = this.receipts.get(task);
+    this.receipts.delete(task);
+    return r !== undefined && r.attempt === attempt ? r.list : [];
   }
 
   /** CAP frames (or admin HELLOs) the nodes refused. */

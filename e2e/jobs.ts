@@ -31,7 +31,14 @@ export interface JobStatus {
   reassignments: number;
   iterationsDone: number;
   tasks: { total: number; done: number };
-  workers: Array<{ worker: number; transport: string; tasksDone: number; connected: boolean; leases: number }>;
+  workers: Array<{
+    worker: number;
+    transport: string;
+    tasksDone: number;
+    tasksRefused: number;
+    connected: boolean;
+    leases: number;
+  }>;
 }
 
 export interface Audit {

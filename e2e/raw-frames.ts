@@ -517,11 +517,15 @@ export interface Tally {
   unexpected: string[];
 }
 
+/** What a replayed earlier frame gets: DUPLICATE, or LEASE_EXPIRED once its task was fenced (§6.1, §7). */
+export const REPLAYED = ['DUPLICATE', 'TS_ERR_LEASE_EXPIRED'] as const;
+
 interface Pending {
   tally: Tally;
   /** altered: sent in place of the client's (a refusal is answered to the client with an ACK); extra: the client never sees the reply; own: the client's, as it was. */
   kind: 'altered' | 'extra' | 'own';
-  want: string | null;
+  /** The reply predicted (any of a list), or null: not predicted. */
+  want: string | readonly string[] | null;
   task: number;
   /** A push to the model table. */
   model: boolean;
@@ -560,9 +564,10 @@ export function uniforms(seed: number): () => number {
 
 /**
  * Rewrites a worker's pushes by the attacks of TamperOptions, and keeps the worker going: a
- * refusal of an altered frame reaches the worker as an ACK, so it reports the task done and
- * takes the next (its task's real gradient is lost: PROTOCOL.md counts a TASK_DONE without
- * pushes). Each reply is compared with what PROTOCOL.md §5–§7 predict for the frame sent.
+ * refusal of an altered frame reaches the worker as an ACK (with no receipt), so it reports the
+ * task done and takes the next; the scheduler refuses that TASK_DONE (its receipts are short,
+ * PROTOCOL.md §6.3) and the task runs again elsewhere. Each reply is compared with what
+ * PROTOCOL.md §5–§7 predict for the frame sent.
  */
 export class Tamperer {
   readonly tallies = new Map<Attack, Tally>();
@@ -573,6 +578,8 @@ export class Tamperer {
   private readonly order = new Map<number, Attack>();
   /** Tasks a push of whose to the model table a node applied. */
   private readonly pushed = new Set<number>();
+  /** Frames a node applied, by task: the client's own and altered ones (not extra: no re-run repeats those seqs). */
+  private readonly appliedFrames = new Map<number, number>();
   private readonly uniform: () => number;
 
   constructor(private readonly o: TamperOptions) {
@@ -606,12 +613,17 @@ export class Tamperer {
   }
 
   /**
-   * Attacked tasks none of whose model pushes a node applied: the worker reported them done, so
-   * their gradient is lost for the iteration (PROTOCOL.md counts a TASK_DONE without pushes).
+   * Attacked tasks none of whose model pushes a node applied: the worker reported them done, but
+   * their receipts cover no model keys, so the scheduler refuses those TASK_DONEs (§6.3).
    */
-  lostTasks(): number {
+  lostTasks(): number[] {
+    return [...this.order.keys()].filter((t) => !this.pushed.has(t));
+  }
+
+  /** Frames of `tasks` a node applied (own or altered), whose seqs a re-run of those tasks sends again. */
+  framesApplied(tasks: Iterable<number>): number {
     let n = 0;
-    for (const t of this.order.keys()) if (!this.pushed.has(t)) n++;
+    for (const t of tasks) n += this.appliedFrames.get(t) ?? 0;
     return n;
   }
 
@@ -637,7 +649,7 @@ export class Tamperer {
       if (p.kind !== 'own') p.tally.sent++;
       toNode(bytes);
     };
-    const extra = (bytes: Uint8Array, tally: Tally, want: string | null, task: number) => {
+    const extra = (bytes: Uint8Array, tally: Tally, want: Pending['want'], task: number) => {
       const copy = bytes.slice();
       new DataView(copy.buffer).setUint32(4, nextId++, true);
       send(copy, { tally, kind: 'extra', want, task });
@@ -715,7 +727,8 @@ export class Tamperer {
           case 'replay': {
             send(msg, { tally: this.own, kind: 'own', want: 'ok', task, bytes: msg });
             extra(msg, tally, 'DUPLICATE', task); // behind it on the same connection: served after it
-            for (const old of applied.slice(-(o.replays ?? 8))) extra(old, tally, 'DUPLICATE', task);
+            // An earlier frame: a duplicate, or fenced when its task's TASK_DONE was refused (§6.3).
+            for (const old of applied.slice(-(o.replays ?? 8))) extra(old, tally, REPLAYED, task);
             return;
           }
           case 'reseq': {
@@ -746,9 +759,11 @@ export class Tamperer {
           p.tally.applied++;
           if (!p.tally.appliedTasks.includes(p.task)) p.tally.appliedTasks.push(p.task);
         }
-        if (p.want !== null && code !== p.want && p.tally.unexpected.length < 20)
+        if (p.want !== null && !([] as string[]).concat(p.want).includes(code) && p.tally.unexpected.length < 20)
           p.tally.unexpected.push(`${p.kind} frame: ${code}, predicted ${p.want}`);
         if (code === 'ok' && p.model) this.pushed.add(p.task);
+        if (code === 'ok' && p.kind !== 'extra')
+          this.appliedFrames.set(p.task, (this.appliedFrames.get(p.task) ?? 0) + 1);
         if (code === 'ok' && p.bytes) applied.push(p.bytes.slice());
         if (applied.length > 64) applied.shift();
         if (p.kind === 'extra') return;

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { TableSpec } from '../shared/table.ts';
 import { CapabilitySigner } from './auth/capability.ts';
+import { ReceiptKey } from './auth/receipt.ts';
 import { Checkpoints } from './durable/checkpoints.ts';
 import type { CheckpointPolicy } from './durable/job-checkpointer.ts';
 import { DurableStore } from './durable/store.ts';
@@ -138,6 +139,7 @@ export async function startEmbeddedCluster(
     const adminToken = opts.adminToken || randomUUID();
     // Signs every lease's capability; the nodes get its public key with each ring (PROTOCOL.md §6.2).
     const signer = CapabilitySigner.generate();
+    const receipts = new ReceiptKey(adminToken);
     for (let i = 1; i <= (opts.nodes ?? 3); i++)
       nodes.push(await spawnNode(`n${i}`, opts.benchRaw ? ['--bench-raw'] : [], adminToken));
     const manager = new ServerManager(
@@ -166,7 +168,7 @@ export async function startEmbeddedCluster(
         store && checkpoints
           ? { store, checkpoints, policy: opts.checkpoint ?? {}, resume: resume ?? undefined }
           : null;
-      const driver = new JobDriver(app, manager, j.config, durable, signer);
+      const driver = new JobDriver(app, manager, j.config, durable, signer, receipts);
       if (store && !resume) store.saveJob({ job: id, name: driver.status().name, request: j, state: 'running' });
       await driver.start();
       jobs.push(driver);

@@ -43,6 +43,7 @@ export const ERRORS = {
   TS_ERR_KEYS_OUTSIDE_TASK: ['keys or table outside the task the capability names', 403],
   TS_ERR_PUSH_BOUND: ['pushed values exceed the table bound', 400],
   TS_ERR_LEASE_LIMIT: ['this worker holds as many leases as it may', 429],
+  TS_ERR_TASK_NOT_APPLIED: ["the task's pushes are not all applied: receipts missing, forged or short", 409],
   TS_ERR_RATE_LIMITED: ['too many requests or connections from this client', 429],
   TS_ERR_BAD_ORIGIN: ['the request comes from a page of another origin', 403],
   TS_ERR_INTERNAL: ['internal error', 500],

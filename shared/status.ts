@@ -14,6 +14,8 @@ export interface WorkerStatus {
   /** Leases held now. */
   leases: number;
   tasksDone: number;
+  /** TASK_DONEs refused because their receipts did not cover the task's pushes (PROTOCOL.md §6.3). */
+  tasksRefused: number;
   examples: number;
   /** Examples per second over the last 30 s (or since the worker joined, if later). */
   examplesPerSec: number;

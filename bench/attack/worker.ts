@@ -136,7 +136,7 @@ async function tampering(base: string, job: number, attack: Attack, seed: number
     marginal: t.marginal,
     unexpected: t.unexpected,
     own: tamper.own.codes,
-    tasksWithoutGradient: tamper.lostTasks(),
+    tasksWithoutGradient: tamper.lostTasks().length,
   };
 }
 

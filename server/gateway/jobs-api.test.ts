@@ -16,6 +16,7 @@ import { Worker } from '../../client/worker.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
 import { CapabilitySigner } from '../auth/capability.ts';
+import { ReceiptKey } from '../auth/receipt.ts';
 import { JobDriver } from '../jobs/driver.ts';
 import { prepareLogregJob } from '../jobs/logreg.ts';
 import { ServerManager } from '../manager.ts';
@@ -47,6 +48,7 @@ describe('job API', () => {
       { iterations: 2, tau: 0 },
       null,
       signer,
+      new ReceiptKey(TOKEN),
     );
     await driver.start();
     app = buildApp({
@@ -149,6 +151,7 @@ describe('job API', () => {
     const status = (await app.inject('/api/jobs/1')).json();
     assert.equal(status.state, 'done');
     assert.equal(status.workers[0].tasksDone, 8);
+    assert.equal(status.workers[0].tasksRefused, 0, 'every TASK_DONE carried receipts covering its pushes');
     assert.equal(status.workers[0].transport, 'memory');
     // Every push went through a capability: the nodes refused none and checked the shards' key sets.
     const stats = (await manager.stats()) as Array<{

@@ -250,6 +250,11 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
   };
   const worker = {
     tasks: gauge('tabshard_worker_tasks_done', 'Tasks a worker finished', ['job', 'worker']),
+    refused: gauge(
+      'tabshard_worker_tasks_refused',
+      'TASK_DONEs of a worker refused: its receipts did not cover the pushes',
+      ['job', 'worker'],
+    ),
     examples: gauge('tabshard_worker_examples_per_second', 'Examples per second (30 s window)', ['job', 'worker']),
     compute: gauge('tabshard_worker_compute_seconds', 'Time a worker reported computing', ['job', 'worker']),
     wait: gauge('tabshard_worker_wait_seconds', 'Time a worker waited for work', ['job', 'worker']),
@@ -306,6 +311,7 @@ export async function metricsPlugin(app: FastifyInstance, opts: MetricsPluginOpt
       for (const w of s.workers) {
         const l = { ...j, worker: String(w.worker) };
         worker.tasks.set(l, w.tasksDone);
+        worker.refused.set(l, w.tasksRefused);
         worker.examples.set(l, w.examplesPerSec);
         worker.compute.set(l, w.computeMs / 1000);
         worker.wait.set(l, w.waitMs / 1000);

@@ -56,6 +56,7 @@ const workerSchema = {
     connected: { type: 'boolean' },
     leases: { type: 'integer' },
     tasksDone: { type: 'integer' },
+    tasksRefused: { type: 'integer' },
     examples: { type: 'integer' },
     examplesPerSec: { type: 'number' },
     computeMs: { type: 'number' },

@@ -13,6 +13,7 @@ import { evaluateTextnn } from '../../shared/apps/textnn-eval.ts';
 import type { JobMetric } from '../../shared/status.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import type { CapabilitySigner, TableGrant } from '../auth/capability.ts';
+import type { ReceiptKey } from '../auth/receipt.ts';
 import type { Checkpoints, UsableCheckpoint } from '../durable/checkpoints.ts';
 import { type CheckpointPolicy, JobCheckpointer } from '../durable/job-checkpointer.ts';
 import type { DurableStore } from '../durable/store.ts';
@@ -66,6 +67,8 @@ export class JobDriver {
   /** When the first task was leased (performance.now()): a job's clock starts with its first worker. */
   private firstLease: number | undefined;
   private readonly audit: TableSpec;
+  /** Keys of each shard's working set (counted once, when the first TASK_DONE is checked). */
+  private shardKeys: number[] | null = null;
   private evaluating: Promise<void> = Promise.resolve();
   private readonly listeners = new Set<JobListener>();
   readonly checkpointer: JobCheckpointer | null = null;
@@ -77,6 +80,8 @@ export class JobDriver {
     private readonly durable: DriverDurability | null = null,
     /** Signs the capabilities of the job's leases and sessions (a cluster whose nodes check them). */
     private readonly signer: CapabilitySigner | null = null,
+    /** Opens the receipts of pushes (nodes with the cluster's admin token seal them): TASK_DONEs are checked. */
+    receipts: ReceiptKey | null = null,
   ) {
     this.audit = {
       job: app.job,
@@ -108,6 +113,7 @@ export class JobDriver {
         log: (ev) => this.logged(ev),
         granted: durable ? (task, attempt) => durable.store.granted(app.job, task, attempt) : undefined,
         capabilities: signer ? { sign: (c) => signer.sign(c), tables: (t) => this.grants(t.shard, t.task) } : undefined,
+        receipts: receipts ? { open: (s) => receipts.open(s), expected: (t) => this.pushes(t.shard) } : undefined,
       },
     );
     if (durable)
@@ -166,6 +172,20 @@ export class JobDriver {
       ...rest.map((t) => ({ id: t.id })),
       { id: this.audit.id, range: [task - 1, task] },
     ];
+  }
+
+  /**
+   * Keys a task of `shard` pushes to each table (what its receipts must cover): the shard's
+   * working set of the first table, the other tables whole, one key of the audit table.
+   */
+  private pushes(shard: number): ReadonlyMap<number, number> {
+    this.shardKeys ??= this.app.shards.map((bytes) => decodeShard(bytes).keys.length);
+    const [first, ...rest] = this.app.tables;
+    return new Map([
+      [first.id, this.shardKeys[shard]],
+      ...rest.map((t): [number, number] => [t.id, t.keySpace]),
+      [this.audit.id, 1],
+    ]);
   }
 
   /**

@@ -14,6 +14,7 @@ import { asSubscribe, asUnsubscribe, parseClock } from '../../shared/protocol/su
 import { Ring } from '../../shared/ring.ts';
 import { parseTableSpec, sameTable, type TableSpec } from '../../shared/table.ts';
 import type { Conn, Dialer, Listener } from '../../shared/transport/types.ts';
+import { ReceiptKey } from '../auth/receipt.ts';
 import { Access, type AccessStats, type KeySetStats } from './access.ts';
 import { Chains } from './chain.ts';
 import { checkpointJob, restoreJob } from './checkpoint.ts';
@@ -60,6 +61,8 @@ export class ServerNode {
   private readonly conns = new Set<Conn>();
   /** Admin connections, capabilities and key sets (access.ts). */
   private readonly access: Access;
+  /** Seals the receipts of task pushes (PROTOCOL.md §6.3): a node with an admin token issues them. */
+  private readonly receipts: ReceiptKey | null;
   private readonly replicator: Replicator | null;
   /** FORWARD and MIGRATE from the other nodes of the group (group-frames.ts). */
   private readonly group: GroupFrames;
@@ -97,6 +100,7 @@ export class ServerNode {
     } = {},
   ) {
     this.access = new Access(!!opts.adminToken, opts.now);
+    this.receipts = opts.adminToken ? new ReceiptKey(opts.adminToken) : null;
     const dialer = opts.dialer;
     this.replicator = dialer
       ? new Replicator(
@@ -276,8 +280,21 @@ export class ServerNode {
           );
         if (grant !== null) this.access.checkKeys(m.job, m.table, grant, m.keys);
         const applied = t.push(m.keys, m.values, m.task);
+        const receipt =
+          this.receipts !== null && m.task !== null && m.task.task !== 0
+            ? this.receipts.seal({
+                node: this.id,
+                job: m.job,
+                table: m.table,
+                task: m.task.task,
+                attempt: m.task.attempt,
+                seq: m.task.seq,
+                keys: countKeys(m.keys),
+                duplicate: !applied,
+              })
+            : undefined;
         if (this.replicator === null) {
-          conn.send(encodeAck(m.requestId, !applied));
+          conn.send(encodeAck(m.requestId, !applied, receipt));
           return;
         }
         // Acknowledged once the chain holds the rows. A duplicate forwards the current rows
@@ -285,7 +302,7 @@ export class ServerNode {
         const requestId = m.requestId;
         const stamp = applied && (f.flags & Flag.RESLICED) === 0 ? m.task : null;
         this.replicator.forward(t, m.keys, stamp, 'master', (err) =>
-          conn.send(err ? encodeError(requestId, err) : encodeAck(requestId, !applied)),
+          conn.send(err ? encodeError(requestId, err) : encodeAck(requestId, !applied, receipt)),
         );
         return;
       }

@@ -2,10 +2,12 @@
  * What the scheduler gives an untrusted worker (PROTOCOL.md §6.1, §6.2): capabilities bound to
  * the session's own worker id and the lease's (task, attempt); a cap on the leases one worker
  * may hold; leases held past their task's expected time returned even while heartbeating; and a
- * bounded book of worker records however many sessions come and go.
+ * bounded book of worker records however many sessions come and go; a TASK_DONE counted only
+ * with receipts covering its pushes (§6.3), the task otherwise given to another worker.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { receiptToString } from '../../shared/protocol/receipt.ts';
 import {
   encodeHeartbeat,
   encodeLease,
@@ -15,6 +17,7 @@ import {
   parseWelcome,
 } from '../../shared/protocol/sched.ts';
 import { CapabilitySigner, CapabilityVerifier } from '../auth/capability.ts';
+import { ReceiptKey } from '../auth/receipt.ts';
 import { codeOf, RawSession, schedKit } from './testkit.ts';
 import { MAX_WORKER_RECORDS } from './workers.ts';
 
@@ -122,6 +125,57 @@ describe('scheduler against untrusted workers', () => {
     assert.ok(hw.worker > 0);
     hoarder.conn.close();
     honest.conn.close();
+  });
+
+  it('refuses a TASK_DONE whose receipts do not cover the pushes: the task goes back, to another worker', async () => {
+    const key = new ReceiptKey('token');
+    const receipt = (task: number, attempt: number) =>
+      receiptToString(key.seal({ node: 'n1', job: 3, table: 0, task, attempt, seq: 0, keys: 5, duplicate: false }));
+    const kit = schedKit(
+      { shards: 2, iterations: 1 },
+      { receipts: { open: (s) => key.open(s), expected: () => new Map([[0, 5]]) } },
+    );
+    const liar = new RawSession(await kit.dial());
+    const lw = await hello(liar);
+    const honest = new RawSession(await kit.dial());
+    await hello(honest);
+    const a = parseTask(await liar.call((id) => encodeLease(id)));
+    assert.ok('task' in a);
+    for (const receipts of [undefined, [receipt(a.task, a.attempt + 1)]]) {
+      // No pushes at all, then a receipt of another attempt: the first refusal ends the lease.
+      const code = await codeOf(
+        liar.call((id) => encodeTaskDone(id, { task: a.task, attempt: a.attempt, ...report, receipts })),
+      );
+      assert.equal(code, receipts ? 'TS_ERR_LEASE_EXPIRED' : 'TS_ERR_TASK_NOT_APPLIED');
+    }
+    assert.deepEqual(
+      kit.of('return').map((e) => [e.reason, e.task, e.attempt]),
+      [['unapplied', a.task, a.attempt + 1]],
+    );
+    // The liar asks first, but the returned task waits for the other worker; the liar gets the fresh one.
+    const next = parseTask(await liar.call((id) => encodeLease(id)));
+    assert.ok('task' in next && next.task !== a.task);
+    const again = parseTask(await honest.call((id) => encodeLease(id)));
+    assert.ok('task' in again);
+    assert.deepEqual([again.task, again.attempt], [a.task, a.attempt + 1]);
+    await honest.call((id) =>
+      encodeTaskDone(id, {
+        task: again.task,
+        attempt: again.attempt,
+        ...report,
+        receipts: [receipt(again.task, again.attempt)],
+      }),
+    );
+    const w = kit.sched.status().workers.find((x) => x.worker === lw.worker)!;
+    assert.deepEqual([w.tasksDone, w.tasksRefused], [0, 1]);
+    // With no other worker left, the task goes back to the one that lost it.
+    await codeOf(liar.call((id) => encodeTaskDone(id, { task: next.task, attempt: next.attempt, ...report })));
+    honest.conn.close();
+    await kit.advance(100);
+    const last = parseTask(await liar.call((id) => encodeLease(id)));
+    assert.ok('task' in last);
+    assert.deepEqual([last.task, last.attempt], [next.task, next.attempt + 1]);
+    liar.conn.close();
   });
 
   it('keeps at most MAX_WORKER_RECORDS worker records however many sessions come and go', async () => {

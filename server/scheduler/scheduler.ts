@@ -19,6 +19,7 @@ import type { Claims, TableGrant } from '../auth/capability.ts';
 import { Session, type SessionHost } from './dispatch.ts';
 import { ConsistencyGate } from './gate.ts';
 import { Leases } from './leases.ts';
+import { checkReceipts, type ReceiptChecker } from './receipts.ts';
 import { type Task, TaskQueue } from './tasks.ts';
 import {
   checkConfig,
@@ -30,7 +31,7 @@ import {
   type SchedulerProgress,
   type TaskRecord,
 } from './types.ts';
-import { Waiters } from './waiters.ts';
+import { type Waiter, Waiters } from './waiters.ts';
 import { WorkerBook } from './workers.ts';
 
 export interface SchedulerDeps {
@@ -46,6 +47,11 @@ export interface SchedulerDeps {
    * and each session a read capability; without, none are issued (a cluster that checks none).
    */
   capabilities?: CapabilityIssuer;
+  /**
+   * Push receipts (PROTOCOL.md §6.3): with these, a TASK_DONE counts only when the receipts it
+   * carries cover the task's pushes; without, every TASK_DONE of a live lease counts.
+   */
+  receipts?: ReceiptChecker;
 }
 
 /** Signs capabilities, and says what a task may push: its tables and their keys. */
@@ -324,8 +330,8 @@ export class Scheduler {
     const ran = this.clock.now() - t.grantedAt;
     const bound = this.overdueMs();
     if (ran > bound) {
-      // Held past its task's expected time, heartbeats or not: the task goes back (fenced).
-      this.leases.lose(t, 'overdue');
+      // Held past its task's expected time, heartbeats or not: the task goes back (fenced), to another worker.
+      this.giveUp(t, 'overdue');
       throw new TabshardError('TS_ERR_LEASE_EXPIRED', `task ${t.task} ran ${ran} ms, past its bound of ${bound} ms`);
     }
     this.leases.renew(t);
@@ -344,6 +350,16 @@ export class Scheduler {
     const t = this.current(s, r);
     if (t.state === 'done') return true;
     const worker = s.requireWorker();
+    if (this.deps.receipts)
+      try {
+        checkReceipts(this.cfg.job, t, r.attempt, r.receipts ?? [], this.deps.receipts);
+      } catch (err) {
+        // Not counted: the task goes back (fenced) and runs again, on another worker.
+        this.workers.unapplied(worker);
+        this.giveUp(t, 'unapplied');
+        this.pump();
+        throw err;
+      }
     this.leases.finish(t);
     t.doneAttempt = r.attempt;
     t.doneBy = worker;
@@ -378,6 +394,23 @@ export class Scheduler {
     return t;
   }
 
+  /** Takes a lease away from a worker that misbehaved with it: the task runs again, on another worker if one is live. */
+  private giveUp(t: Task, reason: string): void {
+    if (t.holder !== null) {
+      t.avoid ??= new Set();
+      t.avoid.add(t.holder);
+    }
+    this.leases.lose(t, reason);
+  }
+
+  /** Whether `worker` must leave `t` to another live worker (it lost `t` by misbehaving). */
+  private avoids(t: Task, worker: number): boolean {
+    const avoid = t.avoid;
+    if (avoid === undefined || !avoid.has(worker)) return false;
+    for (const s of this.sessions) if (s.worker !== null && !avoid.has(s.worker)) return true;
+    return false;
+  }
+
   private closed(s: Session): void {
     this.sessions.delete(s);
     this.waiters.dropSession(s);
@@ -398,44 +431,52 @@ export class Scheduler {
       return;
     }
     if (this.state === 'paused' || this.holds > 0) return;
-    while (this.waiters.size > 0) {
-      const w = this.waiters.peek()!;
+    // In arrival order; a LEASE passes over a task its worker must leave to another (`avoids`).
+    for (const w of this.waiters.all()) {
       const worker = w.session.requireWorker();
       // Affinity under eager SSP: a worker gets the shard it ran last when that shard is next up,
       // so its subscription to the shard's keys (published as the clock advances) serves the read.
-      const t = this.queue.take((i) => this.gate.open(i), this.cfg.eager ? this.lastShard.get(worker) : undefined);
-      if (!t) return;
-      this.waiters.shift();
-      this.deps.granted?.(t.task, t.attempt);
-      const attempt = this.leases.grant(t, worker, w.session);
-      this.lastShard.set(worker, t.shard);
-      const { task, shard, iteration } = t;
-      const { leaseMs, eager, stalenessLr } = this.cfg;
-      const issuer = this.deps.capabilities;
-      const cap = issuer?.sign({
-        kind: 'task',
-        job: this.cfg.job,
-        worker,
-        task,
-        attempt,
-        tables: issuer.tables(t),
-        exp: Date.now() + this.cfg.maxLeaseMs,
-      });
-      const read = this.readCapability(w.session);
-      this.reply(w.session, w.requestId, {
-        task,
-        attempt,
-        shard,
-        iteration,
-        leaseMs,
-        clock: this.gate.iterationsDone,
-        tau: this.gate.tau,
-        ...(eager ? { eager } : {}),
-        ...(stalenessLr ? { stalenessLr } : {}),
-        ...(cap ? { cap } : {}),
-        ...(read ? { read } : {}),
-      });
+      const t = this.queue.take(
+        (i) => this.gate.open(i),
+        this.cfg.eager ? this.lastShard.get(worker) : undefined,
+        (x) => this.avoids(x, worker),
+      );
+      if (t) this.grant(w, t, worker);
+      else if (!this.queue.avoiding) return; // nothing runnable for anyone
     }
+  }
+
+  private grant(w: Waiter, t: Task, worker: number): void {
+    this.waiters.remove(w);
+    this.deps.granted?.(t.task, t.attempt);
+    const attempt = this.leases.grant(t, worker, w.session);
+    this.lastShard.set(worker, t.shard);
+    const { task, shard, iteration } = t;
+    const { leaseMs, eager, stalenessLr } = this.cfg;
+    const issuer = this.deps.capabilities;
+    const cap = issuer?.sign({
+      kind: 'task',
+      job: this.cfg.job,
+      worker,
+      task,
+      attempt,
+      tables: issuer.tables(t),
+      exp: Date.now() + this.cfg.maxLeaseMs,
+    });
+    const read = this.readCapability(w.session);
+    this.reply(w.session, w.requestId, {
+      task,
+      attempt,
+      shard,
+      iteration,
+      leaseMs,
+      clock: this.gate.iterationsDone,
+      tau: this.gate.tau,
+      ...(eager ? { eager } : {}),
+      ...(stalenessLr ? { stalenessLr } : {}),
+      ...(cap ? { cap } : {}),
+      ...(read ? { read } : {}),
+    });
   }
 
   // ---- helpers ----

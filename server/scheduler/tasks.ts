@@ -25,6 +25,11 @@ export interface Task {
   renewedAt: number;
   /** Clock time the current lease was granted. */
   grantedAt: number;
+  /**
+   * Workers that lost this task by misbehaving (held it past its expected time, or reported it
+   * done without its pushes applied): it goes to another live worker when there is one.
+   */
+  avoid?: Set<number>;
 }
 
 export class TaskQueue {
@@ -79,15 +84,21 @@ export class TaskQueue {
     return Number.isInteger(task) && task >= 1 ? this.list[task - 1] : undefined;
   }
 
+  /** Whether a returned task avoids some worker (`Task.avoid`): then `take` may skip it for one. */
+  get avoiding(): boolean {
+    return this.returned.some((t) => t.avoid !== undefined && t.avoid.size > 0);
+  }
+
   /**
-   * Removes and returns the first queued task whose iteration `open` admits, or null. With
+   * Removes and returns the first queued task whose iteration `open` admits (and, of the returned
+   * ones, that `skip` does not refuse), or null. With
    * `prefer`, a task of that shard goes first: a returned one, or the fresh one in the same
    * iteration as the next fresh task (affinity never runs ahead of the iteration order).
    */
-  take(open: (iteration: number) => boolean, prefer?: number): Task | null {
+  take(open: (iteration: number) => boolean, prefer?: number, skip?: (t: Task) => boolean): Task | null {
     let first = -1;
     for (let i = 0; i < this.returned.length; i++) {
-      if (!open(this.returned[i].iteration)) continue;
+      if (!open(this.returned[i].iteration) || skip?.(this.returned[i])) continue;
       if (first < 0) first = i;
       if (prefer === undefined || this.returned[i].shard === prefer) return this.returned.splice(i, 1)[0];
     }

@@ -11,6 +11,7 @@ import { decodeError } from '../../shared/protocol/control.ts';
 import { decodeFrame, type Frame, MsgType } from '../../shared/protocol/frame.ts';
 import { MemoryNetwork, type MemoryNetworkOptions } from '../../shared/transport/memory.ts';
 import type { Conn } from '../../shared/transport/types.ts';
+import type { ReceiptChecker } from './receipts.ts';
 import { type CapabilityIssuer, Scheduler } from './scheduler.ts';
 import type { JobConfig, ResumePoint } from './types.ts';
 
@@ -91,6 +92,8 @@ export interface KitOptions {
   resume?: ResumePoint;
   /** Issue capabilities with each lease and session (Scheduler's `capabilities`). */
   capabilities?: CapabilityIssuer;
+  /** Check TASK_DONEs' receipts (Scheduler's `receipts`). */
+  receipts?: ReceiptChecker;
 }
 
 /** A scheduler listening on memory://sched, with its clock, network and records. */
@@ -120,6 +123,7 @@ export function schedKit(cfg: Partial<JobConfig> = {}, opts: KitOptions = {}) {
         }),
       log: (ev) => events.push(ev as Event),
       capabilities: opts.capabilities,
+      receipts: opts.receipts,
     },
   );
   if (opts.resume) sched.resumeFrom(opts.resume);

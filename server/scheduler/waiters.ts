@@ -49,6 +49,19 @@ export class Waiters {
     return this.list[0];
   }
 
+  /** The held LEASEs, oldest first (a copy: `remove` may be called while going through it). */
+  all(): readonly Waiter[] {
+    return [...this.list];
+  }
+
+  /** Removes one held LEASE (its hold time is counted). */
+  remove(w: Waiter): void {
+    const i = this.list.indexOf(w);
+    if (i < 0) return;
+    this.list.splice(i, 1);
+    this.release(w);
+  }
+
   /** The oldest held LEASE, removed (its hold time is counted). */
   shift(): Waiter | undefined {
     const w = this.list.shift();

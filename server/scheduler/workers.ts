@@ -26,6 +26,7 @@ interface WorkerRecord {
   sessions: number;
   since: number;
   tasksDone: number;
+  tasksRefused: number;
   examples: number;
   computeMs: number;
   waitMs: number;
@@ -70,6 +71,7 @@ export class WorkerBook {
         sessions: 0,
         since: now,
         tasksDone: 0,
+        tasksRefused: 0,
         examples: 0,
         computeMs: 0,
         waitMs: 0,
@@ -139,6 +141,12 @@ export class WorkerBook {
     this.prune(r, now);
   }
 
+  /** A TASK_DONE of `worker` was refused: its receipts did not cover the task's pushes. */
+  unapplied(worker: number): void {
+    const r = this.records.get(worker);
+    if (r) r.tasksRefused++;
+  }
+
   private prune(r: WorkerRecord, now: number): void {
     let i = 0;
     while (i < r.recent.length && r.recent[i][0] <= now - RATE_WINDOW_MS) i++;
@@ -160,6 +168,7 @@ export class WorkerBook {
         connected: r.sessions > 0,
         leases: leases.get(r.worker) ?? 0,
         tasksDone: r.tasksDone,
+        tasksRefused: r.tasksRefused,
         examples: r.examples,
         examplesPerSec: span > 0 ? (sum * 1000) / span : 0,
         computeMs: r.computeMs,

@@ -148,10 +148,14 @@ export function asPullReply(f: Frame): Float32Array {
   return f.values ?? new Float32Array(0);
 }
 
-/** Acknowledges a push; `duplicate` says it had been applied before and changed nothing now. */
-export function encodeAck(requestId: number, duplicate = false): Uint8Array[] {
+/**
+ * Acknowledges a push; `duplicate` says it had been applied before and changed nothing now;
+ * `receipt`, the push's receipt (PROTOCOL.md §6.3) as the body.
+ */
+export function encodeAck(requestId: number, duplicate = false, receipt?: Uint8Array): Uint8Array[] {
   const f = emptyFrame(MsgType.ACK, requestId);
   f.flags = duplicate ? Flag.DUPLICATE : 0;
+  if (receipt !== undefined) f.body = receipt;
   return encodeFrame(f);
 }
 

@@ -7,6 +7,7 @@
 import { TabshardError } from '../errors.ts';
 import { decodeObject, encodeJson, parseHello } from './control.ts';
 import { type Frame, MsgType } from './frame.ts';
+import { MAX_RECEIPT_CHARS, MAX_RECEIPTS } from './receipt.ts';
 
 const U32_MAX = 0xffffffff;
 /** Longest `agent`/`transport`/`app` string accepted. */
@@ -88,6 +89,8 @@ export interface TaskReport extends TaskRef {
   computeMs: number;
   waitMs: number;
   loss?: number;
+  /** The receipts the nodes gave the task's pushes (PROTOCOL.md §6.3), base64url, as they came. */
+  receipts?: string[];
 }
 
 /** The task id of (iteration, shard); 0 is "no task" on the wire. */
@@ -241,6 +244,16 @@ export function parseTaskDone(f: Frame): TaskReport {
   if (o.loss !== undefined) {
     if (typeof o.loss !== 'number' || !Number.isFinite(o.loss)) throw bad('loss must be a finite number');
     r.loss = o.loss;
+  }
+  if (o.receipts !== undefined) {
+    const list = o.receipts;
+    if (
+      !Array.isArray(list) ||
+      list.length > MAX_RECEIPTS ||
+      !list.every((s) => typeof s === 'string' && s.length <= MAX_RECEIPT_CHARS)
+    )
+      throw bad(`receipts must be at most ${MAX_RECEIPTS} strings of at most ${MAX_RECEIPT_CHARS} characters`);
+    r.receipts = list as string[];
   }
   return r;
 }
