@@ -26,6 +26,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseAggregateFlag } from '../shared/aggregate.ts';
 import type { TableSpec } from '../shared/table.ts';
 import { type JobRequest, startEmbeddedCluster } from './cluster.ts';
 import type { JobDriver } from './jobs/driver.ts';
@@ -105,6 +106,7 @@ function jobRequest(v: Record<string, string | string[] | boolean | undefined>):
       heartbeatMs: num('heartbeat-ms'),
       eager: v.eager === true,
       stalenessLr: v['staleness-lr'] === true,
+      ...(typeof v.aggregate === 'string' ? { aggregate: parseAggregateFlag(v.aggregate) } : {}),
     },
   };
 }
@@ -149,6 +151,7 @@ async function main(): Promise<void> {
       examples: { type: 'string' },
       eager: { type: 'boolean', default: false },
       'staleness-lr': { type: 'boolean', default: false },
+      aggregate: { type: 'string' },
       lifeline: { type: 'boolean', default: false },
       join: { type: 'string' },
       'data-dir': { type: 'string', default: 'tabshard-data' },

@@ -18,7 +18,7 @@ import type { CheckpointPolicy } from './durable/job-checkpointer.ts';
 import { DurableStore } from './durable/store.ts';
 import { buildApp } from './gateway/app.ts';
 import type { NewJob } from './gateway/jobs.ts';
-import { type DriverDurability, JobDriver } from './jobs/driver.ts';
+import { type DriverConfig, type DriverDurability, JobDriver } from './jobs/driver.ts';
 import { type LogregJobOptions, prepareLogregJob } from './jobs/logreg.ts';
 import { prepareTextnnJob } from './jobs/textnn.ts';
 import { type ManagerEvent, ServerManager } from './manager.ts';
@@ -83,7 +83,7 @@ export interface JobRequest {
   /** 'logreg' (default) or 'textnn'. */
   app?: 'logreg' | 'textnn';
   data: Omit<LogregJobOptions, 'job'>;
-  config?: Partial<Omit<JobConfig, 'job' | 'shards'>>;
+  config?: DriverConfig;
 }
 
 export async function startEmbeddedCluster(

@@ -2,6 +2,8 @@
  * Table definitions (docs/architecture.md §2): what a table is, shared by client and server and carried
  * in TABLE control messages. `parseTableSpec` validates untrusted JSON into a TableSpec.
  */
+
+import { type HoldSpec, parseHold } from './aggregate.ts';
 import { TabshardError } from './errors.ts';
 import { KEY_LIMIT } from './protocol/frame.ts';
 
@@ -40,6 +42,8 @@ export interface TableSpec {
   init: Initializer;
   /** Bounds on every push (absent: none, only finiteness is checked). */
   bounds?: PushBounds;
+  /** Hold the pushes of tasks by iteration and apply one aggregate per key at CLOCK (absent: apply each push). */
+  hold?: HoldSpec;
 }
 
 const bad = (why: string) => new TabshardError('TS_ERR_INVALID_ARGUMENT', why);
@@ -126,6 +130,8 @@ export function parseTableSpec(v: unknown): TableSpec {
   };
   const bounds = parseBounds(o.bounds);
   if (bounds) spec.bounds = bounds;
+  const hold = parseHold(o.hold);
+  if (hold) spec.hold = hold;
   return spec;
 }
 
@@ -138,8 +144,10 @@ function canonical(t: TableSpec): string {
   const b = t.bounds;
   const bounds = b && (b.value !== undefined || b.norm !== undefined) ? { value: b.value, norm: b.norm } : undefined;
   const { job, id, name, kind, keySpace, valueLength, updater } = t;
+  const h = t.hold;
+  const hold = h && { rule: h.rule, tasksPerIteration: h.tasksPerIteration, trim: h.trim, clip: h.clip };
   // JSON.stringify leaves out undefined members, so an absent field and an absent bound compare equal.
-  return JSON.stringify({ job, id, name, kind, keySpace, valueLength, updater, params, init, bounds });
+  return JSON.stringify({ job, id, name, kind, keySpace, valueLength, updater, params, init, bounds, hold });
 }
 
 /** True when two specs define the same table (so re-creating it is a no-op); bounds included. */

@@ -15,7 +15,11 @@
  * audit; then an `attack-summary` line with medians over the repeats. Spot checks and bans are not
  * built: `banned` is always null.
  *
- *   npm run bench:attack [-- --modes flip100,hoard --repeats 3 --workers 3 --nodes 3 --transport auto --timeout-s 900]
+ *   npm run bench:attack [-- --modes flip100,hoard --repeats 3 --workers 3 --nodes 3 --transport auto --timeout-s 900
+ *                           --aggregate median|trimmed-mean[:β]|centered-clip:τ|sum]
+ *
+ * With --aggregate, the job's tables hold each iteration's pushes and apply one aggregate per key
+ * (PROTOCOL.md §6 TABLE `hold`), every run of the repeat, clean included.
  *
  * Every process it starts (workers, server nodes) is stopped when a run ends, fails, or this
  * process is interrupted (bench/run-children.ts).
@@ -23,7 +27,8 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { median } from '../../client/task-times.ts';
-import { startEmbeddedCluster } from '../../server/cluster.ts';
+import { type JobRequest, startEmbeddedCluster } from '../../server/cluster.ts';
+import { parseAggregateFlag } from '../../shared/aggregate.ts';
 import { BIN, child, DEMO_JOB, deadline, runningCluster } from '../run-children.ts';
 
 const ATTACKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
@@ -43,6 +48,10 @@ interface Run {
   honestTasksPerS: number;
   attacker: Record<string, unknown> | null;
   attackerLeases: number;
+  /** The attacker's TASK_DONEs the scheduler refused (receipts short of the task's pushes). */
+  attackerTasksRefused: number;
+  /** Honest workers' TASK_DONEs refused (the goal: 0). */
+  honestTasksRefused: number;
   retaken: number;
   /** The honest workers' node connections by transport. */
   transports: Record<string, number>;
@@ -52,9 +61,12 @@ interface Run {
 /** One run on a fresh cluster: `workers` honest workers and, unless clean, the malicious one. */
 async function runMode(
   mode: string,
-  o: { workers: number; nodes: number; transport: string; seed: number; timeoutMs: number },
+  o: { workers: number; nodes: number; transport: string; seed: number; timeoutMs: number; aggregate?: string },
 ) {
-  const c = await startEmbeddedCluster({ nodes: o.nodes, jobs: [DEMO_JOB] });
+  const request: JobRequest = o.aggregate
+    ? { ...DEMO_JOB, config: { ...DEMO_JOB.config, aggregate: parseAggregateFlag(o.aggregate) } }
+    : DEMO_JOB;
+  const c = await startEmbeddedCluster({ nodes: o.nodes, jobs: [request] });
   runningCluster(c);
   const spawned: ReturnType<typeof child>[] = [];
   try {
@@ -63,6 +75,8 @@ async function runMode(
     let firstLease: number | undefined;
     let doneAt: number | undefined;
     const doneBy: number[] = [];
+    /** Workers of TASK_DONEs refused for receipts short of the pushes (PROTOCOL.md §6.3). */
+    const unapplied: number[] = [];
     const ended = new Promise<void>((resolve) =>
       job.listen({
         log: (e) => {
@@ -72,6 +86,7 @@ async function runMode(
             leases.set(ev.task!, [...(leases.get(ev.task!) ?? []), ev.worker!]);
           }
           if (ev.ev === 'done') doneBy.push(ev.worker!);
+          if (ev.ev === 'return' && (ev as { reason?: string }).reason === 'unapplied') unapplied.push(ev.worker!);
         },
         done: () => {
           doneAt = performance.now();
@@ -123,6 +138,8 @@ async function runMode(
       honestTasksPerS: honestTasks / (wallMs / 1000),
       attacker,
       attackerLeases,
+      attackerTasksRefused: unapplied.filter((w) => w === attackerId).length,
+      honestTasksRefused: unapplied.filter((w) => w !== attackerId).length,
       retaken,
       transports,
       audit: await job.auditTasks(),
@@ -148,7 +165,7 @@ function attackerLine(a: Record<string, unknown> | null) {
     refused,
     applied: a.applied,
     duplicates: codes.DUPLICATE ?? 0,
-    ...(a.tasksWithoutGradient === undefined ? {} : { tasksDoneWithoutGradient: a.tasksWithoutGradient }),
+    ...(a.tasksWithoutGradient === undefined ? {} : { tasksWithNoModelPushApplied: a.tasksWithoutGradient }),
     ...(a.leases === undefined ? {} : { leasesHoarded: a.leases, heldMs: median((a.heldMs as number[]) ?? []) }),
     ...((a.unexpected as string[] | undefined)?.length ? { unexpected: a.unexpected } : {}),
   };
@@ -163,6 +180,7 @@ async function main(): Promise<void> {
       nodes: { type: 'string', default: '3' },
       transport: { type: 'string', default: 'auto' },
       'timeout-s': { type: 'string', default: '900' },
+      aggregate: { type: 'string' },
     },
   });
   const asked = values.modes.split(',').filter(Boolean);
@@ -176,6 +194,7 @@ async function main(): Promise<void> {
     nodes: Number(values.nodes),
     transport: values.transport,
     timeoutMs: Number(values['timeout-s']) * 1000,
+    aggregate: values.aggregate,
   };
   const rows: Array<{
     mode: string;
@@ -209,7 +228,13 @@ async function main(): Promise<void> {
           honestTasksPerS: r4(r.honestTasksPerS),
           throughputVsClean: r4(throughput),
           throughputLost: r4(1 - throughput),
-          attacker: attacker && { ...attacker, leases: r.attackerLeases, leasesRetaken: r.retaken },
+          attacker: attacker && {
+            ...attacker,
+            leases: r.attackerLeases,
+            leasesRetaken: r.retaken,
+            tasksRefused: r.attackerTasksRefused,
+          },
+          honestTasksRefused: r.honestTasksRefused,
           honestTransports: r.transports,
           audit: r.audit,
           // Spot checks and bans are not built (THREAT_MODEL.md): no attacker is ever banned.

@@ -7,6 +7,8 @@
  * stamp, so the node's at-most-once rule makes the table itself the record: after the job,
  * every key must read exactly 1.
  */
+
+import type { HoldSpec } from '../../shared/aggregate.ts';
 import { evaluateLogreg } from '../../shared/apps/logreg-eval.ts';
 import { decodeShard } from '../../shared/apps/shard.ts';
 import { evaluateTextnn } from '../../shared/apps/textnn-eval.ts';
@@ -22,6 +24,12 @@ import { Scheduler } from '../scheduler/scheduler.ts';
 import type { JobConfig } from '../scheduler/types.ts';
 import type { LogregJob } from './logreg.ts';
 import type { TextnnJob } from './textnn.ts';
+
+/** A job's scheduler settings, and how its app tables aggregate pushes (absent: each applied as it lands). */
+export type DriverConfig = Partial<Omit<JobConfig, 'job' | 'shards'>> & {
+  /** Hold each iteration's pushes on the nodes and apply one aggregate per key (PROTOCOL.md §6 TABLE `hold`). */
+  aggregate?: Omit<HoldSpec, 'tasksPerIteration'>;
+};
 
 /** A job's application: its data, tables and target (logreg.ts, textnn.ts). */
 export type JobApp = LogregJob | TextnnJob;
@@ -67,6 +75,9 @@ export class JobDriver {
   /** When the first task was leased (performance.now()): a job's clock starts with its first worker. */
   private firstLease: number | undefined;
   private readonly audit: TableSpec;
+  private readonly aggregate: DriverConfig['aggregate'];
+  /** Releases of held iterations (CLOCK to every node), one after another. */
+  private releasing: Promise<void> = Promise.resolve();
   /** Keys of each shard's working set (counted once, when the first TASK_DONE is checked). */
   private shardKeys: number[] | null = null;
   private evaluating: Promise<void> = Promise.resolve();
@@ -76,13 +87,14 @@ export class JobDriver {
   constructor(
     readonly app: JobApp,
     private readonly manager: ServerManager,
-    config: Partial<Omit<JobConfig, 'job' | 'shards'>> = {},
+    config: DriverConfig = {},
     private readonly durable: DriverDurability | null = null,
     /** Signs the capabilities of the job's leases and sessions (a cluster whose nodes check them). */
     private readonly signer: CapabilitySigner | null = null,
     /** Opens the receipts of pushes (nodes with the cluster's admin token seal them): TASK_DONEs are checked. */
     receipts: ReceiptKey | null = null,
   ) {
+    this.aggregate = config.aggregate;
     this.audit = {
       job: app.job,
       id: Math.max(...app.tables.map((t: TableSpec) => t.id)) + 1,
@@ -127,8 +139,23 @@ export class JobDriver {
       );
     // Evaluations run one after another; a failed one is logged and the next still runs.
     this.scheduler.onIterationDone = (i) => {
-      this.checkpointer?.iterationDone(i); // first: it holds the next leases
       const at = performance.now();
+      if (this.aggregate) {
+        // Held pushes: no lease runs until every node applied iteration i's aggregate (CLOCK i + 1,
+        // which also publishes under eager SSP); the checkpoint and the evaluation come after it.
+        const resume = this.scheduler.pauseGrants();
+        const released = this.releasing.then(() => this.release(i + 1));
+        this.releasing = released;
+        released.then(() => {
+          this.checkpointer?.iterationDone(i); // holds the next leases before they resume
+          resume();
+        });
+        this.evaluating = Promise.all([this.evaluating, released])
+          .then(() => this.evaluate(i, at))
+          .catch((err) => this.logged({ ev: 'evaluate-failed', iteration: i, error: String(err) }));
+        return;
+      }
+      this.checkpointer?.iterationDone(i); // first: it holds the next leases
       // Eager SSP: the servers publish fresh values to subscribers as the slowest clock advances.
       if (this.scheduler.eager)
         this.manager
@@ -157,7 +184,8 @@ export class JobDriver {
   }
 
   get tables(): TableSpec[] {
-    return [...this.app.tables, this.audit];
+    const hold = this.aggregate && { ...this.aggregate, tasksPerIteration: this.app.shards.length };
+    return [...this.app.tables.map((t) => (hold ? { ...t, hold } : t)), this.audit];
   }
 
   /**
@@ -249,6 +277,17 @@ export class JobDriver {
       meta: this.app.meta,
       ...('model' in this.app ? { model: { ...this.app.model } } : {}),
     };
+  }
+
+  /** CLOCK `clock` to every node: held tables apply the iterations below it. A failure is logged (what a dead node held is lost). */
+  private async release(clock: number): Promise<void> {
+    const t0 = performance.now();
+    try {
+      await this.manager.publish(this.app.job, clock);
+      this.logged({ ev: 'released', clock, ms: Math.round(performance.now() - t0) });
+    } catch (err) {
+      this.logged({ ev: 'release-failed', clock, error: String(err) });
+    }
   }
 
   /** Reads the audit table: how many tasks were applied never, once, more than once. */

@@ -95,6 +95,12 @@ export class PushDedupe {
     t.fence = Math.max(t.fence, attempt);
   }
 
+  /** Forgets that `seqs` of `task` were applied (held pushes dropped before they were: §6 TABLE `hold`). */
+  forget(task: number, seqs: readonly number[]): void {
+    const t = this.tasks.get(task);
+    if (t) for (const s of seqs) t.seqs.delete(s);
+  }
+
   private task(task: number): TaskState {
     let t = this.tasks.get(task);
     if (!t) {

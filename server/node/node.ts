@@ -232,6 +232,31 @@ export class ServerNode {
     if (this.cluster) checkOwner(this.ownsAll, this.id, this.cluster.ring, t, keys);
   }
 
+  /**
+   * CLOCK: the job's slowest clock reached `clock`. Held tables apply their aggregates of the
+   * iterations below it (PROTOCOL.md §6 TABLE `hold`) and replicate the rows; then subscribers
+   * get fresh values (§5.1) and the manager its ACK.
+   */
+  private clock(conn: Conn, job: number, clock: number, requestId: number): void {
+    const released: Array<[Table, Float64Array]> = [];
+    for (const t of this.jobs.get(job)?.values() ?? []) {
+      const keys = t.release(clock);
+      if (keys !== null) released.push([t, keys]);
+    }
+    let waiting = released.length + 1;
+    let failed: TabshardError | null = null;
+    const one = (err: TabshardError | null) => {
+      failed ??= err;
+      if (--waiting > 0) return;
+      this.subs.publish(job, clock);
+      conn.send(failed ? encodeError(requestId, failed) : encodeAck(requestId));
+    };
+    for (const [t, keys] of released)
+      if (this.replicator) this.replicator.forward(t, { kind: 'list', keys }, null, 'master', one);
+      else one(null);
+    one(null);
+  }
+
   private onMessage(conn: Conn, msg: Uint8Array): void {
     if (this.opts.benchRaw && msg[0] === RAW_MAGIC) {
       this.rawEcho(conn, msg);
@@ -293,7 +318,8 @@ export class ServerNode {
                 duplicate: !applied,
               })
             : undefined;
-        if (this.replicator === null) {
+        // A held push changed no row (held tables replicate their aggregate, at CLOCK).
+        if (this.replicator === null || (applied && t.holds(m.task))) {
           conn.send(encodeAck(m.requestId, !applied, receipt));
           return;
         }
@@ -339,8 +365,7 @@ export class ServerNode {
       }
       case MsgType.CLOCK: {
         this.access.checkAdmin(conn);
-        this.subs.publish(f.job, parseClock(f));
-        conn.send(encodeAck(f.requestId));
+        this.clock(conn, f.job, parseClock(f), f.requestId);
         return;
       }
       case MsgType.HELLO: {
@@ -397,7 +422,7 @@ export class ServerNode {
         );
         if (table < 0 || task < 1 || attempt < 0)
           throw new TabshardError('TS_ERR_FRAME_MALFORMED', 'fence needs table, task, attempt');
-        this.table(f.job, table).dedupe.fence(task, attempt);
+        this.table(f.job, table).fence(task, attempt);
         conn.send(encodeAck(f.requestId));
         return;
       }

@@ -22,6 +22,7 @@ import type { TableSpec } from '../../shared/table.ts';
 import { createUpdater } from '../updaters/index.ts';
 import { PushDedupe } from './dedupe.ts';
 import { DenseStore } from './dense-store.ts';
+import { HeldPushes, type HeldStats } from './held.ts';
 import { EXPORT_KEYS, type RowChunk, rowsLength } from './rows.ts';
 import { SparseStore } from './sparse-store.ts';
 
@@ -35,6 +36,8 @@ export interface TableStats {
   duplicates: number;
   /** Pushes refused for breaking one of the table's bounds (TS_ERR_PUSH_BOUND). */
   bounded: number;
+  /** A holding table's held pushes (spec `hold`). */
+  held?: HeldStats;
 }
 
 export class Table {
@@ -51,12 +54,63 @@ export class Table {
   private readonly scan = new Float64Array(2);
   /** State arrays the updater keeps per value (rows carry 1 + stateSlots floats per value). */
   readonly stateSlots: number;
+  /** The pushes of tasks held until their iteration's CLOCK (spec `hold`), or null: applied as they land. */
+  readonly held: HeldPushes | null;
 
   constructor(readonly spec: TableSpec) {
     const updater = createUpdater(spec.updater, spec.params);
     this.stateSlots = updater.stateSlots;
     this.dense = spec.kind === 'dense' ? new DenseStore(spec.valueLength, spec.init, updater, spec.keySpace) : null;
     this.sparse = spec.kind === 'sparse' ? new SparseStore(spec.valueLength, spec.init, updater) : null;
+    this.held = spec.hold ? new HeldPushes(spec.hold, spec.valueLength) : null;
+  }
+
+  /** Whether a push under `task` is held rather than applied (PROTOCOL.md §6 TABLE `hold`). */
+  holds(task: TaskStamp | null): boolean {
+    return this.held !== null && task !== null && task.task !== 0;
+  }
+
+  /** FENCE: pushes of `task` from attempts below `attempt` are refused; held ones are dropped and their seqs forgotten. */
+  fence(task: number, attempt: number): void {
+    this.dedupe.fence(task, attempt);
+    if (this.held) this.dedupe.forget(task, this.held.drop(task, attempt));
+  }
+
+  /**
+   * CLOCK `clock`: applies the aggregate of every held iteration below it — a key's estimate as
+   * many times as it had rows, in pushes of the keys that had more than r rows, r = 0, 1, …;
+   * returns the keys it changed (for the replicas), or null when nothing was held.
+   */
+  release(clock: number): Float64Array | null {
+    const agg = this.held?.release(clock) ?? null;
+    if (agg === null) return null;
+    const d = this.spec.valueLength;
+    let keys = agg.keys;
+    let values = agg.values;
+    let counts = agg.counts;
+    for (let r = 0; keys.length > 0; r++) {
+      this.step++;
+      this.applied++;
+      if (this.sparse) this.sparse.push(keys, values, this.step);
+      else this.dense!.pushKeys(keys, values, this.step);
+      // The keys with a row more: a smaller sorted list (values copied, d per key).
+      let m = 0;
+      for (let i = 0; i < keys.length; i++) if (counts[i] > r + 1) m++;
+      const k2 = new Float64Array(m);
+      const v2 = new Float32Array(m * d);
+      const c2 = new Uint32Array(m);
+      for (let i = 0, j = 0; i < keys.length; i++)
+        if (counts[i] > r + 1) {
+          k2[j] = keys[i];
+          c2[j] = counts[i];
+          v2.set(values.subarray(i * d, (i + 1) * d), j * d);
+          j++;
+        }
+      keys = k2;
+      values = v2;
+      counts = c2;
+    }
+    return agg.keys;
   }
 
   /** Checks keys against the key space and returns how many keys they name. */
@@ -81,6 +135,11 @@ export class Table {
     if (task && this.dedupe.seen(task)) {
       this.duplicates++;
       return false;
+    }
+    if (this.holds(task)) {
+      this.held!.add(task!, keyList(keys), values);
+      this.dedupe.record(task!);
+      return true;
     }
     this.step++;
     this.applied++;
@@ -206,6 +265,7 @@ export class Table {
       pulls: this.pulls,
       duplicates: this.duplicates,
       bounded: this.bounded,
+      ...(this.held ? { held: this.held.status() } : {}),
     };
   }
 }

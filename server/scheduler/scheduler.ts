@@ -169,20 +169,25 @@ export class Scheduler {
     return p;
   }
 
+  /** Holds new leases (LEASEs wait) until the returned function is called (once; later calls do nothing). */
+  pauseGrants(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      this.pump();
+    };
+  }
+
   /**
    * Holds new leases (LEASEs wait) until the returned release is called; resolves once no lease
    * is out, so the servers' state is a consistent cut: every task done or not begun by a live
    * attempt (a checkpoint is taken then).
    */
   async hold(): Promise<() => void> {
-    this.holds++;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      this.holds--;
-      this.pump();
-    };
+    const release = this.pauseGrants();
     await new Promise<void>((resolve) => {
       this.quietWaiters.push(resolve);
       this.checkQuiet();
