@@ -53,9 +53,8 @@ for (const [name, hold] of rules) {
     (globalThis as { gc?: () => void }).gc?.();
     const h0 = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
     const t0 = performance.now();
-    pushes.forEach((p, i) =>
-      t.push({ kind: 'list', keys: p.keys }, p.values, { worker: 1, task: i + 1, attempt: 0, seq: 0 }),
-    );
+    for (let i = 0; i < pushes.length; i++)
+      t.push({ kind: 'list', keys: pushes[i].keys }, pushes[i].values, { worker: 1, task: i + 1, attempt: 0, seq: 0 });
     const t1 = performance.now();
     held.push(t.stats().held?.bytes ?? 0);
     heap.push(process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers - h0);
