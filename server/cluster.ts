@@ -22,7 +22,6 @@ import { type DriverConfig, type DriverDurability, JobDriver } from './jobs/driv
 import { type LogregJobOptions, prepareLogregJob } from './jobs/logreg.ts';
 import { prepareTextnnJob } from './jobs/textnn.ts';
 import { type ManagerEvent, ServerManager } from './manager.ts';
-import type { JobConfig } from './scheduler/types.ts';
 import { tcpDialer } from './transports/tcp.ts';
 
 const BIN = fileURLToPath(new URL('../bin/tabshard.mjs', import.meta.url));
