@@ -578,8 +578,7 @@ export class Tamperer {
   private readonly order = new Map<number, Attack>();
   /** Tasks a push of whose to the model table a node applied. */
   private readonly pushed = new Set<number>();
-  /** Frames a node applied, by task: the client's own and altered ones (not extra: no re-run repeats those seqs). */
-  private readonly appliedFrames = new Map<number, number>();
+
   private readonly uniform: () => number;
 
   constructor(private readonly o: TamperOptions) {
@@ -618,13 +617,6 @@ export class Tamperer {
    */
   lostTasks(): number[] {
     return [...this.order.keys()].filter((t) => !this.pushed.has(t));
-  }
-
-  /** Frames of `tasks` a node applied (own or altered), whose seqs a re-run of those tasks sends again. */
-  framesApplied(tasks: Iterable<number>): number {
-    let n = 0;
-    for (const t of tasks) n += this.appliedFrames.get(t) ?? 0;
-    return n;
   }
 
   /** Every reply seen, by code (the attacks' and the client's own). */
@@ -762,8 +754,6 @@ export class Tamperer {
         if (p.want !== null && !([] as string[]).concat(p.want).includes(code) && p.tally.unexpected.length < 20)
           p.tally.unexpected.push(`${p.kind} frame: ${code}, predicted ${p.want}`);
         if (code === 'ok' && p.model) this.pushed.add(p.task);
-        if (code === 'ok' && p.kind !== 'extra')
-          this.appliedFrames.set(p.task, (this.appliedFrames.get(p.task) ?? 0) + 1);
         if (code === 'ok' && p.bytes) applied.push(p.bytes.slice());
         if (applied.length > 64) applied.shift();
         if (p.kind === 'extra') return;

@@ -184,8 +184,14 @@ export class JobDriver {
   }
 
   get tables(): TableSpec[] {
-    const hold = this.aggregate && { ...this.aggregate, tasksPerIteration: this.app.shards.length };
-    return [...this.app.tables.map((t) => (hold ? { ...t, hold } : t)), this.audit];
+    if (!this.aggregate) return [...this.app.tables, this.audit];
+    const tasksPerIteration = this.app.shards.length;
+    const hold = { ...this.aggregate, tasksPerIteration };
+    // The audit holds too (its sum): a refused attempt's mark is dropped with its other pushes.
+    return [
+      ...this.app.tables.map((t) => ({ ...t, hold })),
+      { ...this.audit, hold: { rule: 'sum' as const, tasksPerIteration } },
+    ];
   }
 
   /**
