@@ -20,6 +20,36 @@ interface HeldPush {
   values: Float32Array;
 }
 
+/** An iteration's aggregate: per key (sorted), the estimate and how many rows it had. */
+export interface Aggregate {
+  keys: Float64Array;
+  values: Float32Array;
+  counts: Uint32Array;
+  /** The pushes that apply it: pass r holds the keys with more than r rows (each a sorted list). */
+  passes(): Iterable<{ keys: Float64Array; values: Float32Array }>;
+}
+
+function* passes(keys: Float64Array, values: Float32Array, counts: Uint32Array, d: number) {
+  for (let r = 0; keys.length > 0; r++) {
+    yield { keys, values };
+    let m = 0;
+    for (let i = 0; i < keys.length; i++) if (counts[i] > r + 1) m++;
+    const k2 = new Float64Array(m);
+    const v2 = new Float32Array(m * d);
+    const c2 = new Uint32Array(m);
+    for (let i = 0, j = 0; i < keys.length; i++)
+      if (counts[i] > r + 1) {
+        k2[j] = keys[i];
+        c2[j] = counts[i];
+        v2.set(values.subarray(i * d, (i + 1) * d), j * d);
+        j++;
+      }
+    keys = k2;
+    values = v2;
+    counts = c2;
+  }
+}
+
 export interface HeldStats {
   /** Pushes held now, and the bytes their copies take. */
   pushes: number;
@@ -79,7 +109,7 @@ export class HeldPushes {
    * rule's estimate (d values per key) and how many rows each key had — or null when nothing was
    * held there.
    */
-  release(clock: number): { keys: Float64Array; values: Float32Array; counts: Uint32Array } | null {
+  release(clock: number): Aggregate | null {
     const pushes: HeldPush[] = [];
     for (const [i, list] of this.byIteration)
       if (i < clock) {
@@ -131,7 +161,7 @@ export class HeldPushes {
     const keys = outKeys.slice(0, u);
     const values = outValues.slice(0, u * d);
     const counts = outCounts.slice(0, u);
-    return { keys, values, counts };
+    return { keys, values, counts, passes: () => passes(keys, values, counts, d) };
   }
 
   status(): HeldStats {

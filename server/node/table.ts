@@ -84,31 +84,11 @@ export class Table {
   release(clock: number): Float64Array | null {
     const agg = this.held?.release(clock) ?? null;
     if (agg === null) return null;
-    const d = this.spec.valueLength;
-    let keys = agg.keys;
-    let values = agg.values;
-    let counts = agg.counts;
-    for (let r = 0; keys.length > 0; r++) {
+    for (const { keys, values } of agg.passes()) {
       this.step++;
       this.applied++;
       if (this.sparse) this.sparse.push(keys, values, this.step);
       else this.dense!.pushKeys(keys, values, this.step);
-      // The keys with a row more: a smaller sorted list (values copied, d per key).
-      let m = 0;
-      for (let i = 0; i < keys.length; i++) if (counts[i] > r + 1) m++;
-      const k2 = new Float64Array(m);
-      const v2 = new Float32Array(m * d);
-      const c2 = new Uint32Array(m);
-      for (let i = 0, j = 0; i < keys.length; i++)
-        if (counts[i] > r + 1) {
-          k2[j] = keys[i];
-          c2[j] = counts[i];
-          v2.set(values.subarray(i * d, (i + 1) * d), j * d);
-          j++;
-        }
-      keys = k2;
-      values = v2;
-      counts = c2;
     }
     return agg.keys;
   }
