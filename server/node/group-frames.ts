@@ -12,8 +12,9 @@ import { asForward, asMigrate, encodeForwardAck } from '../../shared/protocol/re
 import type { Conn } from '../../shared/transport/types.ts';
 import { type Chains, precedesAll } from './chain.ts';
 import { parseDedupeRecords } from './dedupe.ts';
-import type { Replicator } from './replication.ts';
-import type { Table } from './table.ts';
+import { valuesFor } from './held.ts';
+import type { HeldValues, Replicator } from './replication.ts';
+import { keyList, type Table } from './table.ts';
 
 export interface GroupHost {
   /** The table (TS_ERR_UNKNOWN_TABLE when the node has none). */
@@ -67,9 +68,22 @@ export class GroupFrames {
         'TS_ERR_NOT_OWNER',
         `${from} does not precede ${this.self} in these keys' chains (ring v${chains.version})`,
       );
-    t.writeRows(m.keys, m.rows);
-    t.advanceSteps(m.steps);
-    if (m.task) t.dedupe.record(m.task);
+    let held: HeldValues | undefined;
+    if (m.held) {
+      // A held push (§6 TABLE `hold`): held here too, under its stamp; a resend is a duplicate
+      // here, and goes on down the chain all the same (its first copy may still be on its way).
+      if (!t.held) throw new TabshardError('TS_ERR_FRAME_MALFORMED', `table ${m.table} does not hold pushes`);
+      if (t.push(m.keys, m.rows, m.task)) held = t.lastHeld!;
+      else {
+        const keys = keyList(m.keys).slice();
+        const values = m.rows.slice();
+        held = (sub) => valuesFor(keys, values, t.spec.valueLength, sub);
+      }
+    } else {
+      t.writeRows(m.keys, m.rows);
+      t.advanceSteps(m.steps);
+      if (m.task) t.dedupe.record(m.task);
+    }
     const requestId = m.requestId;
     const r = this.host.replicator;
     if (r === null) {
@@ -77,8 +91,13 @@ export class GroupFrames {
       return;
     }
     // Down the chain; this node's ack waits for the rest of it.
-    r.forward(t, m.keys, m.task, 'replica', (err) =>
-      conn.send(err ? encodeError(requestId, err) : encodeForwardAck(requestId)),
+    r.forward(
+      t,
+      m.keys,
+      m.task,
+      'replica',
+      (err) => conn.send(err ? encodeError(requestId, err) : encodeForwardAck(requestId)),
+      held,
     );
   }
 

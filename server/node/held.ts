@@ -5,12 +5,16 @@
  * never reach the model, and their seqs are forgotten so the task's re-run applies its own); a
  * CLOCK past an iteration releases it as one aggregate per key.
  *
- * Not yet: the held pushes live on the master only (replicas get the aggregate's rows after it is
- * applied), so a master that dies loses what it held; and a node does not move its held pushes
- * when keys migrate (join or drain while an iteration is held).
+ * Held pushes go down the chain as they came (FORWARD with flag HELD, PROTOCOL.md §5.3) and every
+ * chain member releases its own copy at CLOCK: the same pushes in the same order give the same
+ * aggregate, and a replica promoted after its master died releases what the master held.
+ *
+ * Not yet: a node does not move its held pushes when keys migrate (join or drain while an
+ * iteration is held), and checkpoints do not carry them.
  */
 import { type AggregateScratch, aggregateRows, aggregateScratch, type HoldSpec } from '../../shared/aggregate.ts';
 import type { TaskStamp } from '../../shared/protocol/frame.ts';
+import type { KvKeys } from '../../shared/protocol/kv.ts';
 
 interface HeldPush {
   task: number;
@@ -50,6 +54,23 @@ function* passes(keys: Float64Array, values: Float32Array, counts: Uint32Array, 
   }
 }
 
+/** The values (d per key) of `sub`, a subset of the sorted `keys` whose values are `values`. */
+export function valuesFor(keys: Float64Array, values: Float32Array, d: number, sub: KvKeys): Float32Array {
+  const want: number[] = [];
+  if (sub.kind === 'list') for (const k of sub.keys) want.push(k);
+  else {
+    const b = sub.kind === 'range' ? [sub.begin, sub.end] : Array.from(sub.bounds);
+    for (let i = 0; i < b.length; i += 2) for (let k = b[i]; k < b[i + 1]; k++) want.push(k);
+  }
+  const out = new Float32Array(want.length * d);
+  let at = 0;
+  want.forEach((k, w) => {
+    while (at < keys.length && keys[at] < k) at++;
+    out.set(values.subarray(at * d, (at + 1) * d), w * d);
+  });
+  return out;
+}
+
 export interface HeldStats {
   /** Pushes held now, and the bytes their copies take. */
   pushes: number;
@@ -73,8 +94,11 @@ export class HeldPushes {
     return Math.floor((task - 1) / this.spec.tasksPerIteration);
   }
 
-  /** Holds a checked push of `stamp` (its keys sorted, `keys` and `values` copied). */
-  add(stamp: TaskStamp, keys: Float64Array, values: Float32Array): void {
+  /**
+   * Holds a checked push of `stamp` (its keys sorted, `keys` and `values` copied); returns its
+   * values for any subset of its keys (what a FORWARD down the chain carries).
+   */
+  add(stamp: TaskStamp, keys: Float64Array, values: Float32Array): (sub: KvKeys) => Float32Array {
     const i = this.iterationOf(stamp.task);
     let list = this.byIteration.get(i);
     if (list === undefined) {
@@ -85,6 +109,7 @@ export class HeldPushes {
     list.push(p);
     this.stats.pushes++;
     this.stats.bytes += p.keys.byteLength + p.values.byteLength;
+    return (sub) => valuesFor(p.keys, p.values, this.d, sub);
   }
 
   /** Drops the held pushes of `task` from attempts below `attempt`; returns their seqs. */

@@ -234,27 +234,14 @@ export class ServerNode {
 
   /**
    * CLOCK: the job's slowest clock reached `clock`. Held tables apply their aggregates of the
-   * iterations below it (PROTOCOL.md §6 TABLE `hold`) and replicate the rows; then subscribers
-   * get fresh values (§5.1) and the manager its ACK.
+   * iterations below it (PROTOCOL.md §6 TABLE `hold`) — on a master and on each replica alike,
+   * each from its own copy of the held pushes (forwarded down the chain as they came); then
+   * subscribers get fresh values (§5.1) and the manager its ACK.
    */
   private clock(conn: Conn, job: number, clock: number, requestId: number): void {
-    const released: Array<[Table, Float64Array]> = [];
-    for (const t of this.jobs.get(job)?.values() ?? []) {
-      const keys = t.release(clock);
-      if (keys !== null) released.push([t, keys]);
-    }
-    let waiting = released.length + 1;
-    let failed: TabshardError | null = null;
-    const one = (err: TabshardError | null) => {
-      failed ??= err;
-      if (--waiting > 0) return;
-      this.subs.publish(job, clock);
-      conn.send(failed ? encodeError(requestId, failed) : encodeAck(requestId));
-    };
-    for (const [t, keys] of released)
-      if (this.replicator) this.replicator.forward(t, { kind: 'list', keys }, null, 'master', one);
-      else one(null);
-    one(null);
+    for (const t of this.jobs.get(job)?.values() ?? []) t.release(clock);
+    this.subs.publish(job, clock);
+    conn.send(encodeAck(requestId));
   }
 
   private onMessage(conn: Conn, msg: Uint8Array): void {
@@ -318,14 +305,25 @@ export class ServerNode {
                 duplicate: !applied,
               })
             : undefined;
-        // A held push changed no row (held tables replicate their aggregate, at CLOCK).
-        if (this.replicator === null || (applied && t.holds(m.task))) {
+        if (this.replicator === null) {
           conn.send(encodeAck(m.requestId, !applied, receipt));
+          return;
+        }
+        const requestId = m.requestId;
+        if (applied && t.holds(m.task)) {
+          // A held push goes down the chain as it is; every member releases its own copy at CLOCK.
+          this.replicator.forward(
+            t,
+            m.keys,
+            m.task,
+            'master',
+            (err) => conn.send(err ? encodeError(requestId, err) : encodeAck(requestId, false, receipt)),
+            t.lastHeld!,
+          );
           return;
         }
         // Acknowledged once the chain holds the rows. A duplicate forwards the current rows
         // again: its first copy's forward may still be on its way when the resend arrives.
-        const requestId = m.requestId;
         const stamp = applied && (f.flags & Flag.RESLICED) === 0 ? m.task : null;
         this.replicator.forward(t, m.keys, stamp, 'master', (err) =>
           conn.send(err ? encodeError(requestId, err) : encodeAck(requestId, !applied, receipt)),

@@ -61,6 +61,9 @@ export interface ReplicationStats {
   retries: number;
 }
 
+/** A held push's values for a subset of its keys (the FORWARD of a held push, Flag.HELD). */
+export type HeldValues = (sub: KvKeys) => Float32Array;
+
 export class Replicator {
   readonly stats: ReplicationStats = {
     forwardsPending: 0,
@@ -93,6 +96,7 @@ export class Replicator {
     stamp: TaskStamp | null,
     role: 'master' | 'replica',
     done: (err: TabshardError | null) => void,
+    held?: HeldValues,
   ): void {
     const ring = this.host.chains();
     if (ring === null || ring.k === 0 || ring.nodes.length < 2) {
@@ -110,6 +114,7 @@ export class Replicator {
         done(err);
       },
       0,
+      held,
     );
   }
 
@@ -120,6 +125,7 @@ export class Replicator {
     role: 'master' | 'replica',
     done: (err: TabshardError | null) => void,
     tries: number,
+    held?: HeldValues,
   ): void {
     const ring = this.host.chains();
     if (ring === null || ring.k === 0 || ring.nodes.length < 2) {
@@ -156,10 +162,19 @@ export class Replicator {
     const retry: KvKeys[] = [];
     const steps = t.steps;
     for (const [node, sub] of groups) {
-      const rows = t.rows(sub);
+      const rows = held ? held(sub) : t.rows(sub);
       this.stats.forwards++;
       this.stats.forwardBytes += rows.byteLength;
-      const msg = { requestId: 0, job: t.spec.job, table: t.spec.id, steps, task: stamp, keys: sub, rows };
+      const msg = {
+        requestId: 0,
+        job: t.spec.job,
+        table: t.spec.id,
+        steps,
+        task: stamp,
+        keys: sub,
+        rows,
+        held: !!held,
+      };
       this.send(
         node,
         (requestId) => encodeForward({ ...msg, requestId }),
@@ -191,6 +206,7 @@ export class Replicator {
                   if (--pending === 0) done(first);
                 },
                 tries + 1,
+                held,
               );
           };
           if (wait === 0) again();

@@ -56,6 +56,8 @@ export class Table {
   readonly stateSlots: number;
   /** The pushes of tasks held until their iteration's CLOCK (spec `hold`), or null: applied as they land. */
   readonly held: HeldPushes | null;
+  /** The values of the push `push` held last, for any subset of its keys (its FORWARD down the chain). */
+  lastHeld: ((sub: KvKeys) => Float32Array) | null = null;
 
   constructor(readonly spec: TableSpec) {
     const updater = createUpdater(spec.updater, spec.params);
@@ -117,7 +119,7 @@ export class Table {
       return false;
     }
     if (this.holds(task)) {
-      this.held!.add(task!, keyList(keys), values);
+      this.lastHeld = this.held!.add(task!, keyList(keys), values);
       this.dedupe.record(task!);
       return true;
     }
@@ -251,7 +253,7 @@ export class Table {
 }
 
 /** The keys as one sorted list (ranges spelled out). */
-function keyList(keys: KvKeys): Float64Array {
+export function keyList(keys: KvKeys): Float64Array {
   if (keys.kind === 'list') return keys.keys;
   const out = new Float64Array(countKeys(keys));
   forEachRange(keys, (begin, end, at) => {

@@ -63,8 +63,13 @@ export const Flag = {
    * under that frame's stamp. The node forwards its rows without the stamp (PROTOCOL.md §5.3).
    */
   RESLICED: 1 << 4,
+  /**
+   * On a FORWARD: the values are a held push's (n·d floats, PROTOCOL.md §6 TABLE `hold`), which
+   * the receiver holds under the task stamp too, not rows to write.
+   */
+  HELD: 1 << 5,
 } as const;
-const KNOWN_FLAGS = Flag.HAS_TASK | Flag.DUPLICATE | Flag.NO_REPLY | Flag.CACHE_KEYS | Flag.RESLICED;
+const KNOWN_FLAGS = Flag.HAS_TASK | Flag.DUPLICATE | Flag.NO_REPLY | Flag.CACHE_KEYS | Flag.RESLICED | Flag.HELD;
 
 export const KeyKind = { NONE: 0, RANGE: 1, LIST64: 2, DELTA32: 3, CACHED: 4, RANGES: 5 } as const;
 export const ValueKind = { NONE: 0, F32: 1, BYTES: 2, F16: 3, COMPRESSED: 4 } as const;

@@ -8,7 +8,7 @@
  */
 import { TabshardError } from '../errors.ts';
 import { decodeObject } from './control.ts';
-import { emptyFrame, encodeFrame, type Frame, MsgType, type TaskStamp } from './frame.ts';
+import { emptyFrame, encodeFrame, Flag, type Frame, MsgType, type TaskStamp } from './frame.ts';
 import { type KvKeys, requestKeys } from './kv.ts';
 
 export interface RowsMsg {
@@ -20,6 +20,8 @@ export interface RowsMsg {
   task: TaskStamp | null;
   keys: KvKeys;
   rows: Float32Array;
+  /** FORWARD only: `rows` are a held push's values (Flag.HELD). */
+  held?: boolean;
 }
 
 /** What a MIGRATE asks: clear ranges ([begin, end) pairs), write rows, or merge records (a JSON object). */
@@ -35,6 +37,7 @@ function rowsFrame(type: MsgType, m: RowsMsg): Uint8Array[] {
   if (!Number.isInteger(m.steps) || m.steps < 0 || m.steps > 0x7fffffff) throw shape(`steps ${m.steps}`);
   return encodeFrame({
     ...emptyFrame(type, m.requestId),
+    flags: m.held ? Flag.HELD : 0,
     job: m.job,
     table: m.table,
     clock: m.steps,
@@ -48,7 +51,18 @@ function asRows(f: Frame, what: string): RowsMsg {
   const keys = requestKeys(f.keys, what);
   if (!f.values) throw shape(`${what} without float32 rows`);
   if (f.clock < 0) throw shape(`${what}: steps ${f.clock}`);
-  return { requestId: f.requestId, job: f.job, table: f.table, steps: f.clock, task: f.task, keys, rows: f.values };
+  const held = (f.flags & Flag.HELD) !== 0;
+  if (held && (f.type !== MsgType.FORWARD || f.task === null)) throw shape(`${what}: HELD needs a FORWARD with a task`);
+  return {
+    requestId: f.requestId,
+    job: f.job,
+    table: f.table,
+    steps: f.clock,
+    task: f.task,
+    keys,
+    rows: f.values,
+    held,
+  };
 }
 
 export function encodeForward(m: RowsMsg): Uint8Array[] {
