@@ -61,12 +61,17 @@ export function parseHold(v: unknown): HoldSpec | undefined {
  */
 export function parseAggregateFlag(s: string): Omit<HoldSpec, 'tasksPerIteration'> {
   const [rule, param, ...rest] = s.split(':');
-  if (rest.length > 0) throw bad(`aggregate "${s}": rule[:parameter]`);
+  const flag = (why: string) => bad(`--aggregate ${s}: ${why} (sum, median, trimmed-mean[:β], centered-clip:τ)`);
+  if (rest.length > 0) throw flag('rule[:parameter]');
   const x = param === undefined ? undefined : Number(param);
-  if (param !== undefined && (rule === 'sum' || rule === 'median')) throw bad(`aggregate ${rule} takes no parameter`);
+  if (param !== undefined && (rule === 'sum' || rule === 'median')) throw flag(`${rule} takes no parameter`);
   const o = { rule, tasksPerIteration: 1, ...(rule === 'trimmed-mean' ? { trim: x } : { clip: x }) };
-  const { tasksPerIteration: _, ...spec } = parseHold(o)!;
-  return spec;
+  try {
+    const { tasksPerIteration: _, ...spec } = parseHold(o)!;
+    return spec;
+  } catch (err) {
+    throw flag(err instanceof TabshardError ? err.message.replace(/^[^:]*: /, '') : String(err));
+  }
 }
 
 /** Scratch arrays reused across keys (grown as needed). */

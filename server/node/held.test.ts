@@ -9,7 +9,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from '../../client/worker.ts';
-import { aggregateRows, aggregateScratch, type HoldSpec, parseHold } from '../../shared/aggregate.ts';
+import {
+  aggregateRows,
+  aggregateScratch,
+  type HoldSpec,
+  parseAggregateFlag,
+  parseHold,
+} from '../../shared/aggregate.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import type { KvKeys } from '../../shared/protocol/kv.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
@@ -76,6 +82,16 @@ describe('held aggregation', () => {
     ])
       assert.throws(() => parseHold(bad), isCode('TS_ERR_INVALID_ARGUMENT'), JSON.stringify(bad));
     assert.deepEqual(parseHold({ rule: 'median', tasksPerIteration: 16 }), { rule: 'median', tasksPerIteration: 16 });
+    // The command line's spelling (`tabshard start --aggregate`).
+    assert.deepEqual(parseAggregateFlag('median'), { rule: 'median' });
+    assert.deepEqual(parseAggregateFlag('trimmed-mean:0.1'), { rule: 'trimmed-mean', trim: 0.1 });
+    assert.deepEqual(parseAggregateFlag('centered-clip:2.5'), { rule: 'centered-clip', clip: 2.5 });
+    for (const bad of ['mean', 'median:3', 'trimmed-mean:0.6', 'centered-clip', 'centered-clip:x', 'sum:1:2'])
+      assert.throws(
+        () => parseAggregateFlag(bad),
+        (e) => isCode('TS_ERR_INVALID_ARGUMENT')(e) && /--aggregate/.test(String(e)),
+        bad,
+      );
   });
 
   it('holds task pushes until CLOCK, drops a fenced attempt’s and lets its re-run apply under the same seqs', () => {
