@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Frame } from '../../shared/protocol/frame.ts';
 import { receiptToString } from '../../shared/protocol/receipt.ts';
 import {
   encodeHeartbeat,
@@ -18,7 +19,7 @@ import {
 } from '../../shared/protocol/sched.ts';
 import { CapabilitySigner, CapabilityVerifier } from '../auth/capability.ts';
 import { ReceiptKey } from '../auth/receipt.ts';
-import { codeOf, RawSession, schedKit } from './testkit.ts';
+import { codeOf, RawSession, schedKit, track } from './testkit.ts';
 import { MAX_WORKER_RECORDS } from './workers.ts';
 
 const report = { examples: 10, computeMs: 4, waitMs: 1 };
@@ -123,6 +124,15 @@ describe('scheduler against untrusted workers', () => {
     const again = parseTask(await honest.call((id) => encodeLease(id)));
     assert.ok('task' in again);
     assert.ok(hw.worker > 0);
+    // Benched (benchMs, default 60 s) while the honest worker has a session: a task is left, yet
+    // the hoarder's LEASE is held and answered `wait`; once the bench is over it gets the task.
+    const asked = track(hoarder.call((id) => encodeLease(id)));
+    await kit.advance(10_500);
+    assert.ok(asked.done);
+    assert.deepEqual(parseTask(asked.value as Frame), { wait: 0 });
+    await kit.advance(50_000);
+    const later = parseTask(await hoarder.call((id) => encodeLease(id)));
+    assert.ok('task' in later, JSON.stringify(later));
     hoarder.conn.close();
     honest.conn.close();
   });

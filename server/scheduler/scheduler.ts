@@ -83,6 +83,8 @@ export class Scheduler {
   private readonly lastShard = new Map<number, number>();
   /** Holds on new leases (checkpoints) and who waits for the leases out to end. */
   private holds = 0;
+  /** Workers benched after an overdue lease, until this clock time (`benchMs`). */
+  private readonly benched = new Map<number, number>();
   private quietWaiters: Array<() => void> = [];
   /** When each session's read capability expires (ms since the epoch; capabilities use wall time). */
   private readonly readExpiry = new WeakMap<Session, number>();
@@ -399,13 +401,33 @@ export class Scheduler {
     return t;
   }
 
-  /** Takes a lease away from a worker that misbehaved with it: the task runs again, on another worker if one is live. */
-  private giveUp(t: Task, reason: string): void {
+  /**
+   * Takes a lease away from a worker that misbehaved with it: the task runs again, on another
+   * worker if one is live; a worker that held it overdue is benched (`benchMs`).
+   */
+  private giveUp(t: Task, reason: 'overdue' | 'unapplied'): void {
     if (t.holder !== null) {
       t.avoid ??= new Set();
       t.avoid.add(t.holder);
+      if (reason === 'overdue') this.benched.set(t.holder, this.clock.now() + this.cfg.benchMs);
     }
     this.leases.lose(t, reason);
+  }
+
+  /** Whether `worker` is benched and some live worker is not: its LEASEs wait. */
+  private sitsOut(worker: number): boolean {
+    const until = this.benched.get(worker);
+    if (until === undefined) return false;
+    const now = this.clock.now();
+    if (until <= now) {
+      this.benched.delete(worker);
+      return false;
+    }
+    for (const s of this.sessions) {
+      const other = s.worker;
+      if (other !== null && other !== worker && (this.benched.get(other) ?? 0) <= now) return true;
+    }
+    return false;
   }
 
   /** Whether `worker` must leave `t` to another live worker (it lost `t` by misbehaving). */
@@ -439,6 +461,7 @@ export class Scheduler {
     // In arrival order; a LEASE passes over a task its worker must leave to another (`avoids`).
     for (const w of this.waiters.all()) {
       const worker = w.session.requireWorker();
+      if (this.sitsOut(worker)) continue;
       // Affinity under eager SSP: a worker gets the shard it ran last when that shard is next up,
       // so its subscription to the shard's keys (published as the clock advances) serves the read.
       const t = this.queue.take(

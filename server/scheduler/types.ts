@@ -44,6 +44,11 @@ export interface JobConfig {
    */
   overdueFactor?: number;
   overdueFloorMs?: number;
+  /**
+   * A worker whose lease was taken back as overdue gets no lease for this long (default 60 s)
+   * while a worker not benched has a session: a hoarder cannot stall iteration after iteration.
+   */
+  benchMs?: number;
 }
 
 /**
@@ -106,8 +111,9 @@ export function checkConfig(c: JobConfig): Required<JobConfig> {
   const maxLeaseMs = c.maxLeaseMs ?? 120_000;
   const overdueFactor = c.overdueFactor ?? 20;
   const overdueFloorMs = c.overdueFloorMs ?? 10_000;
-  if (!isU32(maxLeases, 1) || !isU32(maxLeaseMs, 1) || !isU32(overdueFloorMs, 1))
-    throw invalid('maxLeases, maxLeaseMs and overdueFloorMs must be integers ≥ 1');
+  const benchMs = c.benchMs ?? 60_000;
+  if (!isU32(maxLeases, 1) || !isU32(maxLeaseMs, 1) || !isU32(overdueFloorMs, 1) || !isU32(benchMs, 0))
+    throw invalid('maxLeases, maxLeaseMs and overdueFloorMs must be integers ≥ 1, benchMs ≥ 0');
   if (typeof overdueFactor !== 'number' || !(overdueFactor >= 1) || !Number.isFinite(overdueFactor))
     throw invalid('overdueFactor must be a number ≥ 1');
   return {
@@ -122,5 +128,6 @@ export function checkConfig(c: JobConfig): Required<JobConfig> {
     maxLeaseMs,
     overdueFactor,
     overdueFloorMs,
+    benchMs,
   };
 }
