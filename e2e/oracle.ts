@@ -26,6 +26,7 @@ import { Worker } from '../client/worker.ts';
 import { tcpDialer } from '../server/transports/tcp.ts';
 import { parseClusterInfo } from '../shared/cluster.ts';
 import { toTabshardError } from '../shared/errors.ts';
+import { createRng } from '../shared/rng.ts';
 
 interface OracleConfig {
   gateway: string;
@@ -56,24 +57,12 @@ const tableName = cfg.table ?? 'sum-sparse';
 const nKeys = cfg.keys ?? 2048;
 const print = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /** One key at a seeded offset in each of `n` equal stretches of [0, keySpace): sorted, distinct. */
 function spreadKeys(n: number, keySpace: number, seed: number): Float64Array {
-  const rnd = prng(seed);
+  const rng = createRng(seed);
   const span = Math.floor(keySpace / n);
   if (span < 1) throw new Error(`${n} keys do not fit a key space of ${keySpace}`);
-  return Float64Array.from({ length: n }, (_, i) => i * span + Math.floor(rnd() * span));
+  return Float64Array.from({ length: n }, (_, i) => i * span + rng.int(span));
 }
 
 const worker = await Worker.connect({

@@ -174,22 +174,6 @@ export async function tcp(address: string): Promise<RawConn> {
   };
 }
 
-/** A WebSocket relay (`ws://…/relay/<n>/data`, §2.5): one frame per binary message. */
-export async function relay(url: string): Promise<RawConn> {
-  const ws = new WebSocket(url);
-  await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
-  const m = matcher();
-  ws.on('message', (d: Buffer) => m.deliver(new Uint8Array(d)));
-  return {
-    call(s) {
-      const id = m.id();
-      ws.send(frame({ ...s, requestId: id }));
-      return m.wait(id);
-    },
-    close: () => ws.close(),
-  };
-}
-
 /** The error code of a reply ('ok' when it is not an ERROR). */
 export function codeOf(f: RawFrame): string {
   return f.type === T.ERROR ? String(json(f).code) : 'ok';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { type ClusterReady, startCluster, stopCluster } from './harness.ts';
-import { codeOf, json, type RawConn, relay, T, tcp } from './raw-frames.ts';
+import { codeOf, json, type RawConn, socket, T, tcp } from './raw-frames.ts';
 
 interface TableInfo {
   id: number;
@@ -122,7 +122,7 @@ describe('a client without a capability', { timeout: 120_000 }, () => {
     const before = await snapshot();
     for (const [node, a] of Object.entries(relays)) {
       assert.match(a.ws, /\/relay\//, `node ${node} is reached through the relay, not its own address`);
-      const conn = await relay(a.ws);
+      const conn = await socket(a.ws);
       try {
         await tryAll(conn);
       } finally {
