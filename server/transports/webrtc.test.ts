@@ -152,6 +152,42 @@ function gathered(pc: RTCPeerConnection): Promise<void> {
 }
 
 describe('webrtc data path', () => {
+  it('never asks @roamhq/wrtc for a description during a handshake (reading one can crash it: wrtc-guard.ts)', async () => {
+    // An implementation that counts reads of the native description getters, then guarded as
+    // every handshake guards its implementation.
+    let reads = 0;
+    const Native = impl.RTCPeerConnection as unknown as new (c?: RTCConfiguration) => RTCPeerConnection;
+    function Counting(config?: RTCConfiguration): RTCPeerConnection {
+      const pc = new Native(config);
+      return new Proxy(pc, {
+        get(t, p) {
+          if (p === 'localDescription' || p === 'remoteDescription') reads++;
+          const v = Reflect.get(t, p, t);
+          return typeof v === 'function' ? v.bind(t) : v;
+        },
+        set: (t, p, v) => Reflect.set(t, p, v, t),
+      });
+    }
+    const counting = { ...impl, RTCPeerConnection: Counting } as unknown as WrtcImpl;
+    const net = new MemoryNetwork({ seed: 41, maxDelay: 1 });
+    const listener = new WebRtcListener({ signalling: net.listen('sig'), wrtc: counting });
+    const pair = await connectPair(listener, webRtcDialer({ signalling: net.dialer(), wrtc: counting }));
+    try {
+      const got = collect(pair.server, 1);
+      pair.client.send([Uint8Array.of(5)]);
+      assert.deepEqual((await got)[0], Uint8Array.of(5));
+      assert.equal(reads, 0, 'native description reads');
+      // Unguarded, simple-peer reads them: the count above measures something.
+      const raw = new (counting.RTCPeerConnection as unknown as new () => RTCPeerConnection)();
+      void raw.localDescription;
+      raw.close();
+      assert.equal(reads, 1);
+    } finally {
+      await pair.dispose();
+      await listener.close();
+    }
+  });
+
   it('@roamhq/wrtc RTCDataChannel.send copies the bytes before it returns (what chunk scratch reuse relies on)', async () => {
     const W = wrtc as unknown as { RTCPeerConnection: typeof RTCPeerConnection };
     const a = new W.RTCPeerConnection({ iceServers: [] });

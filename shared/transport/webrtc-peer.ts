@@ -8,6 +8,7 @@ import type SimplePeer from 'simple-peer';
 import { TabshardError, toTabshardError } from '../errors.ts';
 import { ChunkedConn, type ChunkTuning, DEFAULT_TUNING } from './chunked-conn.ts';
 import type { Conn, Dialer } from './types.ts';
+import { guardDescriptions } from './wrtc-guard.ts';
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -84,7 +85,9 @@ export function openPeerConn(sig: Conn, initiator: boolean, remote: string, opts
     let done = false;
     let peer: SimplePeer.Instance;
     try {
-      peer = new opts.Peer({ initiator, wrtc: opts.wrtc, config: opts.config ?? { iceServers: [] } });
+      // A Node implementation is guarded: @roamhq/wrtc can die reading a description (wrtc-guard.ts).
+      const wrtc = opts.wrtc && guardDescriptions(opts.wrtc);
+      peer = new opts.Peer({ initiator, wrtc, config: opts.config ?? { iceServers: [] } });
     } catch (err) {
       const e = new TabshardError('TS_ERR_CONNECT_FAILED', `${remote}: no WebRTC`, { cause: err });
       sig.close(e);
