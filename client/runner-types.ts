@@ -102,6 +102,8 @@ export interface RunnerOptions<S extends RunnerShard> {
   now?: () => number;
   /** Makes this worker an f× straggler (f ≥ 1; default 1): see the file header. */
   slowdown?: number;
+  /** Makes this worker stall: it rests `ms` after computing every `every`-th task (a tab in the background, a busy laptop). */
+  stall?: { ms: number; every: number };
   /** Resolves after `ms` (setTimeout by default; tests pass a fake clock's). */
   sleep?: (ms: number) => Promise<void>;
   /** Eager SSP: how long a read waits for a lagging subscription before it pulls (default 2000 ms). */

@@ -153,6 +153,45 @@ describe('task runner', () => {
     });
   });
 
+  it('a stalling worker rests `ms` after computing every `every`-th task, and reports it as compute', async () => {
+    let t = 0;
+    const slept: number[] = [];
+    const leases = [1, 2, 3, 4, 5].map((task) => ({ task, attempt: 0, shard: 0, iteration: task - 1 }));
+    const { session, reports } = scripted(leases);
+    const runner = new TaskRunner({
+      worker,
+      session,
+      stall: { ms: 3000, every: 2 },
+      now: () => t,
+      sleep: async (ms) => {
+        slept.push(ms);
+        t += ms;
+      },
+      app: {
+        shard: async (index) => ({ index }),
+        pulls: () => [{ table: 'dense', keys: { begin: 0, end: 3 } }],
+        gradient: async () => {
+          t += 10;
+          return { grads: [new Float32Array(3)], loss: 0, examples: 1 };
+        },
+      },
+    });
+    await runner.run();
+    assert.deepEqual(slept, [3000, 3000], 'after tasks 2 and 4');
+    assert.deepEqual(
+      reports.map((r) => r.computeMs),
+      [10, 3010, 10, 3010, 10],
+    );
+    for (const stall of [
+      { ms: 5, every: 0 },
+      { ms: -1, every: 2 },
+      { ms: 5, every: 1.5 },
+    ])
+      assert.throws(() => new TaskRunner({ worker, session, stall, app: null as never }), {
+        code: 'TS_ERR_INVALID_ARGUMENT',
+      });
+  });
+
   it('eager SSP: the second task of a shard reads the published values, with no pull', async () => {
     const keys = new Float64Array([7, 2 ** 38 + 1]);
     const seen: number[][] = [];

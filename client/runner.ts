@@ -19,7 +19,8 @@
  * worker does with its lease: a staleness-aware learning rate (the push is scaled by
  * 1 / (1 + s), s = the lease's iteration − the slowest clock when it was granted), and a
  * configurable slowdown that makes this worker an f× straggler (it rests (f − 1)× the time it
- * waited for its reads and computed before it pushes, as a device f× slower would).
+ * waited for its reads and computed before it pushes, as a device f× slower would), and a stall
+ * (a rest of a fixed time every few tasks: the stragglers study's other worker).
  *
  * Eager SSP reads (client/runner-reads.ts): with the lease's `eager`, a subscribed shard's values
  * are read from the subscription the servers publish to; the staleness is then the values' own
@@ -72,6 +73,8 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private readonly now: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly slowdown: number;
+  /** Tasks computed so far (for `stall`). */
+  private computed = 0;
   private readonly reads: TaskReads;
   /** The loop's own step, re-sent with new totals when a task finishes in the background. */
   private state: { state: RunnerState; lease?: RunnerLease } = { state: 'waiting' };
@@ -92,6 +95,9 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     this.slowdown = opts.slowdown ?? 1;
     if (!(this.slowdown >= 1 && Number.isFinite(this.slowdown)))
       throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `slowdown must be a finite number ≥ 1, not ${opts.slowdown}`);
+    const st = opts.stall;
+    if (st && !(Number.isInteger(st.every) && st.every >= 1 && Number.isFinite(st.ms) && st.ms >= 0))
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'stall needs every ≥ 1 (an integer) and ms ≥ 0');
     if (opts.prefetch !== undefined && opts.prefetch !== 0 && opts.prefetch !== 1)
       throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `prefetch must be 0 or 1, not ${opts.prefetch}`);
     this.reads = new TaskReads({ eagerWaitMs: opts.eagerWaitMs, maxSubscriptions: opts.maxSubscriptions });
@@ -136,6 +142,8 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
         if (g.grads.length !== cur.specs.length)
           throw new TabshardError('TS_ERR_VALUE_LENGTH', `${g.grads.length} gradients for ${cur.specs.length} tables`);
         if (this.slowdown > 1) await this.sleep((this.slowdown - 1) * (this.now() - p0));
+        const stall = this.opts.stall;
+        if (stall && ++this.computed % stall.every === 0) await this.sleep(stall.ms);
         const c1 = this.now();
         chargeLoop(times, { mark, gateAt: at.gate, askedAt: at.asked, gotAt: at.got, sentAt: at.sent, c0, c1 });
         mark = c1;

@@ -4,9 +4,10 @@
  * backend, the WebRTC stack from @roamhq/wrtc, and shards kept in memory.
  *
  *   tabshard worker --url http://127.0.0.1:8080 [--job N] [--transport auto|webrtc|ws] [--slowdown F]
- *                   [--prefetch 0|1] [--report-tasks]
+ *                   [--stall MS:EVERY] [--prefetch 0|1] [--report-tasks]
  *
  * --slowdown F makes this worker an F× straggler (client/runner.ts): the consistency study's knob.
+ * --stall MS:EVERY makes it rest MS ms after every EVERY-th task: the stragglers study's other knob.
  * --prefetch 0 runs one task at a time instead of overlapping consecutive tasks (the default, 1).
  * --report-tasks prints one `{"event":"task",…}` line per task (client/task-times.ts: lease, pull,
  * compute, push, done times in ms, the loop's wait, frames sent). The `finished` line always
@@ -38,16 +39,18 @@ async function main(): Promise<void> {
       job: { type: 'string' },
       transport: { type: 'string', default: 'auto' },
       slowdown: { type: 'string', default: '1' },
+      stall: { type: 'string' },
       prefetch: { type: 'string', default: '1' },
       'report-tasks': { type: 'boolean', default: false },
     },
   });
   if (!values.url) {
     console.error(
-      'usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws] [--slowdown F] [--prefetch 0|1] [--report-tasks]',
+      'usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws] [--slowdown F] [--stall MS:EVERY] [--prefetch 0|1] [--report-tasks]',
     );
     process.exit(2);
   }
+  const stall = values.stall === undefined ? undefined : parseStall(values.stall);
   const base = values.url.replace(/\/$/, '');
   const getJson = async (path: string) => {
     const res = await fetch(`${base}${path}`);
@@ -89,12 +92,13 @@ async function main(): Promise<void> {
   }, Number(info.shards));
   const tasks: TaskTimes[] = [];
   const prefetch = Number(values.prefetch);
-  if (prefetch !== 0 && prefetch !== 1) throw new Error('--prefetch must be 0 or 1');
+  if (prefetch !== 0 && prefetch !== 1) usageError(`--prefetch must be 0 or 1, not ${values.prefetch}`);
   const runner = new TaskRunner<DecodedShard>({
     worker,
     session,
     auditTable: info.auditTable,
     slowdown: Number(values.slowdown),
+    stall,
     prefetch,
     ontask(t) {
       tasks.push(t);
@@ -128,6 +132,19 @@ async function main(): Promise<void> {
   worker.close();
 }
 
+/** A mistake on the command line: one line, exit status 2. */
+function usageError(msg: string): never {
+  console.error(`tabshard worker: ${msg}`);
+  process.exit(2);
+}
+
+/** `--stall MS:EVERY`: a rest of MS ms after every EVERY-th task. */
+function parseStall(v: string): { ms: number; every: number } {
+  const m = /^(\d+):(\d+)$/.exec(v);
+  if (!m || Number(m[2]) < 1) usageError(`--stall must be MS:EVERY (rest MS ms after every EVERY-th task), not ${v}`);
+  return { ms: Number(m[1]), every: Number(m[2]) };
+}
+
 /** A task's times rounded to 0.01 ms for its JSON line. */
 function rounded(t: TaskTimes): Record<string, number | boolean> {
   return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, typeof v === 'number' ? round2(v) : v]));
@@ -136,7 +153,10 @@ function rounded(t: TaskTimes): Record<string, number | boolean> {
 main().then(
   () => process.exit(0),
   (err) => {
-    console.error(err);
+    // One line (with its cause: "fetch failed" alone names nothing); the stack with TABSHARD_DEBUG=1.
+    const line = (e: unknown) => (e instanceof Error ? e.message : String(e));
+    const cause = err instanceof Error && err.cause !== undefined ? `: ${line(err.cause)}` : '';
+    console.error(process.env.TABSHARD_DEBUG ? err : `tabshard worker: ${line(err)}${cause}`);
     process.exit(1);
   },
 );
