@@ -5,6 +5,8 @@
  *     [--job-name NAME] [--shards S] [--iterations I] [--tau T|inf] [--lease-ms MS] [--heartbeat-ms MS] [--no-job]
  *     [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
  *                                  staleness-aware learning rate (pushes scaled by 1 / (1 + staleness))
+ *     [--backups]   backup tasks: a task running past 2× the median task time is leased again to an idle
+ *                   worker, and the first TASK_DONE counts (docs/architecture.md §8)
  *     the admin token is TABSHARD_ADMIN_TOKEN when set, else a fresh random one (printed)
  *     --json prints one line {"event":"ready","gateway","nodes":[{id,pid,addresses}],"adminToken","jobs","dataDir"} instead of the banner
  *     [--data-dir tabshard-data] [--fresh] [--checkpoint-every 1] [--checkpoint-ms 10000]   jobs, checkpoints and the
@@ -106,6 +108,7 @@ function jobRequest(v: Record<string, string | string[] | boolean | undefined>):
       heartbeatMs: num('heartbeat-ms'),
       eager: v.eager === true,
       stalenessLr: v['staleness-lr'] === true,
+      backups: v.backups === true,
       ...(typeof v.aggregate === 'string' ? { aggregate: parseAggregateFlag(v.aggregate) } : {}),
     },
   };
@@ -151,6 +154,7 @@ async function main(): Promise<void> {
       examples: { type: 'string' },
       eager: { type: 'boolean', default: false },
       'staleness-lr': { type: 'boolean', default: false },
+      backups: { type: 'boolean', default: false },
       aggregate: { type: 'string' },
       lifeline: { type: 'boolean', default: false },
       join: { type: 'string' },
@@ -309,7 +313,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] | tabshard worker --url URL [--slowdown F] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]\n' +
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]\n' +
       '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)\n' +
       '  server --join URL: once listening, join the cluster whose gateway is at URL (TABSHARD_ADMIN_TOKEN: its admin token)',
   );

@@ -44,6 +44,8 @@ export interface JobStatus {
   tasks: Record<TaskState, number> & { total: number };
   /** Leases lost (expired, released on close, evicted) and so given out again. */
   reassignments: number;
+  /** With backup tasks on: backup leases granted, and how many finished their task first. */
+  backups?: { granted: number; won: number };
   /** LEASE requests being held now. */
   waiting: number;
   workers: WorkerStatus[];

@@ -90,6 +90,11 @@ export const jobStatusSchema = {
     iterationsDone: { type: 'integer' },
     tasks: { type: 'object', additionalProperties: { type: 'integer' } },
     reassignments: { type: 'integer' },
+    backups: {
+      type: 'object',
+      description: 'With backup tasks on: backup leases granted, and how many finished their task first',
+      properties: { granted: { type: 'integer' }, won: { type: 'integer' } },
+    },
     waiting: { type: 'integer' },
     workers: { type: 'array', items: workerSchema },
     metrics: { type: 'array', items: metricSchema },

@@ -119,6 +119,9 @@ export class JobDriver {
         releaseOnClose: config.releaseOnClose,
         eager: config.eager,
         stalenessLr: config.stalenessLr,
+        backups: config.backups,
+        backupFactor: config.backupFactor,
+        backupFloorMs: config.backupFloorMs,
       },
       {
         fence: (task, attempt) => this.fence(task, attempt),

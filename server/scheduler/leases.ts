@@ -26,6 +26,8 @@ export interface LeaseDeps {
   requeued(): void;
   /** A lease was lost (its task is being fenced). */
   lost(): void;
+  /** A lease is about to be lost: anything else leased on its task ends first (backups.ts). */
+  losing?(t: Task): void;
 }
 
 export class Leases {
@@ -65,9 +67,9 @@ export class Leases {
     return sorted[sorted.length >> 1];
   }
 
-  /** The lease ended with the task done. */
-  finish(t: Task): void {
-    const ms = this.d.clock.now() - t.grantedAt;
+  /** The lease ended with the task done (by an attempt granted at `grantedAt`: its time is recorded). */
+  finish(t: Task, grantedAt = t.grantedAt): void {
+    const ms = this.d.clock.now() - grantedAt;
     if (this.recent.length < RECENT_TASKS) this.recent.push(ms);
     else this.recent[this.recentAt] = ms;
     this.recentAt = (this.recentAt + 1) % RECENT_TASKS;
@@ -80,6 +82,7 @@ export class Leases {
 
   /** The lease is lost: the next attempt may run once every node is fenced for it. */
   lose(t: Task, reason: string): void {
+    this.d.losing?.(t);
     this.d.clock.clearTimeout(t.timer);
     const worker = t.holder;
     t.holder = null;

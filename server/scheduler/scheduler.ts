@@ -16,6 +16,7 @@ import {
 } from '../../shared/protocol/sched.ts';
 import type { Conn } from '../../shared/transport/types.ts';
 import type { Claims, TableGrant } from '../auth/capability.ts';
+import { Backups } from './backups.ts';
 import { Session, type SessionHost } from './dispatch.ts';
 import { ConsistencyGate } from './gate.ts';
 import { Leases } from './leases.ts';
@@ -78,6 +79,7 @@ export class Scheduler {
   private readonly waiters: Waiters;
   private readonly host: SessionHost;
   private readonly leases: Leases;
+  private readonly backups: Backups;
   private state: JobState = 'running';
   /** The shard each worker was last granted (affinity). */
   private readonly lastShard = new Map<number, number>();
@@ -107,7 +109,13 @@ export class Scheduler {
       stopped: () => this.state === 'stopped',
       requeued: () => this.pump(),
       lost: () => this.checkQuiet(),
+      // A lost lease takes its task's backup with it: the fence then covers both attempts.
+      losing: (t) => {
+        const b = this.backups.drop(t, 'primary-lost');
+        if (b) t.attempt = b.attempt;
+      },
     });
+    this.backups = new Backups({ clock: this.clock, leaseMs: this.cfg.leaseMs, log: (ev) => this.log(ev) });
     this.waiters = new Waiters(this.clock, this.cfg.holdMs, (s, ms) => {
       if (s.worker !== null) this.workers.waited(s.worker, ms);
     });
@@ -248,6 +256,7 @@ export class Scheduler {
     if (this.state === 'stopped' || this.state === 'done') return;
     this.setState('stopped');
     this.leases.clearTimers();
+    this.backups.clearTimers();
     this.pump();
     this.checkQuiet();
   }
@@ -256,6 +265,8 @@ export class Scheduler {
   evict(worker: number): void {
     this.log({ ev: 'evict', worker });
     for (const t of [...this.queue.leased]) if (t.holder === worker) this.leases.lose(t, 'evicted');
+    for (const t of [...this.backups.tasks()])
+      if (this.backups.of(t)?.worker === worker) this.backups.drop(t, 'evicted');
     for (const s of [...this.sessions]) if (s.worker === worker) s.close();
   }
 
@@ -263,6 +274,10 @@ export class Scheduler {
     const now = this.clock.now();
     const leases = new Map<number, number>();
     for (const t of this.queue.leased) if (t.holder !== null) leases.set(t.holder, (leases.get(t.holder) ?? 0) + 1);
+    for (const t of this.backups.tasks()) {
+      const w = this.backups.of(t)?.worker;
+      if (w !== undefined) leases.set(w, (leases.get(w) ?? 0) + 1);
+    }
     const inFlight: JobStatus['inFlight'] = [];
     const lastStarted = Math.floor((this.queue.started - 1) / this.cfg.shards);
     for (let i = this.gate.iterationsDone; i <= lastStarted && i < this.cfg.iterations; i++)
@@ -280,6 +295,7 @@ export class Scheduler {
       inFlight,
       tasks: this.queue.stateCounts(),
       reassignments: this.leases.reassignments,
+      ...(this.cfg.backups ? { backups: { granted: this.backups.granted, won: this.backups.won } } : {}),
       waiting: this.waiters.size,
       workers: this.workers.status(now, leases),
     };
@@ -325,6 +341,7 @@ export class Scheduler {
     this.workers.seen(worker, this.clock.now());
     let held = this.waiters.countSession(s);
     for (const t of this.queue.leased) if (t.holder === worker) held++;
+    held += this.backups.heldBy(worker);
     if (held >= this.cfg.maxLeases)
       throw new TabshardError('TS_ERR_LEASE_LIMIT', `worker ${worker} holds or awaits ${held} leases`);
     this.waiters.add(s, requestId, (w) => this.reply(w.session, w.requestId, { wait: 0 }));
@@ -334,14 +351,16 @@ export class Scheduler {
   private heartbeat(s: Session, r: TaskRef): void {
     const t = this.current(s, r);
     if (t.state === 'done') return;
-    const ran = this.clock.now() - t.grantedAt;
+    const backup = r.attempt === t.attempt ? undefined : this.backups.of(t);
+    const ran = this.clock.now() - (backup ? backup.grantedAt : t.grantedAt);
     const bound = this.overdueMs();
     if (ran > bound) {
       // Held past its task's expected time, heartbeats or not: the task goes back (fenced), to another worker.
-      this.giveUp(t, 'overdue');
+      this.giveUp(t, 'overdue', s.requireWorker());
       throw new TabshardError('TS_ERR_LEASE_EXPIRED', `task ${t.task} ran ${ran} ms, past its bound of ${bound} ms`);
     }
-    this.leases.renew(t);
+    if (backup) this.backups.renew(t, this.backupExpired);
+    else this.leases.renew(t);
     this.workers.heartbeat(s.requireWorker(), this.clock.now());
   }
 
@@ -363,11 +382,15 @@ export class Scheduler {
       } catch (err) {
         // Not counted: the task goes back (fenced) and runs again, on another worker.
         this.workers.unapplied(worker);
-        this.giveUp(t, 'unapplied');
+        this.giveUp(t, 'unapplied', worker);
         this.pump();
         throw err;
       }
-    this.leases.finish(t);
+    // The first of a task's two attempts to finish counts; the other's later reports are refused.
+    const backup = r.attempt === t.attempt ? undefined : this.backups.drop(t, 'won');
+    if (backup) t.attempt = backup.attempt;
+    else this.backups.drop(t, 'lost');
+    this.leases.finish(t, backup ? backup.grantedAt : t.grantedAt);
     t.doneAttempt = r.attempt;
     t.doneBy = worker;
     this.workers.taskDone(worker, this.clock.now(), r);
@@ -396,6 +419,12 @@ export class Scheduler {
     if (r.attempt < t.attempt)
       throw new TabshardError('TS_ERR_LEASE_EXPIRED', `task ${r.task} attempt ${r.attempt} < ${t.attempt}`);
     if (t.state === 'done' && t.doneAttempt === r.attempt) return t;
+    const backup = t.state === 'leased' ? this.backups.of(t) : undefined;
+    if (backup && r.attempt === backup.attempt) {
+      if (backup.worker !== worker)
+        throw new TabshardError('TS_ERR_NOT_LEASED', `task ${r.task} attempt ${r.attempt}, worker ${worker}`);
+      return t;
+    }
     if (r.attempt > t.attempt || t.state !== 'leased' || t.holder !== worker)
       throw new TabshardError('TS_ERR_NOT_LEASED', `task ${r.task} attempt ${r.attempt}, worker ${worker}`);
     return t;
@@ -405,14 +434,18 @@ export class Scheduler {
    * Takes a lease away from a worker that misbehaved with it: the task runs again, on another
    * worker if one is live; a worker that held it overdue is benched (`benchMs`).
    */
-  private giveUp(t: Task, reason: 'overdue' | 'unapplied'): void {
-    if (t.holder !== null) {
-      t.avoid ??= new Set();
-      t.avoid.add(t.holder);
-      if (reason === 'overdue') this.benched.set(t.holder, this.clock.now() + this.cfg.benchMs);
-    }
+  private giveUp(t: Task, reason: 'overdue' | 'unapplied', worker: number): void {
+    t.avoid ??= new Set();
+    t.avoid.add(worker);
+    if (reason === 'overdue') this.benched.set(worker, this.clock.now() + this.cfg.benchMs);
     this.leases.lose(t, reason);
   }
+
+  /** A backup lease that missed its heartbeats ends; its task's first lease runs on. */
+  private readonly backupExpired = (t: Task): void => {
+    this.backups.drop(t, 'expired');
+    this.pump();
+  };
 
   /** Whether `worker` is benched and some live worker is not: its LEASEs wait. */
   private sitsOut(worker: number): boolean {
@@ -444,8 +477,11 @@ export class Scheduler {
     if (s.worker === null) return;
     this.workers.left(s.worker);
     this.log({ ev: 'close', worker: s.worker });
-    if (this.cfg.releaseOnClose && this.state !== 'stopped')
+    if (this.cfg.releaseOnClose && this.state !== 'stopped') {
       for (const t of [...this.queue.leased]) if (t.session === s) this.leases.lose(t, 'closed');
+      for (const t of [...this.backups.tasks()]) if (this.backups.of(t)?.session === s) this.backups.drop(t, 'closed');
+      this.pump();
+    }
   }
 
   // ---- handing out tasks ----
@@ -470,15 +506,32 @@ export class Scheduler {
         (x) => this.avoids(x, worker),
       );
       if (t) this.grant(w, t, worker);
+      else if (this.cfg.backups) this.backUp(w, worker);
       else if (!this.queue.avoiding) return; // nothing runnable for anyone
     }
   }
 
-  private grant(w: Waiter, t: Task, worker: number): void {
+  /**
+   * Nothing is runnable for `worker`, whose LEASE waits: leases it a task that has run past the
+   * backup bound (backups.ts), or sets a timer for when one will have.
+   */
+  private backUp(w: Waiter, worker: number): void {
+    const median = this.leases.medianTaskMs();
+    if (median === null) return; // no task has finished: nothing to compare with yet
+    const after = Math.max(this.cfg.backupFloorMs, this.cfg.backupFactor * median);
+    const { task, dueIn } = this.backups.pick(this.queue.leased, worker, after, (t) => t.avoid?.has(worker) ?? false);
+    if (task) this.grant(w, task, worker, true);
+    else if (dueIn !== null) this.backups.wakeIn(dueIn, () => this.pump());
+  }
+
+  /** Leases `t` to the waiting LEASE `w` of `worker`: its lease, or (`backup`) its second one. */
+  private grant(w: Waiter, t: Task, worker: number, backup = false): void {
     this.waiters.remove(w);
-    this.deps.granted?.(t.task, t.attempt);
-    const attempt = this.leases.grant(t, worker, w.session);
-    this.lastShard.set(worker, t.shard);
+    this.deps.granted?.(t.task, backup ? t.attempt + 1 : t.attempt);
+    const attempt = backup
+      ? this.backups.grant(t, worker, w.session, this.backupExpired)
+      : this.leases.grant(t, worker, w.session);
+    if (!backup) this.lastShard.set(worker, t.shard);
     const { task, shard, iteration } = t;
     const { leaseMs, eager, stalenessLr } = this.cfg;
     const issuer = this.deps.capabilities;

@@ -49,6 +49,15 @@ export interface JobConfig {
    * while a worker not benched has a session: a hoarder cannot stall iteration after iteration.
    */
   benchMs?: number;
+  /**
+   * Backup tasks (docs/architecture.md §8): while LEASEs wait with nothing runnable, a task
+   * that has run `backupFactor` × the median recent task (and at least `backupFloorMs`) is also
+   * leased to the waiting worker, as its next attempt; the first TASK_DONE counts. Default off;
+   * defaults 2 and 250 ms.
+   */
+  backups?: boolean;
+  backupFactor?: number;
+  backupFloorMs?: number;
 }
 
 /**
@@ -116,6 +125,12 @@ export function checkConfig(c: JobConfig): Required<JobConfig> {
     throw invalid('maxLeases, maxLeaseMs and overdueFloorMs must be integers ≥ 1, benchMs ≥ 0');
   if (typeof overdueFactor !== 'number' || !(overdueFactor >= 1) || !Number.isFinite(overdueFactor))
     throw invalid('overdueFactor must be a number ≥ 1');
+  const backupFactor = c.backupFactor ?? 2;
+  const backupFloorMs = c.backupFloorMs ?? 250;
+  if (typeof backupFactor !== 'number' || !(backupFactor >= 1) || !Number.isFinite(backupFactor))
+    throw invalid('backupFactor must be a number ≥ 1');
+  if (!isU32(backupFloorMs, 1)) throw invalid('backupFloorMs must be an integer ≥ 1');
+  if (c.backups !== undefined && typeof c.backups !== 'boolean') throw invalid('backups must be true or false');
   return {
     ...c,
     tau: checkTau(c.tau),
@@ -129,5 +144,8 @@ export function checkConfig(c: JobConfig): Required<JobConfig> {
     overdueFactor,
     overdueFloorMs,
     benchMs,
+    backups: c.backups ?? false,
+    backupFactor,
+    backupFloorMs,
   };
 }
