@@ -9,11 +9,19 @@ import { lineChartSvg, ticks } from './plot.ts';
 import { firstReached, parseMode } from './run.ts';
 
 describe('consistency study', () => {
-  it('parses mode names into τ, eager SSP and staleness-aware learning rates', () => {
-    assert.deepEqual(parseMode('bsp'), { name: 'bsp', tau: 0, eager: false, stalenessLr: false });
-    assert.deepEqual(parseMode('tau8'), { name: 'tau8', tau: 8, eager: false, stalenessLr: false });
-    assert.deepEqual(parseMode('asp-slr'), { name: 'asp-slr', tau: null, eager: false, stalenessLr: true });
-    assert.deepEqual(parseMode('tau2-eager-slr'), { name: 'tau2-eager-slr', tau: 2, eager: true, stalenessLr: true });
+  it('parses mode names into τ, eager SSP, staleness-aware learning rates and backup tasks', () => {
+    const off = { eager: false, stalenessLr: false, backups: false };
+    assert.deepEqual(parseMode('bsp'), { name: 'bsp', tau: 0, ...off });
+    assert.deepEqual(parseMode('tau8'), { name: 'tau8', tau: 8, ...off });
+    assert.deepEqual(parseMode('asp-slr'), { name: 'asp-slr', tau: null, ...off, stalenessLr: true });
+    assert.deepEqual(parseMode('tau2-eager-slr'), {
+      name: 'tau2-eager-slr',
+      tau: 2,
+      ...off,
+      eager: true,
+      stalenessLr: true,
+    });
+    assert.deepEqual(parseMode('bsp-backup'), { name: 'bsp-backup', tau: 0, ...off, backups: true });
     for (const bad of ['tau', 'tauX', 'ssp', 'bsp-fast', ''])
       assert.throws(() => parseMode(bad), TypeError, `mode ${JSON.stringify(bad)}`);
   });

@@ -16,8 +16,8 @@
  *       --modes bsp,tau1,tau2,tau4,tau8,asp,tau2-eager,tau4-slr,asp-slr --target 0.12 --repeats 3 --tabs 0
  *       --data spam|ctr --examples N --app logreg|textnn]
  *
- * Mode names: `bsp` (τ = 0), `tauK`, `asp` (τ = ∞), with `-eager` (eager SSP) and/or `-slr`
- * (staleness-aware learning rate) appended.
+ * Mode names: `bsp` (τ = 0), `tauK`, `asp` (τ = ∞), with `-eager` (eager SSP), `-slr`
+ * (staleness-aware learning rate) and/or `-backup` (backup tasks) appended.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -33,6 +33,8 @@ export interface Mode {
   tau: number | null;
   eager: boolean;
   stalenessLr: boolean;
+  /** Backup tasks (`tabshard start --backups`; bench/stragglers.ts). */
+  backups: boolean;
 }
 
 /** Parses a mode name (see the file header); TypeError for anything else. */
@@ -40,13 +42,14 @@ export function parseMode(name: string): Mode {
   const parts = name.split('-');
   const base = parts[0];
   const flags = new Set(parts.slice(1));
-  for (const f of flags) if (f !== 'eager' && f !== 'slr') throw new TypeError(`mode ${name}: unknown suffix ${f}`);
+  for (const f of flags)
+    if (f !== 'eager' && f !== 'slr' && f !== 'backup') throw new TypeError(`mode ${name}: unknown suffix ${f}`);
   let tau: number | null;
   if (base === 'bsp') tau = 0;
   else if (base === 'asp') tau = null;
   else if (/^tau\d+$/.test(base)) tau = Number(base.slice(3));
   else throw new TypeError(`mode ${name}: expected bsp, asp or tauK`);
-  return { name, tau, eager: flags.has('eager'), stalenessLr: flags.has('slr') };
+  return { name, tau, eager: flags.has('eager'), stalenessLr: flags.has('slr'), backups: flags.has('backup') };
 }
 
 interface WorkerResult {
@@ -113,6 +116,8 @@ export interface StudyOptions {
   repeats: number;
   /** How many of the workers are browser tabs (the first ones; worker 0 is the straggler). */
   tabs: number;
+  /** `MS:EVERY`: worker 1 (a Node worker) rests MS ms after every EVERY-th task (`--stall`). */
+  stall?: string;
 }
 
 type TabTotals = WorkerResult & { state: string };
@@ -131,6 +136,7 @@ export async function runMode(mode: Mode, o: StudyOptions) {
     ...['--heartbeat-ms', String(Math.max(1, Math.floor(o.leaseMs / 4)))],
     ...(mode.eager ? ['--eager'] : []),
     ...(mode.stalenessLr ? ['--staleness-lr'] : []),
+    ...(mode.backups ? ['--backups'] : []),
     ...o.data,
   ];
   // With tabs, the harness starts the cluster and a headless Chromium; without, only the cluster.
@@ -142,12 +148,17 @@ export async function runMode(mode: Mode, o: StudyOptions) {
   try {
     for (let i = 0; i < o.workers; i++) {
       const slow = i === 0 && o.straggler > 1;
+      const stall = i === 1 && o.stall ? ['--stall', o.stall] : [];
       if (i < o.tabs) {
         pages.push(await harness!.openPage({ path: `/?job=1${slow ? `&slowdown=${o.straggler}` : ''}` }));
         continue;
       }
       workers.push(
-        spawnWorker(gateway, ['--transport', o.transport, ...(slow ? ['--slowdown', String(o.straggler)] : [])], slow),
+        spawnWorker(
+          gateway,
+          ['--transport', o.transport, ...(slow ? ['--slowdown', String(o.straggler)] : []), ...stall],
+          slow,
+        ),
       );
     }
     const nodeResults = await Promise.all(workers.map((w) => w.done));
@@ -158,8 +169,9 @@ export async function runMode(mode: Mode, o: StudyOptions) {
     const job = (await (await fetch(`${gateway}/api/jobs/1`)).json()) as {
       metrics: Metric[];
       meta: Record<string, unknown>;
+      backups?: { granted: number; won: number };
     };
-    return { metrics: job.metrics, meta: job.meta, results: [...tabResults, ...nodeResults] };
+    return { metrics: job.metrics, meta: job.meta, backups: job.backups, results: [...tabResults, ...nodeResults] };
   } finally {
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
     if (harness) await harness.stop();
