@@ -126,7 +126,9 @@ export class JobCard {
         ? `accuracy ${j.latest.accuracy.toFixed(4)}, log-loss ${j.latest.logLoss.toFixed(4)} (target ${j.target.accuracy})${j.reached ? ' ✓' : ''}`
         : '–',
     );
-    text(this.f.reassign, String(j.reassignments));
+    // With backup tasks on: how many backups were leased, and how many finished their task first.
+    const b = j.backups;
+    text(this.f.reassign, `${j.reassignments}${b ? ` · backups ${b.won} won of ${b.granted}` : ''}`);
     text(this.f.waiting, String(j.waiting));
     const c = j.checkpoint;
     text(
