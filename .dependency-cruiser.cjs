@@ -11,11 +11,12 @@ module.exports = {
       from: { path: '^shared/' },
       to: { path: '^(server|client|web|e2e|bench|scripts)/' },
     },
-    // Integration tests (*.test.ts) may put a server and a client together; production code may not.
+    // Integration tests (*.test.ts, and the testkit.ts files only tests import) may put a server and
+    // a client together; production code may not.
     {
       name: 'server-imports-only-shared',
       severity: 'error',
-      from: { path: '^server/', pathNot: '\\.test\\.ts$' },
+      from: { path: '^server/', pathNot: '(\\.test|testkit)\\.ts$' },
       to: { path: '^(client|web|e2e|bench)/' },
     },
     {
@@ -23,6 +24,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^client/', pathNot: '\\.test\\.ts$' },
       to: { path: '^(server|web|e2e|bench)/' },
+    },
+    {
+      name: 'testkits-for-tests-only',
+      comment: 'test support: imported by tests, other testkits and benchmarks, never by product code',
+      severity: 'error',
+      from: { pathNot: '((\\.test|testkit)\\.ts$|^bench/)' },
+      to: { path: 'testkit\\.ts$' },
     },
     {
       name: 'web-imports-client-and-shared',
