@@ -461,6 +461,19 @@ export class Worker implements SubscriptionHost, TableHost {
     return Object.fromEntries(nodes.map((n, i) => [n, peers[i].conn.kind]));
   }
 
+  /**
+   * How each node's connection travels: `turn` for a WebRTC data channel relayed by a TURN server,
+   * else its transport kind (`webrtc` direct, `ws` the gateway's relay, …).
+   */
+  async routes(): Promise<Record<string, string>> {
+    const nodes = this.ring.nodes;
+    const conns = (await Promise.all(nodes.map((n) => this.peer(n)))).map((p) => p.conn);
+    const routes = await Promise.all(
+      conns.map(async (c) => ((await c.route?.().catch(() => null)) === 'turn' ? 'turn' : c.kind)),
+    );
+    return Object.fromEntries(nodes.map((n, i) => [n, routes[i]]));
+  }
+
   /** The cluster layout this worker uses (ring, node addresses, tables). */
   get cluster(): ClusterInfo {
     return this.info;

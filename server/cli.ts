@@ -5,6 +5,11 @@
  *     [--job-name NAME] [--shards S] [--iterations I] [--tau T|inf] [--lease-ms MS] [--heartbeat-ms MS] [--no-job]
  *     [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
  *                                  staleness-aware learning rate (pushes scaled by 1 / (1 + staleness))
+ *     [--host 127.0.0.1] [--public-url URL]   where the gateway listens (0.0.0.0: every interface), and the URL
+ *                   printed for people to open (a reverse proxy's, another interface's)
+ *     [--ice-servers stun:h:p,turn:h:p] [--turn-secret S] [--turn-ttl 3600]   ICE servers for the tabs and the
+ *                   nodes; TURN credentials are derived from S (or TABSHARD_TURN_SECRET), coturn's use-auth-secret,
+ *                   and live --turn-ttl seconds (server/auth/turn.ts)
  *     [--backups]   backup tasks: a task running past 2× the median task time is leased again to an idle
  *                   worker, and the first TASK_DONE counts (docs/architecture.md §8)
  *     the admin token is TABSHARD_ADMIN_TOKEN when set, else a fresh random one (printed)
@@ -30,6 +35,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseAggregateFlag } from '../shared/aggregate.ts';
 import type { TableSpec } from '../shared/table.ts';
+import { DEFAULT_TURN_TTL_S, IceConfig, parseIceUrls } from './auth/turn.ts';
 import { type JobRequest, startEmbeddedCluster } from './cluster.ts';
 import type { JobDriver } from './jobs/driver.ts';
 import type { ManagerEvent } from './manager.ts';
@@ -164,8 +170,22 @@ async function main(): Promise<void> {
       'checkpoint-ms': { type: 'string', default: '10000' },
       'allowed-origin': { type: 'string', multiple: true },
       'trust-proxy': { type: 'boolean', default: false },
+      'ice-servers': { type: 'string' },
+      'turn-secret': { type: 'string' },
+      'turn-ttl': { type: 'string', default: String(DEFAULT_TURN_TTL_S) },
+      'public-url': { type: 'string' },
     },
   });
+  // ICE servers (STUN, and TURN with credentials derived from the TURN server's secret): checked
+  // before anything starts, so a mistake is one line.
+  const turnSecret = values['turn-secret'] || process.env.TABSHARD_TURN_SECRET || undefined;
+  const iceUrls = values['ice-servers'] === undefined ? [] : parseIceUrls(values['ice-servers'], turnSecret);
+  const turnTtl = Number(values['turn-ttl']);
+  if (!Number.isInteger(turnTtl) || turnTtl < 60 || turnTtl > 7 * 86_400)
+    throw new Error(`--turn-ttl must be an integer number of seconds in [60, 604800], got ${values['turn-ttl']}`);
+  const publicUrl = values['public-url'];
+  if (publicUrl !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(publicUrl))
+    throw new Error(`--public-url must be http(s)://host[:port], got ${publicUrl}`);
   if (cmd === 'server') {
     let running: RunningNode | null = null;
     let stopping = false;
@@ -211,6 +231,7 @@ async function main(): Promise<void> {
       webrtc: !values['no-webrtc'],
       benchRaw: values['bench-raw'],
       adminToken: token,
+      ice: new IceConfig(iceUrls, turnSecret, turnTtl),
     });
     console.log(JSON.stringify({ event: 'listening', node: values.id, addresses: running.addresses }));
     process.on('SIGTERM', () => stop());
@@ -277,6 +298,8 @@ async function main(): Promise<void> {
       adminToken: process.env.TABSHARD_ADMIN_TOKEN || undefined,
       allowedOrigins: values['allowed-origin'],
       trustProxy: values['trust-proxy'],
+      host: values.host,
+      ice: { urls: iceUrls, secret: turnSecret, ttlS: turnTtl },
       onjob: (j) => ready && report(j),
       onevent: (e) => console.log(json ? JSON.stringify({ event: 'cluster', ...e }) : describeEvent(e)),
     });
@@ -284,15 +307,25 @@ async function main(): Promise<void> {
     const stop = () => c.stop().then(() => process.exit(0));
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
+    // What people are told to open: the public URL when given (a proxy, another interface), else where it listens.
+    const shown = publicUrl?.replace(/\/$/, '') ?? c.gateway;
     if (json) {
       const nodes = c.nodes.map((n) => ({ id: n.id, pid: n.child.pid, addresses: n.addresses }));
       const jobs = c.jobs.map((j) => ({
         job: j.app.job,
         version: j.app.version,
-        url: `${c.gateway}/?job=${j.app.job}`,
+        url: `${shown}/?job=${j.app.job}`,
       }));
       console.log(
-        JSON.stringify({ event: 'ready', gateway: c.gateway, nodes, adminToken: c.adminToken, jobs, dataDir }),
+        JSON.stringify({
+          event: 'ready',
+          gateway: c.gateway,
+          ...(publicUrl ? { publicUrl: shown } : {}),
+          nodes,
+          adminToken: c.adminToken,
+          jobs,
+          dataDir,
+        }),
       );
       for (const j of c.jobs) report(j);
       return;
@@ -302,18 +335,17 @@ async function main(): Promise<void> {
       console.log(`  node ${n.id} (pid ${n.child.pid}): ${Object.values(n.addresses).join('  ')}`);
     console.log(`  tables: ${DEMO_TABLES.map((t) => t.name).join(', ')}`);
     console.log(`  data directory: ${dataDir}  (checkpoints and job state; --fresh starts over)`);
-    console.log(`  gateway: ${c.gateway}  (try ${c.gateway}/api/jobs)`);
-    console.log(`  lab: ${c.gateway}/lab`);
-    console.log(`  admin console: ${c.gateway}/admin  (admin token: ${c.adminToken})`);
-    console.log(`  metrics: ${c.gateway}/metrics  OpenAPI: ${c.gateway}/api/openapi.json`);
+    console.log(`  gateway: ${shown}  (try ${shown}/api/jobs)`);
+    console.log(`  lab: ${shown}/lab`);
+    console.log(`  admin console: ${shown}/admin  (admin token: ${c.adminToken})`);
+    console.log(`  metrics: ${shown}/metrics  OpenAPI: ${shown}/api/openapi.json`);
     for (const j of c.jobs) report(j);
-    if (c.jobs.length)
-      console.log(`  open ${c.gateway}/ in browser tabs to train (or: tabshard worker --url ${c.gateway})`);
+    if (c.jobs.length) console.log(`  open ${shown}/ in browser tabs to train (or: tabshard worker --url ${shown})`);
     console.log('Ctrl-C stops the cluster.');
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]\n' +
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--host H] [--public-url URL] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
       '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)\n' +
       '  server --join URL: once listening, join the cluster whose gateway is at URL (TABSHARD_ADMIN_TOKEN: its admin token)',
   );

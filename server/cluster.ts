@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { TableSpec } from '../shared/table.ts';
 import { CapabilitySigner } from './auth/capability.ts';
 import { ReceiptKey } from './auth/receipt.ts';
+import { IceConfig } from './auth/turn.ts';
 import { Checkpoints } from './durable/checkpoints.ts';
 import type { CheckpointPolicy } from './durable/job-checkpointer.ts';
 import { DurableStore } from './durable/store.ts';
@@ -37,11 +38,11 @@ export interface NodeChild {
  * the lifeline: a pipe nothing is written to, open as long as this process lives. Node flags for
  * the child (e.g. `--cpu-prof` to profile a node) come from TABSHARD_NODE_FLAGS, space-separated.
  */
-export function spawnNode(id: string, extraArgs: string[] = [], adminToken = ''): Promise<NodeChild> {
+export function spawnNode(id: string, extraArgs: string[] = [], adminToken = '', turnSecret = ''): Promise<NodeChild> {
   const flags = process.env.TABSHARD_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
   const child = spawn(process.execPath, [...flags, BIN, 'server', '--lifeline', '--id', id, ...extraArgs], {
     stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, TABSHARD_ADMIN_TOKEN: adminToken },
+    env: { ...process.env, TABSHARD_ADMIN_TOKEN: adminToken, TABSHARD_TURN_SECRET: turnSecret },
   });
   child.stdin!.on('error', () => {}); // EPIPE once the child has gone: nothing was to be written
   return new Promise((resolve, reject) => {
@@ -114,6 +115,10 @@ export async function startEmbeddedCluster(
     allowedOrigins?: string[];
     /** Take client addresses from X-Forwarded-For (behind a reverse proxy), for the per-address limits. */
     trustProxy?: boolean;
+    /** Where the gateway listens (default 127.0.0.1; 0.0.0.0 for every interface). */
+    host?: string;
+    /** ICE servers for the tabs and the nodes: STUN/TURN URLs, and the TURN server's shared secret (server/auth/turn.ts). */
+    ice?: { urls: string[]; secret?: string; ttlS?: number };
   } = {},
 ): Promise<EmbeddedCluster> {
   const nodes: NodeChild[] = [];
@@ -136,11 +141,15 @@ export async function startEmbeddedCluster(
       }
     }
     const adminToken = opts.adminToken || randomUUID();
+    const nodeArgs = [
+      ...(opts.benchRaw ? ['--bench-raw'] : []),
+      ...(opts.ice?.urls.length ? ['--ice-servers', opts.ice.urls.join(',')] : []),
+    ];
     // Signs every lease's capability; the nodes get its public key with each ring (PROTOCOL.md §6.2).
     const signer = CapabilitySigner.generate();
     const receipts = new ReceiptKey(adminToken);
     for (let i = 1; i <= (opts.nodes ?? 3); i++)
-      nodes.push(await spawnNode(`n${i}`, opts.benchRaw ? ['--bench-raw'] : [], adminToken));
+      nodes.push(await spawnNode(`n${i}`, nodeArgs, adminToken, opts.ice?.secret));
     const manager = new ServerManager(
       tcpDialer(),
       nodes.map((n) => ({ id: n.id, addresses: n.addresses, control: n.addresses.tcp })),
@@ -216,13 +225,14 @@ export async function startEmbeddedCluster(
       adminToken,
       allowedOrigins: opts.allowedOrigins,
       trustProxy: opts.trustProxy,
+      ice: new IceConfig(opts.ice?.urls ?? [], opts.ice?.secret, opts.ice?.ttlS),
     });
     // A restart on the same data directory listens where the last run did, so open tabs reconnect.
     const lastPort = Number(store?.meta('port') ?? 0);
     const port = opts.port || lastPort;
     let gateway: string;
     try {
-      gateway = await app.listen({ host: '127.0.0.1', port });
+      gateway = await app.listen({ host: opts.host ?? '127.0.0.1', port });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
       throw new Error(

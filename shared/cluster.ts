@@ -24,7 +24,23 @@ export interface ClusterInfo {
    * (PROTOCOL.md §6.2). Absent: an install leaves the node's key as it was.
    */
   capabilityKey?: string;
+  /**
+   * The gateway's view only (`GET /api/jobs/:job/cluster`): the ICE servers a worker's WebRTC
+   * peers use — STUN URLs, and TURN URLs with credentials minted for this reply (they expire).
+   */
+  iceServers?: IceServerInfo[];
 }
+
+/** One entry of RTCConfiguration.iceServers. */
+export interface IceServerInfo {
+  urls: string;
+  username?: string;
+  credential?: string;
+}
+
+/** Most ICE servers a cluster info may carry, and the longest URL, username or credential. */
+export const MAX_ICE_SERVERS = 16;
+export const MAX_ICE_FIELD = 512;
 
 /** Longest `capabilityKey` accepted (an Ed25519 SPKI key is 60 characters of base64). */
 export const MAX_CAPABILITY_KEY_CHARS = 1024;
@@ -70,10 +86,29 @@ export function parseClusterInfo(v: unknown): ClusterInfo {
       );
     info.capabilityKey = k;
   }
+  if (o.iceServers !== undefined) info.iceServers = parseIceServers(o.iceServers);
   if (next !== undefined) info.next = next;
   if (o.frozen !== undefined) {
     if (typeof o.frozen !== 'boolean' || next === undefined) throw bad('frozen must be a boolean, with next');
     info.frozen = o.frozen;
   }
   return info;
+}
+
+/** Checks untrusted `iceServers`: at most MAX_ICE_SERVERS entries of short strings; TS_ERR_FRAME_MALFORMED otherwise. */
+export function parseIceServers(v: unknown): IceServerInfo[] {
+  const bad = () => new TabshardError('TS_ERR_FRAME_MALFORMED', 'cluster info: iceServers');
+  if (!Array.isArray(v) || v.length > MAX_ICE_SERVERS) throw bad();
+  const str = (x: unknown) => typeof x === 'string' && x.length > 0 && x.length <= MAX_ICE_FIELD;
+  return v.map((e) => {
+    if (typeof e !== 'object' || e === null) throw bad();
+    const { urls, username, credential } = e as Record<string, unknown>;
+    if (!str(urls) || !/^(stun|stuns|turn|turns):/.test(urls as string)) throw bad();
+    if ((username !== undefined && !str(username)) || (credential !== undefined && !str(credential))) throw bad();
+    return {
+      urls: urls as string,
+      ...(username === undefined ? {} : { username: username as string }),
+      ...(credential === undefined ? {} : { credential: credential as string }),
+    };
+  });
 }

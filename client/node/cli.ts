@@ -4,10 +4,13 @@
  * backend, the WebRTC stack from @roamhq/wrtc, and shards kept in memory.
  *
  *   tabshard worker --url http://127.0.0.1:8080 [--job N] [--transport auto|webrtc|ws] [--slowdown F]
- *                   [--stall MS:EVERY] [--prefetch 0|1] [--report-tasks]
+ *                   [--stall MS:EVERY] [--relay-only] [--prefetch 0|1] [--report-tasks]
  *
  * --slowdown F makes this worker an F× straggler (client/runner.ts): the consistency study's knob.
  * --stall MS:EVERY makes it rest MS ms after every EVERY-th task: the stragglers study's other knob.
+ * --relay-only lets WebRTC use relayed (TURN) candidates only, as behind a NAT that blocks UDP to
+ * the nodes: the cluster's ICE servers must then include a TURN server. The `worker` line's
+ * `routes` says per node how its connection travels: `webrtc` (direct), `turn`, or `ws`.
  * --prefetch 0 runs one task at a time instead of overlapping consecutive tasks (the default, 1).
  * --report-tasks prints one `{"event":"task",…}` line per task (client/task-times.ts: lease, pull,
  * compute, push, done times in ms, the loop's wait, frames sent). The `finished` line always
@@ -40,13 +43,14 @@ async function main(): Promise<void> {
       transport: { type: 'string', default: 'auto' },
       slowdown: { type: 'string', default: '1' },
       stall: { type: 'string' },
+      'relay-only': { type: 'boolean', default: false },
       prefetch: { type: 'string', default: '1' },
       'report-tasks': { type: 'boolean', default: false },
     },
   });
   if (!values.url) {
     console.error(
-      'usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws] [--slowdown F] [--stall MS:EVERY] [--prefetch 0|1] [--report-tasks]',
+      'usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws] [--slowdown F] [--stall MS:EVERY] [--relay-only] [--prefetch 0|1] [--report-tasks]',
     );
     process.exit(2);
   }
@@ -63,7 +67,7 @@ async function main(): Promise<void> {
   const backend = await initTf(tf, {});
   const ws = new WsDialer(WebSocket as unknown as ConstructorParameters<typeof WsDialer>[0]);
   const dialer = new FallbackDialer({
-    webrtc: new WebRtcDialer({ signalling: ws, wrtc }),
+    webrtc: new WebRtcDialer({ signalling: ws, wrtc, relayOnly: values['relay-only'] }),
     ws,
     timeoutMs: values.transport === 'webrtc' ? 10_000 : 4000,
   });
@@ -83,7 +87,8 @@ async function main(): Promise<void> {
     transport: Object.values(transports).every((k) => k === 'webrtc') ? 'webrtc' : 'ws',
     worker: worker.id,
   });
-  console.log(JSON.stringify({ event: 'worker', job, worker: session.worker, backend, transports }));
+  const routes = await worker.routes();
+  console.log(JSON.stringify({ event: 'worker', job, worker: session.worker, backend, transports, routes }));
   // Shards are kept once fetched, and the next one is fetched while a task runs.
   const loadShard = readAhead(async (index): Promise<DecodedShard> => {
     const res = await fetch(`${base}/api/jobs/${job}/shards/${index}`);

@@ -23,7 +23,8 @@ export interface DialRecord {
 }
 
 export interface FallbackDialerOptions {
-  webrtc: Dialer;
+  /** The WebRTC dialer; given the cluster's ICE servers when it takes them (`WebRtcDialer.useIceServers`). */
+  webrtc: Dialer & { useIceServers?(servers: RTCIceServer[]): void };
   ws: Dialer;
   /** Deadline for the WebRTC dial before falling back, in ms (default 3000). */
   timeoutMs?: number;
@@ -45,6 +46,7 @@ export class FallbackDialer implements Dialer {
 
   /** Learns each node's WebRTC and ws addresses (call with every new cluster info). */
   learn(info: ClusterInfo): void {
+    if (info.iceServers) this.opts.webrtc.useIceServers?.(info.iceServers);
     for (const [node, a] of Object.entries(info.addresses)) {
       if (a.webrtc) this.routes.set(a.webrtc, { node, ws: a.ws });
       if (a.ws) this.routes.set(a.ws, { node });

@@ -26,16 +26,31 @@ export interface WebRtcDialerOptions extends ChunkTuning {
   maxMessage?: number;
   /** `dial` rejects with TS_ERR_CONNECT_FAILED when the channel is not open by then (default 10 000 ms). */
   timeoutMs?: number;
+  /** Use relayed (TURN) candidates only, as a peer whose network lets nothing else through would. */
+  relayOnly?: boolean;
 }
 
 /** Opens WebRTC data-channel connections, handshaking over `opts.signalling`. */
 export class WebRtcDialer implements Dialer {
   readonly kind = 'webrtc' as const;
 
+  private iceServers: RTCIceServer[] | null = null;
+
   constructor(private readonly opts: WebRtcDialerOptions) {}
+
+  /** Handshakes from now on use `servers` (a cluster info's `iceServers`: STUN, TURN with fresh credentials). */
+  useIceServers(servers: RTCIceServer[]): void {
+    this.iceServers = servers;
+  }
 
   /** Resolves once the data channel is open; rejects with TS_ERR_CONNECT_FAILED. */
   dial(address: string): Promise<Conn> {
-    return dialPeer(this.opts.signalling, address, { ...this.opts, Peer: SimplePeer });
+    const base = this.opts.config ?? {};
+    const config: RTCConfiguration = {
+      ...base,
+      iceServers: this.iceServers ?? base.iceServers ?? [],
+      ...(this.opts.relayOnly ? { iceTransportPolicy: 'relay' as const } : {}),
+    };
+    return dialPeer(this.opts.signalling, address, { ...this.opts, config, Peer: SimplePeer });
   }
 }

@@ -19,6 +19,7 @@ import { Registry } from 'prom-client';
 import type { ClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import type { Dialer } from '../../shared/transport/types.ts';
+import type { IceConfig } from '../auth/turn.ts';
 import type { JobDriver } from '../jobs/driver.ts';
 import { guardAdminRoutes } from './admin-auth.ts';
 import { type AssetsOptions, assetsPlugin } from './assets.ts';
@@ -43,6 +44,8 @@ export interface GatewayDeps {
   dialer?: Dialer;
   /** Largest message relayed to a node (default 64 MiB). */
   relayMaxMessage?: number;
+  /** ICE servers for the tabs' WebRTC (in each `GET /api/jobs/:job/cluster`; server/auth/turn.ts). */
+  ice?: IceConfig;
   /** Browser bundles and pages (none: not served). */
   assets?: AssetsOptions;
   /** The jobs this cluster runs (none: no job API). */
@@ -105,7 +108,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     }));
   });
   const maxMessage = deps.relayMaxMessage ?? DEFAULT_RELAY_MAX_MESSAGE;
-  if (deps.dialer) app.register(relayPlugin, { cluster: deps.cluster, dialer: deps.dialer, maxMessage });
+  if (deps.dialer) app.register(relayPlugin, { cluster: deps.cluster, dialer: deps.dialer, maxMessage, ice: deps.ice });
   if (deps.assets) app.register(assetsPlugin, deps.assets);
   const jobs = deps.jobs ?? (() => []);
   if (deps.nodes || deps.membership)

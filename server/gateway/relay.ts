@@ -20,12 +20,15 @@ import type { ClusterInfo } from '../../shared/cluster.ts';
 import { TabshardError, toTabshardError } from '../../shared/errors.ts';
 import type { Conn, Dialer } from '../../shared/transport/types.ts';
 import { MAX_SIGNAL_BYTES } from '../../shared/transport/webrtc-peer.ts';
+import type { IceConfig } from '../auth/turn.ts';
 import { remoteOf, wsConn } from '../transports/ws.ts';
 import type { WsLimitConfig } from './limits.ts';
 import { wsRoute } from './ws-routes.ts';
 
 export interface RelayOptions {
   cluster(): ClusterInfo;
+  /** ICE servers handed to workers with each cluster reply (TURN credentials minted per reply); none: none. */
+  ice?: IceConfig;
   /** Dials the nodes' TCP addresses. */
   dialer: Dialer;
   /** Largest message relayed on `/data` (default 64 MiB); `/signal` allows MAX_SIGNAL_BYTES. */
@@ -142,6 +145,9 @@ export const relayPlugin: FastifyPluginAsync<RelayOptions> = async (app, opts) =
     async (req) => {
       const info = relayCluster(opts.cluster(), req.headers.host ?? '', req.params.job, req.protocol === 'https');
       if (info.tables.length === 0) throw new TabshardError('TS_ERR_UNKNOWN_JOB', String(req.params.job));
+      // TURN credentials per reply, named for the asking address (the TURN server's log shows it).
+      if (opts.ice && !opts.ice.empty)
+        info.iceServers = opts.ice.servers(`tab-${req.ip.replace(/[^A-Za-z0-9.]/g, '')}`);
       return info;
     },
   );

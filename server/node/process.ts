@@ -6,6 +6,7 @@
 import wrtc from '@roamhq/wrtc';
 import type { ClusterInfo } from '../../shared/cluster.ts';
 import { Ring } from '../../shared/ring.ts';
+import type { IceConfig } from '../auth/turn.ts';
 import { tcpDialer, tcpListen } from '../transports/tcp.ts';
 import { WebRtcListener } from '../transports/webrtc.ts';
 import { startGcMonitor } from './gc-monitor.ts';
@@ -20,6 +21,8 @@ export interface NodeProcessOptions {
   benchRaw?: boolean;
   /** Admin token required for RING install, TABLE and FENCE (none: open, for local development). */
   adminToken?: string;
+  /** ICE servers for the node's side of each WebRTC connection (TURN credentials minted per handshake). */
+  ice?: IceConfig;
 }
 
 export interface RunningNode {
@@ -40,7 +43,12 @@ export async function startNode(opts: NodeProcessOptions): Promise<RunningNode> 
   node.listen(tcp);
   const addresses: RunningNode['addresses'] = { tcp: tcp.address };
   if (opts.webrtc !== false) {
-    const rtc = new WebRtcListener({ signalling: await tcpListen({ host: opts.host }), wrtc });
+    const ice = opts.ice && !opts.ice.empty ? opts.ice : null;
+    const rtc = new WebRtcListener({
+      signalling: await tcpListen({ host: opts.host }),
+      wrtc,
+      ...(ice ? { config: () => ({ iceServers: ice.servers(`node-${opts.id}`) }) } : {}),
+    });
     node.listen(rtc);
     addresses.webrtc = rtc.address;
   }

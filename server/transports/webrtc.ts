@@ -34,8 +34,11 @@ export interface WebRtcListenerOptions extends ChunkTuning {
   /** Where handshakes arrive; the WebRTC listener takes over its `onconnection`. */
   signalling: Listener;
   wrtc?: WrtcImpl;
-  /** RTCPeerConnection configuration; default `{ iceServers: [] }` (host candidates only). */
-  config?: RTCConfiguration;
+  /**
+   * RTCPeerConnection configuration, or a function giving one per handshake (fresh TURN
+   * credentials); default `{ iceServers: [] }` (host candidates only).
+   */
+  config?: RTCConfiguration | (() => RTCConfiguration);
   /** Limit on sent and received messages (default DEFAULT_MAX_MESSAGE). */
   maxMessage?: number;
   /** A handshake not done after this many ms is abandoned (default 10 000). */

@@ -9,7 +9,7 @@
 import { TabshardError, toTabshardError } from '../errors.ts';
 import { chunkScratch, MessageChunker, Reassembler } from './chunker.ts';
 import { DEFAULT_SEND_TUNING, SendQueue, type SendSink, type SendTuning } from './send-queue.ts';
-import { type Conn, checkMessageSize, DEFAULT_MAX_MESSAGE, type TransportKind } from './types.ts';
+import { type Conn, type ConnRoute, checkMessageSize, DEFAULT_MAX_MESSAGE, type TransportKind } from './types.ts';
 
 /** The few things `ChunkedConn` needs from a message channel (e.g. an RTCDataChannel). */
 export interface ChunkChannel extends SendSink {
@@ -46,6 +46,8 @@ export class ChunkedConn implements Conn {
   onmessage: ((msg: Uint8Array) => void) | null = null;
   onclose: ((err?: TabshardError) => void) | null = null;
   transientMessages = false;
+  /** Set by the transport that knows it (WebRTC: shared/transport/webrtc-peer.ts). */
+  route?: () => Promise<ConnRoute | null>;
   private readonly chunkSize: number;
   private readonly copies: boolean;
   private readonly maxMessage: number;

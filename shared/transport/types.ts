@@ -9,6 +9,9 @@ import { TabshardError } from '../errors.ts';
 
 export type TransportKind = 'memory' | 'tcp' | 'webrtc' | 'ws';
 
+/** How a WebRTC connection's packets travel: between the peers' own addresses, or through a TURN server. */
+export type ConnRoute = 'direct' | 'turn';
+
 /** Largest message any transport accepts by default (a 4 MiB dense range plus headers fits many times). */
 export const DEFAULT_MAX_MESSAGE = 256 * 1024 * 1024;
 
@@ -42,6 +45,8 @@ export interface Conn {
   onclose: ((err?: TabshardError) => void) | null;
   /** Closes the connection; the peer's `onclose` runs too. Idempotent. */
   close(err?: TabshardError): void;
+  /** WebRTC only: the route of the ICE candidate pair in use (null when the stack does not say). */
+  route?: () => Promise<ConnRoute | null>;
 }
 
 /** Opens connections to listeners (client side). */

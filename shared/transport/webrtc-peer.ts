@@ -7,7 +7,7 @@
 import type SimplePeer from 'simple-peer';
 import { TabshardError, toTabshardError } from '../errors.ts';
 import { ChunkedConn, type ChunkTuning, DEFAULT_TUNING } from './chunked-conn.ts';
-import type { Conn, Dialer } from './types.ts';
+import type { Conn, ConnRoute, Dialer } from './types.ts';
 import { guardDescriptions } from './wrtc-guard.ts';
 
 type Timer = ReturnType<typeof setTimeout>;
@@ -60,8 +60,11 @@ export interface PeerConnOptions extends ChunkTuning {
   Peer: typeof SimplePeer;
   /** A WebRTC implementation for simple-peer (`@roamhq/wrtc` in Node; omit in the browser). */
   wrtc?: SimplePeer.Options['wrtc'];
-  /** RTCPeerConnection configuration; default `{ iceServers: [] }` (host candidates only). */
-  config?: RTCConfiguration;
+  /**
+   * RTCPeerConnection configuration, or a function giving one per handshake (fresh TURN
+   * credentials); default `{ iceServers: [] }` (host candidates only).
+   */
+  config?: RTCConfiguration | (() => RTCConfiguration);
   /** Limit on sent and received messages (default DEFAULT_MAX_MESSAGE). */
   maxMessage?: number;
   /** Handshake deadline in ms (default 10 000). */
@@ -87,7 +90,8 @@ export function openPeerConn(sig: Conn, initiator: boolean, remote: string, opts
     try {
       // A Node implementation is guarded: @roamhq/wrtc can die reading a description (wrtc-guard.ts).
       const wrtc = opts.wrtc && guardDescriptions(opts.wrtc);
-      peer = new opts.Peer({ initiator, wrtc, config: opts.config ?? { iceServers: [] } });
+      const config = (typeof opts.config === 'function' ? opts.config() : opts.config) ?? { iceServers: [] };
+      peer = new opts.Peer({ initiator, wrtc, config });
     } catch (err) {
       const e = new TabshardError('TS_ERR_CONNECT_FAILED', `${remote}: no WebRTC`, { cause: err });
       sig.close(e);
@@ -257,6 +261,7 @@ function connOverPeer(
     inbox.deliver = deliver;
     if (listener && !sig.closed) sig.send([encodeSignal({ type: 'ready' })]);
   }, 0);
+  conn.route = () => selectedRoute(raw._pc);
   peer.on('close', () => conn.ended());
   peer.on('error', (err) => conn.ended(new TabshardError('TS_ERR_TRANSPORT_CLOSED', err.message, { cause: err })));
   sig.onclose = (err) => conn.ended(err);
@@ -271,4 +276,39 @@ function connOverPeer(
     }
   };
   return conn;
+}
+
+/**
+ * The route of `pc`'s selected ICE candidate pair: `turn` when either end is a relayed
+ * candidate, `direct` otherwise; null when the stack's statistics do not name the pair.
+ */
+async function selectedRoute(pc: RTCPeerConnection): Promise<ConnRoute | null> {
+  interface Stat {
+    type: string;
+    id: string;
+    selectedCandidatePairId?: string;
+    nominated?: boolean;
+    selected?: boolean;
+    state?: string;
+    localCandidateId?: string;
+    remoteCandidateId?: string;
+    candidateType?: string;
+  }
+  const all = new Map<string, Stat>();
+  (await pc.getStats()).forEach((s: Stat) => {
+    all.set(s.id, s);
+  });
+  const stats = [...all.values()];
+  const pairId = stats.find((s) => s.type === 'transport' && s.selectedCandidatePairId)?.selectedCandidatePairId;
+  const pair = stats.find(
+    (s) =>
+      s.type === 'candidate-pair' &&
+      (pairId ? s.id === pairId : s.selected || (s.nominated && s.state === 'succeeded')),
+  );
+  if (!pair) return null;
+  const ends = [pair.localCandidateId, pair.remoteCandidateId].map((id) =>
+    id ? all.get(id)?.candidateType : undefined,
+  );
+  if (ends.every((t) => t === undefined)) return null;
+  return ends.includes('relay') ? 'turn' : 'direct';
 }

@@ -231,7 +231,8 @@ async function main(): Promise<void> {
   const cache = new ShardCache(base, job, info.version);
   const ws = new WsDialer(WebSocket);
   const dialer = new FallbackDialer({
-    webrtc: new WebRtcDialer({ signalling: ws }),
+    // ?relay=1: relayed (TURN) candidates only, as behind a NAT that lets nothing else through.
+    webrtc: new WebRtcDialer({ signalling: ws, relayOnly: params.get('relay') === '1' }),
     ws,
     timeoutMs: Number(params.get('iceTimeoutMs') ?? 4000),
     ondial: (rec) => {
@@ -251,6 +252,9 @@ async function main(): Promise<void> {
     job,
   });
   await worker.connectAll();
+  // Per node: `webrtc` (direct), `turn` (WebRTC through a TURN server) or `ws` (the gateway's relay).
+  status.transports = await worker.routes();
+  render();
   status.backend = await compute.ready;
   status.probes = compute.probes;
 
