@@ -474,6 +474,11 @@ export class Worker implements SubscriptionHost, TableHost {
     return Object.fromEntries(nodes.map((n, i) => [n, routes[i]]));
   }
 
+  /** The routes of `routes()` in one word for the scheduler and the console: `webrtc`, `turn`, `ws`, or e.g. `turn+webrtc`. */
+  static routeSummary(routes: Record<string, string>): string {
+    return [...new Set(Object.values(routes))].sort().join('+') || 'none';
+  }
+
   /** The cluster layout this worker uses (ring, node addresses, tables). */
   get cluster(): ClusterInfo {
     return this.info;

@@ -71,6 +71,14 @@ describe('training through TURN', { timeout: 240_000 }, () => {
       const audit = await (await fetch(`${h.gateway}/api/jobs/1/audit`)).json();
       assert.deepEqual([audit.tasks, audit.once, audit.missing, audit.more], [12, 12, 0, 0]);
       assert.ok(tab.tasks >= 1, 'the tab did some of the work');
+      // The console's per-worker transport says so too.
+      const status = (await (await fetch(`${h.gateway}/api/jobs/1`)).json()) as {
+        workers: Array<{ transport: string }>;
+      };
+      assert.deepEqual(
+        status.workers.map((w) => w.transport),
+        ['turn', 'turn'],
+      );
     } finally {
       if (worker.exitCode === null) worker.kill('SIGKILL');
     }

@@ -82,12 +82,12 @@ async function main(): Promise<void> {
     job,
   });
   const transports = await worker.connectAll();
+  const routes = await worker.routes();
   const session = await SchedulerSession.open(await ws.dial(`${base.replace(/^http/, 'ws')}/api/jobs/${job}/session`), {
     agent: `node ${process.version}${Number(values.slowdown) > 1 ? ` (slowdown ${values.slowdown}×)` : ''}`,
-    transport: Object.values(transports).every((k) => k === 'webrtc') ? 'webrtc' : 'ws',
+    transport: Worker.routeSummary(routes),
     worker: worker.id,
   });
-  const routes = await worker.routes();
   console.log(JSON.stringify({ event: 'worker', job, worker: session.worker, backend, transports, routes }));
   // Shards are kept once fetched, and the next one is fetched while a task runs.
   const loadShard = readAhead(async (index): Promise<DecodedShard> => {

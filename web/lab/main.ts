@@ -121,7 +121,9 @@ const lab = {
    */
   raw(route: 'signal' | 'data', node: string, message: string | number[], until: 'close' | 'message' = 'close') {
     return new Promise<RawResult>((resolve, reject) => {
-      const sock = new WebSocket(`ws://${location.host}/relay/${encodeURIComponent(node)}/${route}`);
+      const sock = new WebSocket(
+        `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/relay/${encodeURIComponent(node)}/${route}`,
+      );
       sock.binaryType = 'arraybuffer';
       const out: RawResult = { messages: [] };
       const timer = setTimeout(() => {

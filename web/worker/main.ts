@@ -307,7 +307,7 @@ async function main(): Promise<void> {
     try {
       session = await SchedulerSession.open(await ws.dial(`${wsBase}/api/jobs/${job}/session`), {
         agent: navigator.userAgent,
-        transport: status.fallback ? 'ws' : 'webrtc',
+        transport: Worker.routeSummary(status.transports),
         // The scheduler keeps an id only for the session that shows its resume secret.
         ...(status.worker !== undefined && resume !== undefined ? { worker: status.worker, resume } : {}),
       });
