@@ -7,6 +7,7 @@
  *                                  staleness-aware learning rate (pushes scaled by 1 / (1 + staleness))
  *     [--host 127.0.0.1] [--public-url URL]   where the gateway listens (0.0.0.0: every interface), and the URL
  *                   printed for people to open (a reverse proxy's, another interface's)
+ *     [--tls-cert FILE --tls-key FILE]   the gateway over TLS (PEM): pages and API on https, relays and sessions on wss
  *     [--ice-servers stun:h:p,turn:h:p] [--turn-secret S] [--turn-ttl 3600]   ICE servers for the tabs and the
  *                   nodes; TURN credentials are derived from S (or TABSHARD_TURN_SECRET), coturn's use-auth-secret,
  *                   and live --turn-ttl seconds (server/auth/turn.ts)
@@ -31,7 +32,9 @@
  *     share and keeps serving, or one line `tabshard: could not join URL: <reason>` and exits 1.
  *     --host must then be an address the cluster's manager can reach.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { parseAggregateFlag } from '../shared/aggregate.ts';
 import type { TableSpec } from '../shared/table.ts';
@@ -92,6 +95,26 @@ const DEMO_TABLES: TableSpec[] = [
     init: { kind: 'zeros' },
   },
 ];
+
+/** `--tls-cert FILE --tls-key FILE` (both or neither) as PEM contents; a mistake is one line. */
+function readTls(cert: string | undefined, key: string | undefined): { cert: Buffer; key: Buffer } | undefined {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw new Error('--tls-cert and --tls-key go together');
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+  };
+  const out = { cert: read('--tls-cert', cert), key: read('--tls-key', key) };
+  try {
+    createSecureContext(out);
+  } catch (err) {
+    throw new Error(`--tls-cert/--tls-key: not a PEM certificate and its key (${(err as Error).message})`);
+  }
+  return out;
+}
 
 /** The demo job's request from the command line's flags. */
 function jobRequest(v: Record<string, string | string[] | boolean | undefined>): JobRequest {
@@ -174,6 +197,8 @@ async function main(): Promise<void> {
       'turn-secret': { type: 'string' },
       'turn-ttl': { type: 'string', default: String(DEFAULT_TURN_TTL_S) },
       'public-url': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
     },
   });
   // ICE servers (STUN, and TURN with credentials derived from the TURN server's secret): checked
@@ -183,6 +208,7 @@ async function main(): Promise<void> {
   const turnTtl = Number(values['turn-ttl']);
   if (!Number.isInteger(turnTtl) || turnTtl < 60 || turnTtl > 7 * 86_400)
     throw new Error(`--turn-ttl must be an integer number of seconds in [60, 604800], got ${values['turn-ttl']}`);
+  const tls = readTls(values['tls-cert'], values['tls-key']);
   const publicUrl = values['public-url'];
   if (publicUrl !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(publicUrl))
     throw new Error(`--public-url must be http(s)://host[:port], got ${publicUrl}`);
@@ -299,6 +325,7 @@ async function main(): Promise<void> {
       allowedOrigins: values['allowed-origin'],
       trustProxy: values['trust-proxy'],
       host: values.host,
+      tls,
       ice: { urls: iceUrls, secret: turnSecret, ttlS: turnTtl },
       onjob: (j) => ready && report(j),
       onevent: (e) => console.log(json ? JSON.stringify({ event: 'cluster', ...e }) : describeEvent(e)),
@@ -345,7 +372,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--host H] [--public-url URL] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
       '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)\n' +
       '  server --join URL: once listening, join the cluster whose gateway is at URL (TABSHARD_ADMIN_TOKEN: its admin token)',
   );

@@ -117,6 +117,8 @@ export async function startEmbeddedCluster(
     trustProxy?: boolean;
     /** Where the gateway listens (default 127.0.0.1; 0.0.0.0 for every interface). */
     host?: string;
+    /** The gateway's TLS certificate and key (PEM): pages and API over https, relays and sessions over wss. */
+    tls?: { cert: Buffer; key: Buffer };
     /** ICE servers for the tabs and the nodes: STUN/TURN URLs, and the TURN server's shared secret (server/auth/turn.ts). */
     ice?: { urls: string[]; secret?: string; ttlS?: number };
   } = {},
@@ -226,6 +228,7 @@ export async function startEmbeddedCluster(
       allowedOrigins: opts.allowedOrigins,
       trustProxy: opts.trustProxy,
       ice: new IceConfig(opts.ice?.urls ?? [], opts.ice?.secret, opts.ice?.ttlS),
+      tls: opts.tls,
     });
     // A restart on the same data directory listens where the last run did, so open tabs reconnect.
     const lastPort = Number(store?.meta('port') ?? 0);

@@ -70,10 +70,17 @@ export interface GatewayDeps {
   trustProxy?: FastifyServerOptions['trustProxy'];
   /** Per-address limits (defaults: DEFAULT_LIMITS). */
   limits?: Partial<GatewayLimits>;
+  /** Serve HTTPS (pages, API, and the relays and sessions as wss) with this certificate and key (PEM). */
+  tls?: { cert: Buffer | string; key: Buffer | string };
 }
 
 export function buildApp(deps: GatewayDeps): FastifyInstance {
-  const app = Fastify({ logger: false, trustProxy: deps.trustProxy ?? false });
+  // With TLS the server is an https.Server; routes, hooks and the WebSocket upgrade are the same.
+  const app = Fastify({
+    logger: false,
+    trustProxy: deps.trustProxy ?? false,
+    ...(deps.tls ? { https: deps.tls } : {}),
+  }) as unknown as FastifyInstance;
   const limits: GatewayLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const registry = new Registry();
   const countRefusal = refusalCounter(registry);
