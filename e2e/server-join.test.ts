@@ -165,6 +165,25 @@ describe('tabshard server --join', { timeout: 60_000 }, () => {
     }
   });
 
+  it('bound to every interface, tells the address given by --advertise (and is reached there)', async () => {
+    const gw = await fakeGateway((r) => ({ status: 200, body: { node: (r.body as { id: string }).id, ring: 3 } }));
+    // 127.0.0.2 is this machine too (all of 127/8 is loopback), but not the address it listens on.
+    const run = server(['--id', 'j9', '--host', '0.0.0.0', '--advertise', '127.0.0.2', '--join', gw.url]);
+    try {
+      const listening = await run.event('listening');
+      await run.event('joined');
+      const addresses = listening.addresses as Record<string, string>;
+      assert.match(addresses.tcp, /^tcp:\/\/127\.0\.0\.2:\d+$/);
+      assert.match(addresses.webrtc, /^webrtc\+tcp:\/\/127\.0\.0\.2:\d+$/);
+      assert.deepEqual(gw.received[0].body, { id: 'j9', addresses });
+      await accepts(addresses.tcp);
+      await accepts(addresses.webrtc.replace('webrtc+', ''));
+    } finally {
+      run.child.kill('SIGKILL');
+      await gw.close();
+    }
+  });
+
   it('posts its id, addresses and the admin token, prints joined, and keeps serving', async () => {
     const gw = await fakeGateway((r) => ({
       status: 200,

@@ -21,7 +21,9 @@
  *     unless --port is given. --fresh forgets what the directory holds.
  *     [--allowed-origin URL]... [--trust-proxy]   other page origins whose WebSockets are accepted; client
  *     addresses from X-Forwarded-For (behind a reverse proxy) for the gateway's per-address limits
- *   tabshard server [--id n1] [--host h] [--port p] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]   one server node
+ *   tabshard server [--id n1] [--host h] [--advertise HOST] [--port p] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]
+ *                   [--ice-servers URLS]   one server node; --advertise: the host others are told to dial (with
+ *                   --host 0.0.0.0, this host's address on the cluster's network); TURN secret from TABSHARD_TURN_SECRET
  *     --lifeline: exit (status 0) when stdin ends or closes, once the listeners are closed or after 1 s
  *     if closing hangs. The embedded cluster spawns its nodes so, holding their stdin pipes
  *     open; the kernel closes them when that process dies, even by SIGKILL, so no node outlives it.
@@ -198,6 +200,7 @@ async function main(): Promise<void> {
       'turn-ttl': { type: 'string', default: String(DEFAULT_TURN_TTL_S) },
       'public-url': { type: 'string' },
       'tls-cert': { type: 'string' },
+      advertise: { type: 'string' },
       'tls-key': { type: 'string' },
     },
   });
@@ -234,6 +237,8 @@ async function main(): Promise<void> {
       process.stdout.on('error', () => {});
     }
     const join = values.join;
+    if (values.advertise !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(values.advertise))
+      throw new Error(`--advertise must be a host name or IPv4 address, got ${values.advertise}`);
     const token = process.env.TABSHARD_ADMIN_TOKEN || undefined;
     /** One line, no stack (the stack too with TABSHARD_DEBUG=1), and exit 1. */
     const cannotJoin = (err: unknown): never => {
@@ -258,6 +263,7 @@ async function main(): Promise<void> {
       benchRaw: values['bench-raw'],
       adminToken: token,
       ice: new IceConfig(iceUrls, turnSecret, turnTtl),
+      advertise: values.advertise,
     });
     console.log(JSON.stringify({ event: 'listening', node: values.id, addresses: running.addresses }));
     process.on('SIGTERM', () => stop());
@@ -372,7 +378,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--advertise HOST] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
       '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)\n' +
       '  server --join URL: once listening, join the cluster whose gateway is at URL (TABSHARD_ADMIN_TOKEN: its admin token)',
   );

@@ -23,6 +23,8 @@ export interface NodeProcessOptions {
   adminToken?: string;
   /** ICE servers for the node's side of each WebRTC connection (TURN credentials minted per handshake). */
   ice?: IceConfig;
+  /** The host others are told to dial (its addresses' host part), when it is not `host` (e.g. `host` 0.0.0.0). */
+  advertise?: string;
 }
 
 export interface RunningNode {
@@ -41,7 +43,10 @@ export async function startNode(opts: NodeProcessOptions): Promise<RunningNode> 
   });
   const tcp = await tcpListen({ host: opts.host, port: opts.port ?? 0 });
   node.listen(tcp);
-  const addresses: RunningNode['addresses'] = { tcp: tcp.address };
+  // What others are told: the listeners' addresses with the advertised host instead of the bound one.
+  const told = (address: string) =>
+    opts.advertise ? address.replace(/^((?:webrtc\+)?tcp:\/\/)[^/]+:(\d+)$/, `$1${opts.advertise}:$2`) : address;
+  const addresses: RunningNode['addresses'] = { tcp: told(tcp.address) };
   if (opts.webrtc !== false) {
     const ice = opts.ice && !opts.ice.empty ? opts.ice : null;
     const rtc = new WebRtcListener({
@@ -50,7 +55,7 @@ export async function startNode(opts: NodeProcessOptions): Promise<RunningNode> 
       ...(ice ? { config: () => ({ iceServers: ice.servers(`node-${opts.id}`) }) } : {}),
     });
     node.listen(rtc);
-    addresses.webrtc = rtc.address;
+    addresses.webrtc = told(rtc.address);
   }
   node.setCluster({
     ring: new Ring([opts.id], { version: 0 }).toJSON(),
