@@ -318,3 +318,14 @@ function scale(grads: Float32Array[], f: number): void {
   if (f === 1) return;
   for (const g of grads) for (let i = 0; i < g.length; i++) g[i] *= f;
 }
+
+/** `MS:EVERY` (the worker's `--stall`, the page's `?stall=`): rest MS ms after every EVERY-th task; TS_ERR_INVALID_ARGUMENT otherwise. */
+export function parseStall(v: string): { ms: number; every: number } {
+  const m = /^(\d+):(\d+)$/.exec(v);
+  if (!m || Number(m[2]) < 1)
+    throw new TabshardError(
+      'TS_ERR_INVALID_ARGUMENT',
+      `stall must be MS:EVERY (rest MS ms after every EVERY-th task), not ${v}`,
+    );
+  return { ms: Number(m[1]), every: Number(m[2]) };
+}

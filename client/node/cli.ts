@@ -26,7 +26,7 @@ import { parseClusterInfo } from '../../shared/cluster.ts';
 import { appGradient, appPulls, parseAppInfo } from '../apps/app.ts';
 import { initTf } from '../apps/tf-backend.ts';
 import { readAhead } from '../read-ahead.ts';
-import { TaskRunner } from '../runner.ts';
+import { parseStall, TaskRunner } from '../runner.ts';
 import { SchedulerSession } from '../session.ts';
 import { round2, type TaskTimes, taskMedians } from '../task-times.ts';
 import { FallbackDialer } from '../transports/fallback.ts';
@@ -54,7 +54,12 @@ async function main(): Promise<void> {
     );
     process.exit(2);
   }
-  const stall = values.stall === undefined ? undefined : parseStall(values.stall);
+  let stall: { ms: number; every: number } | undefined;
+  try {
+    stall = values.stall === undefined ? undefined : parseStall(values.stall);
+  } catch (err) {
+    usageError(`--${(err as Error).message.replace(/^invalid argument: /, '')}`);
+  }
   const base = values.url.replace(/\/$/, '');
   const getJson = async (path: string) => {
     const res = await fetch(`${base}${path}`);
@@ -141,13 +146,6 @@ async function main(): Promise<void> {
 function usageError(msg: string): never {
   console.error(`tabshard worker: ${msg}`);
   process.exit(2);
-}
-
-/** `--stall MS:EVERY`: a rest of MS ms after every EVERY-th task. */
-function parseStall(v: string): { ms: number; every: number } {
-  const m = /^(\d+):(\d+)$/.exec(v);
-  if (!m || Number(m[2]) < 1) usageError(`--stall must be MS:EVERY (rest MS ms after every EVERY-th task), not ${v}`);
-  return { ms: Number(m[1]), every: Number(m[2]) };
 }
 
 /** A task's times rounded to 0.01 ms for its JSON line. */

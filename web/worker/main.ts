@@ -11,7 +11,7 @@
 import { appPulls, parseAppInfo } from '../../client/apps/app.ts';
 import { CpuShare } from '../../client/cpu-share.ts';
 import { readAhead } from '../../client/read-ahead.ts';
-import { type RunnerEvent, TaskRunner } from '../../client/runner.ts';
+import { parseStall, type RunnerEvent, TaskRunner } from '../../client/runner.ts';
 import { SchedulerSession } from '../../client/session.ts';
 import { type TaskTimes, taskMedians } from '../../client/task-times.ts';
 import { FallbackDialer } from '../../client/transports/fallback.ts';
@@ -320,6 +320,8 @@ async function main(): Promise<void> {
     }
     status.worker = session.worker;
     resume = session.resume;
+    const stallParam = params.get('stall');
+    const pageStall = stallParam === null ? undefined : parseStall(stallParam);
     let lastTasks = 0;
     const runner = new TaskRunner<DecodedShard>({
       worker,
@@ -328,6 +330,8 @@ async function main(): Promise<void> {
       app,
       // ?slowdown=F makes this tab an F× straggler (the consistency study's knob; client/runner.ts).
       slowdown: Math.max(1, Number(params.get('slowdown') ?? 1) || 1),
+      // ?stall=MS:EVERY makes it rest MS ms after every EVERY-th task (the stragglers study's knob).
+      stall: pageStall,
       gate: cpu.gate,
       ontask(t) {
         if (t.abandoned) return;
