@@ -17,10 +17,12 @@ import {
 import type { Conn } from '../../shared/transport/types.ts';
 import type { Claims, TableGrant } from '../auth/capability.ts';
 import { Backups } from './backups.ts';
+import { Discipline } from './discipline.ts';
 import { Session, type SessionHost } from './dispatch.ts';
 import { ConsistencyGate } from './gate.ts';
 import { Leases } from './leases.ts';
 import { checkReceipts, type ReceiptChecker } from './receipts.ts';
+import { applyResume, progressOf } from './resume.ts';
 import { type Task, TaskQueue } from './tasks.ts';
 import {
   checkConfig,
@@ -85,8 +87,7 @@ export class Scheduler {
   private readonly lastShard = new Map<number, number>();
   /** Holds on new leases (checkpoints) and who waits for the leases out to end. */
   private holds = 0;
-  /** Workers benched after an overdue lease, until this clock time (`benchMs`). */
-  private readonly benched = new Map<number, number>();
+  private readonly discipline: Discipline;
   private quietWaiters: Array<() => void> = [];
   /** When each session's read capability expires (ms since the epoch; capabilities use wall time). */
   private readonly readExpiry = new WeakMap<Session, number>();
@@ -115,6 +116,7 @@ export class Scheduler {
         if (b) t.attempt = b.attempt;
       },
     });
+    this.discipline = new Discipline(this.clock, this.cfg.benchMs, () => [...this.sessions].map((s) => s.worker));
     this.backups = new Backups({ clock: this.clock, leaseMs: this.cfg.leaseMs, log: (ev) => this.log(ev) });
     this.waiters = new Waiters(this.clock, this.cfg.holdMs, (s, ms) => {
       if (s.worker !== null) this.workers.waited(s.worker, ms);
@@ -137,46 +139,15 @@ export class Scheduler {
   resumeFrom(r: ResumePoint): void {
     if (this.queue.started > 0 || this.sessions.size > 0)
       throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'resume before the scheduler hands out anything');
-    const task = (id: number): Task => {
-      const t = this.queue.get(id);
-      if (!t) throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `resume: no task ${id} in job ${this.cfg.job}`);
-      return t;
-    };
-    for (const [id, attempt, worker] of r.progress.done) {
-      const t = task(id);
-      if (t.state === 'done') continue;
-      this.queue.claim(t);
-      this.queue.setState(t, 'done');
-      t.attempt = attempt;
-      t.doneAttempt = attempt;
-      t.doneBy = worker;
-      this.gate.taskDone(t.iteration);
-    }
-    const refence = new Map<number, number>();
-    for (const [id, attempt, attempts] of r.progress.started) {
-      const t = task(id);
-      t.attempt = attempt;
-      t.attempts = attempts;
-      refence.set(id, attempt);
-    }
-    for (const [id, attempt] of r.granted) refence.set(id, Math.max(refence.get(id) ?? 0, attempt + 1));
-    for (const [id, attempt] of refence) {
-      const t = task(id);
-      if (t.state === 'done') continue;
-      this.queue.claim(t);
-      this.leases.refence(t, attempt);
-    }
-    this.log({ ev: 'resumed', done: r.progress.done.length, refenced: refence.size, clock: this.gate.iterationsDone });
+    const { queue, gate, leases } = this;
+    const refenced = applyResume(r, this.cfg.job, { queue, gate, leases });
+    this.log({ ev: 'resumed', done: r.progress.done.length, refenced, clock: this.gate.iterationsDone });
     if (this.gate.complete) this.state = 'done';
   }
 
   /** What a checkpoint keeps (take it while `hold` is in force: no lease is out). */
   progress(): SchedulerProgress {
-    const p: SchedulerProgress = { done: [], started: [] };
-    for (const t of this.queue.records())
-      if (t.state === 'done') p.done.push([t.task, t.doneAttempt ?? t.attempt, t.doneBy]);
-      else if (t.attempts > 0 || t.attempt > 0) p.started.push([t.task, t.attempt, t.attempts]);
-    return p;
+    return progressOf(this.queue);
   }
 
   /** Holds new leases (LEASEs wait) until the returned function is called (once; later calls do nothing). */
@@ -435,9 +406,7 @@ export class Scheduler {
    * worker if one is live; a worker that held it overdue is benched (`benchMs`).
    */
   private giveUp(t: Task, reason: 'overdue' | 'unapplied', worker: number): void {
-    t.avoid ??= new Set();
-    t.avoid.add(worker);
-    if (reason === 'overdue') this.benched.set(worker, this.clock.now() + this.cfg.benchMs);
+    this.discipline.misbehaved(t, reason, worker);
     this.leases.lose(t, reason);
   }
 
@@ -446,30 +415,6 @@ export class Scheduler {
     this.backups.drop(t, 'expired');
     this.pump();
   };
-
-  /** Whether `worker` is benched and some live worker is not: its LEASEs wait. */
-  private sitsOut(worker: number): boolean {
-    const until = this.benched.get(worker);
-    if (until === undefined) return false;
-    const now = this.clock.now();
-    if (until <= now) {
-      this.benched.delete(worker);
-      return false;
-    }
-    for (const s of this.sessions) {
-      const other = s.worker;
-      if (other !== null && other !== worker && (this.benched.get(other) ?? 0) <= now) return true;
-    }
-    return false;
-  }
-
-  /** Whether `worker` must leave `t` to another live worker (it lost `t` by misbehaving). */
-  private avoids(t: Task, worker: number): boolean {
-    const avoid = t.avoid;
-    if (avoid === undefined || !avoid.has(worker)) return false;
-    for (const s of this.sessions) if (s.worker !== null && !avoid.has(s.worker)) return true;
-    return false;
-  }
 
   private closed(s: Session): void {
     this.sessions.delete(s);
@@ -497,13 +442,13 @@ export class Scheduler {
     // In arrival order; a LEASE passes over a task its worker must leave to another (`avoids`).
     for (const w of this.waiters.all()) {
       const worker = w.session.requireWorker();
-      if (this.sitsOut(worker)) continue;
+      if (this.discipline.sitsOut(worker)) continue;
       // Affinity under eager SSP: a worker gets the shard it ran last when that shard is next up,
       // so its subscription to the shard's keys (published as the clock advances) serves the read.
       const t = this.queue.take(
         (i) => this.gate.open(i),
         this.cfg.eager ? this.lastShard.get(worker) : undefined,
-        (x) => this.avoids(x, worker),
+        (x) => this.discipline.avoids(x, worker),
       );
       if (t) this.grant(w, t, worker);
       else if (this.cfg.backups) this.backUp(w, worker);
