@@ -72,7 +72,12 @@ async function main(): Promise<void> {
   const backend = await initTf(tf, {});
   const ws = new WsDialer(WebSocket as unknown as ConstructorParameters<typeof WsDialer>[0]);
   const dialer = new FallbackDialer({
-    webrtc: new WebRtcDialer({ signalling: ws, wrtc, relayOnly: values['relay-only'] }),
+    webrtc: new WebRtcDialer({
+      signalling: ws,
+      wrtc,
+      relayOnly: values['relay-only'],
+      refreshIce: async () => parseClusterInfo(await getJson(`/api/jobs/${job}/cluster`)).iceServers,
+    }),
     ws,
     timeoutMs: values.transport === 'webrtc' ? 10_000 : 4000,
   });

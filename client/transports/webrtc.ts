@@ -28,6 +28,18 @@ export interface WebRtcDialerOptions extends ChunkTuning {
   timeoutMs?: number;
   /** Use relayed (TURN) candidates only, as a peer whose network lets nothing else through would. */
   relayOnly?: boolean;
+  /**
+   * Fresh ICE servers (the cluster info's `iceServers` asked again), called before a dial when
+   * the TURN credentials in use expire within a minute: a tab open for hours redials with valid ones.
+   */
+  refreshIce?: () => Promise<RTCIceServer[] | undefined>;
+}
+
+/** Whether a TURN REST username (`<expiry, Unix s>:<user>`) among `servers` expires by `t` (Unix s). */
+function expiring(servers: readonly RTCIceServer[], t: number): boolean {
+  return servers.some(
+    (s) => typeof s.username === 'string' && /^\d+:/.test(s.username) && Number.parseInt(s.username, 10) <= t,
+  );
 }
 
 /** Opens WebRTC data-channel connections, handshaking over `opts.signalling`. */
@@ -44,7 +56,11 @@ export class WebRtcDialer implements Dialer {
   }
 
   /** Resolves once the data channel is open; rejects with TS_ERR_CONNECT_FAILED. */
-  dial(address: string): Promise<Conn> {
+  async dial(address: string): Promise<Conn> {
+    if (this.iceServers && this.opts.refreshIce && expiring(this.iceServers, Date.now() / 1000 + 60)) {
+      const fresh = await this.opts.refreshIce().catch(() => undefined);
+      if (fresh) this.iceServers = fresh;
+    }
     const base = this.opts.config ?? {};
     const config: RTCConfiguration = {
       ...base,

@@ -232,7 +232,12 @@ async function main(): Promise<void> {
   const ws = new WsDialer(WebSocket);
   const dialer = new FallbackDialer({
     // ?relay=1: relayed (TURN) candidates only, as behind a NAT that lets nothing else through.
-    webrtc: new WebRtcDialer({ signalling: ws, relayOnly: params.get('relay') === '1' }),
+    webrtc: new WebRtcDialer({
+      signalling: ws,
+      relayOnly: params.get('relay') === '1',
+      refreshIce: async () =>
+        parseClusterInfo(await (await fetch(`${base}/api/jobs/${job}/cluster`)).json()).iceServers,
+    }),
     ws,
     timeoutMs: Number(params.get('iceTimeoutMs') ?? 4000),
     ondial: (rec) => {
