@@ -8,11 +8,9 @@
  *
  *   npm run bench:turn [-- --repeats 3 --shards 16 --iterations 12]
  */
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { startCoturn } from '../e2e/coturn.ts';
-import { ROOT, startCluster, stopCluster } from '../e2e/harness.ts';
+import { runWorkerCli, startCluster, stopCluster } from '../e2e/harness.ts';
 import { median } from './consistency/run.ts';
 
 const SECRET = 'bench-turn-secret';
@@ -24,23 +22,13 @@ interface Finished {
 }
 
 /** One worker's run to the job's end; resolves with its `worker` and `finished` lines. */
-function runWorker(gateway: string, args: string[]) {
-  const child = spawn(process.execPath, ['bin/tabshard.mjs', 'worker', '--url', gateway, ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines: Array<Record<string, unknown>> = [];
-  createInterface({ input: child.stdout! }).on('line', (l) => {
-    if (l.startsWith('{')) lines.push(JSON.parse(l));
-  });
-  return new Promise<{ routes: Record<string, string>; finished: Finished }>((resolve, reject) => {
-    child.once('exit', (code) => {
-      const hello = lines.find((l) => l.event === 'worker');
-      const finished = lines.find((l) => l.event === 'finished');
-      if (code !== 0 || !hello || !finished) reject(new Error(`worker exited with ${code}`));
-      else resolve({ routes: hello.routes as Record<string, string>, finished: finished as unknown as Finished });
-    });
-  });
+async function runWorker(gateway: string, args: string[]) {
+  const w = runWorkerCli(gateway, args);
+  const code = await w.exit;
+  const hello = w.line('worker');
+  const finished = w.line('finished');
+  if (code !== 0 || !hello || !finished) throw new Error(`worker exited with ${code}`);
+  return { routes: hello.routes as Record<string, string>, finished: finished as unknown as Finished };
 }
 
 async function main(): Promise<void> {

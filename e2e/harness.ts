@@ -171,6 +171,34 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * A headless worker (`tabshard worker --url <gateway> …args`) as a user runs it: its JSON lines as
+ * they come, and `exit`, which resolves with its exit code once its output is all read. `kill`
+ * (call it in `finally`) ends it if it still runs.
+ */
+export function runWorkerCli(gateway: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, ['bin/tabshard.mjs', 'worker', '--url', gateway, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  const lines: Array<Record<string, unknown>> = [];
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    if (l.startsWith('{')) lines.push(JSON.parse(l));
+  });
+  const exit = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  return {
+    child,
+    lines,
+    exit,
+    /** The first line of this event, if printed. */
+    line: (event: string) => lines.find((l) => l.event === event),
+    kill: () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
 /** Stops the cluster: SIGTERM (it stops its nodes), SIGKILL to the group after `graceMs`. */
 export function stopCluster(child: ChildProcess, graceMs = 5000): Promise<void> {
   return new Promise((resolve) => {

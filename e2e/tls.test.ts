@@ -6,14 +6,13 @@
  * told to accept the test certificate) works too. Plain http to the TLS port gets no page.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { Harness, ROOT } from './harness.ts';
+import { Harness, runWorkerCli } from './harness.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tabshard-tls-'));
 const cert = join(dir, 'cert.pem');
@@ -75,18 +74,10 @@ describe('the gateway over TLS', { timeout: 240_000 }, () => {
 
   it('a Node worker trusting the certificate and a tab over https train the job', async () => {
     const page = await h.openPage({ path: '/?job=1' });
-    const worker = spawn(process.execPath, ['bin/tabshard.mjs', 'worker', '--url', h.gateway], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: cert },
-    });
+    const worker = runWorkerCli(h.gateway, [], { NODE_EXTRA_CA_CERTS: cert });
     try {
-      const lines: Array<Record<string, unknown>> = [];
-      createInterface({ input: worker.stdout! }).on('line', (l) => {
-        if (l.startsWith('{')) lines.push(JSON.parse(l));
-      });
-      assert.equal(await new Promise((resolve) => worker.once('exit', resolve)), 0);
-      const hello = lines.find((l) => l.event === 'worker')!;
+      assert.equal(await worker.exit, 0);
+      const hello = worker.line('worker')!;
       assert.deepEqual(Object.values(hello.routes as object), ['webrtc', 'webrtc', 'webrtc']);
       await h.waitForEvent((ev) => ev.event === 'metric' && ev.iteration === 2, 60_000);
       const audit = (await getJson(`${h.gateway}/api/jobs/1/audit`)) as Record<string, number>;
@@ -98,7 +89,7 @@ describe('the gateway over TLS', { timeout: 240_000 }, () => {
       assert.deepEqual(Object.values(tab.transports), ['webrtc', 'webrtc', 'webrtc'], 'the tab reached every node');
       assert.ok(tab.worker !== undefined, 'the tab opened its wss session');
     } finally {
-      if (worker.exitCode === null) worker.kill('SIGKILL');
+      worker.kill();
     }
   });
 });

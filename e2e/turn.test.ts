@@ -7,12 +7,10 @@
  * expire, never the secret.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { startCoturn } from './coturn.ts';
-import { Harness, ROOT } from './harness.ts';
+import { Harness, runWorkerCli } from './harness.ts';
 
 const SECRET = 'e2e-turn-secret';
 
@@ -48,20 +46,12 @@ describe('training through TURN', { timeout: 240_000 }, () => {
 
   it('a relay-only Node worker and a relay-only tab train the job through TURN', async () => {
     const page = await h.openPage({ path: '/?job=1&relay=1' });
-    const worker = spawn(process.execPath, ['bin/tabshard.mjs', 'worker', '--url', h.gateway, '--relay-only'], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const worker = runWorkerCli(h.gateway, ['--relay-only']);
     try {
-      const lines: Array<Record<string, unknown>> = [];
-      createInterface({ input: worker.stdout! }).on('line', (l) => {
-        if (l.startsWith('{')) lines.push(JSON.parse(l));
-      });
-      const code = await new Promise((resolve) => worker.once('exit', resolve));
-      assert.equal(code, 0);
-      const hello = lines.find((l) => l.event === 'worker')!;
+      assert.equal(await worker.exit, 0);
+      const hello = worker.line('worker')!;
       assert.deepEqual(Object.values(hello.routes as object), ['turn', 'turn', 'turn']);
-      assert.equal((lines.find((l) => l.event === 'finished') as { state: string }).state, 'done');
+      assert.equal(worker.line('finished')!.state, 'done');
       await h.waitForEvent((ev) => ev.event === 'metric' && ev.iteration === 2, 60_000);
       const tab = (await page.evaluate(() => (globalThis as unknown as { tabshard: unknown }).tabshard)) as {
         transports: Record<string, string>;
@@ -80,7 +70,7 @@ describe('training through TURN', { timeout: 240_000 }, () => {
         ['turn', 'turn'],
       );
     } finally {
-      if (worker.exitCode === null) worker.kill('SIGKILL');
+      worker.kill();
     }
   });
 });

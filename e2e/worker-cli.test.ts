@@ -4,10 +4,8 @@
  * data channels (@roamhq/wrtc), and exits; every task applied once.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
-import { ROOT, startCluster, stopCluster } from './harness.ts';
+import { runWorkerCli, startCluster, stopCluster } from './harness.ts';
 
 describe('tabshard worker', { timeout: 180_000 }, () => {
   it('trains the job from the command line and exits when it is done', async () => {
@@ -21,20 +19,12 @@ describe('tabshard worker', { timeout: 180_000 }, () => {
       metrics.push(ev.iteration as number);
       lastMetric(ev.iteration as number);
     });
-    const worker = spawn(process.execPath, ['bin/tabshard.mjs', 'worker', '--url', ready.gateway], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const worker = runWorkerCli(ready.gateway);
     try {
-      const lines: Array<Record<string, unknown>> = [];
-      createInterface({ input: worker.stdout! }).on('line', (l) => {
-        if (l.startsWith('{')) lines.push(JSON.parse(l));
-      });
-      const code = await new Promise((resolve) => worker.once('exit', resolve));
-      assert.equal(code, 0);
-      const hello = lines.find((l) => l.event === 'worker')!;
+      assert.equal(await worker.exit, 0);
+      const hello = worker.line('worker')!;
       assert.deepEqual(Object.values(hello.transports as object), ['webrtc', 'webrtc', 'webrtc']);
-      const finished = lines.find((l) => l.event === 'finished')!;
+      const finished = worker.line('finished')!;
       assert.equal(finished.state, 'done');
       assert.equal(finished.tasks, 12);
       const audit = await (await fetch(`${ready.gateway}/api/jobs/1/audit`)).json();
@@ -42,7 +32,7 @@ describe('tabshard worker', { timeout: 180_000 }, () => {
       await evaluated; // the held-out evaluation of the last iteration follows its last task
       assert.deepEqual(metrics, [0, 1, 2]);
     } finally {
-      if (worker.exitCode === null) worker.kill('SIGKILL');
+      worker.kill();
       await stopCluster(child);
     }
   });
