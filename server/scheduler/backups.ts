@@ -50,9 +50,14 @@ export class Backups {
     return this.byTask.get(t);
   }
 
-  /** Every task with a backup lease out. */
-  tasks(): IterableIterator<Task> {
-    return this.byTask.keys();
+  /** Every backup lease out, with its task. */
+  entries(): IterableIterator<[Task, BackupLease]> {
+    return this.byTask.entries();
+  }
+
+  /** Ends the backup leases `which` selects (evicted worker, closed session). */
+  dropWhere(which: (b: BackupLease) => boolean, reason: string): void {
+    for (const [t, b] of [...this.byTask]) if (which(b)) this.drop(t, reason);
   }
 
   /** Leases `t` a second time, to `worker`, as attempt `t.attempt + 1`; returns that attempt. */

@@ -236,8 +236,7 @@ export class Scheduler {
   evict(worker: number): void {
     this.log({ ev: 'evict', worker });
     for (const t of [...this.queue.leased]) if (t.holder === worker) this.leases.lose(t, 'evicted');
-    for (const t of [...this.backups.tasks()])
-      if (this.backups.of(t)?.worker === worker) this.backups.drop(t, 'evicted');
+    this.backups.dropWhere((b) => b.worker === worker, 'evicted');
     for (const s of [...this.sessions]) if (s.worker === worker) s.close();
   }
 
@@ -245,10 +244,7 @@ export class Scheduler {
     const now = this.clock.now();
     const leases = new Map<number, number>();
     for (const t of this.queue.leased) if (t.holder !== null) leases.set(t.holder, (leases.get(t.holder) ?? 0) + 1);
-    for (const t of this.backups.tasks()) {
-      const w = this.backups.of(t)?.worker;
-      if (w !== undefined) leases.set(w, (leases.get(w) ?? 0) + 1);
-    }
+    for (const [, b] of this.backups.entries()) leases.set(b.worker, (leases.get(b.worker) ?? 0) + 1);
     const inFlight: JobStatus['inFlight'] = [];
     const lastStarted = Math.floor((this.queue.started - 1) / this.cfg.shards);
     for (let i = this.gate.iterationsDone; i <= lastStarted && i < this.cfg.iterations; i++)
@@ -424,7 +420,7 @@ export class Scheduler {
     this.log({ ev: 'close', worker: s.worker });
     if (this.cfg.releaseOnClose && this.state !== 'stopped') {
       for (const t of [...this.queue.leased]) if (t.session === s) this.leases.lose(t, 'closed');
-      for (const t of [...this.backups.tasks()]) if (this.backups.of(t)?.session === s) this.backups.drop(t, 'closed');
+      this.backups.dropWhere((b) => b.session === s, 'closed');
       this.pump();
     }
   }
