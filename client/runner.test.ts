@@ -52,6 +52,31 @@ function scripted(leases: RunnerLease[]) {
   return { session, reports };
 }
 
+/**
+ * A fake clock for the runner: `now` and `sleep` on it (sleeps recorded in `slept`), and an app
+ * of one 3-key dense pull whose gradient takes `gradientMs` on it.
+ */
+function fakeClock(gradientMs: number) {
+  let t = 0;
+  const slept: number[] = [];
+  const options = {
+    now: () => t,
+    sleep: async (ms: number) => {
+      slept.push(ms);
+      t += ms;
+    },
+    app: {
+      shard: async (index: number) => ({ index }),
+      pulls: () => [{ table: 'dense', keys: { begin: 0, end: 3 } }],
+      gradient: async () => {
+        t += gradientMs;
+        return { grads: [new Float32Array(3)], loss: 0, examples: 1 };
+      },
+    },
+  };
+  return { slept, options };
+}
+
 describe('task runner', () => {
   let cluster: TestCluster;
   let manager: ServerManager;
@@ -124,29 +149,10 @@ describe('task runner', () => {
   });
 
   it('a 3× straggler rests twice its pull-and-compute time before pushing, and reports it as compute', async () => {
-    let t = 0;
-    const slept: number[] = [];
     const { session, reports } = scripted([{ task: 4, attempt: 0, shard: 1, iteration: 0 }]);
-    const runner = new TaskRunner({
-      worker,
-      session,
-      slowdown: 3,
-      now: () => t,
-      sleep: async (ms) => {
-        slept.push(ms);
-        t += ms;
-      },
-      app: {
-        shard: async (index) => ({ index }),
-        pulls: () => [{ table: 'dense', keys: { begin: 0, end: 3 } }],
-        gradient: async () => {
-          t += 40;
-          return { grads: [new Float32Array(3)], loss: 0, examples: 1 };
-        },
-      },
-    });
-    await runner.run();
-    assert.deepEqual(slept, [80]);
+    const clock = fakeClock(40);
+    await new TaskRunner({ worker, session, slowdown: 3, ...clock.options }).run();
+    assert.deepEqual(clock.slept, [80]);
     assert.deepEqual(reports, [{ task: 4, computeMs: 120 }]);
     assert.throws(() => new TaskRunner({ worker, session, slowdown: 0.5, app: null as never }), {
       code: 'TS_ERR_INVALID_ARGUMENT',
@@ -154,30 +160,11 @@ describe('task runner', () => {
   });
 
   it('a stalling worker rests `ms` after computing every `every`-th task, and reports it as compute', async () => {
-    let t = 0;
-    const slept: number[] = [];
     const leases = [1, 2, 3, 4, 5].map((task) => ({ task, attempt: 0, shard: 0, iteration: task - 1 }));
     const { session, reports } = scripted(leases);
-    const runner = new TaskRunner({
-      worker,
-      session,
-      stall: { ms: 3000, every: 2 },
-      now: () => t,
-      sleep: async (ms) => {
-        slept.push(ms);
-        t += ms;
-      },
-      app: {
-        shard: async (index) => ({ index }),
-        pulls: () => [{ table: 'dense', keys: { begin: 0, end: 3 } }],
-        gradient: async () => {
-          t += 10;
-          return { grads: [new Float32Array(3)], loss: 0, examples: 1 };
-        },
-      },
-    });
-    await runner.run();
-    assert.deepEqual(slept, [3000, 3000], 'after tasks 2 and 4');
+    const clock = fakeClock(10);
+    await new TaskRunner({ worker, session, stall: { ms: 3000, every: 2 }, ...clock.options }).run();
+    assert.deepEqual(clock.slept, [3000, 3000], 'after tasks 2 and 4');
     assert.deepEqual(
       reports.map((r) => r.computeMs),
       [10, 3010, 10, 3010, 10],
