@@ -116,7 +116,10 @@ export class Scheduler {
         if (b) t.attempt = b.attempt;
       },
     });
-    this.discipline = new Discipline(this.clock, this.cfg.benchMs, () => [...this.sessions].map((s) => s.worker));
+    const sessions = this.sessions;
+    this.discipline = new Discipline(this.clock, this.cfg.benchMs, function* () {
+      for (const s of sessions) yield s.worker;
+    });
     this.backups = new Backups({ clock: this.clock, leaseMs: this.cfg.leaseMs, log: (ev) => this.log(ev) });
     this.waiters = new Waiters(this.clock, this.cfg.holdMs, (s, ms) => {
       if (s.worker !== null) this.workers.waited(s.worker, ms);
