@@ -10,6 +10,7 @@
 import { TabshardError } from '../errors.ts';
 import { checkSortedKeys } from '../keys.ts';
 import { type BufferPool, smallBytes } from '../pool.ts';
+import { type PackedValues, segmentLengthError, unpackValues } from './values.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 32;
@@ -68,11 +69,23 @@ export const Flag = {
    * the receiver holds under the task stamp too, not rows to write.
    */
   HELD: 1 << 5,
+  /** On a PULL: answer with F16 values (PROTOCOL.md §3.4); on any other type, malformed. */
+  HALF: 1 << 6,
+  /** On a PULL: deflate the reply's value segment where that pays (COMPRESSED); else malformed. */
+  COMPRESS: 1 << 7,
 } as const;
-const KNOWN_FLAGS = Flag.HAS_TASK | Flag.DUPLICATE | Flag.NO_REPLY | Flag.CACHE_KEYS | Flag.RESLICED | Flag.HELD;
+const KNOWN_FLAGS =
+  Flag.HAS_TASK |
+  Flag.DUPLICATE |
+  Flag.NO_REPLY |
+  Flag.CACHE_KEYS |
+  Flag.RESLICED |
+  Flag.HELD |
+  Flag.HALF |
+  Flag.COMPRESS;
 
 export const KeyKind = { NONE: 0, RANGE: 1, LIST64: 2, DELTA32: 3, CACHED: 4, RANGES: 5 } as const;
-export const ValueKind = { NONE: 0, F32: 1, BYTES: 2, F16: 3, COMPRESSED: 4 } as const;
+export const ValueKind = { NONE: 0, F32: 1, BYTES: 2, F16: 3, COMPRESSED: 4, Q8: 5 } as const;
 
 export interface TaskStamp {
   worker: number;
@@ -108,10 +121,21 @@ export interface Frame {
   clock: number;
   task: TaskStamp | null;
   keys: KeySegment;
-  /** Value segment as float32 (ValueKind.F32). */
+  /**
+   * Value segment as float32: as sent (F32), or decoded from F16, Q8 or COMPRESSED. To encode,
+   * `packed` may give the segment already encoded instead.
+   */
   values: Float32Array | null;
   /** Value segment as opaque bytes (ValueKind.BYTES; UTF-8 JSON in the control family). */
   body: Uint8Array | null;
+  /** Encoding only: a float segment already packed (shared/protocol/values.ts), sent as it is. */
+  packed?: PackedValues;
+  /**
+   * Decoded frames whose values came packed (F16, Q8, COMPRESSED): the segment's kind and its
+   * length on the wire (what the values cost; for F32 it is `values.byteLength`).
+   */
+  valueKind?: number;
+  valueBytes?: number;
 }
 
 export const NO_KEYS: KeySegment = { kind: 'none' };
@@ -266,7 +290,11 @@ export function encodeFrame(f: Frame, valueParts?: readonly Float32Array[], opts
   let valueBytes = 0;
   let valueKind: number = ValueKind.NONE;
   const floats = valueParts ?? (f.values ? [f.values] : null);
-  if (floats) {
+  if (f.packed) {
+    valueKind = f.packed.kind;
+    valueBytes = f.packed.bytes.byteLength;
+    if (valueBytes > 0) out.push(f.packed.bytes);
+  } else if (floats) {
     valueKind = ValueKind.F32;
     for (let i = 0; i < floats.length; i++) {
       const v = floats[i];
@@ -356,9 +384,12 @@ export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
     throw malformed('key count without a key list');
   if (flags & Flag.CACHE_KEYS && keyKind !== KeyKind.LIST64 && keyKind !== KeyKind.DELTA32)
     throw malformed('CACHE_KEYS without a key list');
-  if (valueKind > ValueKind.BYTES) throw malformed(`value kind ${valueKind} not supported`);
+  if (flags & (Flag.HALF | Flag.COMPRESS) && type !== MsgType.PULL)
+    throw malformed('HALF or COMPRESS on a frame not a PULL');
+  if (valueKind > ValueKind.Q8) throw malformed(`value kind ${valueKind} not supported`);
   if (valueKind === ValueKind.NONE && valueBytes !== 0) throw malformed('value bytes without a value kind');
-  if (valueKind === ValueKind.F32 && valueBytes % 4 !== 0) throw malformed('float32 segment not a multiple of 4 bytes');
+  const lengthError = segmentLengthError(valueKind, valueBytes);
+  if (lengthError) throw malformed(lengthError);
   const total = off + keyBytes + valueBytes;
   if (total > buf.byteLength)
     throw new TabshardError('TS_ERR_FRAME_TRUNCATED', `needs ${total} bytes, has ${buf.byteLength}`);
@@ -381,16 +412,12 @@ export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
 
   let values: Float32Array | null = null;
   let body: Uint8Array | null = null;
-  if (valueKind === ValueKind.F32) {
-    const at = buf.byteOffset + off;
-    values =
-      at % 4 === 0
-        ? new Float32Array(buf.buffer, at, valueBytes >> 2)
-        : new Float32Array(buf.slice(off, off + valueBytes).buffer);
+  if (valueKind !== ValueKind.NONE && valueKind !== ValueKind.BYTES) {
+    values = unpackValues(valueKind, buf.subarray(off, off + valueBytes));
   } else if (valueKind === ValueKind.BYTES) {
     body = buf.subarray(off, off + valueBytes);
   }
-  return {
+  const frame: Frame = {
     type: type as MsgType,
     flags,
     requestId: dv.getUint32(4, true),
@@ -402,6 +429,11 @@ export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
     values,
     body,
   };
+  if (valueKind > ValueKind.BYTES) {
+    frame.valueKind = valueKind;
+    frame.valueBytes = valueBytes;
+  }
+  return frame;
 }
 
 /** Bytes of a key segment of `kind` with count `n` (-1: a kind this decoder does not accept). */

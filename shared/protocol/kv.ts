@@ -14,6 +14,7 @@ import {
   MsgType,
   type TaskStamp,
 } from './frame.ts';
+import { compressValues, type PackedValues, packValues } from './values.ts';
 
 /** Keys of a kv request: a contiguous range, an explicit sorted list, or several ranges. */
 export type KvKeys = Exclude<KeySegment, { kind: 'none' } | CachedKeys>;
@@ -60,7 +61,8 @@ export interface PushMsg {
 /** A push to encode: its values may be given as parts, sent one after another (gathered, not copied). */
 export type PushInput = Omit<PushMsg, 'values' | 'keys'> & {
   keys: WireKeys;
-  values: Float32Array | readonly Float32Array[];
+  /** Floats, floats as parts, or a value segment already packed (F16, Q8, COMPRESSED). */
+  values: Float32Array | readonly Float32Array[] | PackedValues;
   /** Flag.CACHE_KEYS to have the node remember a key list (§5.2); default none. */
   flags?: number;
 };
@@ -71,16 +73,22 @@ export interface PullMsg {
   table: number;
   clock: number;
   keys: KvKeys;
+  /** The reply's values as F16 (flag HALF). */
+  half: boolean;
+  /** The reply's values deflated where that pays (flag COMPRESS). */
+  compress: boolean;
 }
 
 /** A pull to encode (keys may name a cached list; flags as for PushInput). */
-export type PullInput = Omit<PullMsg, 'keys'> & { keys: WireKeys; flags?: number };
+export type PullInput = Omit<PullMsg, 'keys' | 'half' | 'compress'> & { keys: WireKeys; flags?: number };
 
 const shape = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', why);
 
 /** `opts`: a pool for long key lists, and/or a key check fused into the encoding (see EncodeOptions). */
 export function encodePush(m: PushInput, opts?: EncodeOptions): Uint8Array[] {
-  const parts = m.values instanceof Float32Array ? undefined : m.values;
+  const v = m.values;
+  const packed = v instanceof Float32Array || Array.isArray(v) ? undefined : (v as PackedValues);
+  const parts = v instanceof Float32Array || packed ? undefined : (v as readonly Float32Array[]);
   return encodeFrame(
     {
       type: MsgType.PUSH,
@@ -91,8 +99,9 @@ export function encodePush(m: PushInput, opts?: EncodeOptions): Uint8Array[] {
       clock: m.clock,
       task: m.task,
       keys: m.keys,
-      values: parts ? null : (m.values as Float32Array),
+      values: v instanceof Float32Array ? v : null,
       body: null,
+      ...(packed ? { packed } : {}),
     },
     parts,
     opts,
@@ -136,12 +145,34 @@ export function encodePull(m: PullInput, opts?: EncodeOptions): Uint8Array[] {
 export function asPull(f: Frame): PullMsg {
   const keys = requestKeys(f.keys, 'pull');
   if (f.values || f.body) throw shape('pull with a value segment');
-  return { requestId: f.requestId, job: f.job, table: f.table, clock: f.clock, keys };
+  const half = (f.flags & Flag.HALF) !== 0;
+  const compress = (f.flags & Flag.COMPRESS) !== 0;
+  return { requestId: f.requestId, job: f.job, table: f.table, clock: f.clock, keys, half, compress };
 }
 
-/** The values of a pull, in the order of the request's keys (d per key), sent as gathered parts. */
-export function encodePullReply(requestId: number, parts: readonly Float32Array[]): Uint8Array[] {
-  return encodeFrame(emptyFrame(MsgType.PULL_REPLY, requestId), parts);
+/**
+ * The values of a pull, in the order of the request's keys (d per key), sent as gathered parts;
+ * as F16 and/or deflated when the pull asked (`m`): then packed into a copy, and `parts` may be
+ * released at once.
+ */
+export function encodePullReply(
+  requestId: number,
+  parts: readonly Float32Array[],
+  m?: Pick<PullMsg, 'half' | 'compress'>,
+): Uint8Array[] {
+  const f = emptyFrame(MsgType.PULL_REPLY, requestId);
+  if (!m?.half && !m?.compress) return encodeFrame(f, parts);
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const all = new Float32Array(n);
+  n = 0;
+  for (const p of parts) {
+    all.set(p, n);
+    n += p.length;
+  }
+  const packed = packValues(all, m.half ? 'f16' : 'f32');
+  f.packed = m.compress ? compressValues(packed) : packed;
+  return encodeFrame(f);
 }
 
 export function asPullReply(f: Frame): Float32Array {
