@@ -18,8 +18,16 @@ import { TabshardError, toTabshardError } from '../shared/errors.ts';
 import { type KeyListCache, keyListHash } from '../shared/key-cache.ts';
 import { checkSortedKeys } from '../shared/keys.ts';
 import type { BufferPool } from '../shared/pool.ts';
-import { type EncodeOptions, Flag, HEADER_BYTES, setRequestId, type TaskStamp } from '../shared/protocol/frame.ts';
+import {
+  type EncodeOptions,
+  Flag,
+  HEADER_BYTES,
+  setRequestId,
+  type TaskStamp,
+  ValueKind,
+} from '../shared/protocol/frame.ts';
 import { asPullReply, encodePull, encodePush, type WireKeys } from '../shared/protocol/kv.ts';
+import { compressValues, type PackedValues, type ValueCodec } from '../shared/protocol/values.ts';
 import type { OwnedRange, Ring, TableShape } from '../shared/ring.ts';
 import {
   type Keys,
@@ -31,6 +39,7 @@ import {
   sliceByNode,
 } from '../shared/slicing.ts';
 import type { TableSpec } from '../shared/table.ts';
+import { ErrorFeedback } from './error-feedback.ts';
 import { KvSubscription, type Subscription, type SubscriptionHost } from './subscription.ts';
 
 /** How often one part of a request may be re-sliced (a piece of a piece…) before the request fails. */
@@ -42,6 +51,8 @@ interface FrameBase {
   job: number;
   table: number;
   clock: number;
+  /** A pull's asks (HALF, COMPRESS), kept by the pieces of a re-sliced frame. */
+  flags?: number;
 }
 
 /** A scheduler task and the attempt of its lease: what a push is stamped with. */
@@ -76,6 +87,10 @@ export interface PushOptions {
   after?: number;
   /** The task to stamp the push with (default: the worker's `setTask` one). */
   task?: TaskRef;
+  /** How the values travel (default f32); f16 and q8 keep what they lose for the next push (ErrorFeedback). */
+  codec?: ValueCodec;
+  /** Deflate each frame's values where that makes them at least 1/8 smaller (PROTOCOL.md §3.4). */
+  compress?: boolean;
 }
 
 /** Options of a pull. */
@@ -84,12 +99,18 @@ export interface PullOptions {
   out?: Float32Array;
   clock?: number;
   after?: number;
+  /** Ask the nodes for F16 values (flag HALF, PROTOCOL.md §3.5); f32 in memory all the same. */
+  half?: boolean;
+  /** Ask the nodes to deflate the reply's values where it pays (flag COMPRESS). */
+  compress?: boolean;
 }
 
 export class KvTable {
   private readonly shape: TableShape;
   /** The table's ranges under the ring last used (looked up again when the ring changes). */
   private layout: { ring: Ring; ranges: readonly OwnedRange[] } | null = null;
+  /** What lossy pushes left out, per key (made on the first lossy push). */
+  private feedback: ErrorFeedback | null = null;
 
   constructor(
     private readonly w: TableHost,
@@ -109,8 +130,14 @@ export class KvTable {
       throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
     const stamps = this.w.stamps(parts.length, opts.task, false);
     const base = { requestId: 0, job: this.w.job, table: this.spec.id, clock: opts.clock ?? 0 };
+    const packed = this.pack(keys, values, parts, check, opts);
+    // A re-sliced piece carries the values the nodes read of the frame it came from (float32).
+    if (packed) values = packed.sent;
     const frames = this.frames(parts, check, (i, keys, flags, options) =>
-      encodePush({ ...base, task: stamps[i], keys, flags, values: partValues(values, parts[i], d) }, options),
+      encodePush(
+        { ...base, task: stamps[i], keys, flags, values: packed ? packed.parts[i] : partValues(values, parts[i], d) },
+        options,
+      ),
     );
     this.w.stamps(parts.length, opts.task);
     const version = this.layout!.ring.version;
@@ -129,6 +156,34 @@ export class KvTable {
         }),
       opts.after,
     );
+  }
+
+  /**
+   * Each part's value segment packed once (so a resend carries the same bytes) when the push is
+   * lossy or compressed, and the values the nodes will read, in request order; null for plain f32.
+   */
+  private pack(
+    keys: Keys,
+    values: Float32Array,
+    parts: NodePart[],
+    check: boolean,
+    opts: PushOptions,
+  ): { parts: PackedValues[]; sent: Float32Array } | null {
+    const codec = opts.codec ?? 'f32';
+    if (codec === 'f32' && !opts.compress) return null;
+    const d = this.spec.valueLength;
+    // Keys are checked before residuals change (the lone-list fast path checks them while encoding).
+    if (check && keys instanceof Float64Array) checkSortedKeys(keys, this.spec.keySpace);
+    const sent = codec === 'f32' ? values : new Float32Array(values.length);
+    if (codec !== 'f32') this.feedback ??= new ErrorFeedback(d);
+    const out = parts.map((part) => {
+      const p =
+        codec === 'f32'
+          ? { kind: ValueKind.F32, bytes: concatValues(partValues(values, part, d)) }
+          : this.feedback!.pack(keys, values, part, codec, sent);
+      return opts.compress ? compressValues(p) : p;
+    });
+    return { parts: out, sent };
   }
 
   /** Sends one frame of a push; a frame whose keys moved is re-sliced (`reslicePush`). */
@@ -209,9 +264,10 @@ export class KvTable {
     const { parts, n, check } = this.slice(keys);
     if (opts.out && opts.out.length !== n * d)
       throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
-    const base = { requestId: 0, job: this.w.job, table: this.spec.id, clock: opts.clock ?? 0 };
+    const asks = (opts.half ? Flag.HALF : 0) | (opts.compress ? Flag.COMPRESS : 0);
+    const base = { requestId: 0, job: this.w.job, table: this.spec.id, clock: opts.clock ?? 0, flags: asks };
     const frames = this.frames(parts, check, (_i, keys, flags, options) =>
-      encodePull({ ...base, keys, flags }, options),
+      encodePull({ ...base, keys, flags: flags | asks }, options),
     );
     const version = this.layout!.ring.version;
     return this.w.track(
@@ -252,7 +308,7 @@ export class KvTable {
       (err, f) => {
         if (o.failed) return;
         const v = err ? null : asPullReply(f!);
-        if (v) this.w.countPulled(HEADER_BYTES + v.byteLength);
+        if (v) this.w.countPulled(HEADER_BYTES + (f!.valueBytes ?? v.byteLength));
         if (v === null || v.length !== part.n * d)
           return o.fail(err ?? new TabshardError('TS_ERR_VALUE_LENGTH', `reply of ${v!.length} values`));
         scatterPart(v, part, d, out);
@@ -381,6 +437,20 @@ export class KvTable {
 }
 
 type Build = (requestId: number) => Uint8Array[];
+
+/** One array's bytes of a part's values (its runs' views, in order). */
+function concatValues(views: Float32Array[]): Uint8Array {
+  if (views.length === 1) return new Uint8Array(views[0].buffer, views[0].byteOffset, views[0].byteLength);
+  let n = 0;
+  for (const v of views) n += v.length;
+  const out = new Float32Array(n);
+  let at = 0;
+  for (const v of views) {
+    out.set(v, at);
+    at += v.length;
+  }
+  return new Uint8Array(out.buffer);
+}
 
 /** What a push frame's re-sliced pieces need: the frame's header fields and stamp, the request's values. */
 interface PushPart {

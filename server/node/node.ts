@@ -25,6 +25,7 @@ import { checkOwner, type OwnsAllCache } from './ownership.ts';
 import { type ReplicationStats, Replicator } from './replication.ts';
 import { type PublishStats, Subscriptions } from './subscriptions.ts';
 import { Table } from './table.ts';
+import { useZlibCodec } from './zlib-codec.ts';
 
 /** First byte of bench/kv's raw messages; never a valid protocol version. */
 export const RAW_MAGIC = 0xec;
@@ -99,6 +100,8 @@ export class ServerNode {
       now?: () => number;
     } = {},
   ) {
+    // Compressed pushes come from untrusted workers: inflate them with zlib, bounded by the declared size.
+    useZlibCodec();
     this.access = new Access(!!opts.adminToken, opts.now);
     this.receipts = opts.adminToken ? new ReceiptKey(opts.adminToken) : null;
     const dialer = opts.dialer;
@@ -343,7 +346,7 @@ export class ServerNode {
         this.access.checkRead(conn, m.job);
         const t = this.readable(m.job, m.table, m.keys);
         const { parts, release } = t.pull(m.keys, this.replyPool);
-        conn.send(encodePullReply(m.requestId, parts), release);
+        conn.send(encodePullReply(m.requestId, parts, m), release);
         return;
       }
       case MsgType.SUBSCRIBE: {

@@ -1,0 +1,137 @@
+/**
+ * Error feedback (client/error-feedback.ts) on a quadratic, and lossy, deflated pushes and pulls
+ * through a real three-node cluster.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type TestCluster, tableSpec, testCluster } from '../server/node/testkit.ts';
+import { type PackedValues, packValues, unpackValues, type ValueCodec } from '../shared/protocol/values.ts';
+import { createRng, randomSortedKeys } from '../shared/rng.ts';
+import type { NodePart } from '../shared/slicing.ts';
+import { MemoryNetwork } from '../shared/transport/memory.ts';
+import { ErrorFeedback } from './error-feedback.ts';
+import { Worker } from './worker.ts';
+
+/** Keys of the quadratic; every 256th (one per Q8 block) is a noisy one. */
+const N = 512;
+/** The noisy keys' gradient, ±NOISE by turns (stochastic noise that never dies down). */
+const NOISE = 5;
+const noisy = (i: number) => i % 256 === 0;
+
+/**
+ * Gradient descent on f(x) = ½ Σ (x_i − c_i)² over the quiet keys, whose gradients (≤ 0.0135)
+ * stay below half a Q8 step of their block (NOISE / 254 ≈ 0.02), set by the noisy key. Every
+ * step's gradient goes through `send` (what the "server" adds is what it returns). Returns each
+ * quiet key's final distance to its optimum.
+ */
+function descend(steps: number, send: (g: Float32Array) => Float32Array): number[] {
+  const rng = createRng(5);
+  const c = Float64Array.from({ length: N }, () => 1 + rng.next());
+  const x = new Float64Array(N);
+  for (let t = 0; t < steps; t++) {
+    const g = Float32Array.from({ length: N }, (_, i) =>
+      noisy(i) ? (t % 2 ? NOISE : -NOISE) : -0.009 * (x[i] - c[i]),
+    );
+    const got = send(g);
+    for (let i = 0; i < N; i++) x[i] += got[i];
+  }
+  const quiet: number[] = [];
+  for (let i = 0; i < N; i++) if (!noisy(i)) quiet.push(Math.abs(x[i] - c[i]));
+  return quiet;
+}
+
+const wholePart = (n: number): NodePart => ({
+  owner: 'n',
+  keys: { kind: 'range', begin: 0, end: n },
+  runs: [{ at: 0, n }],
+  n,
+});
+const read = (p: PackedValues) => unpackValues(p.kind, p.bytes);
+
+describe('error feedback', () => {
+  it('converges on a quadratic to the uncompressed result (within what it still owes), where quantising alone stalls', () => {
+    const steps = 3000;
+    const max = (d: number[]) => Math.max(...d);
+    const exact = max(descend(steps, (g) => g));
+    assert.ok(exact < 1e-6, `uncompressed reaches the optimum (${exact})`);
+    const feedback = (codec: ValueCodec) => {
+      const ef = new ErrorFeedback(1);
+      const sent = new Float32Array(N);
+      return max(descend(steps, (g) => read(ef.pack({ begin: 0, end: N }, g, wholePart(N), codec, sent))));
+    };
+    // A quiet key owes at most half a Q8 step (NOISE / 254); its iterate lags by at most twice that.
+    const q8 = feedback('q8');
+    assert.ok(q8 <= (2 * NOISE) / 254, `q8 with feedback: ${q8}`);
+    const f16 = feedback('f16');
+    assert.ok(f16 < 1e-4, `f16 with feedback: ${f16}`);
+    const alone = Math.min(...descend(steps, (g) => read(packValues(g, 'q8'))));
+    assert.ok(alone >= 1, `q8 without feedback never moves a quiet key (closest ${alone})`);
+  });
+
+  it('writes what the receiver reads into `sent`, and owes exactly the difference', () => {
+    const ef = new ErrorFeedback(2);
+    const keys = Float64Array.of(3, 8, 20, 21);
+    const v = Float32Array.of(0.1, -0.2, 5, 0.001, 0.3, 0.0002, -7, 1);
+    const part: NodePart = {
+      owner: 'n',
+      keys: { kind: 'list', keys: Float64Array.of(8, 21) },
+      runs: [
+        { at: 1, n: 1 },
+        { at: 3, n: 1 },
+      ],
+      n: 2,
+    };
+    const sent = new Float32Array(8);
+    const p = ef.pack(keys, v, part, 'q8', sent);
+    assert.deepEqual(Array.from(read(p)), [sent[2], sent[3], sent[6], sent[7]]);
+    const owed = Math.abs(5 - sent[2]) + Math.abs(0.001 - sent[3]) + Math.abs(-7 - sent[6]) + Math.abs(1 - sent[7]);
+    assert.ok(Math.abs(ef.owed() - owed) < 1e-6);
+    assert.equal(sent[0], 0, 'keys outside the part are not written');
+  });
+
+  it('keeps residuals for at most maxKeys keys', () => {
+    const ef = new ErrorFeedback(1, 100);
+    const v = Float32Array.from({ length: 1000 }, (_, i) => (i === 0 ? 1000 : 0.001 * i));
+    ef.pack({ begin: 0, end: 1000 }, v, wholePart(1000), 'q8', new Float32Array(1000));
+    assert.equal(ef.size, 100);
+  });
+});
+
+describe('lossy and deflated values through a cluster', () => {
+  let c: TestCluster;
+  const net = new MemoryNetwork({ seed: 9 });
+  before(async () => {
+    c = await testCluster([tableSpec(1, 'weights', 'sparse', 2 ** 20, 1, 'sum')], { net, vnodes: 16 });
+  });
+  after(() => c.close());
+
+  it('a q8, deflated push lands as the worker read it back; F16, deflated pulls cost a fraction', async () => {
+    const w = await Worker.connect({ seed: c.seed, dialers: { memory: net.dialer() } });
+    try {
+      const t = w.table('weights');
+      const keys = randomSortedKeys(createRng(4), 20_000, 2 ** 20);
+      const g = Float32Array.from({ length: keys.length }, (_, i) => (i % 5 === 0 ? Math.sin(i) : 0));
+      const pushed0 = w.bytes.pushed;
+      await w.wait(t.push(keys, g));
+      const plainPush = w.bytes.pushed - pushed0;
+      await w.wait(t.push(keys, g, { codec: 'q8', compress: true }));
+      const lossyPush = w.bytes.pushed - pushed0 - plainPush;
+      assert.ok(lossyPush * 3 < plainPush, `q8 + deflate ${lossyPush} B vs f32 ${plainPush} B`);
+      const exact = (await w.wait(t.pull(keys)))!;
+      // The nodes hold g + q8(g): within a Q8 step of 2g, and equal to it where g is 0.
+      for (let i = 0; i < keys.length; i++) {
+        assert.ok(Math.abs(exact[i] - 2 * g[i]) <= 1 / 127, `key ${keys[i]}`);
+        if (g[i] === 0) assert.equal(exact[i], 0);
+      }
+      const pulled0 = w.bytes.pulled;
+      await w.wait(t.pull(keys));
+      const plainPull = w.bytes.pulled - pulled0;
+      const half = (await w.wait(t.pull(keys, { half: true, compress: true })))!;
+      const lossyPull = w.bytes.pulled - pulled0 - plainPull;
+      assert.ok(lossyPull * 4 < plainPull, `f16 + deflate ${lossyPull} B vs f32 ${plainPull} B`);
+      for (let i = 0; i < keys.length; i++) assert.ok(Math.abs(half[i] - exact[i]) <= Math.abs(exact[i]) / 1024);
+    } finally {
+      await w.close();
+    }
+  });
+});
