@@ -2,6 +2,7 @@
  * The task loop's interfaces (client/runner.ts): the lease it runs, the scheduler session and the
  * app it is given, its events and options. Apart so the loop's file stays about the loop.
  */
+import type { TrafficOptions } from '../shared/protocol/values.ts';
 import type { TaskTimes } from './task-times.ts';
 import type { Keys, Worker } from './worker.ts';
 
@@ -19,6 +20,8 @@ export interface RunnerLease {
   tau?: number | null;
   /** Eager SSP: read subscribed values the servers publish as the clock advances. */
   eager?: boolean;
+  /** How the task's pushes and pulls encode their values (absent: plain float32). */
+  traffic?: TrafficOptions;
   /** The task capability, presented to the nodes before the task's reads and pushes (PROTOCOL.md §6.2). */
   cap?: string;
   /** A renewed read capability for the job. */

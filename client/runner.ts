@@ -215,6 +215,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     const { worker, app } = this.opts;
     const specs = app.pulls(shard);
     const tables = specs.map((p) => worker.table(p.table));
+    const asks = { half: lease.traffic?.pullHalf, compress: lease.traffic?.compress };
     const counted = <T>(send: () => T): T => {
       const f0 = worker.framesSent;
       const s0 = this.now();
@@ -226,7 +227,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
       }
     };
     const io: ReadIo = {
-      pull: (t, keys) => counted(() => worker.wait(t.pull(keys))) as Promise<Float32Array>,
+      pull: (t, keys) => counted(() => worker.wait(t.pull(keys, asks))) as Promise<Float32Array>,
       subscribe: (t, keys) => counted(() => t.subscribe(keys)),
     };
     at.reads = this.now();
@@ -243,9 +244,10 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     at.push = this.now();
     const pushes: Promise<unknown>[] = [];
     const task = { task: lease.task, attempt: lease.attempt, worker: this.opts.session.worker };
+    const how = { task, codec: lease.traffic?.push, compress: lease.traffic?.compress };
     try {
       for (let i = 0; i < cur.specs.length; i++)
-        pushes.push(worker.wait(cur.tables[i].push(cur.specs[i].keys, grads[i], { task })));
+        pushes.push(worker.wait(cur.tables[i].push(cur.specs[i].keys, grads[i], how)));
       if (audit) pushes.push(worker.wait(audit.push({ begin: lease.task - 1, end: lease.task }, ONE, { task })));
     } finally {
       times.frames += worker.framesSent - f0;

@@ -13,6 +13,8 @@
  *                   and live --turn-ttl seconds (server/auth/turn.ts)
  *     [--backups]   backup tasks: a task running past 2× the median task time is leased again to an idle
  *                   worker, and the first TASK_DONE counts (docs/architecture.md §8)
+ *     [--push-values f32|f16|q8] [--pull-values f32|f16] [--compress]   less traffic: pushes as halves or int8
+ *                   with error feedback, pull replies as halves, values deflated where it pays (PROTOCOL.md §3.4)
  *     the admin token is TABSHARD_ADMIN_TOKEN when set, else a fresh random one (printed)
  *     --json prints one line {"event":"ready","gateway","nodes":[{id,pid,addresses}],"adminToken","jobs","dataDir"} instead of the banner
  *     [--data-dir tabshard-data] [--fresh] [--checkpoint-every 1] [--checkpoint-ms 10000]   jobs, checkpoints and the
@@ -39,6 +41,7 @@ import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { parseAggregateFlag } from '../shared/aggregate.ts';
+import { parseTraffic, type TrafficOptions } from '../shared/protocol/values.ts';
 import type { TableSpec } from '../shared/table.ts';
 import { DEFAULT_TURN_TTL_S, IceConfig, parseIceUrls } from './auth/turn.ts';
 import { type JobRequest, startEmbeddedCluster } from './cluster.ts';
@@ -141,8 +144,23 @@ function jobRequest(v: Record<string, string | string[] | boolean | undefined>):
       stalenessLr: v['staleness-lr'] === true,
       backups: v.backups === true,
       ...(typeof v.aggregate === 'string' ? { aggregate: parseAggregateFlag(v.aggregate) } : {}),
+      ...trafficFlags(v),
     },
   };
+}
+
+/** `--push-values f32|f16|q8`, `--pull-values f32|f16`, `--compress`: the job's traffic options. */
+function trafficFlags(v: Record<string, unknown>): { traffic?: TrafficOptions } {
+  const push = v['push-values'];
+  const pull = v['pull-values'];
+  if (push !== undefined && push !== 'f32' && push !== 'f16' && push !== 'q8')
+    throw new Error('--push-values must be f32, f16 or q8');
+  if (pull !== undefined && pull !== 'f32' && pull !== 'f16') throw new Error('--pull-values must be f32 or f16');
+  const traffic = parseTraffic(
+    { push, pullHalf: pull === 'f16', compress: v.compress === true },
+    (why) => new Error(why),
+  );
+  return traffic ? { traffic } : {};
 }
 
 /** One line of the banner per server-manager event. */
@@ -187,6 +205,9 @@ async function main(): Promise<void> {
       'staleness-lr': { type: 'boolean', default: false },
       backups: { type: 'boolean', default: false },
       aggregate: { type: 'string' },
+      'push-values': { type: 'string' },
+      'pull-values': { type: 'string' },
+      compress: { type: 'boolean', default: false },
       lifeline: { type: 'boolean', default: false },
       join: { type: 'string' },
       'data-dir': { type: 'string', default: 'tabshard-data' },
@@ -378,7 +399,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--advertise HOST] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--push-values f32|f16|q8] [--pull-values f32|f16] [--compress] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--advertise HOST] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
       '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)\n' +
       '  server --join URL: once listening, join the cluster whose gateway is at URL (TABSHARD_ADMIN_TOKEN: its admin token)',
   );

@@ -119,6 +119,7 @@ export class JobDriver {
         releaseOnClose: config.releaseOnClose,
         eager: config.eager,
         stalenessLr: config.stalenessLr,
+        traffic: config.traffic,
         backups: config.backups,
         backupFactor: config.backupFactor,
         backupFloorMs: config.backupFloorMs,

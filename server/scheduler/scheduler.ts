@@ -25,6 +25,7 @@ import { checkReceipts, type ReceiptChecker } from './receipts.ts';
 import { applyResume, progressOf } from './resume.ts';
 import { type Task, TaskQueue } from './tasks.ts';
 import {
+  type CheckedConfig,
   checkConfig,
   checkTau,
   type JobConfig,
@@ -72,7 +73,7 @@ export class Scheduler {
   /** Called once when every task of every iteration is done. */
   onDone: (() => void) | null = null;
 
-  private readonly cfg: Required<JobConfig>;
+  private readonly cfg: CheckedConfig;
   private readonly clock: Clock;
   private readonly queue: TaskQueue;
   private readonly gate: ConsistencyGate;
@@ -477,7 +478,7 @@ export class Scheduler {
       : this.leases.grant(t, worker, w.session);
     if (!backup) this.lastShard.set(worker, t.shard);
     const { task, shard, iteration } = t;
-    const { leaseMs, eager, stalenessLr } = this.cfg;
+    const { leaseMs, eager, stalenessLr, traffic } = this.cfg;
     const issuer = this.deps.capabilities;
     const cap = issuer?.sign({
       kind: 'task',
@@ -499,6 +500,7 @@ export class Scheduler {
       tau: this.gate.tau,
       ...(eager ? { eager } : {}),
       ...(stalenessLr ? { stalenessLr } : {}),
+      ...(traffic ? { traffic } : {}),
       ...(cap ? { cap } : {}),
       ...(read ? { read } : {}),
     });

@@ -4,6 +4,7 @@
  */
 import { TabshardError } from '../../shared/errors.ts';
 import { MAX_LABEL } from '../../shared/protocol/sched.ts';
+import { parseTraffic, type TrafficOptions } from '../../shared/protocol/values.ts';
 import type { TaskState } from '../../shared/status.ts';
 
 export type { JobState, JobStatus, TaskState, WorkerStatus } from '../../shared/status.ts';
@@ -25,6 +26,8 @@ export interface JobConfig {
   eager?: boolean;
   /** Staleness-aware learning rate (§8): workers scale each push by 1 / (1 + staleness). */
   stalenessLr?: boolean;
+  /** How workers encode their pushes and pulls (sent with every task; absent: float32, undeflated). */
+  traffic?: TrafficOptions;
   /** Default true: a session's leases return at once when its Conn closes. */
   releaseOnClose?: boolean;
   /** How long a LEASE with nothing runnable is held before it is answered `{wait: 0}`; default 10 s. */
@@ -104,8 +107,11 @@ export function checkTau(tau: unknown): number | null {
   return tau as number;
 }
 
+/** A job config with its defaults filled in (traffic stays optional: absent is plain float32). */
+export type CheckedConfig = Required<Omit<JobConfig, 'traffic'>> & Pick<JobConfig, 'traffic'>;
+
 /** Validates a job config (TS_ERR_INVALID_ARGUMENT) and fills in the defaults. */
-export function checkConfig(c: JobConfig): Required<JobConfig> {
+export function checkConfig(c: JobConfig): CheckedConfig {
   if (!isU32(c.job)) throw invalid('job must be a u32');
   if (typeof c.name !== 'string' || c.name.length === 0 || c.name.length > MAX_LABEL) throw invalid('name');
   if (typeof c.app !== 'string' || c.app.length > MAX_LABEL) throw invalid('app');
@@ -136,6 +142,7 @@ export function checkConfig(c: JobConfig): Required<JobConfig> {
     tau: checkTau(c.tau),
     eager: c.eager ?? false,
     stalenessLr: c.stalenessLr ?? false,
+    traffic: parseTraffic(c.traffic, invalid),
     releaseOnClose: c.releaseOnClose ?? true,
     holdMs,
     fenceRetryMs,

@@ -8,6 +8,7 @@ import { TabshardError } from '../errors.ts';
 import { decodeObject, encodeJson, parseHello } from './control.ts';
 import { type Frame, MsgType } from './frame.ts';
 import { MAX_RECEIPT_CHARS, MAX_RECEIPTS } from './receipt.ts';
+import { parseTraffic, type TrafficOptions } from './values.ts';
 
 const U32_MAX = 0xffffffff;
 /** Longest `agent`/`transport`/`app` string accepted. */
@@ -68,6 +69,8 @@ export interface TaskGrant {
   eager?: boolean;
   /** Staleness-aware learning rate: the worker scales its push by 1 / (1 + staleness). */
   stalenessLr?: boolean;
+  /** How the task's pushes and pulls encode their values (absent: float32 both ways, not deflated). */
+  traffic?: TrafficOptions;
   /** The task capability (PROTOCOL.md §6.2): presented (CAP) to each node before the task's pushes. */
   cap?: string;
   /** A renewed read capability, when the session's last one is past half its life. */
@@ -205,9 +208,15 @@ export function parseTask(f: Frame): TaskReply {
     tau: o.tau === null ? null : u32(o, 'tau'),
     ...flag(o, 'eager'),
     ...flag(o, 'stalenessLr'),
+    ...traffic(o.traffic),
     ...token(o, 'cap'),
     ...token(o, 'read'),
   };
+}
+
+function traffic(v: unknown): { traffic?: TrafficOptions } {
+  const t = parseTraffic(v, bad);
+  return t ? { traffic: t } : {};
 }
 
 /** An optional boolean field: absent or false → omitted, true → kept, anything else malformed. */
