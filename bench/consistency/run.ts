@@ -118,6 +118,10 @@ export interface StudyOptions {
   tabs: number;
   /** `MS:EVERY`: worker 1 (a Node worker) rests MS ms after every EVERY-th task (`--stall`). */
   stall?: string;
+  /** More `tabshard start` flags (bench/traffic.ts: the traffic options). */
+  startArgs?: string[];
+  /** More `tabshard worker` flags for every Node worker. */
+  workerArgs?: string[];
 }
 
 type TabTotals = WorkerResult & { state: string };
@@ -138,6 +142,7 @@ export async function runMode(mode: Mode, o: StudyOptions) {
     ...(mode.stalenessLr ? ['--staleness-lr'] : []),
     ...(mode.backups ? ['--backups'] : []),
     ...o.data,
+    ...(o.startArgs ?? []),
   ];
   // With tabs, the harness starts the cluster and a headless Chromium; without, only the cluster.
   const harness = o.tabs > 0 ? await Harness.start({ nodes: o.nodes, startArgs }) : null;
@@ -156,7 +161,10 @@ export async function runMode(mode: Mode, o: StudyOptions) {
       workers.push(
         spawnWorker(
           gateway,
-          ['--transport', o.transport, ...(slow ? ['--slowdown', String(o.straggler)] : []), ...stall],
+          [
+            ...['--transport', o.transport, ...(slow ? ['--slowdown', String(o.straggler)] : []), ...stall],
+            ...(o.workerArgs ?? []),
+          ],
           slow,
         ),
       );

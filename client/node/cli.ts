@@ -4,13 +4,15 @@
  * backend, the WebRTC stack from @roamhq/wrtc, and shards kept in memory.
  *
  *   tabshard worker --url http://127.0.0.1:8080 [--job N] [--transport auto|webrtc|ws] [--slowdown F]
- *                   [--stall MS:EVERY] [--relay-only] [--prefetch 0|1] [--report-tasks]
+ *                   [--stall MS:EVERY] [--relay-only] [--prefetch 0|1] [--report-tasks] [--no-key-cache]
  *
  * --slowdown F makes this worker an F× straggler (client/runner.ts): the consistency study's knob.
  * --stall MS:EVERY makes it rest MS ms after every EVERY-th task: the stragglers study's other knob.
  * --relay-only lets WebRTC use relayed (TURN) candidates only, as behind a NAT that blocks UDP to
  * the nodes: the cluster's ICE servers must then include a TURN server. The `worker` line's
  * `routes` says per node how its connection travels: `webrtc` (direct), `turn`, or `ws`.
+ * --no-key-cache sends every key list in full instead of by its hash (PROTOCOL.md §5.2): the
+ * traffic study's baseline.
  * --prefetch 0 runs one task at a time instead of overlapping consecutive tasks (the default, 1).
  * --report-tasks prints one `{"event":"task",…}` line per task (client/task-times.ts: lease, pull,
  * compute, push, done times in ms, the loop's wait, frames sent). The `finished` line always
@@ -46,11 +48,12 @@ async function main(): Promise<void> {
       'relay-only': { type: 'boolean', default: false },
       prefetch: { type: 'string', default: '1' },
       'report-tasks': { type: 'boolean', default: false },
+      'no-key-cache': { type: 'boolean', default: false },
     },
   });
   if (!values.url) {
     console.error(
-      'usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws] [--slowdown F] [--stall MS:EVERY] [--relay-only] [--prefetch 0|1] [--report-tasks]',
+      'usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws] [--slowdown F] [--stall MS:EVERY] [--relay-only] [--prefetch 0|1] [--report-tasks] [--no-key-cache]',
     );
     process.exit(2);
   }
@@ -90,6 +93,7 @@ async function main(): Promise<void> {
     dialers: values.transport === 'ws' ? { ws } : { webrtc: dialer, ws },
     prefer: values.transport === 'ws' ? ['ws'] : ['webrtc', 'ws'],
     job,
+    cacheKeys: !values['no-key-cache'],
   });
   const transports = await worker.connectAll();
   const routes = await worker.routes();
