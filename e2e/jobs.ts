@@ -18,6 +18,9 @@ export interface TabStatus {
   downloads: number;
   cacheHits: number;
   reconnects?: number;
+  /** Values pulled, and the tab's bytes on the wire (web/worker/main.ts). */
+  pulledValues: number;
+  bytes: { sent: number; received: number };
   error?: string;
 }
 

@@ -68,6 +68,8 @@ describe('scheduler session bodies', () => {
           tau: r.int(2) ? null : u32(r),
           ...(r.int(2) ? { eager: true as const } : {}),
           ...(r.int(2) ? { stalenessLr: true as const } : {}),
+          ...(r.int(2) ? { traffic: { push: r.int(2) ? ('q8' as const) : ('f16' as const), compress: true } } : {}),
+          ...(r.int(2) ? { traffic: { pullHalf: true } } : {}),
           ...(r.int(2) ? { cap: `c.${r.int(1e9)}` } : {}),
           ...(r.int(2) ? { read: `r.${r.int(1e9)}` } : {}),
         },
@@ -160,6 +162,16 @@ describe('scheduler session bodies', () => {
             f(MsgType.TASK, { task: 1, attempt: 0, shard: 0, iteration: 0, leaseMs: 1, clock: 0, tau: 0, eager: 1 }),
           ),
       ],
+      ...[{ push: 'f8' }, { pullHalf: 'yes' }, { zip: true }, 'q8'].map(
+        (traffic) =>
+          [
+            `task traffic ${JSON.stringify(traffic)}`,
+            () =>
+              parseTask(
+                f(MsgType.TASK, { task: 1, attempt: 0, shard: 0, iteration: 0, leaseMs: 1, clock: 0, tau: 0, traffic }),
+              ),
+          ] as [string, () => unknown],
+      ),
       ['heartbeat float', () => parseHeartbeat(f(MsgType.HEARTBEAT, { task: 1.5, attempt: 0 }))],
       ['heartbeat string', () => parseHeartbeat(f(MsgType.HEARTBEAT, { task: '1', attempt: 0 }))],
       ['heartbeat big', () => parseHeartbeat(f(MsgType.HEARTBEAT, { task: 1, attempt: 2 ** 32 }))],

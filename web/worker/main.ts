@@ -56,6 +56,8 @@ interface PageStatus {
   taskMedians?: ReturnType<typeof taskMedians>;
   /** Values (floats) pulled from the servers. */
   pulledValues: number;
+  /** Bytes this tab sent to the servers (pushes and requests) and received from them (replies, publications). */
+  bytes: { sent: number; received: number };
   /** Time rested because of the CPU share, ms. */
   restedMs: number;
   /** Scheduler sessions reopened after a drop. */
@@ -75,6 +77,7 @@ const status: PageStatus = {
   computeMs: 0,
   waitMs: 0,
   pulledValues: 0,
+  bytes: { sent: 0, received: 0 },
   downloads: 0,
   cacheHits: 0,
   cpuShare: 1,
@@ -120,6 +123,8 @@ function render(): void {
     : '–';
   $('job-progress').textContent = c ? `${c.jobTasksDone} of ${c.jobTasks} tasks done` : '–';
   const busy = status.computeMs + status.waitMs;
+  const mb = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 2 : 1)} MB`;
+  $('traffic').textContent = `${mb(status.bytes.sent)} sent, ${mb(status.bytes.received)} received`;
   $('split').textContent = busy ? `${Math.round((100 * status.computeMs) / busy)} % computing` : '–';
   const m = status.taskMedians;
   $('task-times').textContent =
@@ -358,6 +363,8 @@ async function main(): Promise<void> {
         status.computeMs = before.computeMs + ev.computeMs;
         status.waitMs = before.waitMs + ev.waitMs;
         status.pulledValues = before.pulledValues + ev.pulledValues;
+        const b = worker.bytes;
+        status.bytes = { sent: b.pushed + b.requested, received: b.pulled + b.published };
         if (ev.state === 'done' || ev.state === 'stopped') setState('done');
         else if (ev.state === 'waiting') setState('waiting', ev.lease ? undefined : 'asking the scheduler for a task');
         else setState('working', ev.state);
