@@ -127,6 +127,32 @@ test('a key list goes once per connection, then by its hash; a node that lacks i
   }
 });
 
+test('with compress, a list goes deflated (key kind DEFLATED), is cached all the same, then goes by its hash', async () => {
+  await keyHashReady;
+  const counts = new Map<string, number>();
+  const w = await Worker.connect({ seed: c.seed, dialers: { memory: countingDialer(net.dialer(), counts) } });
+  try {
+    const keys = randomSortedKeys(createRng(21), 9000, 2 ** 20);
+    const t = w.table('weights');
+    await w.connectAll();
+    const plain = (await w.wait(t.pull(keys)))!;
+    const r0 = w.bytes.requested;
+    const fresh = randomSortedKeys(createRng(22), 9000, 2 ** 20);
+    const got = (await w.wait(t.pull(fresh, { compress: true })))!;
+    const deflated = w.bytes.requested - r0;
+    assert.equal(counts.get('list'), 6, 'both first pulls decode to lists on the nodes');
+    assert.ok(deflated < 9000 * 4 * 0.6, `deflated lists ${deflated} B for 9000 keys (DELTA32: ${9000 * 4} B)`);
+    const r1 = w.bytes.requested;
+    const again = (await w.wait(t.pull(fresh)))!;
+    assert.equal(counts.get('cached'), 3, 'the deflated lists were cached: hashes only');
+    assert.ok(w.bytes.requested - r1 < 3 * 64);
+    assert.deepEqual(again, got);
+    assert.equal(plain.length, keys.length);
+  } finally {
+    w.close();
+  }
+});
+
 test('a raw client naming a list it never sent gets TS_ERR_KEYS_NOT_CACHED and changes nothing', async () => {
   const conn = await net.dialer().dial(c.seed);
   const peer = new RpcPeer(conn);

@@ -133,7 +133,7 @@ export class KvTable {
     const packed = this.pack(keys, values, parts, check, opts);
     // A re-sliced piece carries the values the nodes read of the frame it came from (float32).
     if (packed) values = packed.sent;
-    const frames = this.frames(parts, check, (i, keys, flags, options) =>
+    const frames = this.frames(parts, check, opts.compress === true, (i, keys, flags, options) =>
       encodePush(
         { ...base, task: stamps[i], keys, flags, values: packed ? packed.parts[i] : partValues(values, parts[i], d) },
         options,
@@ -266,7 +266,7 @@ export class KvTable {
       throw new TabshardError('TS_ERR_VALUE_LENGTH', `out holds ${opts.out.length}, needs ${n * d}`);
     const asks = (opts.half ? Flag.HALF : 0) | (opts.compress ? Flag.COMPRESS : 0);
     const base = { requestId: 0, job: this.w.job, table: this.spec.id, clock: opts.clock ?? 0, flags: asks };
-    const frames = this.frames(parts, check, (_i, keys, flags, options) =>
+    const frames = this.frames(parts, check, opts.compress === true, (_i, keys, flags, options) =>
       encodePull({ ...base, keys, flags: flags | asks }, options),
     );
     const version = this.layout!.ring.version;
@@ -386,11 +386,13 @@ export class KvTable {
    * hash when the node's open connection holds it, else in full with CACHE_KEYS (and the
    * worker's mirror of that connection's cache records it, as the node will); a resend (a new
    * connection, or TS_ERR_KEYS_NOT_CACHED) always carries the list in full. A lone list part of
-   * a table one node holds whole is checked while it is encoded (`check`).
+   * a table one node holds whole is checked while it is encoded (`check`). With `deflateKeys`, a
+   * list sent in full is deflated where that pays (key kind DEFLATED).
    */
   private frames(
     parts: NodePart[],
     check: boolean,
+    deflateKeys: boolean,
     encode: (i: number, keys: WireKeys, flags: number, opts: EncodeOptions) => Uint8Array[],
   ): { build(i: number, requestId: number): Uint8Array[] } {
     const pool = this.w.pool;
@@ -405,7 +407,7 @@ export class KvTable {
           first.push(encode(i, { kind: 'cached', hash, n }, 0, {}));
           continue;
         }
-        const options = check ? { pool, keySpace: this.spec.keySpace } : { pool };
+        const options = check ? { pool, keySpace: this.spec.keySpace, deflateKeys } : { pool, deflateKeys };
         first.push(encode(i, keys, hash === null ? 0 : Flag.CACHE_KEYS, options));
         if (hash !== null) cache!.add(hash, n, true);
       }
@@ -416,7 +418,7 @@ export class KvTable {
     const self = this;
     return {
       build(i, requestId) {
-        const frame = first[i] ?? self.fullFrame(parts[i], hashes[i], i, encode);
+        const frame = first[i] ?? self.fullFrame(parts[i], hashes[i], i, deflateKeys, encode);
         first[i] = null;
         setRequestId(frame[0], requestId);
         return frame;
@@ -429,10 +431,11 @@ export class KvTable {
     part: NodePart,
     hash: bigint | null,
     i: number,
+    deflateKeys: boolean,
     encode: (i: number, keys: WireKeys, flags: number, opts: EncodeOptions) => Uint8Array[],
   ): Uint8Array[] {
     if (hash !== null) this.w.keyCache(part.owner).add(hash, part.n, true);
-    return encode(i, part.keys, hash === null ? 0 : Flag.CACHE_KEYS, { pool: this.w.pool });
+    return encode(i, part.keys, hash === null ? 0 : Flag.CACHE_KEYS, { pool: this.w.pool, deflateKeys });
   }
 }
 

@@ -10,6 +10,7 @@
 import { TabshardError } from '../errors.ts';
 import { checkSortedKeys } from '../keys.ts';
 import { type BufferPool, smallBytes } from '../pool.ts';
+import { deflateKeys, inflateKeys, PACKED_KEYS_HEAD, packedKeysBytes } from './packed-keys.ts';
 import { type PackedValues, segmentLengthError, unpackValues } from './values.ts';
 
 export const PROTOCOL_VERSION = 1;
@@ -84,7 +85,7 @@ const KNOWN_FLAGS =
   Flag.HALF |
   Flag.COMPRESS;
 
-export const KeyKind = { NONE: 0, RANGE: 1, LIST64: 2, DELTA32: 3, CACHED: 4, RANGES: 5 } as const;
+export const KeyKind = { NONE: 0, RANGE: 1, LIST64: 2, DELTA32: 3, CACHED: 4, RANGES: 5, DEFLATED: 6 } as const;
 export const ValueKind = { NONE: 0, F32: 1, BYTES: 2, F16: 3, COMPRESSED: 4, Q8: 5 } as const;
 
 export interface TaskStamp {
@@ -217,12 +218,12 @@ function listHead(list: Float64Array, at: number, opts: EncodeOptions): { head: 
   u32[0] = list[0] % TWO32;
   u32[1] = Math.floor(list[0] / TWO32);
   if (keySpace === undefined) {
-    if (writeDelta32(list, u32)) return { head, kind: KeyKind.DELTA32 };
+    if (writeDelta32(list, u32)) return packed(head, KeyKind.DELTA32, at, opts);
   } else {
     const k0 = list[0];
     const last = list[n - 1];
     if (k0 >= 0 && Math.floor(k0) === k0 && last < keySpace && writeDelta32Checked(list, u32))
-      return { head, kind: KeyKind.DELTA32 };
+      return packed(head, KeyKind.DELTA32, at, opts);
     // A bad key (throws the error checkSortedKeys reports) or a gap of 2^32 or more (LIST64).
     checkSortedKeys(list, keySpace);
   }
@@ -232,7 +233,16 @@ function listHead(list: Float64Array, at: number, opts: EncodeOptions): { head: 
   u32[0] = list[0] % TWO32;
   u32[1] = Math.floor(list[0] / TWO32);
   writeList64(list, u32);
-  return { head, kind: KeyKind.LIST64 };
+  return packed(head, KeyKind.LIST64, at, opts);
+}
+
+/** `head` with its key segment (of `kind`, from `at`) deflated when `opts.deflateKeys` asks and it pays. */
+function packed(head: Uint8Array, kind: number, at: number, opts: EncodeOptions): { head: Uint8Array; kind: number } {
+  if (!opts.deflateKeys) return { head, kind };
+  const out = deflateKeys(head.subarray(at), kind, at);
+  if (out === null) return { head, kind };
+  opts.pool?.give(head);
+  return { head: out, kind: KeyKind.DEFLATED };
 }
 
 /** Rewrites the request id of an encoded frame in place (a message encoded before its id was known). */
@@ -248,6 +258,8 @@ export interface EncodeOptions {
    * instead of in a pass of its own; without it, keys must already be sorted and unique.
    */
   keySpace?: number;
+  /** Deflate a key list where that pays (key kind DEFLATED, PROTOCOL.md §3.3.1). */
+  deflateKeys?: boolean;
 }
 
 /**
@@ -378,11 +390,21 @@ export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
     off += TASK_BYTES;
   }
   // Every length is checked against the bytes actually present before anything is allocated.
-  const keyBytes = keySegmentBytes(keyKind, n);
+  let keyBytes = keySegmentBytes(keyKind, n);
   if (keyBytes < 0) throw malformed(`key kind ${keyKind} not supported`);
+  if (keyKind === KeyKind.DEFLATED) {
+    if (buf.byteLength < off + PACKED_KEYS_HEAD)
+      throw new TabshardError('TS_ERR_FRAME_TRUNCATED', 'deflated keys head');
+    keyBytes = packedKeysBytes(dv, off);
+  }
   if ((keyKind === KeyKind.NONE || keyKind === KeyKind.RANGE) && n !== 0)
     throw malformed('key count without a key list');
-  if (flags & Flag.CACHE_KEYS && keyKind !== KeyKind.LIST64 && keyKind !== KeyKind.DELTA32)
+  if (
+    flags & Flag.CACHE_KEYS &&
+    keyKind !== KeyKind.LIST64 &&
+    keyKind !== KeyKind.DELTA32 &&
+    keyKind !== KeyKind.DEFLATED
+  )
     throw malformed('CACHE_KEYS without a key list');
   if (flags & (Flag.HALF | Flag.COMPRESS) && type !== MsgType.PULL)
     throw malformed('HALF or COMPRESS on a frame not a PULL');
@@ -403,6 +425,10 @@ export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
     keys = { kind: 'range', begin, end };
   } else if (keyKind === KeyKind.LIST64 || keyKind === KeyKind.DELTA32) {
     keys = { kind: 'list', keys: decodeKeyList(buf, dv, off, n, keyKind === KeyKind.DELTA32, scratch) };
+  } else if (keyKind === KeyKind.DEFLATED) {
+    const { delta, bytes } = inflateKeys(buf.subarray(off, off + keyBytes), n);
+    const inner = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    keys = { kind: 'list', keys: decodeKeyList(bytes, inner, 0, n, delta, scratch) };
   } else if (keyKind === KeyKind.RANGES) {
     keys = { kind: 'ranges', bounds: decodeRanges(dv, off, n) };
   } else if (keyKind === KeyKind.CACHED) {
@@ -451,6 +477,8 @@ function keySegmentBytes(kind: number, n: number): number {
       return 16 * n;
     case KeyKind.CACHED:
       return 8;
+    case KeyKind.DEFLATED:
+      return 0; // read from its head (packedKeysBytes)
     default:
       return -1;
   }

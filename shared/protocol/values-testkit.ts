@@ -92,8 +92,8 @@ export function lyingSegments(): Array<[string, PackedValues, string]> {
 }
 
 /**
- * Decodes `count` mutations of F16, Q8 and F32 pushes, plain and deflated (by `codec`, which also
- * inflates), each ending in a frame or a TabshardError (anything else throws); returns how many
+ * Decodes `count` mutations of F16, Q8 and F32 pushes, plain and deflated, with a range or a
+ * deflated key list (by `codec`, which also inflates), each ending in a frame or a TabshardError (anything else throws); returns how many
  * decoded.
  */
 export function fuzzValueFrames(seed: number, count: number, codec: DeflateCodec): number {
@@ -101,17 +101,28 @@ export function fuzzValueFrames(seed: number, count: number, codec: DeflateCodec
   const rng = createRng(seed);
   const v = gaussians(5, 700);
   for (let i = 0; i < 700; i += 3) v[i] = 0;
+  // Keys of a deflated list (key kind DEFLATED) for some seeds: 700 keys, gaps of 1 to 40.
+  const keys = new Float64Array(700);
+  for (let i = 1; i < 700; i++) keys[i] = keys[i - 1] + 1 + rng.int(40);
+  const listPush = (p: PackedValues) =>
+    concatParts(
+      encodePush(
+        { requestId: 1, job: 1, table: 2, clock: 0, task: null, keys: { kind: 'list', keys }, values: p },
+        { deflateKeys: true },
+      ),
+    );
   const seeds = (['f16', 'q8', 'f32'] as const).flatMap((c) => {
     const p = packValues(v, c);
-    return [pushOf(p, 700), pushOf(compressValues(p), 700)];
+    return [pushOf(p, 700), pushOf(compressValues(p), 700), listPush(compressValues(p))];
   });
+  if (seeds[2][20] !== 6) throw new Error('the list seed is not deflated');
   if (!seeds.every((s) => code(s) === 'ok')) throw new Error('a seed frame does not decode');
   let decoded = 0;
   for (let i = 0; i < count; i++) {
     let m = seeds[i % seeds.length].slice();
     // Mutate the header's value fields, the segment's own header and its body.
     for (let k = 1 + rng.int(3); k > 0; k--) {
-      const at = rng.next() < 0.3 ? 20 + rng.int(12) : 48 + rng.int(m.length - 48);
+      const at = rng.next() < 0.3 ? 20 + rng.int(12) : 32 + rng.int(m.length - 32);
       m[at] = rng.int(256);
     }
     if (rng.next() < 0.1) m = m.subarray(0, rng.int(m.length + 1));
