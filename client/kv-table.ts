@@ -18,16 +18,9 @@ import { TabshardError, toTabshardError } from '../shared/errors.ts';
 import { type KeyListCache, keyListHash } from '../shared/key-cache.ts';
 import { checkSortedKeys } from '../shared/keys.ts';
 import type { BufferPool } from '../shared/pool.ts';
-import {
-  type EncodeOptions,
-  Flag,
-  HEADER_BYTES,
-  setRequestId,
-  type TaskStamp,
-  ValueKind,
-} from '../shared/protocol/frame.ts';
+import { type EncodeOptions, Flag, HEADER_BYTES, setRequestId, type TaskStamp } from '../shared/protocol/frame.ts';
 import { asPullReply, encodePull, encodePush, type WireKeys } from '../shared/protocol/kv.ts';
-import { compressValues, type PackedValues, type ValueCodec } from '../shared/protocol/values.ts';
+import type { ValueCodec } from '../shared/protocol/values.ts';
 import type { OwnedRange, Ring, TableShape } from '../shared/ring.ts';
 import {
   type Keys,
@@ -39,7 +32,7 @@ import {
   sliceByNode,
 } from '../shared/slicing.ts';
 import type { TableSpec } from '../shared/table.ts';
-import { ErrorFeedback } from './error-feedback.ts';
+import { PushPacker } from './push-packer.ts';
 import { KvSubscription, type Subscription, type SubscriptionHost } from './subscription.ts';
 
 /** How often one part of a request may be re-sliced (a piece of a piece…) before the request fails. */
@@ -109,8 +102,8 @@ export class KvTable {
   private readonly shape: TableShape;
   /** The table's ranges under the ring last used (looked up again when the ring changes). */
   private layout: { ring: Ring; ranges: readonly OwnedRange[] } | null = null;
-  /** What lossy pushes left out, per key (made on the first lossy push). */
-  private feedback: ErrorFeedback | null = null;
+  /** Packs lossy or deflated pushes (made on the first push). */
+  private packer: PushPacker | null = null;
 
   constructor(
     private readonly w: TableHost,
@@ -130,7 +123,12 @@ export class KvTable {
       throw new TabshardError('TS_ERR_VALUE_LENGTH', `${values.length} values for ${n} keys x ${d}`);
     const stamps = this.w.stamps(parts.length, opts.task, false);
     const base = { requestId: 0, job: this.w.job, table: this.spec.id, clock: opts.clock ?? 0 };
-    const packed = this.pack(keys, values, parts, check, opts);
+    const codec = opts.codec ?? 'f32';
+    // Keys are checked before residuals change (the lone-list fast path checks them while encoding).
+    if ((codec !== 'f32' || opts.compress) && check && keys instanceof Float64Array)
+      checkSortedKeys(keys, this.spec.keySpace);
+    this.packer ??= new PushPacker(d);
+    const packed = this.packer.pack(keys, values, parts, codec, opts.compress === true);
     // A re-sliced piece carries the values the nodes read of the frame it came from (float32).
     if (packed) values = packed.sent;
     const frames = this.frames(parts, check, opts.compress === true, (i, keys, flags, options) =>
@@ -156,34 +154,6 @@ export class KvTable {
         }),
       opts.after,
     );
-  }
-
-  /**
-   * Each part's value segment packed once (so a resend carries the same bytes) when the push is
-   * lossy or compressed, and the values the nodes will read, in request order; null for plain f32.
-   */
-  private pack(
-    keys: Keys,
-    values: Float32Array,
-    parts: NodePart[],
-    check: boolean,
-    opts: PushOptions,
-  ): { parts: PackedValues[]; sent: Float32Array } | null {
-    const codec = opts.codec ?? 'f32';
-    if (codec === 'f32' && !opts.compress) return null;
-    const d = this.spec.valueLength;
-    // Keys are checked before residuals change (the lone-list fast path checks them while encoding).
-    if (check && keys instanceof Float64Array) checkSortedKeys(keys, this.spec.keySpace);
-    const sent = codec === 'f32' ? values : new Float32Array(values.length);
-    if (codec !== 'f32') this.feedback ??= new ErrorFeedback(d);
-    const out = parts.map((part) => {
-      const p =
-        codec === 'f32'
-          ? { kind: ValueKind.F32, bytes: concatValues(partValues(values, part, d)) }
-          : this.feedback!.pack(keys, values, part, codec, sent);
-      return opts.compress ? compressValues(p) : p;
-    });
-    return { parts: out, sent };
   }
 
   /** Sends one frame of a push; a frame whose keys moved is re-sliced (`reslicePush`). */
@@ -440,20 +410,6 @@ export class KvTable {
 }
 
 type Build = (requestId: number) => Uint8Array[];
-
-/** One array's bytes of a part's values (its runs' views, in order). */
-function concatValues(views: Float32Array[]): Uint8Array {
-  if (views.length === 1) return new Uint8Array(views[0].buffer, views[0].byteOffset, views[0].byteLength);
-  let n = 0;
-  for (const v of views) n += v.length;
-  const out = new Float32Array(n);
-  let at = 0;
-  for (const v of views) {
-    out.set(v, at);
-    at += v.length;
-  }
-  return new Uint8Array(out.buffer);
-}
 
 /** What a push frame's re-sliced pieces need: the frame's header fields and stamp, the request's values. */
 interface PushPart {

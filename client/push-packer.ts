@@ -1,0 +1,67 @@
+/**
+ * A table's push values as they go on the wire (PROTOCOL.md §3.4): each node's part packed once
+ * per push — quantised with error feedback (F16, Q8) and/or deflated — so a resend carries the
+ * same bytes, with the values the nodes will read kept for a piece re-sliced after a failover.
+ * Deflating values that do not shrink (float32 gradients rarely do) costs a worker time for
+ * nothing: after a push none of whose parts paid, the next SKIP_AFTER_MISS pushes are not tried.
+ */
+import { compressValues, FloatKind, type PackedValues, type ValueCodec } from '../shared/protocol/values.ts';
+import { type Keys, type NodePart, partValues } from '../shared/slicing.ts';
+import { ErrorFeedback } from './error-feedback.ts';
+
+/** Pushes sent undeflated after one whose deflating did not pay. */
+export const SKIP_AFTER_MISS = 8;
+
+export class PushPacker {
+  /** What lossy pushes left out, per key (made on the first lossy push). */
+  private feedback: ErrorFeedback | null = null;
+  private skip = 0;
+
+  constructor(private readonly d: number) {}
+
+  /**
+   * The parts' value segments and the values the nodes will read (request order), or null for
+   * a plain float32 push. Keys must have been checked: residuals change here.
+   */
+  pack(
+    keys: Keys,
+    values: Float32Array,
+    parts: readonly NodePart[],
+    codec: ValueCodec,
+    compress: boolean,
+  ): { parts: PackedValues[]; sent: Float32Array } | null {
+    if (codec === 'f32' && !compress) return null;
+    const d = this.d;
+    const deflate = compress && this.skip === 0;
+    if (this.skip > 0) this.skip--;
+    const sent = codec === 'f32' ? values : new Float32Array(values.length);
+    if (codec !== 'f32') this.feedback ??= new ErrorFeedback(d);
+    let paid = false;
+    const out = parts.map((part) => {
+      const p =
+        codec === 'f32'
+          ? { kind: FloatKind.F32, bytes: concatValues(partValues(values, part, d)) }
+          : this.feedback!.pack(keys, values, part, codec, sent);
+      if (!deflate) return p;
+      const z = compressValues(p);
+      if (z !== p) paid = true;
+      return z;
+    });
+    if (deflate && !paid && parts.length > 0) this.skip = SKIP_AFTER_MISS;
+    return { parts: out, sent };
+  }
+}
+
+/** One array's bytes of a part's values (its runs' views, in order). */
+function concatValues(views: Float32Array[]): Uint8Array {
+  if (views.length === 1) return new Uint8Array(views[0].buffer, views[0].byteOffset, views[0].byteLength);
+  let n = 0;
+  for (const v of views) n += v.length;
+  const out = new Float32Array(n);
+  let at = 0;
+  for (const v of views) {
+    out.set(v, at);
+    at += v.length;
+  }
+  return new Uint8Array(out.buffer);
+}
