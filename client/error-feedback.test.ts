@@ -40,7 +40,7 @@ function descend(steps: number, send: (g: Float32Array) => Float32Array): number
   return quiet;
 }
 
-const wholePart = (n: number): NodePart => ({
+const _wholePart = (n: number): NodePart => ({
   owner: 'n',
   keys: { kind: 'range', begin: 0, end: n },
   runs: [{ at: 0, n }],
@@ -55,9 +55,9 @@ describe('error feedback', () => {
     const exact = max(descend(steps, (g) => g));
     assert.ok(exact < 1e-6, `uncompressed reaches the optimum (${exact})`);
     const feedback = (codec: ValueCodec) => {
-      const ef = new ErrorFeedback(1);
+      const ef = new ErrorFeedback();
       const sent = new Float32Array(N);
-      return max(descend(steps, (g) => read(ef.pack({ begin: 0, end: N }, g, wholePart(N), codec, sent))));
+      return max(descend(steps, (g) => read(ef.pack('all', g, codec, sent))));
     };
     // A quiet key owes at most half a Q8 step (NOISE / 254); its iterate lags by at most twice that.
     const q8 = feedback('q8');
@@ -68,32 +68,32 @@ describe('error feedback', () => {
     assert.ok(alone >= 1, `q8 without feedback never moves a quiet key (closest ${alone})`);
   });
 
-  it('writes what the receiver reads into `sent`, and owes exactly the difference', () => {
-    const ef = new ErrorFeedback(2);
-    const keys = Float64Array.of(3, 8, 20, 21);
-    const v = Float32Array.of(0.1, -0.2, 5, 0.001, 0.3, 0.0002, -7, 1);
-    const part: NodePart = {
-      owner: 'n',
-      keys: { kind: 'list', keys: Float64Array.of(8, 21) },
-      runs: [
-        { at: 1, n: 1 },
-        { at: 3, n: 1 },
-      ],
-      n: 2,
-    };
-    const sent = new Float32Array(8);
-    const p = ef.pack(keys, v, part, 'q8', sent);
-    assert.deepEqual(Array.from(read(p)), [sent[2], sent[3], sent[6], sent[7]]);
-    const owed = Math.abs(5 - sent[2]) + Math.abs(0.001 - sent[3]) + Math.abs(-7 - sent[6]) + Math.abs(1 - sent[7]);
+  it('writes what the receiver reads into `got`, and owes exactly the difference, per stream', () => {
+    const ef = new ErrorFeedback();
+    const v = Float32Array.of(5, 0.001, -7, 1);
+    const got = new Float32Array(4);
+    const p = ef.pack('a', v, 'q8', got);
+    assert.deepEqual(read(p), got);
+    let owed = 0;
+    for (let i = 0; i < 4; i++) owed += Math.abs(v[i] - got[i]);
     assert.ok(Math.abs(ef.owed() - owed) < 1e-6);
-    assert.equal(sent[0], 0, 'keys outside the part are not written');
+    // Another stream has a residual of its own; the first stream's is added to its next push.
+    ef.pack('b', v, 'q8', new Float32Array(4));
+    assert.equal(ef.size, 2);
+    const next = new Float32Array(4);
+    ef.pack('a', new Float32Array(4), 'q8', next);
+    for (let i = 0; i < 4; i++) assert.ok(Math.abs(next[i] - (v[i] - got[i])) <= 7 / 127, `key ${i}`);
   });
 
-  it('keeps residuals for at most maxKeys keys', () => {
-    const ef = new ErrorFeedback(1, 100);
+  it('keeps at most maxFloats residual floats, dropping the least recently pushed streams', () => {
+    const ef = new ErrorFeedback(2500);
     const v = Float32Array.from({ length: 1000 }, (_, i) => (i === 0 ? 1000 : 0.001 * i));
-    ef.pack({ begin: 0, end: 1000 }, v, wholePart(1000), 'q8', new Float32Array(1000));
-    assert.equal(ef.size, 100);
+    for (const s of ['a', 'b', 'c']) ef.pack(s, v, 'q8', new Float32Array(1000));
+    assert.equal(ef.size, 2);
+    ef.pack('b', v, 'q8', new Float32Array(1000)); // b is now the most recent
+    ef.pack('d', v, 'q8', new Float32Array(1000));
+    assert.equal(ef.size, 2);
+    assert.ok(ef.owed() > 0);
   });
 });
 

@@ -128,7 +128,7 @@ export class KvTable {
     if ((codec !== 'f32' || opts.compress) && check && keys instanceof Float64Array)
       checkSortedKeys(keys, this.spec.keySpace);
     this.packer ??= new PushPacker(d);
-    const packed = this.packer.pack(keys, values, parts, codec, opts.compress === true);
+    const packed = this.packer.pack(values, parts, codec, opts.compress === true);
     // A re-sliced piece carries the values the nodes read of the frame it came from (float32).
     if (packed) values = packed.sent;
     const frames = this.frames(parts, check, opts.compress === true, (i, keys, flags, options) =>

@@ -1,12 +1,15 @@
 /**
  * A table's push values as they go on the wire (PROTOCOL.md §3.4): each node's part packed once
- * per push — quantised with error feedback (F16, Q8) and/or deflated — so a resend carries the
+ * per push — quantised with error feedback (F16, Q8; one residual stream per node part of a key
+ * list, client/error-feedback.ts) and/or deflated — so a resend carries the
  * same bytes, with the values the nodes will read kept for a piece re-sliced after a failover.
  * Deflating values that do not shrink (float32 gradients rarely do) costs a worker time for
  * nothing: after a push none of whose parts paid, the next SKIP_AFTER_MISS pushes are not tried.
  */
+import { keyListHash } from '../shared/key-cache.ts';
+import type { KvKeys } from '../shared/protocol/kv.ts';
 import { compressValues, FloatKind, type PackedValues, type ValueCodec } from '../shared/protocol/values.ts';
-import { type Keys, type NodePart, partValues } from '../shared/slicing.ts';
+import { type NodePart, partValues, scatterPart } from '../shared/slicing.ts';
 import { ErrorFeedback } from './error-feedback.ts';
 
 /** Pushes sent undeflated after one whose deflating did not pay. */
@@ -24,7 +27,6 @@ export class PushPacker {
    * a plain float32 push. Keys must have been checked: residuals change here.
    */
   pack(
-    keys: Keys,
     values: Float32Array,
     parts: readonly NodePart[],
     codec: ValueCodec,
@@ -35,13 +37,17 @@ export class PushPacker {
     const deflate = compress && this.skip === 0;
     if (this.skip > 0) this.skip--;
     const sent = codec === 'f32' ? values : new Float32Array(values.length);
-    if (codec !== 'f32') this.feedback ??= new ErrorFeedback(d);
+    if (codec !== 'f32') this.feedback ??= new ErrorFeedback();
     let paid = false;
     const out = parts.map((part) => {
-      const p =
-        codec === 'f32'
-          ? { kind: FloatKind.F32, bytes: concatValues(partValues(values, part, d)) }
-          : this.feedback!.pack(keys, values, part, codec, sent);
+      const plain = concatValues(partValues(values, part, d));
+      let p: PackedValues = { kind: FloatKind.F32, bytes: plain };
+      if (codec !== 'f32') {
+        const floats = new Float32Array(plain.buffer, plain.byteOffset, plain.byteLength >> 2);
+        const got = new Float32Array(floats.length);
+        p = this.feedback!.pack(`${part.owner} ${streamOf(part.keys)}`, floats, codec, got);
+        scatterPart(got, part, d, sent);
+      }
       if (!deflate) return p;
       const z = compressValues(p);
       if (z !== p) paid = true;
@@ -50,6 +56,21 @@ export class PushPacker {
     if (deflate && !paid && parts.length > 0) this.skip = SKIP_AFTER_MISS;
     return { parts: out, sent };
   }
+}
+
+/** A part's keys as a stream name: a list by its hash, a range by its ends. */
+function streamOf(keys: KvKeys): string {
+  if (keys.kind === 'range') return `r${keys.begin}-${keys.end}`;
+  const a = keys.kind === 'list' ? keys.keys : keys.bounds;
+  const h = keyListHash(a);
+  if (h !== null) return `${keys.kind[0]}${h.toString(16)}`;
+  // Short lists (or before the hash has loaded): FNV-1a over the keys' low and high words.
+  let x = 0x811c9dc5;
+  for (let i = 0; i < a.length; i++) {
+    x = Math.imul(x ^ (a[i] % 4294967296), 16777619);
+    x = Math.imul(x ^ Math.floor(a[i] / 4294967296), 16777619);
+  }
+  return `${keys.kind[0]}${a.length}.${(x >>> 0).toString(16)}`;
 }
 
 /** One array's bytes of a part's values (its runs' views, in order). */

@@ -49,6 +49,8 @@ export interface HarnessOptions {
   startTimeoutMs?: number;
   /** More arguments for `tabshard start` (e.g. the job's `--shards`, `--iterations`, `--tau`). */
   startArgs?: string[];
+  /** Run the cluster inside this network namespace (e2e/netns.ts). */
+  netns?: string;
 }
 
 /** A JSON line the cluster printed after its ready line (metrics, scheduler events). */
@@ -134,7 +136,10 @@ export function startCluster(
   // Each cluster keeps its state in a directory of its own (removed when it exits) unless told one.
   const ownDir = opts.startArgs?.includes('--data-dir') ? null : mkdtempSync(join(tmpdir(), 'tabshard-e2e-'));
   if (ownDir) args.push('--data-dir', ownDir);
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const [cmd, argv] = opts.netns
+    ? ['ip', ['netns', 'exec', opts.netns, process.execPath, ...args]]
+    : [process.execPath, args];
+  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   if (ownDir) child.once('exit', () => rmSync(ownDir, { recursive: true, force: true }));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -173,11 +178,14 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 
 /**
  * A headless worker (`tabshard worker --url <gateway> …args`) as a user runs it: its JSON lines as
- * they come, and `exit`, which resolves with its exit code once its output is all read. `kill`
+ * they come (inside network namespace `netns` when given), and `exit`, which resolves with its exit
+ * code once its output is all read. `kill`
  * (call it in `finally`) ends it if it still runs.
  */
-export function runWorkerCli(gateway: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, ['bin/tabshard.mjs', 'worker', '--url', gateway, ...args], {
+export function runWorkerCli(gateway: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, netns?: string) {
+  const argv = ['bin/tabshard.mjs', 'worker', '--url', gateway, ...args];
+  const [cmd, full] = netns ? ['ip', ['netns', 'exec', netns, process.execPath, ...argv]] : [process.execPath, argv];
+  const child = spawn(cmd, full, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...env },

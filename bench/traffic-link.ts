@@ -1,0 +1,105 @@
+/**
+ * bench:traffic-link — one worker behind a slow link (docs/architecture.md §7): the cluster in one
+ * network namespace, a headless worker (`tabshard worker`, WebRTC) in another, joined by a veth
+ * pair shaped to `--rate` each way with `tc … tbf` (e2e/netns.ts; root and iproute2 needed; the
+ * machine's own interfaces are never touched). The job runs with no traffic technique (key lists
+ * in full, float32, nothing deflated) and with all of them (key caching, `--push-values q8`,
+ * `--pull-values f16`, `--compress`), `--repeats` times each, going round.
+ *
+ * Per run: the worker's wall time for the whole job, its bytes, the final held-out log-loss.
+ * JSON lines: `traffic-link` per run, `traffic-link-summary` with medians and none / all.
+ *
+ *   npm run bench:traffic-link [-- --rate 10mbit --data ctr --examples 500000 --shards 8
+ *       --iterations 4 --repeats 1]
+ */
+import { parseArgs } from 'node:util';
+import { type ClusterEvent, runWorkerCli, startCluster, stopCluster } from '../e2e/harness.ts';
+import { createLink } from '../e2e/netns.ts';
+import { median } from './consistency/run.ts';
+
+const TECHNIQUES = {
+  none: { start: [] as string[], worker: ['--no-key-cache'] },
+  all: { start: ['--push-values', 'q8', '--pull-values', 'f16', '--compress'], worker: [] as string[] },
+};
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      rate: { type: 'string', default: '10mbit' },
+      data: { type: 'string', default: 'ctr' },
+      examples: { type: 'string', default: '500000' },
+      shards: { type: 'string', default: '8' },
+      iterations: { type: 'string', default: '4' },
+      nodes: { type: 'string', default: '2' },
+      repeats: { type: 'string', default: '1' },
+    },
+  });
+  const link = createLink({ rate: values.rate });
+  const walls: Record<string, number[]> = { none: [], all: [] };
+  try {
+    // Repeats go round the techniques, so a noisy stretch of the shared machine spreads over both.
+    for (let repeat = 0; repeat < Number(values.repeats); repeat++)
+      for (const [name, t] of Object.entries(TECHNIQUES)) {
+        const metrics: ClusterEvent[] = [];
+        const startArgs = [
+          ...['--host', link.addrA, '--data', values.data, '--app', 'logreg', '--examples', values.examples],
+          ...['--shards', values.shards, '--iterations', values.iterations, '--lease-ms', '60000'],
+          ...t.start,
+        ];
+        const { child, ready } = await startCluster(
+          { nodes: Number(values.nodes), netns: link.a, startArgs, startTimeoutMs: 300_000 },
+          (ev) => {
+            if (ev.event === 'metric') metrics.push(ev);
+          },
+        );
+        const worker = runWorkerCli(ready.gateway, ['--job', '1', ...t.worker], {}, link.b);
+        try {
+          const code = await worker.exit;
+          const finished = worker.line('finished') as
+            | { wallMs: number; tasks: number; bytes: Record<string, number> }
+            | undefined;
+          if (code !== 0 || !finished) throw new Error(`the worker exited with ${code}`);
+          walls[name].push(finished.wallMs);
+          const last = metrics.at(-1) as { logLoss?: number } | undefined;
+          console.log(
+            JSON.stringify({
+              bench: 'traffic-link',
+              technique: name,
+              repeat,
+              rate: values.rate,
+              data: values.data,
+              examples: Number(values.examples),
+              shards: Number(values.shards),
+              iterations: Number(values.iterations),
+              wallMs: finished.wallMs,
+              tasks: finished.tasks,
+              bytes: finished.bytes,
+              finalLogLoss: last?.logLoss ?? null,
+              routes: worker.line('worker')?.routes ?? null,
+            }),
+          );
+        } finally {
+          worker.kill();
+          await stopCluster(child);
+        }
+      }
+  } finally {
+    link.close();
+  }
+  const none = median(walls.none);
+  const all = median(walls.all);
+  console.log(
+    JSON.stringify({
+      bench: 'traffic-link-summary',
+      rate: values.rate,
+      medianWallMs: { none, all },
+      speedup: +(none / all).toFixed(2),
+      goal: 4,
+    }),
+  );
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
