@@ -10,16 +10,20 @@
  * JSON lines: `traffic-link` per run, `traffic-link-summary` with medians and none / all.
  *
  *   npm run bench:traffic-link [-- --rate 10mbit --data ctr --examples 500000 --shards 8
- *       --iterations 4 --repeats 1]
+ *       --iterations 4 --repeats 1 --techniques none,all,all-f16]
+ *
+ * `all-f16` is `all` with F16 pushes instead of Q8; `cache` is key caching alone (lossless).
  */
 import { parseArgs } from 'node:util';
 import { type ClusterEvent, runWorkerCli, startCluster, stopCluster } from '../e2e/harness.ts';
 import { createLink } from '../e2e/netns.ts';
 import { median } from './consistency/run.ts';
 
-const TECHNIQUES = {
-  none: { start: [] as string[], worker: ['--no-key-cache'] },
-  all: { start: ['--push-values', 'q8', '--pull-values', 'f16', '--compress'], worker: [] as string[] },
+const TECHNIQUES: Record<string, { start: string[]; worker: string[] }> = {
+  none: { start: [], worker: ['--no-key-cache'] },
+  cache: { start: [], worker: [] },
+  all: { start: ['--push-values', 'q8', '--pull-values', 'f16', '--compress'], worker: [] },
+  'all-f16': { start: ['--push-values', 'f16', '--pull-values', 'f16', '--compress'], worker: [] },
 };
 
 async function main(): Promise<void> {
@@ -32,14 +36,18 @@ async function main(): Promise<void> {
       iterations: { type: 'string', default: '4' },
       nodes: { type: 'string', default: '2' },
       repeats: { type: 'string', default: '1' },
+      techniques: { type: 'string', default: 'none,all' },
     },
   });
+  const techniques = values.techniques.split(',');
+  for (const t of techniques) if (!TECHNIQUES[t]) throw new TypeError(`unknown technique ${t}`);
   const link = createLink({ rate: values.rate });
-  const walls: Record<string, number[]> = { none: [], all: [] };
+  const walls: Record<string, number[]> = Object.fromEntries(techniques.map((t) => [t, []]));
   try {
     // Repeats go round the techniques, so a noisy stretch of the shared machine spreads over both.
     for (let repeat = 0; repeat < Number(values.repeats); repeat++)
-      for (const [name, t] of Object.entries(TECHNIQUES)) {
+      for (const name of techniques) {
+        const t = TECHNIQUES[name];
         const metrics: ClusterEvent[] = [];
         const startArgs = [
           ...['--host', link.addrA, '--data', values.data, '--app', 'logreg', '--examples', values.examples],
@@ -86,17 +94,10 @@ async function main(): Promise<void> {
   } finally {
     link.close();
   }
-  const none = median(walls.none);
-  const all = median(walls.all);
-  console.log(
-    JSON.stringify({
-      bench: 'traffic-link-summary',
-      rate: values.rate,
-      medianWallMs: { none, all },
-      speedup: +(none / all).toFixed(2),
-      goal: 4,
-    }),
-  );
+  const medianWallMs = Object.fromEntries(techniques.map((t) => [t, median(walls[t])]));
+  const none = medianWallMs.none;
+  const speedup = none ? Object.fromEntries(techniques.map((t) => [t, +(none / medianWallMs[t]).toFixed(2)])) : null;
+  console.log(JSON.stringify({ bench: 'traffic-link-summary', rate: values.rate, medianWallMs, speedup, goal: 4 }));
 }
 
 main().catch((err) => {

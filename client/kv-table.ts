@@ -310,7 +310,7 @@ export class KvTable {
    * once at once when the job has published a clock before. Like a pull, one SUBSCRIBE per node.
    * Over a lost connection the worker subscribes again.
    */
-  subscribe(keys: Keys): Subscription {
+  subscribe(keys: Keys, asks: { half?: boolean; compress?: boolean } = {}): Subscription {
     const own: Keys = keys instanceof Float64Array ? keys.slice() : { begin: keys.begin, end: keys.end };
     const { parts, n } = this.slice(own);
     return new KvSubscription(
@@ -319,6 +319,7 @@ export class KvTable {
       own,
       n,
       parts.map((p) => ({ node: p.owner, keys: p.keys, runs: p.runs })),
+      asks,
     );
   }
 

@@ -228,7 +228,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     };
     const io: ReadIo = {
       pull: (t, keys) => counted(() => worker.wait(t.pull(keys, asks))) as Promise<Float32Array>,
-      subscribe: (t, keys) => counted(() => t.subscribe(keys)),
+      subscribe: (t, keys) => counted(() => t.subscribe(keys, asks)),
     };
     at.reads = this.now();
     const reads = Promise.all(specs.map((p, i) => this.reads.read(lease, shard.index, tables[i], p.keys, io)));

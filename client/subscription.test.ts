@@ -109,6 +109,32 @@ for (const transport of ['memory', 'tcp'] as const) {
       s.close();
     });
 
+    it('publishes F16, deflated values to a subscription that asked (SUBSCRIBE flags HALF, COMPRESS)', async () => {
+      const dense = w.table('dense');
+      const range = { begin: 0, end: 60_000 };
+      await w.wait(
+        dense.push(
+          range,
+          Float32Array.from({ length: 60_000 }, (_, i) => (i % 3 === 0 ? 0.25 : 0)),
+        ),
+      );
+      const exact = (await w.wait(dense.pull(range)))!;
+      const packed = dense.subscribe(range, { half: true, compress: true });
+      try {
+        await packed.ready(8); // the catch-up publication of the last clock
+        const p0 = w.bytes.published;
+        const ready = packed.ready(9);
+        await c.mgr.publish(0, 9);
+        const half = await ready;
+        const bytes = w.bytes.published - p0;
+        // The table starts uniform random: halves of random values, which deflate shrinks a little.
+        assert.ok(bytes < 60_000 * 2, `${bytes} B published for 60,000 values (F32: 240,000)`);
+        for (let i = 0; i < exact.length; i++) assert.ok(Math.abs(half[i] - exact[i]) <= Math.abs(exact[i]) / 1024);
+      } finally {
+        packed.close();
+      }
+    });
+
     it('resolves a subscription to no keys at once', async () => {
       const s = w.table('emb').subscribe(new Float64Array(0));
       assert.equal(s.clock, Number.POSITIVE_INFINITY);

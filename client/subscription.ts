@@ -98,6 +98,8 @@ export class KvSubscription implements Subscription {
     readonly keys: Keys,
     n: number,
     parts: ReadonlyArray<{ node: string; keys: KvKeys; runs: ReadonlyArray<{ at: number; n: number }> }>,
+    /** How publications are to travel (SUBSCRIBE flags HALF, COMPRESS). */
+    private readonly asks: { half?: boolean; compress?: boolean } = {},
   ) {
     this.buf = new Float32Array(n * spec.valueLength);
     this.lowest = parts.length === 0 ? Number.POSITIVE_INFINITY : -1;
@@ -178,7 +180,9 @@ export class KvSubscription implements Subscription {
     this.host.sendSlice(
       s.node,
       (requestId) =>
-        this.host.countRequest(encodeSubscribe({ requestId, job, table, subscription: s.id, keys: s.keys })),
+        this.host.countRequest(
+          encodeSubscribe({ requestId, job, table, subscription: s.id, keys: s.keys, ...this.asks }),
+        ),
       (err) => {
         if (err && this.slices.includes(s)) this.end(err);
       },

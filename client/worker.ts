@@ -672,7 +672,7 @@ export class Worker implements SubscriptionHost, TableHost {
   private onPublish(node: string, f: Frame): void {
     const s = this.subSlices.get(f.requestId);
     if (s !== undefined && s.node === node && s.sub.deliver(s, f))
-      this.bytes.published += HEADER_BYTES + (f.values?.byteLength ?? 0);
+      this.bytes.published += HEADER_BYTES + (f.valueBytes ?? f.values?.byteLength ?? 0);
   }
 
   /** The connection to `node` was lost, and its subscriptions with it: subscribe again over a new one. */

@@ -29,6 +29,8 @@ interface Sub {
   /** Owned copy (decoded key lists alias the node's scratch). */
   readonly keys: KvKeys;
   readonly n: number;
+  /** How the SUBSCRIBE asked its publications to travel (flags HALF, COMPRESS). */
+  readonly asks: { half?: boolean; compress?: boolean };
   /** A publication is in the transport (not yet onSent). */
   busy: boolean;
   /** The clock to publish once the one in the transport is sent; -1 for none. */
@@ -58,7 +60,15 @@ export class Subscriptions {
    * Adds (or replaces, for an id already live on `conn`) a subscription whose keys were checked
    * against the table. Refuses with TS_ERR_SUBSCRIPTION_LIMIT past the per-connection limits.
    */
-  subscribe(conn: Conn, id: number, job: number, table: Table, keys: KvKeys, n: number): void {
+  subscribe(
+    conn: Conn,
+    id: number,
+    job: number,
+    table: Table,
+    keys: KvKeys,
+    n: number,
+    asks: { half?: boolean; compress?: boolean } = {},
+  ): void {
     let mine = this.byConn.get(conn);
     const old = mine?.get(id);
     let count = 0;
@@ -83,7 +93,7 @@ export class Subscriptions {
       this.byConn.set(conn, mine);
     }
     const own: KvKeys = keys.kind === 'list' ? { kind: 'list', keys: keys.keys.slice() } : { ...keys };
-    const sub: Sub = { conn, id, job, table, keys: own, n, busy: false, pending: -1, dropped: false };
+    const sub: Sub = { conn, id, job, table, keys: own, n, asks, busy: false, pending: -1, dropped: false };
     mine.set(id, sub);
     let forJob = this.byJob.get(job);
     if (!forJob) {
@@ -145,7 +155,7 @@ export class Subscriptions {
     }
     if (sub.dropped || sub.conn.closed) return;
     const { parts, release } = sub.table.read(sub.keys, this.pool);
-    const msg = encodePublish({ job: sub.job, table: sub.table.spec.id, subscription: sub.id, clock }, parts);
+    const msg = encodePublish({ job: sub.job, table: sub.table.spec.id, subscription: sub.id, clock }, parts, sub.asks);
     sub.busy = true;
     const sent = (): void => {
       release?.();

@@ -70,9 +70,9 @@ export const Flag = {
    * the receiver holds under the task stamp too, not rows to write.
    */
   HELD: 1 << 5,
-  /** On a PULL: answer with F16 values (PROTOCOL.md §3.4); on any other type, malformed. */
+  /** On a PULL or SUBSCRIBE: answer (publish) with F16 values (PROTOCOL.md §3.4); elsewhere malformed. */
   HALF: 1 << 6,
-  /** On a PULL: deflate the reply's value segment where that pays (COMPRESSED); else malformed. */
+  /** On a PULL or SUBSCRIBE: deflate the reply's (publications') values where that pays; elsewhere malformed. */
   COMPRESS: 1 << 7,
 } as const;
 const KNOWN_FLAGS =
@@ -406,8 +406,8 @@ export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
     keyKind !== KeyKind.DEFLATED
   )
     throw malformed('CACHE_KEYS without a key list');
-  if (flags & (Flag.HALF | Flag.COMPRESS) && type !== MsgType.PULL)
-    throw malformed('HALF or COMPRESS on a frame not a PULL');
+  if (flags & (Flag.HALF | Flag.COMPRESS) && type !== MsgType.PULL && type !== MsgType.SUBSCRIBE)
+    throw malformed('HALF or COMPRESS on a frame not a PULL or SUBSCRIBE');
   if (valueKind > ValueKind.Q8) throw malformed(`value kind ${valueKind} not supported`);
   if (valueKind === ValueKind.NONE && valueBytes !== 0) throw malformed('value bytes without a value kind');
   const lengthError = segmentLengthError(valueKind, valueBytes);

@@ -14,7 +14,7 @@ import {
   MsgType,
   type TaskStamp,
 } from './frame.ts';
-import { compressValues, type PackedValues, packValues } from './values.ts';
+import { type PackedValues, packParts } from './values.ts';
 
 /** Keys of a kv request: a contiguous range, an explicit sorted list, or several ranges. */
 export type KvKeys = Exclude<KeySegment, { kind: 'none' } | CachedKeys>;
@@ -162,16 +162,7 @@ export function encodePullReply(
 ): Uint8Array[] {
   const f = emptyFrame(MsgType.PULL_REPLY, requestId);
   if (!m?.half && !m?.compress) return encodeFrame(f, parts);
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const all = new Float32Array(n);
-  n = 0;
-  for (const p of parts) {
-    all.set(p, n);
-    n += p.length;
-  }
-  const packed = packValues(all, m.half ? 'f16' : 'f32');
-  f.packed = m.compress ? compressValues(packed) : packed;
+  f.packed = packParts(parts, m.half, m.compress);
   return encodeFrame(f);
 }
 

@@ -6,8 +6,9 @@
  */
 import { TabshardError } from '../errors.ts';
 import { decodeObject, encodeJson } from './control.ts';
-import { emptyFrame, encodeFrame, type Frame, MsgType } from './frame.ts';
+import { emptyFrame, encodeFrame, Flag, type Frame, MsgType } from './frame.ts';
 import { type KvKeys, requestKeys } from './kv.ts';
+import { packParts } from './values.ts';
 
 /** Largest clock a publication carries (the header's clock is an i32). */
 export const MAX_CLOCK = 0x7fffffff;
@@ -19,6 +20,9 @@ export interface SubscribeMsg {
   /** Chosen by the subscriber, unique among its live subscriptions on this connection (u32). */
   subscription: number;
   keys: KvKeys;
+  /** Publications as F16 (flag HALF) and/or deflated where that pays (flag COMPRESS). */
+  half?: boolean;
+  compress?: boolean;
 }
 
 export interface UnsubscribeMsg {
@@ -55,6 +59,7 @@ function readIdBody(f: Frame, what: string): number {
 export function encodeSubscribe(m: SubscribeMsg): Uint8Array[] {
   return encodeFrame({
     ...emptyFrame(MsgType.SUBSCRIBE, m.requestId),
+    flags: (m.half ? Flag.HALF : 0) | (m.compress ? Flag.COMPRESS : 0),
     job: m.job,
     table: m.table,
     keys: m.keys,
@@ -65,7 +70,12 @@ export function encodeSubscribe(m: SubscribeMsg): Uint8Array[] {
 export function asSubscribe(f: Frame): SubscribeMsg {
   const keys = requestKeys(f.keys, 'subscribe');
   if (f.task) throw shape('subscribe with a task block');
-  return { requestId: f.requestId, job: f.job, table: f.table, subscription: readIdBody(f, 'subscribe'), keys };
+  const subscription = readIdBody(f, 'subscribe');
+  const asks = {
+    ...(f.flags & Flag.HALF ? { half: true } : {}),
+    ...(f.flags & Flag.COMPRESS ? { compress: true } : {}),
+  };
+  return { requestId: f.requestId, job: f.job, table: f.table, subscription, keys, ...asks };
 }
 
 /** UNSUBSCRIBE: keys NONE, value BYTES = the subscription id; reply ACK (also for an unknown id). */
@@ -88,11 +98,15 @@ export function asUnsubscribe(f: Frame): UnsubscribeMsg {
  * PUBLISH (node → subscriber, no reply): request id = the subscription id, header clock = the
  * clock published, values as gathered parts (never copied), laid out as a PULL_REPLY's.
  */
-export function encodePublish(m: Omit<PublishMsg, 'values'>, parts: readonly Float32Array[]): Uint8Array[] {
-  return encodeFrame(
-    { ...emptyFrame(MsgType.PUBLISH, m.subscription), job: m.job, table: m.table, clock: m.clock },
-    parts,
-  );
+/** A publication of `parts` (views of the store); packed as its SUBSCRIBE asked (`asks`), then a copy. */
+export function encodePublish(
+  m: Omit<PublishMsg, 'values'>,
+  parts: readonly Float32Array[],
+  asks?: { half?: boolean; compress?: boolean },
+): Uint8Array[] {
+  const f = { ...emptyFrame(MsgType.PUBLISH, m.subscription), job: m.job, table: m.table, clock: m.clock };
+  if (!asks?.half && !asks?.compress) return encodeFrame(f, parts);
+  return encodeFrame({ ...f, packed: packParts(parts, asks.half === true, asks.compress === true) });
 }
 
 export function asPublish(f: Frame): PublishMsg {

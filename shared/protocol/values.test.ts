@@ -7,6 +7,7 @@ import { fflateCodec, useDeflateCodec } from './deflate.ts';
 import { decodeFrame, emptyFrame, encodeFrame, Flag, MsgType, ValueKind } from './frame.ts';
 import { halfTable, toHalf } from './half.ts';
 import { asPull, encodePull, encodePullReply } from './kv.ts';
+import { asSubscribe, encodeSubscribe } from './subscribe.ts';
 import { compressValues, FloatKind, packValues, parseTraffic, Q8_BLOCK, unpackValues } from './values.ts';
 import { below32, code, fuzzValueFrames, gaussians, lyingSegments, pushOf } from './values-testkit.ts';
 
@@ -125,7 +126,7 @@ describe('value segments: the decoder refuses', () => {
     for (const [what, p, want] of lyingSegments()) assert.equal(code(pushOf(p, 4096)), want, what);
   });
 
-  it('HALF and COMPRESS on anything but a PULL', () => {
+  it('HALF and COMPRESS on anything but a PULL or SUBSCRIBE', () => {
     const ack = concatParts(encodeFrame({ ...emptyFrame(MsgType.ACK, 1), flags: Flag.HALF }));
     assert.equal(code(ack), 'TS_ERR_FRAME_MALFORMED');
     const pull = concatParts(
@@ -141,6 +142,24 @@ describe('value segments: the decoder refuses', () => {
     const m = asPull(decodeFrame(pull));
     assert.equal(m.half, true);
     assert.equal(m.compress, true);
+    const sub = concatParts(
+      encodeSubscribe({
+        requestId: 1,
+        job: 1,
+        table: 1,
+        subscription: 4,
+        keys: { kind: 'range', begin: 0, end: 9 },
+        half: true,
+      }),
+    );
+    assert.deepEqual(asSubscribe(decodeFrame(sub)), {
+      requestId: 1,
+      job: 1,
+      table: 1,
+      subscription: 4,
+      keys: { kind: 'range', begin: 0, end: 9 },
+      half: true,
+    });
   });
 });
 

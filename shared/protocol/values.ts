@@ -193,6 +193,24 @@ function unpackCompressed(seg: Uint8Array): Float32Array {
 }
 
 /**
+ * A reply's or publication's values, given as parts (views of a store), packed into one segment as
+ * a reader asked (flags HALF, COMPRESS): F16 or F32, deflated where that pays. A copy: the parts
+ * may be released at once.
+ */
+export function packParts(parts: readonly Float32Array[], half: boolean, compress: boolean): PackedValues {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const all = new Float32Array(n);
+  n = 0;
+  for (const p of parts) {
+    all.set(p, n);
+    n += p.length;
+  }
+  const packed = packValues(all, half ? 'f16' : 'f32');
+  return compress ? compressValues(packed) : packed;
+}
+
+/**
  * The COMPRESSED segment of `p` when deflating it pays (`p` at least COMPRESS_MIN_BYTES and the
  * result at most 7/8 of it), else `p` itself.
  */
