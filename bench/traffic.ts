@@ -10,6 +10,7 @@
  *   f16-push   pushes as F16 with error feedback (`--push-values f16`)
  *   deflate    values deflated where it pays (`--compress`)
  *   all        cache + f16-pull + q8-push + deflate
+ *   all-f16    cache + f16-pull + f16-push + deflate
  *
  * Bytes are the workers' own wire counts (client/worker.ts `bytes`: pushed, requested, pulled,
  * published, frame headers included): what workers send is what the servers receive from them and
@@ -32,6 +33,7 @@ const TECHNIQUES: Record<string, { start: string[]; worker: string[] }> = {
   'f16-push': { start: ['--push-values', 'f16'], worker: ['--no-key-cache'] },
   deflate: { start: ['--compress'], worker: ['--no-key-cache'] },
   all: { start: ['--pull-values', 'f16', '--push-values', 'q8', '--compress'], worker: [] },
+  'all-f16': { start: ['--pull-values', 'f16', '--push-values', 'f16', '--compress'], worker: [] },
 };
 
 async function main(): Promise<void> {
