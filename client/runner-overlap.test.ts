@@ -308,6 +308,59 @@ describe('overlapping task loop', () => {
     }
   });
 
+  it('abandons a task whose capability expires while it runs (a slow link outlasted it) and carries on', async () => {
+    await reset();
+    // Task 7's capability lives 3 s: presented with its reads, it has lapsed by the time the
+    // gradient (which waits for that moment) is pushed.
+    const exp = Date.now() + 3000;
+    const short = { ...signed({ task: 7, attempt: 0, shard: 0, iteration: 0 })! };
+    short.cap = capabilities.sign({
+      kind: 'task',
+      job: 1,
+      worker: WORKER,
+      task: 7,
+      attempt: 0,
+      tables: capabilities.tables(),
+      exp,
+    });
+    const leases: RunnerLease[] = [short, signed({ task: 8, attempt: 0, shard: 0, iteration: 0 })!];
+    const done: number[] = [];
+    const times: TaskTimes[] = [];
+    const current = { task: 0 };
+    const session: RunnerSession = {
+      worker: WORKER,
+      async next() {
+        const l = leases.shift() ?? null;
+        if (l) current.task = l.task;
+        return l;
+      },
+      async done(l) {
+        done.push(l.task);
+      },
+    };
+    const plain = app(new Map(), current);
+    const lapsing: RunnerApp = {
+      ...plain,
+      async gradient(shard, values) {
+        if (current.task === 7) while (Date.now() <= exp) await new Promise((r) => setTimeout(r, exp + 1 - Date.now()));
+        return plain.gradient(shard, values);
+      },
+    };
+    const totals = await new TaskRunner({
+      worker,
+      session,
+      app: lapsing,
+      ontask: (t) => times.push(t),
+      prefetch: 0,
+    }).run();
+    assert.equal(totals.state, 'done');
+    assert.deepEqual(done, [8]);
+    assert.deepEqual(times.map((t) => [t.task, t.abandoned ?? false]).sort(), [
+      [7, true],
+      [8, false],
+    ]);
+  });
+
   it('abandons a task whose pushes are fenced, or whose TASK_DONE is refused, and carries on; another error fails the run', async () => {
     await reset();
     // Task 1's attempt 0 is fenced on every node: its pushes are refused in the background.

@@ -52,8 +52,17 @@ export type {
   RunnerState,
 } from './runner-types.ts';
 
-/** Tasks of a dead lease are abandoned quietly: the scheduler has already handed them on. */
-const ABANDON = new Set(['TS_ERR_LEASE_EXPIRED', 'TS_ERR_NOT_LEASED', 'TS_ERR_TASK_NOT_APPLIED']);
+/**
+ * Tasks of a dead lease are abandoned quietly: the scheduler has already handed them on. A task
+ * capability lives as long as the scheduler lets a lease run (`maxLeaseMs`), so one that expired
+ * (a task slower than that, e.g. behind a slow link) is a dead lease too.
+ */
+const ABANDON = new Set([
+  'TS_ERR_LEASE_EXPIRED',
+  'TS_ERR_NOT_LEASED',
+  'TS_ERR_TASK_NOT_APPLIED',
+  'TS_ERR_CAPABILITY_EXPIRED',
+]);
 
 /** A task whose lease arrived and whose reads are sent. */
 interface Started<S> {
