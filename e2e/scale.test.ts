@@ -25,7 +25,9 @@ describe('scale', { timeout: 180_000 }, () => {
     const h = await Harness.start({ startArgs: ['--iterations', '100000'], startTimeoutMs: 60_000 });
     try {
       const t0 = performance.now();
-      const pages = await h.openPages(TABS, { path: '/?job=1' });
+      // 16 tabs dial 3 nodes at once on 2 cores: a handshake may take longer than the page's
+      // default 4 s before it falls back to the relay; this test is about WebRTC, so it waits.
+      const pages = await h.openPages(TABS, { path: '/?job=1&iceTimeoutMs=20000' });
       await Promise.all(
         pages.map((p) =>
           p.waitForFunction(
