@@ -173,6 +173,9 @@ export class ServerManager {
         throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `node ${entry.id} holds data already: restart it to join`);
       for (const t of this.tables) await peer.call((id) => encodeJson(MsgType.TABLE, id, t));
       await this.keySets.sendTo(peer);
+      // The ring as it is, naming no range the node holds (as a drained node has it): it works
+      // out the current layouts now, so the copy phase's install has only the next ring to add.
+      await peer.call(this.ringInstall(this.ring));
       const t0 = performance.now();
       const steps = await this.transition(this.ringWith([...this.ring.nodes, entry.id]));
       m.state = 'up';
@@ -237,33 +240,55 @@ export class ServerManager {
     const nodes = [...new Set([...final.nodes, ...cur.nodes])];
     const t0 = performance.now();
     await this.install(copying, final);
-    await this.until(copying, nodes, (r) => r.copiesPending === 0, 'copies');
+    await this.until(copying, nodes, 'copies');
     const t1 = performance.now();
     await this.install(frozen, final, [], true);
-    await this.until(frozen, nodes, (r) => r.forwardsPending === 0, 'forwards');
+    await this.until(frozen, nodes, 'forwards');
     // A drained node gets the last ring too: it then owns nothing, so it serves no stale reads.
     await this.install(final, undefined, cur.nodes);
     const t2 = performance.now();
     return { copyMs: Math.round(t1 - t0), frozenMs: Math.round(t2 - t1) };
   }
 
-  /** Polls every live node of `nodes` until each has `ring` installed and `ok` holds of its replication stats. */
-  private async until(
-    ring: Ring,
-    nodes: string[],
-    ok: (r: { copiesPending?: number; forwardsPending?: number }) => boolean,
-    what: string,
-  ): Promise<void> {
+  /** A RING install frame of `ring` (with `next` while a join or drain copies). */
+  private ringInstall(ring: Ring, next?: Ring, frozen = false): (requestId: number) => Uint8Array[] {
+    const body = {
+      ring: ring.toJSON(),
+      ...(next ? { next: next.toJSON(), ...(frozen ? { frozen: true } : {}) } : {}),
+      addresses: Object.fromEntries(
+        [...new Set([...ring.nodes, ...(next?.nodes ?? [])])].map((n) => [n, this.members.get(n)!.entry.addresses]),
+      ),
+      replicas: this.replicas,
+      ...(this.opts.capabilityKey ? { capabilityKey: this.opts.capabilityKey } : {}),
+    };
+    return (id) => encodeJson(MsgType.RING, id, body);
+  }
+
+  /**
+   * Waits until every live node of `nodes` has `ring` installed and nothing of `what` pending:
+   * each node answers a STATS `settled` request once it has none (or after a second, and is
+   * asked again), so the join or drain goes on the moment the last copy or forward is done.
+   */
+  private async until(ring: Ring, nodes: string[], what: 'copies' | 'forwards'): Promise<void> {
     const deadline = performance.now() + 300_000;
+    const field = what === 'copies' ? 'copiesPending' : 'forwardsPending';
     for (;;) {
       if (this.ring !== ring) throw new TabshardError('TS_ERR_INTERNAL', 'a failover interrupted the join or drain');
       const all = await Promise.all(
-        nodes.filter((n) => this.members.get(n)?.state !== 'dead').map((n) => this.nodeStats(n)),
+        nodes
+          .filter((n) => this.members.get(n)?.state !== 'dead')
+          .map((n) => this.nodeStats(n, { settled: what, ms: 1000 })),
       );
-      if (all.every((s) => (s.ring as number) >= ring.version && s.replication !== null && ok(s.replication as never)))
-        return;
+      const done = (s: Record<string, unknown>) => {
+        const r = s.replication as Record<string, number> | null;
+        return (s.ring as number) >= ring.version && r !== null && r[field] === 0;
+      };
+      if (all.every(done)) return;
       if (performance.now() > deadline) throw new TabshardError('TS_ERR_TIMEOUT', `${what} did not finish in 300 s`);
-      await new Promise((r) => setTimeout(r, 10));
+      // A node that answers at once without waiting (its ring not installed yet, or no
+      // replication): asked again shortly, not in a tight loop.
+      if (all.some((s) => (s.ring as number) < ring.version || s.replication === null))
+        await new Promise((r) => setTimeout(r, 10));
     }
   }
 
@@ -286,8 +311,8 @@ export class ServerManager {
   }
 
   /** One node's STATS reply (PROTOCOL.md §6). */
-  private async nodeStats(node: string): Promise<Record<string, unknown>> {
-    return decodeObject(await (await this.peer(node)).call((id) => encodeJson(MsgType.STATS, id, {})));
+  private async nodeStats(node: string, body: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    return decodeObject(await (await this.peer(node)).call((id) => encodeJson(MsgType.STATS, id, body)));
   }
 
   /** STATS of every node: a dead or silent node's entry is `{ node, state, error }`. */
@@ -438,16 +463,7 @@ export class ServerManager {
         throw new TabshardError('TS_ERR_INTERNAL', `ring v${ring.version} is not newer than v${this.ring.version}`);
       this.opts.onring?.(ring.version);
       const targets = [...new Set([...ring.nodes, ...(next?.nodes ?? []), ...also])];
-      const body = (id: number) =>
-        encodeJson(MsgType.RING, id, {
-          ring: ring.toJSON(),
-          ...(next ? { next: next.toJSON(), ...(frozen ? { frozen: true } : {}) } : {}),
-          addresses: Object.fromEntries(
-            [...new Set([...ring.nodes, ...(next?.nodes ?? [])])].map((n) => [n, this.members.get(n)!.entry.addresses]),
-          ),
-          replicas: this.replicas,
-          ...(this.opts.capabilityKey ? { capabilityKey: this.opts.capabilityKey } : {}),
-        });
+      const body = this.ringInstall(ring, next, frozen);
       await Promise.all(
         targets.map(async (n) => {
           try {

@@ -108,6 +108,27 @@ export function lowerBound(keys: Float64Array, x: number, lo = 0, hi: number = k
   return lo;
 }
 
+/** Smallest j ≥ from with a[j] ≥ k (a.length if none): galloping from `from`, then binary search. */
+export function gallop(a: Float64Array, from: number, k: number): number {
+  const n = a.length;
+  if (from >= n || a[from] >= k) return from;
+  let lo = from; // a[lo] < k
+  let step = 1;
+  let hi = from + 1;
+  while (hi < n && a[hi] < k) {
+    lo = hi;
+    step *= 2;
+    hi = from + step;
+  }
+  if (hi > n) hi = n;
+  while (hi - lo > 1) {
+    const mid = lo + ((hi - lo) >>> 1);
+    if (a[mid] < k) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
 /** First index i in [lo, hi) with keys[i] > x, or hi when there is none (keys sorted ascending). */
 export function upperBound(keys: Float64Array, x: number, lo = 0, hi: number = keys.length): number {
   while (lo < hi) {

@@ -228,9 +228,14 @@ export class Access {
       throw this.refuse('TS_ERR_CAPABILITY_REQUIRED', `the ring of job ${job} needs a capability of the job`);
   }
 
+  /** Whether `conn` is an admin's or a server's (or the node enforces nothing). */
+  isOperator(conn: Conn): boolean {
+    return !this.enforcing || this.admins.has(conn) || this.servers.has(conn);
+  }
+
   /** STATS: admin and server connections, or one with any live grant. */
   checkStats(conn: Conn): void {
-    if (!this.enforcing || this.admins.has(conn) || this.servers.has(conn)) return;
+    if (this.isOperator(conn)) return;
     const g = this.grants.get(conn);
     const now = this.now();
     if (g !== undefined) {

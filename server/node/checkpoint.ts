@@ -245,7 +245,7 @@ export function restoreJob(scope: JobScope, body: Body): Promise<RestoreReply> {
     const layout = scope.layout(); // as installed now: a ring may have come while the files were read
     if (layout)
       for (const t of new Set(frames.map((x) => x.t)))
-        for (const [b, e] of rangesWhere(layout.chains.of(t.spec).ranges, (c) => !c.includes(self))) t.dropRange(b, e);
+        t.dropRanges(rangesWhere(layout.chains.of(t.spec).ranges, (c) => !c.includes(self)));
     return { node: self, keys, bytes: files.reduce((n, f) => n + f.bytes, 0) };
   });
 }

@@ -116,7 +116,11 @@ export class GroupFrames {
     if (m.form === 'clear') {
       const k = m.keys;
       if (k.kind === 'range') t.dropRange(k.begin, k.end);
-      else for (let i = 0; i < k.bounds.length; i += 2) t.dropRange(k.bounds[i], k.bounds[i + 1]);
+      else {
+        const ranges: Array<[number, number]> = [];
+        for (let i = 0; i < k.bounds.length; i += 2) ranges.push([k.bounds[i], k.bounds[i + 1]]);
+        t.dropRanges(ranges);
+      }
     } else if (m.form === 'rows') {
       t.writeRows(m.keys, m.rows);
       t.advanceSteps(m.steps);

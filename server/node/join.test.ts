@@ -8,7 +8,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Worker } from '../../client/worker.ts';
+import { decodeObject, encodeJson } from '../../shared/protocol/control.ts';
+import { MsgType } from '../../shared/protocol/frame.ts';
+import { RpcPeer } from '../../shared/rpc.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
+import type { Conn } from '../../shared/transport/types.ts';
+import { codeOf } from '../scheduler/testkit.ts';
 import { ServerNode } from './node.ts';
 import { tableSpec, testCluster } from './testkit.ts';
 
@@ -91,6 +96,92 @@ describe('live join and drain', () => {
       );
       assert.ok(afterJoin > 3 && afterDrain > afterJoin, 'pushes ran through both changes');
     } finally {
+      w.close();
+      await c.close();
+      await n4.close();
+    }
+  });
+
+  it('STATS settled: answered once the node has no copy pending (the join waits on it), or after ms; a bad wait is malformed', async () => {
+    const net = new MemoryNetwork({ seed: 5, maxDelay: 1 });
+    const c = await testCluster([TABLES[1]], { net, replicas: 1, vnodes: 16 });
+    const n4 = new ServerNode('n4', { dialer: net.dialer() });
+    const listener = net.listen('n4');
+    n4.listen(listener);
+    // The manager's connection to n4 passes; the masters' links (dialled for the copies) are held
+    // shut until `open()`: what they carry waits, so their copies stay pending.
+    const accept = listener.onconnection!;
+    const held: Array<() => void> = [];
+    let first = true;
+    let gated = true;
+    let sawCopy!: () => void;
+    const copyArrived = new Promise<void>((r) => {
+      sawCopy = r;
+    });
+    listener.onconnection = (conn: Conn) => {
+      accept(conn);
+      if (first) {
+        first = false;
+        return;
+      }
+      const deliver = conn.onmessage!;
+      conn.onmessage = (msg) => {
+        if (!gated) return deliver(msg);
+        const kept = msg.slice();
+        held.push(() => deliver(kept));
+        sawCopy();
+      };
+    };
+    const w = await Worker.connect({ seed: async () => c.mgr.info, dialers: { memory: net.dialer() }, workerId: 4 });
+    const admin = new RpcPeer(await net.dialer().dial('memory://n1'));
+    try {
+      const t = w.table('sparse');
+      await w.wait(t.push(SPARSE_KEYS, new Float32Array(SPARSE_KEYS.length).fill(2)));
+      const stats = async (node: RpcPeer, body: unknown) =>
+        decodeObject(await node.call((rid) => encodeJson(MsgType.STATS, rid, body)));
+      // Nothing pending: answered at once; a wait out of its domain is refused.
+      assert.equal(
+        ((await stats(admin, { settled: 'copies' })).replication as { copiesPending: number }).copiesPending,
+        0,
+      );
+      assert.equal(await codeOf(stats(admin, { settled: 'everything' })), 'TS_ERR_FRAME_MALFORMED');
+      assert.equal(await codeOf(stats(admin, { settled: 'copies', ms: 10_001 })), 'TS_ERR_FRAME_MALFORMED');
+      assert.equal(await codeOf(stats(admin, { settled: 'forwards', ms: 1.5 })), 'TS_ERR_FRAME_MALFORMED');
+      assert.equal((await stats(admin, [1, 2])).node, 'n1', 'another body still asks for no wait');
+
+      const joined = c.mgr.join({ id: 'n4', addresses: { memory: 'memory://n4' }, control: 'memory://n4' });
+      await copyArrived;
+      const copying = c.nodes.filter((n) => n.stats().replication!.copiesPending > 0);
+      assert.ok(copying.length > 0, 'a master has a copy to n4 pending');
+      const peer = new RpcPeer(await net.dialer().dial(`memory://${copying[0].id}`));
+      try {
+        // Still pending after 20 ms: answered at its ms, saying so.
+        const early = (await stats(peer, { settled: 'copies', ms: 20 })).replication as { copiesPending: number };
+        assert.ok(early.copiesPending > 0);
+        let answered = false;
+        const waited = stats(peer, { settled: 'copies', ms: 10_000 }).then((s) => {
+          answered = true;
+          return s;
+        });
+        await new Promise((r) => setImmediate(r));
+        assert.equal(answered, false, 'not answered while the copies are held');
+        gated = false;
+        for (const run of held.splice(0)) run();
+        const done = (await waited).replication as { copiesPending: number; copies: number };
+        assert.equal(done.copiesPending, 0);
+        assert.ok(done.copies > 0);
+        await joined;
+        assert.deepEqual([...c.mgr.info.ring.nodes].sort(), ['n1', 'n2', 'n3', 'n4']);
+        const got = (await w.wait(t.pull(SPARSE_KEYS)))!;
+        assert.ok(
+          got.every((v) => v === 2),
+          'every key as pushed after the join',
+        );
+      } finally {
+        peer.conn.close();
+      }
+    } finally {
+      admin.conn.close();
       w.close();
       await c.close();
       await n4.close();

@@ -3,6 +3,8 @@
  * them: a sorted list or merged ranges, walked by galloping search so a 13k-key sub-list of a
  * 13k-key set is checked in tens of µs, with no allocation per frame.
  */
+
+import { gallop } from '../../shared/keys.ts';
 import type { KvKeys } from '../../shared/protocol/kv.ts';
 
 export /** A stored key set: a sorted unique list, or ranges (begin, end pairs; sorted, disjoint, not adjacent). */
@@ -35,27 +37,6 @@ export function withinRange(begin: number, end: number, keys: KvKeys): boolean {
   }
   const b = keys.bounds;
   return b.length === 0 || (b[0] >= begin && b[b.length - 1] <= end);
-}
-
-/** Smallest j ≥ from with a[j] ≥ k (a.length if none): galloping from `from`, then binary search. */
-function gallop(a: Float64Array, from: number, k: number): number {
-  const n = a.length;
-  if (from >= n || a[from] >= k) return from;
-  let lo = from; // a[lo] < k
-  let step = 1;
-  let hi = from + 1;
-  while (hi < n && a[hi] < k) {
-    lo = hi;
-    step *= 2;
-    hi = from + step;
-  }
-  if (hi > n) hi = n;
-  while (hi - lo > 1) {
-    const mid = lo + ((hi - lo) >>> 1);
-    if (a[mid] < k) lo = mid;
-    else hi = mid;
-  }
-  return hi;
 }
 
 /** Whether the sorted unique list `set` holds every key of `keys` (a galloping walk; no allocation). */

@@ -23,6 +23,7 @@ import { GroupFrames } from './group-frames.ts';
 import { ConnKeyCaches } from './key-caching.ts';
 import { checkOwner, type OwnsAllCache } from './ownership.ts';
 import { type ReplicationStats, Replicator } from './replication.ts';
+import { parseSettled } from './settled.ts';
 import { type PublishStats, Subscriptions } from './subscriptions.ts';
 import { Table } from './table.ts';
 import { useZlibCodec } from './zlib-codec.ts';
@@ -408,10 +409,20 @@ export class ServerNode {
         this.defineTable(parseTableSpec(decodeObject(f)));
         conn.send(encodeAck(f.requestId));
         return;
-      case MsgType.STATS:
+      case MsgType.STATS: {
         this.access.checkStats(conn);
-        conn.send(encodeJson(MsgType.STATS, f.requestId, this.stats()));
+        const wait = this.access.isOperator(conn) ? parseSettled(f) : null;
+        if (wait === null || this.replicator === null) {
+          conn.send(encodeJson(MsgType.STATS, f.requestId, this.stats()));
+          return;
+        }
+        // Answered once nothing of that kind is pending (or after `ms`): the manager's join and
+        // drain learn at once that their copies or forwards are done, without polling.
+        this.replicator.settled(wait.settled, wait.ms).then(() => {
+          if (!conn.closed) conn.send(encodeJson(MsgType.STATS, f.requestId, this.stats()));
+        });
         return;
+      }
       case MsgType.CAP:
       case MsgType.KEYSET:
         this.access.serve(conn, f, (job, id) => this.table(job, id));

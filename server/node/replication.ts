@@ -25,6 +25,7 @@ import { type ReplyFn, RpcPeer } from '../../shared/rpc.ts';
 import type { Dialer } from '../../shared/transport/types.ts';
 import { type Chains, copiesOwed, groupByNext, inAll, mastersAll, piecesGivenAway } from './chain.ts';
 import { gatherChunks } from './copy-chunks.ts';
+import { type Settled, Settling } from './settled.ts';
 import type { Table } from './table.ts';
 
 /** Errors after which a forward is tried again once the ring has changed. */
@@ -78,6 +79,9 @@ export class Replicator {
   private readonly ready = new Map<string, RpcPeer>();
   private waiters: Array<{ after: number; resolve: (changed: boolean) => void; timer: ReturnType<typeof setTimeout> }> =
     [];
+  private readonly settling = new Settling((what) =>
+    what === 'copies' ? this.stats.copiesPending : this.stats.forwardsPending,
+  );
 
   constructor(
     private readonly host: ReplicaHost,
@@ -111,6 +115,7 @@ export class Replicator {
       role,
       (err) => {
         this.stats.forwardsPending--;
+        this.wake();
         done(err);
       },
       0,
@@ -233,8 +238,12 @@ export class Replicator {
         link.close();
         this.drop(node);
       }
+    const all = [...tables];
+    // Each table's chain layout now, not at its first request: a joining node gets its first
+    // ring here and its first MIGRATE moments later, from masters that work out theirs meanwhile.
+    for (const t of all) next.of(shapeOf(t));
     if (prev === null || next.k === 0) return;
-    for (const t of tables) {
+    for (const t of all) {
       const shape = shapeOf(t);
       const before = prev.of(shape);
       const after = next.of(shape);
@@ -242,7 +251,7 @@ export class Replicator {
       for (const [node, pieces] of owed) this.copy(t, node, pieces, next, 0);
       // What this node no longer holds under the new chains (a joined node took it, a drain or
       // failover moved it elsewhere): nobody reads it here again.
-      for (const [b, e] of piecesGivenAway(before, after, this.host.id)) t.dropRange(b, e);
+      t.dropRanges(piecesGivenAway(before, after, this.host.id));
     }
   }
 
@@ -264,7 +273,20 @@ export class Replicator {
     });
   }
 
+  /**
+   * Resolves once no copy (`copies`) or no forward (`forwards`) is pending, or after `ms`
+   * (STATS `settled`, PROTOCOL.md §6).
+   */
+  settled(what: Settled, ms: number): Promise<void> {
+    return this.settling.wait(what, ms);
+  }
+
+  private wake(): void {
+    this.settling.wake();
+  }
+
   close(): void {
+    this.settling.close();
     for (const w of this.waiters.splice(0)) {
       clearTimeout(w.timer);
       w.resolve(false);
@@ -285,7 +307,10 @@ export class Replicator {
     const sent: ReplyFn = (err) => {
       this.stats.copiesPending--;
       if (err) failed ??= err;
-      if (--left > 0 || failed === null) return;
+      if (--left > 0 || failed === null) {
+        this.wake();
+        return;
+      }
       // Tried again while `node` is still in the installed ring (a lost link is redialled).
       const now = this.host.chains();
       if (now === ring && now.nodes.includes(node) && tries + 1 < MAX_TRIES) {
@@ -293,8 +318,10 @@ export class Replicator {
         setTimeout(() => {
           this.stats.copiesPending--;
           if (this.host.chains() === ring) this.copy(t, node, pieces, ring, tries + 1);
+          this.wake();
         }, 100 << tries).unref?.();
       }
+      this.wake();
     };
     const queue = (build: (requestId: number) => Uint8Array[], bytes: number): void => {
       left++;

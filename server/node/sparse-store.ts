@@ -9,9 +9,9 @@
  *
  * Rows (rows.ts): readRows / writeRows move values and updater state as they are, slot-major —
  * for n keys, [0, n*d) the values, then n*d floats per state slot; writeRows inserts keys as a
- * push does. exportRange copies out the stored keys of a range; dropRange removes them.
+ * push does. exportRange copies out the stored keys of a range; dropRanges removes ranges.
  */
-import { lowerBound } from '../../shared/keys.ts';
+import { gallop, lowerBound } from '../../shared/keys.ts';
 import type { Initializer } from '../../shared/table.ts';
 import type { Updater } from '../updaters/index.ts';
 import { fillInit, initValue } from './init.ts';
@@ -121,21 +121,79 @@ export class SparseStore {
   writeRows(keys: Float64Array, rows: Float32Array): void {
     if (keys.length === 0) return;
     if (this.blocks.length === 0) this.blocks.push(this.block(0));
-    const d = this.d;
-    const stride = keys.length * d;
+    const stride = keys.length * this.d;
     let i = 0;
     for (let b = 0; b < this.blocks.length && i < keys.length; b++) {
       const j = b + 1 < this.blocks.length ? lowerBound(keys, this.blocks[b + 1].keys[0], i) : keys.length;
       if (j === i) continue;
-      // New keys get no initial value here: their rows are written right after.
-      const blk = this.place(b, keys.subarray(i, j), lowerBound(this.blocks[b].keys, keys[i]), false);
-      const slots = [blk.values, ...blk.state];
-      const pos = this.pos;
-      if (pos[j - i - 1] - pos[0] === j - i - 1) rowsIn(rows, i * d, stride, j - i, d, slots, pos[0]);
-      else for (let q = 0; q < j - i; q++) rowsIn(rows, (i + q) * d, stride, 1, d, slots, pos[q]);
+      this.writeBlockRows(b, keys, i, j, rows, stride);
       b += this.split(b) - 1;
       i = j;
     }
+  }
+
+  /**
+   * Writes the rows of keys[i, j), which fall in block `b`, by runs found with galloping search:
+   * when the block holds every key, each run of stored keys is overwritten in place; else one
+   * merged block is built from runs of stored and of written keys, each copied whole. A range
+   * copy (MIGRATE) writes long runs of new keys between other members' runs: a key at a time,
+   * that made a join's copy slow.
+   */
+  private writeBlockRows(
+    b: number,
+    keys: Float64Array,
+    i: number,
+    j: number,
+    rows: Float32Array,
+    stride: number,
+  ): void {
+    const blk = this.blocks[b];
+    const stored = blk.keys;
+    const n = stored.length;
+    const d = this.d;
+    let missing = 0;
+    for (let x = i, p = 0; x < j; ) {
+      p = gallop(stored, p, keys[x]);
+      if (p < n && stored[p] === keys[x]) {
+        x++;
+        p++;
+      } else {
+        const e = p < n ? Math.min(gallop(keys, x, stored[p]), j) : j;
+        missing += e - x;
+        x = e;
+      }
+    }
+    if (missing === 0) {
+      const slots = [blk.values, ...blk.state];
+      for (let x = i, p = 0; x < j; ) {
+        p = gallop(stored, p, keys[x]);
+        const from = x;
+        for (x++, p++; x < j && p < n && stored[p] === keys[x]; x++, p++);
+        rowsIn(rows, from * d, stride, x - from, d, slots, p - (x - from));
+      }
+      return;
+    }
+    const out = this.block(n + missing);
+    const into = [out.values, ...out.state];
+    let p = 0;
+    let w = 0;
+    for (let x = i; x < j; ) {
+      const q = gallop(stored, p, keys[x]);
+      if (q > p) this.copyRun(blk, p, out, w, q - p);
+      w += q - p;
+      p = q;
+      const from = x;
+      if (p < n && stored[p] === keys[x]) for (x++, p++; x < j && p < n && stored[p] === keys[x]; x++, p++);
+      else {
+        x = p < n ? Math.min(gallop(keys, x, stored[p]), j) : j;
+        this.keyCount += x - from;
+      }
+      out.keys.set(keys.subarray(from, x), w);
+      rowsIn(rows, from * d, stride, x - from, d, into, w);
+      w += x - from;
+    }
+    if (p < n) this.copyRun(blk, p, out, w, n - p);
+    this.blocks[b] = out;
   }
 
   /** The stored keys of [begin, end) with copies of their rows, in key order, at most `maxKeys` per chunk. */
@@ -143,19 +201,38 @@ export class SparseStore {
     return exportBlocks(this.blocks, begin, end, maxKeys, this.d);
   }
 
-  /** Removes the keys of [begin, end): they read as initial value and state again. */
-  dropRange(begin: number, end: number): void {
+  /**
+   * Removes the keys of `ranges` (sorted, disjoint [begin, end) pairs): they read as initial
+   * value and state again. Each block is cut once for all the ranges that reach into it (a
+   * join or drain gives away hundreds of pieces at once).
+   */
+  dropRanges(ranges: ReadonlyArray<readonly [number, number]>): void {
     const kept: Block[] = [];
+    let r = 0;
+    const cuts: number[] = [];
     for (const blk of this.blocks) {
       const n = blk.keys.length;
-      const a = lowerBound(blk.keys, begin);
-      const e = lowerBound(blk.keys, end, a);
-      this.keyCount -= e - a;
-      if (e === a) kept.push(blk);
-      else if (e - a < n) {
-        const out = this.block(n - (e - a));
-        this.copyRun(blk, 0, out, 0, a);
-        this.copyRun(blk, e, out, a, n - e);
+      while (r < ranges.length && n > 0 && ranges[r][1] <= blk.keys[0]) r++;
+      cuts.length = 0;
+      let gone = 0;
+      for (let q = r; q < ranges.length && n > 0 && ranges[q][0] <= blk.keys[n - 1]; q++) {
+        const a = lowerBound(blk.keys, ranges[q][0]);
+        const e = lowerBound(blk.keys, ranges[q][1], a);
+        if (e > a) cuts.push(a, e);
+        gone += e - a;
+      }
+      this.keyCount -= gone;
+      if (gone === 0) kept.push(blk);
+      else if (gone < n) {
+        const out = this.block(n - gone);
+        let p = 0;
+        let w = 0;
+        for (let c = 0; c < cuts.length; c += 2) {
+          this.copyRun(blk, p, out, w, cuts[c] - p);
+          w += cuts[c] - p;
+          p = cuts[c + 1];
+        }
+        this.copyRun(blk, p, out, w, n - p);
         kept.push(out);
       } // else nothing is left of the block: it goes
     }
@@ -204,7 +281,7 @@ export class SparseStore {
    * Finds the positions of `ks` in block `b` (from `first` on) into this.pos, inserting the
    * missing keys (at their initial value and state); returns the block, maybe a new one.
    */
-  private place(b: number, ks: Float64Array, first: number, init = true): Block {
+  private place(b: number, ks: Float64Array, first: number): Block {
     const blk = this.blocks[b];
     const m = ks.length;
     if (this.pos.length < m) this.pos = new Int32Array(Math.max(m, 2 * this.pos.length));
@@ -221,7 +298,7 @@ export class SparseStore {
       }
     }
     if (missing === 0) return blk;
-    this.blocks[b] = this.insert(blk, ks, pos, missing, init);
+    this.blocks[b] = this.insert(blk, ks, pos, missing);
     return this.blocks[b];
   }
 
@@ -238,9 +315,9 @@ export class SparseStore {
 
   /**
    * A new block holding `blk`'s keys plus the missing ones of `ks` (pos −1 − p: they go before
-   * stored position p), at their initial value unless `init` is false; fills `pos` for all of `ks`.
+   * stored position p), at their initial value; fills `pos` for all of `ks`.
    */
-  private insert(blk: Block, ks: Float64Array, pos: Int32Array, missing: number, init: boolean): Block {
+  private insert(blk: Block, ks: Float64Array, pos: Int32Array, missing: number): Block {
     const d = this.d;
     const n = blk.keys.length;
     const out = this.block(n + missing);
@@ -259,7 +336,7 @@ export class SparseStore {
         p++;
       } else {
         out.keys[w] = k;
-        if (init) fillInit(this.init, out.values, w * d, 1, d, () => k);
+        fillInit(this.init, out.values, w * d, 1, d, () => k);
         this.keyCount++;
       }
       pos[i] = w++;

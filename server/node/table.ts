@@ -231,8 +231,18 @@ export class Table {
 
   /** Forgets keys [begin, end): afterwards they read as their initial value and state. */
   dropRange(begin: number, end: number): void {
-    checkRange(begin, end, this.spec.keySpace);
-    (this.dense ?? this.sparse!).dropRange(begin, end);
+    this.dropRanges([[begin, end]]);
+  }
+
+  /** Forgets the keys of `ranges`, sorted disjoint [begin, end) pairs (a sparse table cuts each block once). */
+  dropRanges(ranges: ReadonlyArray<readonly [number, number]>): void {
+    for (let i = 0; i < ranges.length; i++) {
+      checkRange(ranges[i][0], ranges[i][1], this.spec.keySpace);
+      if (i > 0 && ranges[i][0] < ranges[i - 1][1])
+        throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'ranges to drop must be sorted and disjoint');
+    }
+    if (this.dense) for (const [b, e] of ranges) this.dense.dropRange(b, e);
+    else this.sparse!.dropRanges(ranges);
   }
 
   stats(): TableStats {
