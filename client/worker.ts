@@ -16,7 +16,6 @@ import { KeyListCache } from '../shared/key-cache.ts';
 import { BufferPool } from '../shared/pool.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
 import { type Frame, HEADER_BYTES, MsgType, type TaskStamp } from '../shared/protocol/frame.ts';
-import { MAX_RECEIPTS, receiptToString } from '../shared/protocol/receipt.ts';
 import { Ring } from '../shared/ring.ts';
 import { type ReplyFn, RpcPeer } from '../shared/rpc.ts';
 import type { Keys } from '../shared/slicing.ts';
@@ -24,7 +23,9 @@ import { sameTable, type TableSpec } from '../shared/table.ts';
 import { type Dialer, partsLength, type TransportKind } from '../shared/transport/types.ts';
 import { Credentials } from './grants.ts';
 import { KvTable, type TableHost, type TaskRef } from './kv-table.ts';
+import { RingWaits } from './ring-waits.ts';
 import type { SubSlice, Subscription, SubscriptionHost } from './subscription.ts';
+import { TaskStamps } from './task-stamps.ts';
 
 export type { Keys, Subscription, TaskRef };
 export { KvTable };
@@ -74,28 +75,6 @@ export interface WorkerBytes {
   published: number;
 }
 
-/** How many tasks' seq counters a worker keeps (explicitly stamped pushes; the oldest is forgotten). */
-const TASK_SEQS_KEPT = 64;
-
-/** Frames one attempt of a task may push: the low 24 bits of its seqs (the ring version has the top 8). */
-const TASK_SEQ_COUNTER = 1 << 24;
-
-/** While something awaits a newer ring (`awaitRing`), the seed is asked this often. */
-const RING_POLL_MS = 150;
-
-type Timer = ReturnType<typeof setTimeout>;
-
-/** Node's timers can stop holding the process open; browsers' numeric timers cannot (and need not). */
-function unref(t: Timer): void {
-  (t as { unref?: () => void }).unref?.();
-}
-
-/** An `awaitRing` call waiting for a ring newer than `after`. */
-interface RingWaiter {
-  after: number;
-  settle(newer: boolean): void;
-}
-
 export class Worker implements SubscriptionHost, TableHost {
   readonly id: number;
   /** Traffic counters (monotonic; read them before and after an iteration for per-iteration bytes). */
@@ -114,23 +93,16 @@ export class Worker implements SubscriptionHost, TableHost {
   private ring!: Ring;
   private info!: ClusterInfo;
   private nextTs = 1;
-  /** Seq of ad-hoc (task 0) pushes: never restarts, or a node would take new pushes for resends. */
-  private adhocSeq = 0;
-  /** The task `setTask` names: pushes without an explicit task are stamped with it. */
-  private current: TaskRef = { task: 0, attempt: 0 };
+  /** Push stamps and the receipts the nodes gave them. */
+  private readonly taskStamps: TaskStamps;
   /** Per node: the key lists its current connection holds for this worker (key caching). */
   private readonly keyCaches = new Map<string, KeyListCache<true>>();
-  /** Next seq per task (and the attempt it counts for), in insertion order. */
-  private readonly taskSeqs = new Map<number, { attempt: number; seq: number }>();
-  /** Receipts of recent tasks' pushes, by task (the newest TASK_SEQS_KEPT tasks). */
-  private readonly receipts = new Map<number, { attempt: number; list: string[] }>();
   /** Live subscription slices by their wire id (unique within this worker). */
   private readonly subSlices = new Map<number, SubSlice>();
   private nextSub = 1;
   private closing = false;
-  /** `awaitRing` calls still waiting, and the timer that polls the seed for them. */
-  private readonly ringWaiters = new Set<RingWaiter>();
-  private ringPoll: Timer | null = null;
+  /** `awaitRing` calls still waiting, and the seed's polling for them. */
+  private readonly ringWaits = new RingWaits(() => this.refreshQuietly());
   /** The background refresh in flight (ring pushes naming unknown nodes, `awaitRing`'s polls). */
   private refreshing: Promise<void> | null = null;
   /** Capabilities from the scheduler (and an admin token), presented on every node connection. */
@@ -138,6 +110,7 @@ export class Worker implements SubscriptionHost, TableHost {
 
   private constructor(private readonly opts: WorkerOptions) {
     this.id = opts.workerId ?? crypto.getRandomValues(new Uint32Array(1))[0];
+    this.taskStamps = new TaskStamps(this.id);
     this.creds = new Credentials(() => this.job, opts.adminToken);
   }
 
@@ -169,33 +142,7 @@ export class Worker implements SubscriptionHost, TableHost {
   awaitRing(after: number, ms: number): Promise<boolean> {
     if (this.ring.version > after) return Promise.resolve(true);
     if (this.closing) return Promise.resolve(false);
-    return new Promise<boolean>((resolve) => {
-      // The deadline holds the process open, like RpcPeer's sweeper while a request is pending.
-      const timer = setTimeout(() => waiter.settle(false), ms);
-      const waiter: RingWaiter = {
-        after,
-        settle: (newer) => {
-          clearTimeout(timer);
-          this.ringWaiters.delete(waiter);
-          resolve(newer);
-        },
-      };
-      this.ringWaiters.add(waiter);
-      this.pollRing();
-    });
-  }
-
-  /** Asks the seed for the ring every RING_POLL_MS while some `awaitRing` waits (one ask at a time). */
-  private pollRing(): void {
-    if (this.ringPoll !== null) return;
-    this.ringPoll = setTimeout(() => {
-      this.ringPoll = null;
-      if (this.ringWaiters.size === 0 || this.closing) return;
-      this.refreshQuietly().then(() => {
-        if (this.ringWaiters.size > 0) this.pollRing();
-      });
-    }, RING_POLL_MS);
-    unref(this.ringPoll);
+    return this.ringWaits.wait(after, ms);
   }
 
   /** `refresh()` from the seed in the background, errors ignored; one at a time. */
@@ -279,7 +226,7 @@ export class Worker implements SubscriptionHost, TableHost {
     // Subscriptions first, so that none subscribes again to a node whose connection closes below.
     for (const sub of new Set([...this.subSlices.values()].map((s) => s.sub))) sub.reslice();
     for (const node of prev.nodes) if (!ring.nodes.includes(node)) this.forget(node);
-    for (const w of this.ringWaiters) if (ring.version > w.after) w.settle(true);
+    this.ringWaits.settle(ring.version);
   }
 
   /** Closes and drops the connection to a node that left the ring (or the dial under way). */
@@ -298,8 +245,7 @@ export class Worker implements SubscriptionHost, TableHost {
    * same ring pushes the same (task, seq) identities as the run it replaces (see `stamps`).
    */
   setTask(task: number, attempt: number): void {
-    this.current = { task, attempt };
-    if (task !== 0) this.taskSeqs.set(task, { attempt, seq: 0 });
+    this.taskStamps.setTask(task, attempt);
   }
 
   /**
@@ -318,14 +264,7 @@ export class Worker implements SubscriptionHost, TableHost {
 
   /** @internal TableHost: keeps a task push's receipt for the task's TASK_DONE (`takeReceipts`). */
   receipt(stamp: TaskStamp, body: Uint8Array): void {
-    let r = this.receipts.get(stamp.task);
-    if (r === undefined || r.attempt !== stamp.attempt) {
-      r = { attempt: stamp.attempt, list: [] };
-      this.receipts.delete(stamp.task);
-      this.receipts.set(stamp.task, r);
-      while (this.receipts.size > TASK_SEQS_KEPT) this.receipts.delete(this.receipts.keys().next().value as number);
-    }
-    if (r.list.length < MAX_RECEIPTS) r.list.push(receiptToString(body));
+    this.taskStamps.receipt(stamp, body);
   }
 
   /**
@@ -333,9 +272,7 @@ export class Worker implements SubscriptionHost, TableHost {
    * TASK_DONE; forgets them. Empty from nodes that issue none.
    */
   takeReceipts(task: number, attempt: number): string[] {
-    const r = this.receipts.get(task);
-    this.receipts.delete(task);
-    return r !== undefined && r.attempt === attempt ? r.list : [];
+    return this.taskStamps.takeReceipts(task, attempt);
   }
 
   /** CAP frames (or admin HELLOs) the nodes refused. */
@@ -388,9 +325,7 @@ export class Worker implements SubscriptionHost, TableHost {
 
   close(): void {
     this.closing = true;
-    for (const w of [...this.ringWaiters]) w.settle(false);
-    if (this.ringPoll !== null) clearTimeout(this.ringPoll);
-    this.ringPoll = null;
+    this.ringWaits.close();
     for (const s of [...this.subSlices.values()]) s.sub.close();
     for (const p of this.peers.values())
       p.then(
@@ -413,42 +348,11 @@ export class Worker implements SubscriptionHost, TableHost {
 
   /**
    * @internal Stamps for the `n` frames of one push of `task` (default: the `setTask` one),
-   * sliced under the worker's current ring. Each frame has its own seq, and a node applies each
-   * (task, seq) at most once. A task's seq is `(ring version mod 256) << 24 | counter`, the
-   * counter starting at 0 for each attempt, so a re-run under the same ring repeats the first
-   * run's seqs (its copies are recognised) and a re-run under another ring, whose frames hold
-   * other keys, never reuses one. Ad-hoc pushes (task 0) count on from one seq counter. With
+   * sliced under the worker's current ring: one seq per frame (client/task-stamps.ts). With
    * `take` false the stamps are only looked at (a push that then fails to encode takes none).
    */
-  stamps(n: number, task: TaskRef = this.current, take = true): TaskStamp[] {
-    const out: TaskStamp[] = [];
-    if (task.task === 0) {
-      for (let i = 0; i < n; i++)
-        out.push({ worker: task.worker ?? this.id, task: 0, attempt: 0, seq: this.adhocSeq + i });
-      if (take) this.adhocSeq += n;
-      return out;
-    }
-    let c = this.taskSeqs.get(task.task);
-    if (c === undefined || c.attempt !== task.attempt) c = { attempt: task.attempt, seq: 0 };
-    if (c.seq + n > TASK_SEQ_COUNTER)
-      throw new TabshardError(
-        'TS_ERR_INVALID_ARGUMENT',
-        `task ${task.task} pushed more than 2^24 frames in one attempt`,
-      );
-    const high = (this.ring.version & 0xff) << 24;
-    const worker = task.worker ?? this.id;
-    for (let i = 0; i < n; i++)
-      out.push({ worker, task: task.task, attempt: task.attempt, seq: (high | (c.seq + i)) >>> 0 });
-    if (take) {
-      this.taskSeqs.delete(task.task);
-      this.taskSeqs.set(task.task, { attempt: task.attempt, seq: c.seq + n });
-      while (this.taskSeqs.size > TASK_SEQS_KEPT) {
-        const oldest = this.taskSeqs.keys().next().value as number;
-        if (oldest === this.current.task) break;
-        this.taskSeqs.delete(oldest);
-      }
-    }
-    return out;
+  stamps(n: number, task: TaskRef = this.taskStamps.current, take = true): TaskStamp[] {
+    return this.taskStamps.stamps(n, task, take, this.ring.version);
   }
 
   /**
