@@ -81,6 +81,25 @@ for (const transport of ['memory', 'tcp'] as const) {
         assert.equal(s1.values(clock), got, 'values() is the array ready() resolved with');
         assert.equal(s1.values(clock + 1), null);
       }
+      // Some keys change: the nodes publish those positions only (flag CHANGED), and the values in
+      // hand, spread over several runs of each node's slice, still equal a fresh pull.
+      const changed0 = c.nodes.reduce((n, x) => n + x.stats().publish.changedFrames, 0);
+      for (let clock = 3; clock < 5; clock++) {
+        const some = keys.filter((_, i) => i % 10 === clock);
+        await w.wait(
+          emb.push(
+            some,
+            Float32Array.from({ length: some.length * 4 }, () => 1 + rng.int(9)),
+          ),
+        );
+        await w.wait(dense.push({ begin: 5000 + clock, end: 9000 }, new Float32Array(4000 - clock).fill(2)));
+        const ready = s1.ready(clock);
+        await c.mgr.publish(0, clock);
+        assert.deepEqual(await ready, await w.wait(emb.pull(keys)), `emb at clock ${clock}`);
+        assert.deepEqual(await s2.ready(clock), await w.wait(dense.pull(range)), `dense at clock ${clock}`);
+      }
+      const changed = c.nodes.reduce((n, x) => n + x.stats().publish.changedFrames, 0) - changed0;
+      assert.ok(changed >= 6, `publications of changes only: ${changed}`);
       s1.close();
       s2.close();
     });
@@ -104,8 +123,16 @@ for (const transport of ['memory', 'tcp'] as const) {
       await ready;
       const slices = w.currentRing.sliceKeys({ id: 1, keySpace: D, valueLength: 1 }, keys).length;
       assert.equal(w.bytes.pulled - b0.pulled, 32 * slices + 12);
-      assert.equal(w.bytes.published - b0.published, 32 + 12, 'one node owns all three keys');
+      // Nothing changed since the catch-up publication: the clock alone (flag CHANGED, no positions).
+      assert.equal(w.bytes.published - b0.published, 32, 'one node owns all three keys');
       assert.ok(w.bytes.requested > b0.requested);
+      // One key changes: its position (DELTA32) and its value.
+      await w.wait(w.table('dense').push(Float64Array.of(2), Float32Array.of(1.5)));
+      const b1 = w.bytes.published;
+      const next = s.ready(9);
+      await c.mgr.publish(0, 9);
+      assert.deepEqual(await next, await w.wait(w.table('dense').pull(keys)));
+      assert.equal(w.bytes.published - b1, 32 + 8 + 4, 'a one-position list (8 bytes) and one value');
       s.close();
     });
 

@@ -47,6 +47,8 @@ export interface SubSlice {
   /** Floats a publication carries (keys × d). */
   readonly floats: number;
   clock: number;
+  /** A full publication arrived (one of only what changed applies on top of the values in hand). */
+  full: boolean;
   /** The ring version the slice was cut under. */
   readonly version: number;
 }
@@ -122,6 +124,7 @@ export class KvSubscription implements Subscription {
         runs: p.runs,
         floats,
         clock,
+        full: false,
         version,
       }));
     });
@@ -181,7 +184,7 @@ export class KvSubscription implements Subscription {
       s.node,
       (requestId) =>
         this.host.countRequest(
-          encodeSubscribe({ requestId, job, table, subscription: s.id, keys: s.keys, ...this.asks }),
+          encodeSubscribe({ requestId, job, table, subscription: s.id, keys: s.keys, ...this.asks, changed: true }),
         ),
       (err) => {
         if (err && this.slices.includes(s)) this.end(err);
@@ -204,22 +207,48 @@ export class KvSubscription implements Subscription {
     } catch {
       return false;
     }
-    if (m.job !== this.host.job || m.table !== this.spec.id || m.values.length !== s.floats) return false;
+    if (m.job !== this.host.job || m.table !== this.spec.id) return false;
     const d = this.spec.valueLength;
     const v = m.values;
-    if (s.runs.length === 1) this.buf.set(v, s.runs[0].at * d);
+    if (m.positions) {
+      if (!this.applyChanges(s, m.positions, v)) return false;
+    } else if (v.length !== s.floats) return false;
+    else if (s.runs.length === 1) this.buf.set(v, s.runs[0].at * d);
     else
       for (let i = 0, off = 0; i < s.runs.length; i++) {
         const r = s.runs[i];
         this.buf.set(v.subarray(off, off + r.n * d), r.at * d);
         off += r.n * d;
       }
+    if (!m.positions) s.full = true;
     if (m.clock > s.clock) {
       s.clock = m.clock;
       let low = Number.POSITIVE_INFINITY;
       for (const x of this.slices) if (x.clock < low) low = x.clock;
       this.lowest = low;
       if (this.waiters.length > 0) this.wake();
+    }
+    return true;
+  }
+
+  /**
+   * A publication of what changed for slice `s` (PROTOCOL.md §5.1, CHANGED): the values of
+   * `positions` (the slice's key order) onto those in hand. False, nothing written, when it does
+   * not fit: no full publication yet, positions past the slice's keys, or values of another length.
+   */
+  private applyChanges(s: SubSlice, positions: Float64Array, v: Float32Array): boolean {
+    const d = this.spec.valueLength;
+    const n = s.floats / d;
+    if (!s.full || v.length !== positions.length * d) return false;
+    if (positions.length > 0 && positions[positions.length - 1] >= n) return false;
+    // Positions are ascending (a key list): walk the slice's runs along with them.
+    let r = 0;
+    let start = 0;
+    for (let i = 0; i < positions.length; i++) {
+      const p = positions[i];
+      while (p >= start + s.runs[r].n) start += s.runs[r++].n;
+      const at = (s.runs[r].at + p - start) * d;
+      for (let j = 0; j < d; j++) this.buf[at + j] = v[i * d + j];
     }
     return true;
   }

@@ -15,7 +15,7 @@ import { TabshardError, toTabshardError } from '../shared/errors.ts';
 import { KeyListCache } from '../shared/key-cache.ts';
 import { BufferPool } from '../shared/pool.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
-import { type Frame, HEADER_BYTES, MsgType, type TaskStamp } from '../shared/protocol/frame.ts';
+import { type Frame, MsgType, type TaskStamp } from '../shared/protocol/frame.ts';
 import { Ring } from '../shared/ring.ts';
 import { type ReplyFn, RpcPeer } from '../shared/rpc.ts';
 import type { Keys } from '../shared/slicing.ts';
@@ -573,10 +573,9 @@ export class Worker implements SubscriptionHost, TableHost {
   }
 
   /** A PUBLISH from `node`: into the subscription slice it names, if that slice is this node's. */
-  private onPublish(node: string, f: Frame): void {
+  private onPublish(node: string, f: Frame, bytes: number): void {
     const s = this.subSlices.get(f.requestId);
-    if (s !== undefined && s.node === node && s.sub.deliver(s, f))
-      this.bytes.published += HEADER_BYTES + (f.valueBytes ?? f.values?.byteLength ?? 0);
+    if (s !== undefined && s.node === node && s.sub.deliver(s, f)) this.bytes.published += bytes;
   }
 
   /** The connection to `node` was lost, and its subscriptions with it: subscribe again over a new one. */
@@ -610,7 +609,7 @@ export class Worker implements SubscriptionHost, TableHost {
           const peer = new RpcPeer(conn, this.opts.timeoutMs);
           // Credentials first: every request on this connection comes after them.
           this.creds.presentAll(peer);
-          peer.onpublish = (f) => this.onPublish(node, f);
+          peer.onpublish = (f, bytes) => this.onPublish(node, f, bytes);
           peer.onring = (f) => this.onRingPush(f);
           conn.onclose = ((prev) => (err) => {
             prev?.(err);

@@ -40,9 +40,9 @@ export class RpcPeer {
   /**
    * Frames a server sends unasked (PUBLISH, eager SSP): they are not replies, so they go here,
    * whatever their request id (a PUBLISH's is its subscription id). Dropped when unset. Like a
-   * `request` reply, the frame is valid only while the callback runs.
+   * `request` reply, the frame is valid only while the callback runs; `bytes` is its length on the wire.
    */
-  onpublish: ((f: Frame) => void) | null = null;
+  onpublish: ((f: Frame, bytes: number) => void) | null = null;
   /**
    * RING frames with request id 0: a node's announcement of a newly installed ring (PROTOCOL.md
    * §6, RING push). Requests never have id 0, so these are never replies. Dropped when unset;
@@ -171,7 +171,7 @@ export class RpcPeer {
       return;
     }
     if (f.type === MsgType.PUBLISH) {
-      this.onpublish?.(f);
+      this.onpublish?.(f, msg.byteLength);
       return;
     }
     if (f.type === MsgType.RING && f.requestId === 0) {

@@ -354,7 +354,7 @@ export class ServerNode {
         const m = asSubscribe(f);
         this.access.checkRead(conn, m.job);
         const t = this.readable(m.job, m.table, m.keys);
-        const asks = { half: m.half, compress: m.compress };
+        const asks = { half: m.half, compress: m.compress, changed: m.changed };
         this.subs.subscribe(conn, m.subscription, m.job, t, m.keys, t.count(m.keys), asks);
         conn.send(encodeAck(m.requestId));
         this.subs.catchUp(conn, m.subscription); // after the ACK

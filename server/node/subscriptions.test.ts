@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import type { TabshardError } from '../../shared/errors.ts';
 import { decodeError, encodeJson } from '../../shared/protocol/control.ts';
 import { decodeFrame, type Frame, MsgType } from '../../shared/protocol/frame.ts';
-import { encodePull, encodePush, type KvKeys } from '../../shared/protocol/kv.ts';
+import { asPullReply, encodePull, encodePush, type KvKeys } from '../../shared/protocol/kv.ts';
 import { asPublish, encodeClock, encodeSubscribe, encodeUnsubscribe } from '../../shared/protocol/subscribe.ts';
 import { createRng, randomSortedKeys } from '../../shared/rng.ts';
 import type { TableSpec } from '../../shared/table.ts';
@@ -129,6 +129,48 @@ describe('server node: subscriptions and publication (eager SSP)', () => {
     assert.equal(s.publish.publishedFrames, 4);
     assert.equal(s.publish.publishedBytes, 2 * (32 + 6 * 4) + 2 * (32 + 4 * 4));
     assert.equal(s.tables.find((t) => t.id === 1)!.pulls, 0, 'publications are not counted as pulls');
+  });
+
+  it('with CHANGED: the first publication in full, then only the positions whose values changed (in full when most did)', () => {
+    const { node, conn, admin } = setup();
+    const a = conn();
+    const keys = list(1, 2, 3, 4, 5, 6, 7, 8);
+    assert.equal(
+      a.code((requestId) => encodeSubscribe({ requestId, job: 1, table: 1, subscription: 3, keys, changed: true })),
+      'ok',
+    );
+    const held = new Float32Array(16); // what the subscriber holds, rebuilt from its publications
+    const apply = () => {
+      const p = a.publications().at(-1)!;
+      if (p.positions) p.positions.forEach((q, i) => held.set(p.values.subarray(2 * i, 2 * i + 2), 2 * q));
+      else held.set(p.values);
+      return p;
+    };
+    const current = () =>
+      Array.from(asPullReply(a.ask((requestId) => encodePull({ requestId, job: 1, table: 1, clock: 0, keys }))));
+    assert.equal(clock(admin, 1, 1), 'ok');
+    assert.equal(apply().positions, undefined, 'the first publication is full');
+    assert.equal(push(a, 1, list(2, 7), [1, 0, 0, 2]), 'ok');
+    assert.equal(clock(admin, 1, 2), 'ok');
+    assert.deepEqual(Array.from(apply().positions!), [1, 6], 'keys 2 and 7 changed');
+    assert.deepEqual(Array.from(held), current());
+    assert.equal(clock(admin, 1, 3), 'ok');
+    assert.deepEqual(Array.from(apply().positions!), [], 'nothing changed: the clock alone');
+    assert.equal(push(a, 1, list(1, 2, 3, 4, 5, 6, 7), new Array(14).fill(1)), 'ok');
+    assert.equal(clock(admin, 1, 4), 'ok');
+    assert.equal(apply().positions, undefined, '7 of 8 changed: in full');
+    assert.deepEqual(Array.from(held), current());
+    assert.equal(push(a, 1, list(1, 8), [0.25, 0, 0, 0.5]), 'ok'); // one float of each key
+    assert.equal(clock(admin, 1, 5), 'ok');
+    assert.deepEqual(Array.from(apply().positions!), [0, 7]);
+    assert.deepEqual(Array.from(held), current());
+    assert.equal(node.stats().publish.changedFrames, 3);
+    // Without CHANGED a subscription is published in full every time.
+    const b = conn();
+    assert.equal(sub(b, 3, 1, keys), 'ok');
+    assert.equal(clock(admin, 1, 6), 'ok');
+    assert.equal(clock(admin, 1, 7), 'ok');
+    assert.ok(b.publications().every((p) => p.positions === undefined && p.values.length === 16));
   });
 
   it('publishes another job nothing, and a clock without subscribers is a no-op', () => {

@@ -11,7 +11,9 @@ import { TabshardError } from '../../shared/errors.ts';
 import type { BufferPool } from '../../shared/pool.ts';
 import type { KvKeys } from '../../shared/protocol/kv.ts';
 import { encodePublish } from '../../shared/protocol/subscribe.ts';
+import { packValues } from '../../shared/protocol/values.ts';
 import { type Conn, partsLength } from '../../shared/transport/types.ts';
+import { CHANGES_BUDGET_FLOATS, changedPositions, valuesAt } from './publish-changes.ts';
 import type { Table } from './table.ts';
 
 /** Live subscriptions per connection. */
@@ -29,8 +31,14 @@ interface Sub {
   /** Owned copy (decoded key lists alias the node's scratch). */
   readonly keys: KvKeys;
   readonly n: number;
-  /** How the SUBSCRIBE asked its publications to travel (flags HALF, COMPRESS). */
-  readonly asks: { half?: boolean; compress?: boolean };
+  /** How the SUBSCRIBE asked its publications to travel (flags HALF, COMPRESS, CHANGED). */
+  readonly asks: PublishAsks;
+  /**
+   * With CHANGED and room in the node's budget: the values of the previous publication as the
+   * subscriber decoded them (null before the first), so the next sends only what changed.
+   */
+  last: Float32Array | null;
+  readonly tracked: boolean;
   /** A publication is in the transport (not yet onSent). */
   busy: boolean;
   /** The clock to publish once the one in the transport is sent; -1 for none. */
@@ -38,11 +46,15 @@ interface Sub {
   dropped: boolean;
 }
 
+export type PublishAsks = { half?: boolean; compress?: boolean; changed?: boolean };
+
 export interface PublishStats {
   subscriptions: number;
   /** PUBLISH frames handed to transports, and their bytes (header included). */
   publishedFrames: number;
   publishedBytes: number;
+  /** Of those, publications of only what changed (flag CHANGED). */
+  changedFrames: number;
 }
 
 export class Subscriptions {
@@ -53,6 +65,10 @@ export class Subscriptions {
   private frames = 0;
   private bytes = 0;
   private live = 0;
+  /** Floats the tracked subscriptions keep (CHANGES_BUDGET_FLOATS at most). */
+  private trackedFloats = 0;
+  /** Publications sent as changes only. */
+  private changedFrames = 0;
 
   constructor(private readonly pool: BufferPool) {}
 
@@ -60,15 +76,7 @@ export class Subscriptions {
    * Adds (or replaces, for an id already live on `conn`) a subscription whose keys were checked
    * against the table. Refuses with TS_ERR_SUBSCRIPTION_LIMIT past the per-connection limits.
    */
-  subscribe(
-    conn: Conn,
-    id: number,
-    job: number,
-    table: Table,
-    keys: KvKeys,
-    n: number,
-    asks: { half?: boolean; compress?: boolean } = {},
-  ): void {
+  subscribe(conn: Conn, id: number, job: number, table: Table, keys: KvKeys, n: number, asks: PublishAsks = {}): void {
     let mine = this.byConn.get(conn);
     const old = mine?.get(id);
     let count = 0;
@@ -93,7 +101,23 @@ export class Subscriptions {
       this.byConn.set(conn, mine);
     }
     const own: KvKeys = keys.kind === 'list' ? { kind: 'list', keys: keys.keys.slice() } : { ...keys };
-    const sub: Sub = { conn, id, job, table, keys: own, n, asks, busy: false, pending: -1, dropped: false };
+    const floats = n * table.spec.valueLength;
+    const tracked = asks.changed === true && this.trackedFloats + floats <= CHANGES_BUDGET_FLOATS;
+    if (tracked) this.trackedFloats += floats;
+    const sub: Sub = {
+      conn,
+      id,
+      job,
+      table,
+      keys: own,
+      n,
+      asks,
+      busy: false,
+      pending: -1,
+      dropped: false,
+      last: null,
+      tracked,
+    };
     mine.set(id, sub);
     let forJob = this.byJob.get(job);
     if (!forJob) {
@@ -137,15 +161,45 @@ export class Subscriptions {
   }
 
   stats(): PublishStats {
-    return { subscriptions: this.live, publishedFrames: this.frames, publishedBytes: this.bytes };
+    return {
+      subscriptions: this.live,
+      publishedFrames: this.frames,
+      publishedBytes: this.bytes,
+      changedFrames: this.changedFrames,
+    };
   }
 
   private forget(sub: Sub): void {
     sub.dropped = true;
+    if (sub.tracked) this.trackedFloats -= sub.n * sub.table.spec.valueLength;
+    sub.last = null;
     this.live--;
     const forJob = this.byJob.get(sub.job);
     forJob?.delete(sub);
     if (forJob?.size === 0) this.byJob.delete(sub.job);
+  }
+
+  /**
+   * The publication of `sub` at `clock`: its values as they are now (parts lent by the store,
+   * given back by `release` once sent), or for a tracked subscription a copy, sent as what changed
+   * since the previous publication where that is smaller.
+   */
+  private encode(sub: Sub, clock: number): { msg: Uint8Array[]; release?: () => void } {
+    const head = { job: sub.job, table: sub.table.spec.id, subscription: sub.id, clock };
+    const { parts, release } = sub.table.read(sub.keys, this.pool);
+    if (!sub.tracked) return { msg: encodePublish(head, parts, sub.asks), release };
+    const d = sub.table.spec.valueLength;
+    const now = new Float32Array(sub.n * d);
+    for (let i = 0, at = 0; i < parts.length; at += parts[i].length, i++) now.set(parts[i], at);
+    release?.();
+    // What the subscriber will hold: F16 values as it decodes them.
+    const seen = sub.asks.half ? new Float32Array(now.length) : now;
+    if (sub.asks.half) packValues(now, 'f16', seen);
+    const positions = sub.last && changedPositions(sub.last, seen, d, sub.asks.half ? 2 : 4);
+    sub.last = seen;
+    if (!positions) return { msg: encodePublish(head, [now], sub.asks) };
+    this.changedFrames++;
+    return { msg: encodePublish({ ...head, positions }, [valuesAt(now, positions, d)], sub.asks) };
   }
 
   private send(sub: Sub, clock: number): void {
@@ -154,8 +208,7 @@ export class Subscriptions {
       return;
     }
     if (sub.dropped || sub.conn.closed) return;
-    const { parts, release } = sub.table.read(sub.keys, this.pool);
-    const msg = encodePublish({ job: sub.job, table: sub.table.spec.id, subscription: sub.id, clock }, parts, sub.asks);
+    const { msg, release } = this.encode(sub, clock);
     sub.busy = true;
     const sent = (): void => {
       release?.();
@@ -167,9 +220,11 @@ export class Subscriptions {
     try {
       sub.conn.send(msg, sent);
     } catch {
-      // Above this transport's message limit: the subscriber cannot be served; it keeps its clock.
+      // Above this transport's message limit: the subscriber cannot be served; it keeps its clock
+      // (and a tracked one publishes in full next time: it did not get these values).
       release?.();
       sub.busy = false;
+      sub.last = null;
       return;
     }
     this.frames++;

@@ -74,6 +74,12 @@ export const Flag = {
   HALF: 1 << 6,
   /** On a PULL or SUBSCRIBE: deflate the reply's (publications') values where that pays; elsewhere malformed. */
   COMPRESS: 1 << 7,
+  /**
+   * On a SUBSCRIBE: the node may publish only what changed (PROTOCOL.md §5.1). On a PUBLISH: only
+   * the values that changed since the subscription's previous publication; the key segment lists
+   * their positions in the subscribed order. Elsewhere malformed.
+   */
+  CHANGED: 1 << 8,
 } as const;
 const KNOWN_FLAGS =
   Flag.HAS_TASK |
@@ -83,7 +89,8 @@ const KNOWN_FLAGS =
   Flag.RESLICED |
   Flag.HELD |
   Flag.HALF |
-  Flag.COMPRESS;
+  Flag.COMPRESS |
+  Flag.CHANGED;
 
 export const KeyKind = { NONE: 0, RANGE: 1, LIST64: 2, DELTA32: 3, CACHED: 4, RANGES: 5, DEFLATED: 6 } as const;
 export const ValueKind = { NONE: 0, F32: 1, BYTES: 2, F16: 3, COMPRESSED: 4, Q8: 5 } as const;
@@ -408,6 +415,8 @@ export function decodeFrame(buf: Uint8Array, scratch?: KeyScratch): Frame {
     throw malformed('CACHE_KEYS without a key list');
   if (flags & (Flag.HALF | Flag.COMPRESS) && type !== MsgType.PULL && type !== MsgType.SUBSCRIBE)
     throw malformed('HALF or COMPRESS on a frame not a PULL or SUBSCRIBE');
+  if (flags & Flag.CHANGED && type !== MsgType.SUBSCRIBE && type !== MsgType.PUBLISH)
+    throw malformed('CHANGED on a frame not a SUBSCRIBE or PUBLISH');
   if (valueKind > ValueKind.Q8) throw malformed(`value kind ${valueKind} not supported`);
   if (valueKind === ValueKind.NONE && valueBytes !== 0) throw malformed('value bytes without a value kind');
   const lengthError = segmentLengthError(valueKind, valueBytes);

@@ -41,6 +41,59 @@ describe('eager SSP frames', () => {
     assert.equal(hex(pub), '01160000090000000100000002000000030000000001000000000000080000000000803f000000c0');
   });
 
+  it('a publication of what changed (flag CHANGED): fixture, round trip, and where the flag may not go', () => {
+    // id 9, job 1, table 2, clock 4, positions [1] (DELTA32: the first key as 8 bytes), values [0.5]
+    const pub = concatParts(
+      encodePublish({ job: 1, table: 2, subscription: 9, clock: 4, positions: Float64Array.of(1) }, [
+        Float32Array.of(0.5),
+      ]),
+    );
+    assert.equal(
+      hex(pub),
+      '01160001090000000100000002000000040000000301000001000000040000000100000000000000' + '0000003f',
+    );
+    const got = asPublish(decodeFrame(pub));
+    assert.deepEqual(Array.from(got.positions!), [1]);
+    assert.deepEqual(Array.from(got.values), [0.5]);
+    const sub = asSubscribe(
+      decodeFrame(
+        concatParts(
+          encodeSubscribe({
+            requestId: 5,
+            job: 1,
+            table: 2,
+            subscription: 9,
+            keys: { kind: 'range', begin: 4, end: 6 },
+            changed: true,
+          }),
+        ),
+      ),
+    );
+    assert.equal(sub.changed, true);
+    const list = { kind: 'list', keys: Float64Array.of(1, 2) } as const;
+    const enc = (f: ReturnType<typeof emptyFrame>) => concatParts(encodeFrame(f));
+    assert.equal(
+      codeOf(() => decodeFrame(enc({ ...emptyFrame(MsgType.PULL, 1), flags: 1 << 8, keys: list }))),
+      'TS_ERR_FRAME_MALFORMED',
+      'CHANGED on a PULL',
+    );
+    const publish = { ...emptyFrame(MsgType.PUBLISH, 9), values: Float32Array.of(1, 2) };
+    assert.equal(
+      codeOf(() => asPublish(decodeFrame(enc({ ...publish, flags: 1 << 8 })))),
+      'TS_ERR_FRAME_MALFORMED',
+      'CHANGED without positions',
+    );
+    assert.equal(
+      codeOf(() => asPublish(decodeFrame(enc({ ...publish, keys: list })))),
+      'TS_ERR_FRAME_MALFORMED',
+      'positions without CHANGED',
+    );
+    assert.equal(
+      codeOf(() => asPublish(decodeFrame(enc({ ...publish, flags: 1 << 8, keys: list })))),
+      'ok',
+    );
+  });
+
   it('round-trips seeded random messages', () => {
     const rng = createRng(77);
     for (let i = 0; i < 500; i++) {

@@ -23,6 +23,8 @@ export interface SubscribeMsg {
   /** Publications as F16 (flag HALF) and/or deflated where that pays (flag COMPRESS). */
   half?: boolean;
   compress?: boolean;
+  /** The node may publish only the values that changed since the previous publication (flag CHANGED). */
+  changed?: boolean;
 }
 
 export interface UnsubscribeMsg {
@@ -37,8 +39,13 @@ export interface PublishMsg {
   table: number;
   subscription: number;
   clock: number;
-  /** d values per subscribed key, in the subscribed order. */
+  /** d values per subscribed key, in the subscribed order; with `positions`, d per position. */
   values: Float32Array;
+  /**
+   * A publication of what changed (flag CHANGED): the positions, in the subscribed order, whose
+   * values follow; every other value is as the previous publication had it.
+   */
+  positions?: Float64Array;
 }
 
 const shape = (why: string) => new TabshardError('TS_ERR_FRAME_MALFORMED', why);
@@ -59,7 +66,7 @@ function readIdBody(f: Frame, what: string): number {
 export function encodeSubscribe(m: SubscribeMsg): Uint8Array[] {
   return encodeFrame({
     ...emptyFrame(MsgType.SUBSCRIBE, m.requestId),
-    flags: (m.half ? Flag.HALF : 0) | (m.compress ? Flag.COMPRESS : 0),
+    flags: (m.half ? Flag.HALF : 0) | (m.compress ? Flag.COMPRESS : 0) | (m.changed ? Flag.CHANGED : 0),
     job: m.job,
     table: m.table,
     keys: m.keys,
@@ -74,6 +81,7 @@ export function asSubscribe(f: Frame): SubscribeMsg {
   const asks = {
     ...(f.flags & Flag.HALF ? { half: true } : {}),
     ...(f.flags & Flag.COMPRESS ? { compress: true } : {}),
+    ...(f.flags & Flag.CHANGED ? { changed: true } : {}),
   };
   return { requestId: f.requestId, job: f.job, table: f.table, subscription, keys, ...asks };
 }
@@ -104,13 +112,23 @@ export function encodePublish(
   parts: readonly Float32Array[],
   asks?: { half?: boolean; compress?: boolean },
 ): Uint8Array[] {
-  const f = { ...emptyFrame(MsgType.PUBLISH, m.subscription), job: m.job, table: m.table, clock: m.clock };
-  if (!asks?.half && !asks?.compress) return encodeFrame(f, parts);
-  return encodeFrame({ ...f, packed: packParts(parts, asks.half === true, asks.compress === true) });
+  const f = {
+    ...emptyFrame(MsgType.PUBLISH, m.subscription),
+    job: m.job,
+    table: m.table,
+    clock: m.clock,
+    ...(m.positions ? { flags: Flag.CHANGED, keys: { kind: 'list' as const, keys: m.positions } } : {}),
+  };
+  const opts = { deflateKeys: asks?.compress === true };
+  if (!asks?.half && !asks?.compress) return encodeFrame(f, parts, opts);
+  return encodeFrame({ ...f, packed: packParts(parts, asks.half === true, asks.compress === true) }, undefined, opts);
 }
 
 export function asPublish(f: Frame): PublishMsg {
-  if (f.keys.kind !== 'none' || f.task || f.body) throw shape('publish carries only float32 values');
+  const changed = (f.flags & Flag.CHANGED) !== 0;
+  if (changed ? f.keys.kind !== 'list' : f.keys.kind !== 'none')
+    throw shape(changed ? 'a CHANGED publish lists positions (a key list)' : 'publish without CHANGED has no keys');
+  if (f.task || f.body) throw shape('publish carries only float values');
   if (f.clock < 0) throw shape('publish clock below 0');
   return {
     job: f.job,
@@ -118,6 +136,7 @@ export function asPublish(f: Frame): PublishMsg {
     subscription: f.requestId,
     clock: f.clock,
     values: f.values ?? new Float32Array(0),
+    ...(f.keys.kind === 'list' ? { positions: f.keys.keys } : {}),
   };
 }
 
