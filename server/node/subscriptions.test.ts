@@ -142,8 +142,9 @@ describe('server node: subscriptions and publication (eager SSP)', () => {
     const held = new Float32Array(16); // what the subscriber holds, rebuilt from its publications
     const apply = () => {
       const p = a.publications().at(-1)!;
-      if (p.positions) p.positions.forEach((q, i) => held.set(p.values.subarray(2 * i, 2 * i + 2), 2 * q));
-      else held.set(p.values);
+      if (!p.positions) held.set(p.values);
+      else
+        for (let i = 0; i < p.positions.length; i++) held.set(p.values.subarray(2 * i, 2 * i + 2), 2 * p.positions[i]);
       return p;
     };
     const current = () =>
