@@ -267,8 +267,11 @@ describe('a worker receiving PUBLISH frames', () => {
     await new Promise((r) => setImmediate(r));
     const [id] = node.subscriptions;
     assert.equal(node.pulls.length, 1);
-    const publish = (m: { job?: number; table?: number; subscription?: number; clock: number }, values: number[]) =>
-      node.deliver(encodePublish({ job: 4, table: 1, subscription: id, ...m }, [Float32Array.from(values)]));
+    const publish = (
+      m: { job?: number; table?: number; subscription?: number; clock: number; positions?: Float64Array },
+      values: number[],
+    ) => node.deliver(encodePublish({ job: 4, table: 1, subscription: id, ...m }, [Float32Array.from(values)]));
+    publish({ clock: 1, positions: Float64Array.of(0) }, [1, 2]); // what changed, before any full publication
     publish({ clock: 1, subscription: id + 1 }, [1, 2, 3, 4]); // no such subscription
     publish({ clock: 1, table: 2 }, [1, 2, 3, 4]); // another table
     publish({ clock: 1, job: 5 }, [1, 2, 3, 4]); // another job
@@ -282,6 +285,10 @@ describe('a worker receiving PUBLISH frames', () => {
     await new Promise((r) => setImmediate(r));
     assert.equal(s.clock, 1);
     assert.deepEqual(Array.from(s.values(1)!), [5, 6, 7, 8]);
+    publish({ clock: 2, positions: Float64Array.of(2) }, [1, 1]); // a position past the two keys
+    publish({ clock: 2, positions: Float64Array.of(1) }, [1]); // one value for a key of two
+    publish({ clock: 2, positions: Float64Array.of(1) }, [0, -1]);
+    assert.deepEqual(Array.from(await s.ready(2)), [5, 6, 0, -1], 'only the well-formed change applied');
     node.deliver(encodePullReply(node.pulls[0], [Float32Array.of(7, 7)]));
     assert.deepEqual(Array.from((await pull)!), [7, 7], 'the pull was still pending');
     w.close();
