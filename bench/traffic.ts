@@ -11,6 +11,9 @@
  *   deflate    values deflated where it pays (`--compress`)
  *   all        cache + f16-pull + q8-push + deflate
  *   all-f16    cache + f16-pull + f16-push + deflate
+ *   cache-deflate   cache + deflate (what `significant` adds its filter to)
+ *   significant     cache + deflate + the significantly-modified filter (`--push-threshold`, --threshold)
+ *   all-sig    all + the significantly-modified filter
  *
  * Bytes are the workers' own wire counts (client/worker.ts `bytes`: pushed, requested, pulled,
  * published, frame headers included): what workers send is what the servers receive from them and
@@ -20,7 +23,8 @@
  * per technique and the ratios of `none` to each.
  *
  *   npm run bench:traffic [-- --data spam|ctr --examples N --workers 4 --shards 8 --iterations 12
- *       --techniques none,cache,f16-pull,q8-push,f16-push,deflate,all --target 0.12 --repeats 1]
+ *       --techniques none,cache,f16-pull,q8-push,f16-push,deflate,all --target 0.12 --repeats 1
+ *       --threshold 0.5]
  */
 import { parseArgs } from 'node:util';
 import { firstReached, median, parseMode, runMode, type StudyOptions } from './consistency/run.ts';
@@ -34,6 +38,9 @@ const TECHNIQUES: Record<string, { start: string[]; worker: string[] }> = {
   deflate: { start: ['--compress'], worker: ['--no-key-cache'] },
   all: { start: ['--pull-values', 'f16', '--push-values', 'q8', '--compress'], worker: [] },
   'all-f16': { start: ['--pull-values', 'f16', '--push-values', 'f16', '--compress'], worker: [] },
+  'cache-deflate': { start: ['--compress'], worker: [] },
+  significant: { start: ['--compress', '--push-threshold', 'T'], worker: [] },
+  'all-sig': { start: ['--pull-values', 'f16', '--push-values', 'q8', '--compress', '--push-threshold', 'T'], worker: [] },
 };
 
 async function main(): Promise<void> {
@@ -49,6 +56,7 @@ async function main(): Promise<void> {
       techniques: { type: 'string', default: Object.keys(TECHNIQUES).join(',') },
       target: { type: 'string' },
       repeats: { type: 'string', default: '1' },
+      threshold: { type: 'string', default: '0.5' },
     },
   });
   const techniques = values.techniques.split(',');
@@ -75,7 +83,8 @@ async function main(): Promise<void> {
   // Repeats go round the techniques, so a noisy stretch of the shared machine spreads over all of them.
   for (let repeat = 0; repeat < base.repeats; repeat++)
     for (const t of techniques) {
-      const o = { ...base, startArgs: TECHNIQUES[t].start, workerArgs: TECHNIQUES[t].worker };
+      const start = TECHNIQUES[t].start.map((a) => (a === 'T' ? values.threshold : a));
+      const o = { ...base, startArgs: start, workerArgs: TECHNIQUES[t].worker };
       const r = await runMode(mode, o);
       const reached = firstReached(r.metrics, target);
       const last = r.metrics.at(-1);

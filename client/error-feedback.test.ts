@@ -68,6 +68,31 @@ describe('error feedback', () => {
     assert.ok(alone >= 1, `q8 without feedback never moves a quiet key (closest ${alone})`);
   });
 
+  it('the significantly-modified filter: small sums wait in the residual until they add up, and the quadratic still converges', () => {
+    const ef = new ErrorFeedback();
+    const got = new Float32Array(3);
+    read(ef.pack('s', Float32Array.of(0.4, -2, 0.3), 'f32', got, 1));
+    assert.deepEqual(Array.from(got), [0, -2, 0], 'only |v| ≥ 1 goes');
+    read(ef.pack('s', Float32Array.of(0.4, 0, 0.3), 'f32', got, 1));
+    assert.deepEqual(Array.from(got), [0, 0, 0], '0.8 and 0.6: still held back');
+    read(ef.pack('s', Float32Array.of(0.4, 0, 0.3), 'f32', got, 1));
+    assert.deepEqual(Array.from(got), [Math.fround(Math.fround(0.4 + 0.4) + 0.4), 0, 0], '1.2 goes, 0.9 waits');
+    assert.ok(Math.abs(ef.owed() - 0.9) < 1e-6);
+    read(ef.pack('s', Float32Array.of(0, 0, 0.3), 'f32', got, 1));
+    assert.ok(Math.abs(got[2] - 1.2) < 1e-6 && ef.owed() < 1e-6, 'nothing owed once sent');
+    // On the quadratic: a threshold above every quiet key's gradient still reaches the optimum.
+    const f = new ErrorFeedback();
+    const sent = new Float32Array(N);
+    let skipped = 0;
+    const dist = descend(3000, (g) => {
+      const p = read(f.pack('all', g, 'f32', sent, 0.02));
+      for (let i = 0; i < N; i++) if (p[i] === 0 && g[i] !== 0) skipped++;
+      return p;
+    });
+    assert.ok(Math.max(...dist) < 0.05, `threshold 0.02 with feedback: ${Math.max(...dist)}`);
+    assert.ok(skipped > 3000 * N * 0.5, `most values held back: ${skipped}`);
+  });
+
   it('writes what the receiver reads into `got`, and owes exactly the difference, per stream', () => {
     const ef = new ErrorFeedback();
     const v = Float32Array.of(5, 0.001, -7, 1);

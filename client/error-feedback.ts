@@ -38,9 +38,10 @@ export class ErrorFeedback {
   /**
    * Packs `values` (one stream's push, in its key order) as `codec`, the stream's residual added
    * first; keeps the new residual and writes what the node will read into `got` (same length).
-   * A stream whose length changed starts afresh.
+   * With `threshold` > 0 (the significantly-modified filter) a sum below it in magnitude is sent
+   * as 0 and kept whole in the residual. A stream whose length changed starts afresh.
    */
-  pack(stream: string, values: Float32Array, codec: ValueCodec, got: Float32Array): PackedValues {
+  pack(stream: string, values: Float32Array, codec: ValueCodec, got: Float32Array, threshold = 0): PackedValues {
     let r = this.streams.get(stream);
     if (r !== undefined) {
       this.streams.delete(stream); // re-inserted below: most recently pushed
@@ -52,7 +53,12 @@ export class ErrorFeedback {
     const want = new Float32Array(values.length);
     if (r) for (let i = 0; i < want.length; i++) want[i] = values[i] + r[i];
     else want.set(values);
-    const packed = packValues(want, codec, got);
+    let send = want;
+    if (threshold > 0) {
+      send = new Float32Array(want.length);
+      for (let i = 0; i < want.length; i++) if (Math.abs(want[i]) >= threshold) send[i] = want[i];
+    }
+    const packed = packValues(send, codec, got);
     if (!r) {
       if (values.length > this.maxFloats) return packed;
       r = new Float32Array(values.length);

@@ -84,6 +84,8 @@ export interface PushOptions {
   codec?: ValueCodec;
   /** Deflate each frame's values where that makes them at least 1/8 smaller (PROTOCOL.md §3.4). */
   compress?: boolean;
+  /** The significantly-modified filter: values whose accumulated change is below this go as 0, kept for later. */
+  threshold?: number;
 }
 
 /** Options of a pull. */
@@ -125,10 +127,10 @@ export class KvTable {
     const base = { requestId: 0, job: this.w.job, table: this.spec.id, clock: opts.clock ?? 0 };
     const codec = opts.codec ?? 'f32';
     // Keys are checked before residuals change (the lone-list fast path checks them while encoding).
-    if ((codec !== 'f32' || opts.compress) && check && keys instanceof Float64Array)
+    if ((codec !== 'f32' || opts.compress || opts.threshold) && check && keys instanceof Float64Array)
       checkSortedKeys(keys, this.spec.keySpace);
     this.packer ??= new PushPacker(d);
-    const packed = this.packer.pack(values, parts, codec, opts.compress === true);
+    const packed = this.packer.pack(values, parts, codec, opts.compress === true, opts.threshold ?? 0);
     // A re-sliced piece carries the values the nodes read of the frame it came from (float32).
     if (packed) values = packed.sent;
     const frames = this.frames(parts, check, opts.compress === true, (i, keys, flags, options) =>

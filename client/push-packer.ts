@@ -31,21 +31,23 @@ export class PushPacker {
     parts: readonly NodePart[],
     codec: ValueCodec,
     compress: boolean,
+    threshold = 0,
   ): { parts: PackedValues[]; sent: Float32Array } | null {
-    if (codec === 'f32' && !compress) return null;
+    if (codec === 'f32' && !compress && threshold === 0) return null;
+    const feeds = codec !== 'f32' || threshold > 0;
     const d = this.d;
     const deflate = compress && this.skip === 0;
     if (this.skip > 0) this.skip--;
-    const sent = codec === 'f32' ? values : new Float32Array(values.length);
-    if (codec !== 'f32') this.feedback ??= new ErrorFeedback();
+    const sent = feeds ? new Float32Array(values.length) : values;
+    if (feeds) this.feedback ??= new ErrorFeedback();
     let paid = false;
     const out = parts.map((part) => {
       const plain = concatValues(partValues(values, part, d));
       let p: PackedValues = { kind: FloatKind.F32, bytes: plain };
-      if (codec !== 'f32') {
+      if (feeds) {
         const floats = new Float32Array(plain.buffer, plain.byteOffset, plain.byteLength >> 2);
         const got = new Float32Array(floats.length);
-        p = this.feedback!.pack(`${part.owner} ${streamOf(part.keys)}`, floats, codec, got);
+        p = this.feedback!.pack(`${part.owner} ${streamOf(part.keys)}`, floats, codec, got, threshold);
         scatterPart(got, part, d, sent);
       }
       if (!deflate) return p;

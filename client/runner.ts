@@ -253,7 +253,8 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     at.push = this.now();
     const pushes: Promise<unknown>[] = [];
     const task = { task: lease.task, attempt: lease.attempt, worker: this.opts.session.worker };
-    const how = { task, codec: lease.traffic?.push, compress: lease.traffic?.compress };
+    const t = lease.traffic;
+    const how = { task, codec: t?.push, compress: t?.compress, threshold: t?.threshold };
     try {
       for (let i = 0; i < cur.specs.length; i++)
         pushes.push(worker.wait(cur.tables[i].push(cur.specs[i].keys, grads[i], how)));

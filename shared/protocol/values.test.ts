@@ -189,8 +189,9 @@ describe('traffic options', () => {
       pullHalf: true,
       compress: true,
     });
-    assert.equal(parseTraffic({ push: 'f32', compress: false }, bad), undefined);
-    for (const v of [{ push: 'f8' }, { pullHalf: 1 }, { zip: true }, [], 'q8'])
+    assert.equal(parseTraffic({ push: 'f32', compress: false, threshold: 0 }, bad), undefined);
+    assert.deepEqual(parseTraffic({ threshold: 0.01 }, bad), { threshold: 0.01 });
+    for (const v of [{ push: 'f8' }, { pullHalf: 1 }, { zip: true }, [], 'q8', { threshold: -1 }, { threshold: '1' }])
       assert.throws(() => parseTraffic(v, bad), /traffic/);
   });
 });

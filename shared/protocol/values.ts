@@ -235,6 +235,11 @@ export interface TrafficOptions {
   push?: ValueCodec;
   pullHalf?: boolean;
   compress?: boolean;
+  /**
+   * The significantly-modified filter: a pushed value whose accumulated change (with what earlier
+   * pushes held back) is below this in magnitude goes as 0 and is kept for the next push.
+   */
+  threshold?: number;
 }
 
 /** Traffic options from untrusted JSON (`bad` makes the error); undefined when absent or all defaults. */
@@ -243,7 +248,8 @@ export function parseTraffic(v: unknown, bad: (why: string) => Error): TrafficOp
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('traffic must be an object');
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o))
-    if (k !== 'push' && k !== 'pullHalf' && k !== 'compress') throw bad(`traffic.${k} is not an option`);
+    if (k !== 'push' && k !== 'pullHalf' && k !== 'compress' && k !== 'threshold')
+      throw bad(`traffic.${k} is not an option`);
   const out: TrafficOptions = {};
   if (o.push !== undefined) {
     if (!(VALUE_CODECS as readonly unknown[]).includes(o.push)) throw bad('traffic.push must be f32, f16 or q8');
@@ -253,6 +259,11 @@ export function parseTraffic(v: unknown, bad: (why: string) => Error): TrafficOp
     if (o[k] === undefined || o[k] === false) continue;
     if (o[k] !== true) throw bad(`traffic.${k} must be a boolean`);
     out[k] = true;
+  }
+  if (o.threshold !== undefined) {
+    const t = o.threshold;
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw bad('traffic.threshold must be a finite number ≥ 0');
+    if (t > 0) out.threshold = t;
   }
   return Object.keys(out).length === 0 ? undefined : out;
 }
