@@ -40,7 +40,10 @@ const TECHNIQUES: Record<string, { start: string[]; worker: string[] }> = {
   'all-f16': { start: ['--pull-values', 'f16', '--push-values', 'f16', '--compress'], worker: [] },
   'cache-deflate': { start: ['--compress'], worker: [] },
   significant: { start: ['--compress', '--push-threshold', 'T'], worker: [] },
-  'all-sig': { start: ['--pull-values', 'f16', '--push-values', 'q8', '--compress', '--push-threshold', 'T'], worker: [] },
+  'all-sig': {
+    start: ['--pull-values', 'f16', '--push-values', 'q8', '--compress', '--push-threshold', 'T'],
+    worker: [],
+  },
 };
 
 async function main(): Promise<void> {

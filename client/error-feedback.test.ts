@@ -159,4 +159,34 @@ describe('lossy and deflated values through a cluster', () => {
       await w.close();
     }
   });
+
+  it('pushes filtered by a threshold land as zeros until their sums reach it, and deflate shrinks them', async () => {
+    const w = await Worker.connect({ seed: c.seed, dialers: { memory: net.dialer() } });
+    try {
+      const t = w.table('weights');
+      const keys = randomSortedKeys(createRng(8), 20_000, 2 ** 20);
+      const before = (await w.wait(t.pull(keys)))!;
+      // One key in ten moves by 1, the rest by 0.1–0.4: below the threshold of 0.5.
+      const g = Float32Array.from({ length: keys.length }, (_, i) =>
+        i % 10 === 0 ? 1 : 0.1 + 0.3 * Math.abs(Math.sin(i)),
+      );
+      const p0 = w.bytes.pushed;
+      await w.wait(t.push(keys, g, { threshold: 0.5, compress: true }));
+      const filtered = w.bytes.pushed - p0;
+      const once = (await w.wait(t.pull(keys)))!;
+      for (let i = 0; i < keys.length; i++)
+        assert.ok(Math.abs(once[i] - before[i] - (i % 10 === 0 ? 1 : 0)) < 1e-5, `key ${keys[i]}: held back`);
+      await w.wait(t.push(keys, g, { threshold: 0.5, compress: true })); // the sums 2g: those ≥ 0.5 go
+      const twice = (await w.wait(t.pull(keys)))!;
+      for (let i = 0; i < keys.length; i++) {
+        const want = i % 10 === 0 ? 2 : 2 * g[i] >= 0.5 ? 2 * g[i] : 0;
+        assert.ok(Math.abs(twice[i] - before[i] - want) < 1e-5, `key ${keys[i]}`);
+      }
+      const p1 = w.bytes.pushed;
+      await w.wait(t.push(keys, g, { compress: true }));
+      assert.ok(filtered * 3 < w.bytes.pushed - p1, `filtered ${filtered} B vs ${w.bytes.pushed - p1} B`);
+    } finally {
+      await w.close();
+    }
+  });
 });

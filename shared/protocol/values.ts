@@ -262,7 +262,8 @@ export function parseTraffic(v: unknown, bad: (why: string) => Error): TrafficOp
   }
   if (o.threshold !== undefined) {
     const t = o.threshold;
-    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw bad('traffic.threshold must be a finite number ≥ 0');
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0)
+      throw bad('traffic.threshold must be a finite number ≥ 0');
     if (t > 0) out.threshold = t;
   }
   return Object.keys(out).length === 0 ? undefined : out;
