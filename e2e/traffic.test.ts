@@ -1,5 +1,5 @@
 /**
- * Less traffic from browser tabs (`tabshard start --push-values q8 --pull-values f16 --compress`,
+ * Less traffic from browser tabs (`tabshard start --push-values q8 --pull-values f16 --compress --push-threshold 0.05`,
  * PROTOCOL.md §3.4): two worker-page tabs train the demo job with the job's traffic options sent
  * with every task; the tabs push Q8 values with error feedback (fflate deflating them), the nodes
  * answer their pulls with deflated halves, and the job still reaches its held-out target. A tab's
@@ -16,9 +16,19 @@ import { Harness, ROOT } from './harness.ts';
 import { assertCompleted, tab } from './jobs.ts';
 
 describe('traffic options in browser tabs', { timeout: 300_000 }, () => {
-  it('two tabs train the demo job on q8 pushes and deflated f16 pulls to its target', async () => {
+  it('two tabs train the demo job on filtered q8 pushes and deflated f16 pulls to its target', async () => {
     const h = await Harness.start({
-      startArgs: ['--iterations', '8', '--push-values', 'q8', '--pull-values', 'f16', '--compress'],
+      startArgs: [
+        '--iterations',
+        '8',
+        '--push-values',
+        'q8',
+        '--pull-values',
+        'f16',
+        '--compress',
+        '--push-threshold',
+        '0.5',
+      ],
     });
     try {
       const pages = await h.openPages(2, { path: '/?job=1' });
@@ -42,6 +52,8 @@ describe('traffic options in browser tabs', { timeout: 300_000 }, () => {
       for (const [flag, value, line] of [
         ['--push-values', 'f8', 'tabshard: --push-values must be f32, f16 or q8'],
         ['--pull-values', 'q8', 'tabshard: --pull-values must be f32 or f16'],
+        ['--push-threshold', 'lots', 'tabshard: --push-threshold must be a number ≥ 0'],
+        ['--push-threshold', 'Infinity', 'tabshard: --push-threshold must be a number ≥ 0'],
       ]) {
         const args = ['bin/tabshard.mjs', 'start', flag, value, '--data-dir', join(dir, 'data')];
         const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });

@@ -69,7 +69,9 @@ describe('scheduler session bodies', () => {
           ...(r.int(2) ? { eager: true as const } : {}),
           ...(r.int(2) ? { stalenessLr: true as const } : {}),
           ...(r.int(2) ? { traffic: { push: r.int(2) ? ('q8' as const) : ('f16' as const), compress: true } } : {}),
-          ...(r.int(2) ? { traffic: { pullHalf: true } } : {}),
+          ...(r.int(2)
+            ? { traffic: { pullHalf: true, ...(r.int(2) ? { threshold: r.int(100) / 8 + 0.125 } : {}) } }
+            : {}),
           ...(r.int(2) ? { cap: `c.${r.int(1e9)}` } : {}),
           ...(r.int(2) ? { read: `r.${r.int(1e9)}` } : {}),
         },
@@ -162,7 +164,7 @@ describe('scheduler session bodies', () => {
             f(MsgType.TASK, { task: 1, attempt: 0, shard: 0, iteration: 0, leaseMs: 1, clock: 0, tau: 0, eager: 1 }),
           ),
       ],
-      ...[{ push: 'f8' }, { pullHalf: 'yes' }, { zip: true }, 'q8'].map(
+      ...[{ push: 'f8' }, { pullHalf: 'yes' }, { zip: true }, 'q8', { threshold: -0.5 }, { threshold: 'big' }].map(
         (traffic) =>
           [
             `task traffic ${JSON.stringify(traffic)}`,
