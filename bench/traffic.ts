@@ -14,6 +14,7 @@
  *   cache-deflate   cache + deflate (what `significant` adds its filter to)
  *   significant     cache + deflate + the significantly-modified filter (`--push-threshold`, --threshold)
  *   all-sig    all + the significantly-modified filter
+ *   all-rms    all + the filter relative to each push's RMS (`--push-threshold-rms`, --rms)
  *
  * Bytes are the workers' own wire counts (client/worker.ts `bytes`: pushed, requested, pulled,
  * published, frame headers included): what workers send is what the servers receive from them and
@@ -24,7 +25,7 @@
  *
  *   npm run bench:traffic [-- --data spam|ctr --examples N --workers 4 --shards 8 --iterations 12
  *       --techniques none,cache,f16-pull,q8-push,f16-push,deflate,all --target 0.12 --repeats 1
- *       --threshold 0.5]
+ *       --threshold 0.5 --rms 0.5]
  */
 import { parseArgs } from 'node:util';
 import { firstReached, median, parseMode, runMode, type StudyOptions } from './consistency/run.ts';
@@ -44,6 +45,10 @@ const TECHNIQUES: Record<string, { start: string[]; worker: string[] }> = {
     start: ['--pull-values', 'f16', '--push-values', 'q8', '--compress', '--push-threshold', 'T'],
     worker: [],
   },
+  'all-rms': {
+    start: ['--pull-values', 'f16', '--push-values', 'q8', '--compress', '--push-threshold-rms', 'R'],
+    worker: [],
+  },
 };
 
 async function main(): Promise<void> {
@@ -60,6 +65,7 @@ async function main(): Promise<void> {
       target: { type: 'string' },
       repeats: { type: 'string', default: '1' },
       threshold: { type: 'string', default: '0.5' },
+      rms: { type: 'string', default: '0.5' },
     },
   });
   const techniques = values.techniques.split(',');
@@ -86,7 +92,7 @@ async function main(): Promise<void> {
   // Repeats go round the techniques, so a noisy stretch of the shared machine spreads over all of them.
   for (let repeat = 0; repeat < base.repeats; repeat++)
     for (const t of techniques) {
-      const start = TECHNIQUES[t].start.map((a) => (a === 'T' ? values.threshold : a));
+      const start = TECHNIQUES[t].start.map((a) => (a === 'T' ? values.threshold : a === 'R' ? values.rms : a));
       const o = { ...base, startArgs: start, workerArgs: TECHNIQUES[t].worker };
       const r = await runMode(mode, o);
       const reached = firstReached(r.metrics, target);

@@ -71,26 +71,40 @@ describe('error feedback', () => {
   it('the significantly-modified filter: small sums wait in the residual until they add up, and the quadratic still converges', () => {
     const ef = new ErrorFeedback();
     const got = new Float32Array(3);
-    read(ef.pack('s', Float32Array.of(0.4, -2, 0.3), 'f32', got, 1));
+    read(ef.pack('s', Float32Array.of(0.4, -2, 0.3), 'f32', got, { threshold: 1 }));
     assert.deepEqual(Array.from(got), [0, -2, 0], 'only |v| ≥ 1 goes');
-    read(ef.pack('s', Float32Array.of(0.4, 0, 0.3), 'f32', got, 1));
+    read(ef.pack('s', Float32Array.of(0.4, 0, 0.3), 'f32', got, { threshold: 1 }));
     assert.deepEqual(Array.from(got), [0, 0, 0], '0.8 and 0.6: still held back');
-    read(ef.pack('s', Float32Array.of(0.4, 0, 0.3), 'f32', got, 1));
+    read(ef.pack('s', Float32Array.of(0.4, 0, 0.3), 'f32', got, { threshold: 1 }));
     assert.deepEqual(Array.from(got), [Math.fround(Math.fround(0.4 + 0.4) + 0.4), 0, 0], '1.2 goes, 0.9 waits');
     assert.ok(Math.abs(ef.owed() - 0.9) < 1e-6);
-    read(ef.pack('s', Float32Array.of(0, 0, 0.3), 'f32', got, 1));
+    read(ef.pack('s', Float32Array.of(0, 0, 0.3), 'f32', got, { threshold: 1 }));
     assert.ok(Math.abs(got[2] - 1.2) < 1e-6 && ef.owed() < 1e-6, 'nothing owed once sent');
     // On the quadratic: a threshold above every quiet key's gradient still reaches the optimum.
     const f = new ErrorFeedback();
     const sent = new Float32Array(N);
     let skipped = 0;
     const dist = descend(3000, (g) => {
-      const p = read(f.pack('all', g, 'f32', sent, 0.02));
+      const p = read(f.pack('all', g, 'f32', sent, { threshold: 0.02 }));
       for (let i = 0; i < N; i++) if (p[i] === 0 && g[i] !== 0) skipped++;
       return p;
     });
     assert.ok(Math.max(...dist) < 0.05, `threshold 0.02 with feedback: ${Math.max(...dist)}`);
     assert.ok(skipped > 3000 * N * 0.5, `most values held back: ${skipped}`);
+  });
+
+  it('a filter relative to the root mean square holds back what is small against the rest of the push', () => {
+    const ef = new ErrorFeedback();
+    const got = new Float32Array(4);
+    // RMS of [4, 0.1, −4, 0.2] is ~2.83: at 0.5 × RMS the threshold is ~1.41.
+    ef.pack('r', Float32Array.of(4, 0.1, -4, 0.2), 'f32', got, { rms: 0.5 });
+    assert.deepEqual(Array.from(got), [4, 0, -4, 0]);
+    // Scaled down 100×, the same values are held back the same way: the filter has no units.
+    ef.pack('s', Float32Array.of(0.04, 0.001, -0.04, 0.002), 'f32', got, { rms: 0.5 });
+    assert.deepEqual(Array.from(got), [0.03999999910593033, 0, -0.03999999910593033, 0]);
+    // With an absolute threshold too, the larger of the two applies.
+    ef.pack('t', Float32Array.of(4, 0.1, -4, 0.2), 'f32', got, { rms: 0.5, threshold: 5 });
+    assert.deepEqual(Array.from(got), [0, 0, 0, 0]);
   });
 
   it('writes what the receiver reads into `got`, and owes exactly the difference, per stream', () => {

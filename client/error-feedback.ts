@@ -38,10 +38,17 @@ export class ErrorFeedback {
   /**
    * Packs `values` (one stream's push, in its key order) as `codec`, the stream's residual added
    * first; keeps the new residual and writes what the node will read into `got` (same length).
-   * With `threshold` > 0 (the significantly-modified filter) a sum below it in magnitude is sent
-   * as 0 and kept whole in the residual. A stream whose length changed starts afresh.
+   * With a filter (the significantly-modified filter: `threshold`, or `rms` times the root mean
+   * square of the sums, whichever is larger) a sum below it in magnitude is sent as 0 and kept
+   * whole in the residual. A stream whose length changed starts afresh.
    */
-  pack(stream: string, values: Float32Array, codec: ValueCodec, got: Float32Array, threshold = 0): PackedValues {
+  pack(
+    stream: string,
+    values: Float32Array,
+    codec: ValueCodec,
+    got: Float32Array,
+    filter: { threshold?: number; rms?: number } = {},
+  ): PackedValues {
     let r = this.streams.get(stream);
     if (r !== undefined) {
       this.streams.delete(stream); // re-inserted below: most recently pushed
@@ -54,6 +61,12 @@ export class ErrorFeedback {
     if (r) for (let i = 0; i < want.length; i++) want[i] = values[i] + r[i];
     else want.set(values);
     let send = want;
+    let threshold = filter.threshold ?? 0;
+    if (filter.rms && want.length > 0) {
+      let ss = 0;
+      for (let i = 0; i < want.length; i++) ss += want[i] * want[i];
+      threshold = Math.max(threshold, filter.rms * Math.sqrt(ss / want.length));
+    }
     if (threshold > 0) {
       send = new Float32Array(want.length);
       for (let i = 0; i < want.length; i++) if (Math.abs(want[i]) >= threshold) send[i] = want[i];

@@ -86,6 +86,8 @@ export interface PushOptions {
   compress?: boolean;
   /** The significantly-modified filter: values whose accumulated change is below this go as 0, kept for later. */
   threshold?: number;
+  /** The same filter relative to each node part: below this fraction of its root mean square. */
+  thresholdRms?: number;
 }
 
 /** Options of a pull. */
@@ -127,10 +129,12 @@ export class KvTable {
     const base = { requestId: 0, job: this.w.job, table: this.spec.id, clock: opts.clock ?? 0 };
     const codec = opts.codec ?? 'f32';
     // Keys are checked before residuals change (the lone-list fast path checks them while encoding).
-    if ((codec !== 'f32' || opts.compress || opts.threshold) && check && keys instanceof Float64Array)
+    const filtered = opts.threshold || opts.thresholdRms;
+    if ((codec !== 'f32' || opts.compress || filtered) && check && keys instanceof Float64Array)
       checkSortedKeys(keys, this.spec.keySpace);
     this.packer ??= new PushPacker(d);
-    const packed = this.packer.pack(values, parts, codec, opts.compress === true, opts.threshold ?? 0);
+    const filter = { threshold: opts.threshold, rms: opts.thresholdRms };
+    const packed = this.packer.pack(values, parts, codec, opts.compress === true, filter);
     // A re-sliced piece carries the values the nodes read of the frame it came from (float32).
     if (packed) values = packed.sent;
     const frames = this.frames(parts, check, opts.compress === true, (i, keys, flags, options) =>

@@ -31,10 +31,11 @@ export class PushPacker {
     parts: readonly NodePart[],
     codec: ValueCodec,
     compress: boolean,
-    threshold = 0,
+    filter: { threshold?: number; rms?: number } = {},
   ): { parts: PackedValues[]; sent: Float32Array } | null {
-    if (codec === 'f32' && !compress && threshold === 0) return null;
-    const feeds = codec !== 'f32' || threshold > 0;
+    const filtering = (filter.threshold ?? 0) > 0 || (filter.rms ?? 0) > 0;
+    if (codec === 'f32' && !compress && !filtering) return null;
+    const feeds = codec !== 'f32' || filtering;
     const d = this.d;
     const deflate = compress && this.skip === 0;
     if (this.skip > 0) this.skip--;
@@ -47,7 +48,7 @@ export class PushPacker {
       if (feeds) {
         const floats = new Float32Array(plain.buffer, plain.byteOffset, plain.byteLength >> 2);
         const got = new Float32Array(floats.length);
-        p = this.feedback!.pack(`${part.owner} ${streamOf(part.keys)}`, floats, codec, got, threshold);
+        p = this.feedback!.pack(`${part.owner} ${streamOf(part.keys)}`, floats, codec, got, filter);
         scatterPart(got, part, d, sent);
       }
       if (!deflate) return p;

@@ -254,7 +254,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
     const pushes: Promise<unknown>[] = [];
     const task = { task: lease.task, attempt: lease.attempt, worker: this.opts.session.worker };
     const t = lease.traffic;
-    const how = { task, codec: t?.push, compress: t?.compress, threshold: t?.threshold };
+    const how = { task, codec: t?.push, compress: t?.compress, threshold: t?.threshold, thresholdRms: t?.thresholdRms };
     try {
       for (let i = 0; i < cur.specs.length; i++)
         pushes.push(worker.wait(cur.tables[i].push(cur.specs[i].keys, grads[i], how)));

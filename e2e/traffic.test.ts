@@ -54,6 +54,7 @@ describe('traffic options in browser tabs', { timeout: 300_000 }, () => {
         ['--pull-values', 'q8', 'tabshard: --pull-values must be f32 or f16'],
         ['--push-threshold', 'lots', 'tabshard: --push-threshold must be a number ≥ 0'],
         ['--push-threshold', 'Infinity', 'tabshard: --push-threshold must be a number ≥ 0'],
+        ['--push-threshold-rms', 'half', 'tabshard: --push-threshold-rms must be a number ≥ 0'],
       ]) {
         const args = ['bin/tabshard.mjs', 'start', flag, value, '--data-dir', join(dir, 'data')];
         const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });

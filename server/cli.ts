@@ -149,19 +149,25 @@ function jobRequest(v: Record<string, string | string[] | boolean | undefined>):
   };
 }
 
-/** `--push-values f32|f16|q8`, `--pull-values f32|f16`, `--compress`, `--push-threshold T`: the job's traffic options. */
+/** `--push-values`, `--pull-values`, `--compress`, `--push-threshold T`, `--push-threshold-rms F`: the job's traffic options. */
 function trafficFlags(v: Record<string, unknown>): { traffic?: TrafficOptions } {
   const push = v['push-values'];
   const pull = v['pull-values'];
   if (push !== undefined && push !== 'f32' && push !== 'f16' && push !== 'q8')
     throw new Error('--push-values must be f32, f16 or q8');
   if (pull !== undefined && pull !== 'f32' && pull !== 'f16') throw new Error('--pull-values must be f32 or f16');
-  const t = v['push-threshold'];
-  const threshold = t === undefined ? undefined : Number(t);
-  if (t !== undefined && !(typeof t === 'string' && t.trim() !== '' && Number.isFinite(threshold) && threshold! >= 0))
-    throw new Error('--push-threshold must be a number ≥ 0');
+  const number = (flag: string): number | undefined => {
+    const t = v[flag];
+    if (t === undefined) return undefined;
+    const x = Number(t);
+    if (!(typeof t === 'string' && t.trim() !== '' && Number.isFinite(x) && x >= 0))
+      throw new Error(`--${flag} must be a number ≥ 0`);
+    return x;
+  };
+  const threshold = number('push-threshold');
+  const thresholdRms = number('push-threshold-rms');
   const traffic = parseTraffic(
-    { push, pullHalf: pull === 'f16', compress: v.compress === true, threshold },
+    { push, pullHalf: pull === 'f16', compress: v.compress === true, threshold, thresholdRms },
     (why) => new Error(why),
   );
   return traffic ? { traffic } : {};
@@ -211,6 +217,7 @@ async function main(): Promise<void> {
       aggregate: { type: 'string' },
       'push-values': { type: 'string' },
       'push-threshold': { type: 'string' },
+      'push-threshold-rms': { type: 'string' },
       'pull-values': { type: 'string' },
       compress: { type: 'boolean', default: false },
       lifeline: { type: 'boolean', default: false },
@@ -404,7 +411,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--push-values f32|f16|q8] [--pull-values f32|f16] [--compress] [--push-threshold T] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--advertise HOST] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--push-values f32|f16|q8] [--pull-values f32|f16] [--compress] [--push-threshold T] [--push-threshold-rms F] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--advertise HOST] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
       '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)\n' +
       '  server --join URL: once listening, join the cluster whose gateway is at URL (TABSHARD_ADMIN_TOKEN: its admin token)',
   );

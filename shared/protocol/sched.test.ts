@@ -70,7 +70,12 @@ describe('scheduler session bodies', () => {
           ...(r.int(2) ? { stalenessLr: true as const } : {}),
           ...(r.int(2) ? { traffic: { push: r.int(2) ? ('q8' as const) : ('f16' as const), compress: true } } : {}),
           ...(r.int(2)
-            ? { traffic: { pullHalf: true, ...(r.int(2) ? { threshold: r.int(100) / 8 + 0.125 } : {}) } }
+            ? {
+                traffic: {
+                  pullHalf: true,
+                  ...(r.int(2) ? { threshold: r.int(100) / 8 + 0.125, thresholdRms: 0.5 } : {}),
+                },
+              }
             : {}),
           ...(r.int(2) ? { cap: `c.${r.int(1e9)}` } : {}),
           ...(r.int(2) ? { read: `r.${r.int(1e9)}` } : {}),

@@ -190,8 +190,17 @@ describe('traffic options', () => {
       compress: true,
     });
     assert.equal(parseTraffic({ push: 'f32', compress: false, threshold: 0 }, bad), undefined);
-    assert.deepEqual(parseTraffic({ threshold: 0.01 }, bad), { threshold: 0.01 });
-    for (const v of [{ push: 'f8' }, { pullHalf: 1 }, { zip: true }, [], 'q8', { threshold: -1 }, { threshold: '1' }])
+    assert.deepEqual(parseTraffic({ threshold: 0.01, thresholdRms: 0.5 }, bad), { threshold: 0.01, thresholdRms: 0.5 });
+    for (const v of [
+      { push: 'f8' },
+      { pullHalf: 1 },
+      { zip: true },
+      [],
+      'q8',
+      { threshold: -1 },
+      { threshold: '1' },
+      { thresholdRms: Number.NaN },
+    ])
       assert.throws(() => parseTraffic(v, bad), /traffic/);
   });
 });

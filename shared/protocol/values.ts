@@ -240,6 +240,11 @@ export interface TrafficOptions {
    * pushes held back) is below this in magnitude goes as 0 and is kept for the next push.
    */
   threshold?: number;
+  /**
+   * The same filter relative to each push: values below this fraction of the root mean square of
+   * their node part (with what was held back) go as 0. With `threshold` too, the larger applies.
+   */
+  thresholdRms?: number;
 }
 
 /** Traffic options from untrusted JSON (`bad` makes the error); undefined when absent or all defaults. */
@@ -248,7 +253,7 @@ export function parseTraffic(v: unknown, bad: (why: string) => Error): TrafficOp
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('traffic must be an object');
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o))
-    if (k !== 'push' && k !== 'pullHalf' && k !== 'compress' && k !== 'threshold')
+    if (k !== 'push' && k !== 'pullHalf' && k !== 'compress' && k !== 'threshold' && k !== 'thresholdRms')
       throw bad(`traffic.${k} is not an option`);
   const out: TrafficOptions = {};
   if (o.push !== undefined) {
@@ -260,11 +265,11 @@ export function parseTraffic(v: unknown, bad: (why: string) => Error): TrafficOp
     if (o[k] !== true) throw bad(`traffic.${k} must be a boolean`);
     out[k] = true;
   }
-  if (o.threshold !== undefined) {
-    const t = o.threshold;
-    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0)
-      throw bad('traffic.threshold must be a finite number ≥ 0');
-    if (t > 0) out.threshold = t;
+  for (const k of ['threshold', 'thresholdRms'] as const) {
+    const t = o[k];
+    if (t === undefined) continue;
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw bad(`traffic.${k} must be a finite number ≥ 0`);
+    if (t > 0) out[k] = t;
   }
   return Object.keys(out).length === 0 ? undefined : out;
 }
