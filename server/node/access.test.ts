@@ -234,6 +234,10 @@ describe('server node: capabilities on the data plane', () => {
     assert.equal(await codeOf(p.call((rid) => encodeJson(MsgType.RING, rid, {}, JOB))), 'ok');
     assert.equal(await codeOf(p.call((rid) => encodeJson(MsgType.RING, rid, {}, 2))), 'TS_ERR_CAPABILITY_REQUIRED');
     assert.equal(await codeOf(p.call((rid) => encodeJson(MsgType.STATS, rid, {}))), 'ok');
+    // STATS `settled` is the operator's: on a tab's connection it is ignored, even malformed.
+    const tabStats = (body: unknown) => codeOf(p.call((rid) => encodeJson(MsgType.STATS, rid, body)));
+    assert.equal(await tabStats({ settled: 'bogus', ms: -1 }), 'ok');
+    assert.equal(await tabStats({ settled: 'copies', ms: 10_000 }), 'ok');
     // A grant naming a key set the node does not have covers no key.
     assert.equal(await codeOf(cap(p, signer.sign(task({ task: 9, tables: [{ id: SPARSE.id, keys: 6 }] })))), 'ok');
     assert.equal(await codeOf(push(p, SPARSE.id, stamp(0, { task: 9 }), list(SET[0]))), 'TS_ERR_KEYS_OUTSIDE_TASK');
