@@ -8,7 +8,13 @@
  */
 import { keyListHash } from '../shared/key-cache.ts';
 import type { KvKeys } from '../shared/protocol/kv.ts';
-import { compressValues, FloatKind, type PackedValues, type ValueCodec } from '../shared/protocol/values.ts';
+import {
+  compressValues,
+  concatFloats,
+  FloatKind,
+  type PackedValues,
+  type ValueCodec,
+} from '../shared/protocol/values.ts';
 import { type NodePart, partValues, scatterPart } from '../shared/slicing.ts';
 import { ErrorFeedback } from './error-feedback.ts';
 
@@ -79,13 +85,5 @@ function streamOf(keys: KvKeys): string {
 /** One array's bytes of a part's values (its runs' views, in order). */
 function concatValues(views: Float32Array[]): Uint8Array {
   if (views.length === 1) return new Uint8Array(views[0].buffer, views[0].byteOffset, views[0].byteLength);
-  let n = 0;
-  for (const v of views) n += v.length;
-  const out = new Float32Array(n);
-  let at = 0;
-  for (const v of views) {
-    out.set(v, at);
-    at += v.length;
-  }
-  return new Uint8Array(out.buffer);
+  return new Uint8Array(concatFloats(views).buffer);
 }

@@ -115,7 +115,7 @@ export class Replicator {
       role,
       (err) => {
         this.stats.forwardsPending--;
-        this.wake();
+        this.settling.wake();
         done(err);
       },
       0,
@@ -281,10 +281,6 @@ export class Replicator {
     return this.settling.wait(what, ms);
   }
 
-  private wake(): void {
-    this.settling.wake();
-  }
-
   close(): void {
     this.settling.close();
     for (const w of this.waiters.splice(0)) {
@@ -308,7 +304,7 @@ export class Replicator {
       this.stats.copiesPending--;
       if (err) failed ??= err;
       if (--left > 0 || failed === null) {
-        this.wake();
+        this.settling.wake();
         return;
       }
       // Tried again while `node` is still in the installed ring (a lost link is redialled).
@@ -318,10 +314,10 @@ export class Replicator {
         setTimeout(() => {
           this.stats.copiesPending--;
           if (this.host.chains() === ring) this.copy(t, node, pieces, ring, tries + 1);
-          this.wake();
+          this.settling.wake();
         }, 100 << tries).unref?.();
       }
-      this.wake();
+      this.settling.wake();
     };
     const queue = (build: (requestId: number) => Uint8Array[], bytes: number): void => {
       left++;

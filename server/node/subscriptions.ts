@@ -11,7 +11,7 @@ import { TabshardError } from '../../shared/errors.ts';
 import type { BufferPool } from '../../shared/pool.ts';
 import type { KvKeys } from '../../shared/protocol/kv.ts';
 import { encodePublish } from '../../shared/protocol/subscribe.ts';
-import { packValues } from '../../shared/protocol/values.ts';
+import { concatFloats, packValues } from '../../shared/protocol/values.ts';
 import { type Conn, partsLength } from '../../shared/transport/types.ts';
 import { CHANGES_BUDGET_FLOATS, changedPositions, valuesAt } from './publish-changes.ts';
 import type { Table } from './table.ts';
@@ -189,8 +189,7 @@ export class Subscriptions {
     const { parts, release } = sub.table.read(sub.keys, this.pool);
     if (!sub.tracked) return { msg: encodePublish(head, parts, sub.asks), release };
     const d = sub.table.spec.valueLength;
-    const now = new Float32Array(sub.n * d);
-    for (let i = 0, at = 0; i < parts.length; at += parts[i].length, i++) now.set(parts[i], at);
+    const now = concatFloats(parts); // a copy: the store's parts go back at once
     release?.();
     // What the subscriber will hold: F16 values as it decodes them.
     const seen = sub.asks.half ? new Float32Array(now.length) : now;

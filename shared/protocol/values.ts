@@ -198,6 +198,12 @@ function unpackCompressed(seg: Uint8Array): Float32Array {
  * may be released at once.
  */
 export function packParts(parts: readonly Float32Array[], half: boolean, compress: boolean): PackedValues {
+  const packed = packValues(concatFloats(parts), half ? 'f16' : 'f32');
+  return compress ? compressValues(packed) : packed;
+}
+
+/** The floats of `parts` one after another, in a fresh array. */
+export function concatFloats(parts: readonly Float32Array[]): Float32Array {
   let n = 0;
   for (const p of parts) n += p.length;
   const all = new Float32Array(n);
@@ -206,8 +212,7 @@ export function packParts(parts: readonly Float32Array[], half: boolean, compres
     all.set(p, n);
     n += p.length;
   }
-  const packed = packValues(all, half ? 'f16' : 'f32');
-  return compress ? compressValues(packed) : packed;
+  return all;
 }
 
 /**
