@@ -1,7 +1,10 @@
 /**
  * Import rules of docs/architecture.md §11, checked by `npm run lint`:
  * shared ← client ← web; shared ← server; e2e only through HTTP and the browser; no cycles.
+ * apps/ (one folder per application): its job side (jobs.ts, job-contract.ts, <app>/job.ts,
+ * <app>/train.ts) runs beside the server; the rest, its worker side and model math, runs in tabs.
  */
+const APP_JOB_SIDE = '^apps/((jobs|job-contract)\\.ts|[^/]+/(job|train)\\.ts)$';
 module.exports = {
   forbidden: [
     { name: 'no-cycles', severity: 'error', from: {}, to: { circular: true } },
@@ -9,7 +12,7 @@ module.exports = {
       name: 'shared-imports-nothing-of-ours',
       severity: 'error',
       from: { path: '^shared/' },
-      to: { path: '^(server|client|web|e2e|bench|scripts)/' },
+      to: { path: '^(apps|server|client|web|e2e|bench|scripts)/' },
     },
     // Integration tests (*.test.ts, and the testkit.ts files only tests import) may put a server and
     // a client together; production code may not.
@@ -43,7 +46,33 @@ module.exports = {
       name: 'e2e-uses-http-and-browser-only',
       severity: 'error',
       from: { path: '^e2e/', pathNot: '^e2e/oracle\\.ts$' },
-      to: { path: '^(server|client|shared|web|bench)/' },
+      to: { path: '^(apps|server|client|shared|web|bench)/' },
+    },
+    {
+      name: 'app-worker-side-runs-in-tabs',
+      comment: "an application's worker side and model math run in a tab: no server code, no I/O modules",
+      severity: 'error',
+      from: { path: '^apps/', pathNot: [APP_JOB_SIDE, '\\.test\\.ts$'] },
+      to: { path: '^(server|web|e2e|bench|scripts)/' },
+    },
+    {
+      name: 'app-worker-side-has-no-io',
+      severity: 'error',
+      from: { path: '^apps/', pathNot: [APP_JOB_SIDE, '\\.test\\.ts$'] },
+      to: { dependencyTypes: ['core'], pathNot: '^(node:)?(events|buffer)$' },
+    },
+    {
+      name: 'app-job-side-is-not-a-worker',
+      severity: 'error',
+      from: { path: APP_JOB_SIDE },
+      to: { path: '^(web|e2e|bench|scripts)/' },
+    },
+    {
+      name: 'app-job-side-for-the-server',
+      comment: 'only the server, benchmarks, scripts, tests and the job side itself import an app job side',
+      severity: 'error',
+      from: { pathNot: ['^(server|bench|scripts)/', APP_JOB_SIDE, '(\\.test|testkit)\\.ts$'] },
+      to: { path: APP_JOB_SIDE },
     },
     {
       name: 'shared-has-no-io',

@@ -1,7 +1,7 @@
 /**
  * The single-process baseline of the logistic-regression job: the same data, table, updater and
- * iterations as the distributed job (server/jobs/logreg.ts), in ONE Node process with the tfjs
- * gradient (client/apps/logreg.ts, wasm backend), tasks run one after another (trainLogreg, lag 0).
+ * iterations as the distributed job (apps/logreg/job.ts), in ONE Node process with the tfjs
+ * gradient (apps/logreg/gradient.ts, wasm backend), tasks run one after another (trainLogreg, lag 0).
  * What a distributed run has to beat. One JSON line per iteration:
  *   {bench:'baseline-logreg', data, iteration, ms, logLoss, accuracy, nonZero}
  * where ms is wall time since training started (cumulative, held-out evaluations included; data
@@ -14,10 +14,10 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { logregGradient } from '../client/apps/logreg.ts';
-import { initTf } from '../client/apps/tf-backend.ts';
-import { type LogregData, prepareLogregJob } from '../server/jobs/logreg.ts';
-import { trainLogreg } from '../server/jobs/logreg-train.ts';
+import { logregGradient } from '../apps/logreg/gradient.ts';
+import { type LogregData, prepareLogregJob } from '../apps/logreg/job.ts';
+import { trainLogreg } from '../apps/logreg/train.ts';
+import { initTf } from '../client/tf-backend.ts';
 import { decodeShard } from '../shared/apps/shard.ts';
 import { firstReached } from './logreg-target.ts';
 

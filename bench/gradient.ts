@@ -1,17 +1,17 @@
 /**
  * Benchmark of the worker's compute step: examples/s of the tfjs logistic-regression gradient
- * (client/apps/logreg.ts) in a plain Node process, per backend, on the job's real shards (default
+ * (apps/logreg/gradient.ts) in a plain Node process, per backend, on the job's real shards (default
  * data: 16 shards of ~300 e-mails, ~60k non-zeros, ~13k keys each). One JSON line per (backend,
- * shard): median over --reps calls after warm-up. The same timing loop (client/apps/gradient-bench.ts)
+ * shard): median over --reps calls after warm-up. The same timing loop (client/gradient-bench.ts)
  * runs in the browser bench.
  *
  *   npm run bench:gradient [-- --reps 30 --shards 4 --backends wasm,cpu]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { measureGradient } from '../client/apps/gradient-bench.ts';
-import { probeTfBackends } from '../client/apps/tf-backend.ts';
-import { prepareSpamData } from '../server/jobs/spam-data.ts';
+import { measureGradient } from '../client/gradient-bench.ts';
+import { probeTfBackends } from '../client/tf-backend.ts';
+import { prepareSpamData } from '../server/data/spam-data.ts';
 import { decodeShard } from '../shared/apps/shard.ts';
 
 const { values } = parseArgs({

@@ -1,5 +1,5 @@
 /**
- * The grid behind the logistic-regression job's FTRL parameters (server/jobs/logreg.ts): every
+ * The grid behind the logistic-regression job's FTRL parameters (apps/logreg/job.ts): every
  * (alpha, beta, l1) × push lag trained in process with trainLogreg and the plain-JS reference
  * gradient (float64; the same maths as the tfjs kernel, no tfjs start-up), one JSON line per run
  * with the held-out log-loss per iteration and the first iteration that reached the job's target.
@@ -9,9 +9,9 @@
  *     --betas 1 --l1s 0.5,1,2 --lags 0,3 --iterations 10]
  */
 import { parseArgs } from 'node:util';
-import { type LogregData, prepareLogregJob } from '../server/jobs/logreg.ts';
-import { trainLogreg } from '../server/jobs/logreg-train.ts';
-import { logregGradientRef } from '../shared/apps/logreg-eval.ts';
+import { logregGradientRef } from '../apps/logreg/eval.ts';
+import { type LogregData, prepareLogregJob } from '../apps/logreg/job.ts';
+import { trainLogreg } from '../apps/logreg/train.ts';
 import { decodeShard } from '../shared/apps/shard.ts';
 import { firstReached } from './logreg-target.ts';
 

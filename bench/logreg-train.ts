@@ -1,5 +1,5 @@
 /**
- * The logistic-regression job run in process (server/jobs/logreg-train.ts) with the tfjs gradient
+ * The logistic-regression job run in process (apps/logreg/train.ts) with the tfjs gradient
  * and the job's FTRL updater, at several push lags: one JSON line per (lag, iteration) with
  * held-out accuracy, log-loss and non-zero weights. lag 0 = tasks in turn; 15 = BSP with 16
  * parallel workers (every task of an iteration pulls before any push); 31 = bounded delay τ = 1.
@@ -8,10 +8,10 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { logregGradient } from '../client/apps/logreg.ts';
-import { initTf } from '../client/apps/tf-backend.ts';
-import { prepareLogregJob } from '../server/jobs/logreg.ts';
-import { trainLogreg } from '../server/jobs/logreg-train.ts';
+import { logregGradient } from '../apps/logreg/gradient.ts';
+import { prepareLogregJob } from '../apps/logreg/job.ts';
+import { trainLogreg } from '../apps/logreg/train.ts';
+import { initTf } from '../client/tf-backend.ts';
 import { decodeShard } from '../shared/apps/shard.ts';
 
 const { values } = parseArgs({

@@ -1,5 +1,5 @@
 /**
- * The text-classifier job run in one Node process (server/jobs/textnn-train.ts) with the tfjs
+ * The text-classifier job run in one Node process (apps/textnn/train.ts) with the tfjs
  * gradient and the job's updaters: one JSON line per (lag, iteration) with cumulative wall ms and
  * held-out log-loss / accuracy, a summary per lag with the time to the target, and first the
  * gradient throughput (examples/s, median of timed calls on shard 0) on each backend.
@@ -12,12 +12,12 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { textnnGradient } from '../client/apps/textnn.ts';
-import { initTf } from '../client/apps/tf-backend.ts';
-import { prepareTextnnJob } from '../server/jobs/textnn.ts';
-import { trainTextnn } from '../server/jobs/textnn-train.ts';
+import { textnnGradient } from '../apps/textnn/gradient.ts';
+import { prepareTextnnJob } from '../apps/textnn/job.ts';
+import type { TextnnConfig } from '../apps/textnn/model.ts';
+import { trainTextnn } from '../apps/textnn/train.ts';
+import { initTf } from '../client/tf-backend.ts';
 import { decodeShard } from '../shared/apps/shard.ts';
-import type { TextnnConfig } from '../shared/apps/textnn-model.ts';
 
 const { values } = parseArgs({
   options: {

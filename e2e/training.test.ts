@@ -6,9 +6,13 @@
  * its shards from IndexedDB; a tab without WebRTC trains over the ws relay.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
-import { Harness } from './harness.ts';
+import { Harness, ROOT } from './harness.ts';
 import { assertCompleted, iterationDone, type JobStatus, PROGRESS, type TabStatus, tab, working } from './jobs.ts';
 
 /** Waits until the tab has done `n` tasks; on a timeout the error says what the tab and the cluster were doing. */
@@ -66,18 +70,48 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
 
   it('2 tabs train the text classifier (embedding rows sparse, dense layers dense) to its target', async () => {
     // On a cold data cache the job's preparation measures its push bounds in clean in-process
-    // runs (server/jobs/textnn.ts, ~27 s alone on this machine) before the cluster is ready.
+    // runs (apps/textnn/job.ts, ~27 s alone on this machine) before the cluster is ready.
     const h = await Harness.start({ startArgs: ['--app', 'textnn', '--iterations', '3'], startTimeoutMs: 180_000 });
     try {
       const pages = await h.openPages(2, { path: '/?job=1' });
       await working(pages);
       const { status } = await assertCompleted(h);
       assert.equal(status.app, 'textnn');
+      const apps = await h.api<{ apps: Array<{ name: string }> }>('/api/apps');
+      assert.deepEqual(
+        apps.apps.map((a) => a.name),
+        ['logreg', 'textnn'],
+      );
       assert.deepEqual(status.tables, ['embedding', 'dense']);
       assert.ok(status.workers.every((w) => w.tasksDone > 0));
       for (const p of pages) assert.deepEqual(h.errors.get(p), []);
     } finally {
       await h.stop();
+    }
+  });
+
+  it('an app or data set misnamed on the command line: one line on stderr, exit 1, nothing started', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tabshard-apps-'));
+    try {
+      for (const [args, line] of [
+        [['--app', 'cnn'], 'tabshard: --app must be one of logreg, textnn'],
+        [['--data', 'mnist'], 'tabshard: --app logreg: invalid argument: data must be spam or ctr, not "mnist"'],
+        [
+          ['--app', 'textnn', '--data', 'x'],
+          'tabshard: --app textnn: invalid argument: data must be spam or ctr, not "x"',
+        ],
+      ]) {
+        const r = spawnSync(process.execPath, ['bin/tabshard.mjs', 'start', ...args, '--data-dir', join(dir, 'data')], {
+          cwd: ROOT,
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        assert.equal(r.status, 1);
+        assert.equal(r.stderr, `${line}\n`);
+      }
+      assert.deepEqual(readdirSync(dir), [], 'no data directory made');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -5,14 +5,14 @@
  *   node --import tsx scripts/prepare-data.ts [--data spam|ctr] [--shards 16] [--key-bits 20|24]
  *        [--seed 1] [--examples 2000000 (ctr)] [--cache-dir .cache/tabshard] [--fresh]
  * --data spam (default): the SpamAssassin corpus; ctr: the synthetic click-through data
- * (server/jobs/ctr-data.ts, key bits default 24). --fresh deletes this configuration's cache file
+ * (server/data/ctr-data.ts, key bits default 24). --fresh deletes this configuration's cache file
  * first, so the first line measures a cold start.
  */
 import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { prepareCtrData } from '../server/jobs/ctr-data.ts';
-import { DEFAULT_CACHE_DIR } from '../server/jobs/data-cache.ts';
-import { prepareSpamData } from '../server/jobs/spam-data.ts';
+import { prepareCtrData } from '../server/data/ctr-data.ts';
+import { DEFAULT_CACHE_DIR } from '../server/data/data-cache.ts';
+import { prepareSpamData } from '../server/data/spam-data.ts';
 import { decodeShard } from '../shared/apps/shard.ts';
 
 const { values } = parseArgs({

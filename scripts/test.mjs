@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under the given folders (default: shared client server bench scripts e2e) on
+// Runs every *.test.ts under the given folders (default: shared apps client server bench scripts e2e) on
 // node's own test runner with the tsx loader, so the runner's summary lines print.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -16,7 +16,7 @@ function walk(dir) {
     else if (name.endsWith('.test.ts')) files.push(p);
   }
 }
-for (const r of roots.length ? roots : ['shared', 'client', 'server', 'bench', 'scripts', 'e2e']) {
+for (const r of roots.length ? roots : ['shared', 'apps', 'client', 'server', 'bench', 'scripts', 'e2e']) {
   try {
     if (statSync(r).isFile()) files.push(r);
     else walk(r);

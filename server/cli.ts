@@ -3,7 +3,7 @@
  *   tabshard start  [--nodes 3] [--replicas 1] [--port 8080] [--bench-raw] [--json]   embedded cluster: server nodes, manager, gateway
  *     --replicas K: replicas per key range (chain replication; default 1, 0 with --nodes 1)
  *     [--job-name NAME] [--shards S] [--iterations I] [--tau T|inf] [--lease-ms MS] [--heartbeat-ms MS] [--no-job]
- *     [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
+ *     [--app NAME] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
  *                                  staleness-aware learning rate (pushes scaled by 1 / (1 + staleness))
  *     [--host 127.0.0.1] [--public-url URL]   where the gateway listens (0.0.0.0: every interface), and the URL
  *                   printed for people to open (a reverse proxy's, another interface's)
@@ -40,6 +40,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
+import { DEFAULT_APP, jobApp, jobAppNames } from '../apps/jobs.ts';
 import { parseAggregateFlag } from '../shared/aggregate.ts';
 import { parseTraffic, type TrafficOptions } from '../shared/protocol/values.ts';
 import type { TableSpec } from '../shared/table.ts';
@@ -125,15 +126,22 @@ function readTls(cert: string | undefined, key: string | undefined): { cert: Buf
 function jobRequest(v: Record<string, string | string[] | boolean | undefined>): JobRequest {
   const num = (k: string) => (typeof v[k] === 'string' ? Number(v[k]) : undefined);
   const tau = v.tau === 'inf' || v.tau === 'asp' ? null : num('tau');
-  if (v.app !== undefined && v.app !== 'logreg' && v.app !== 'textnn')
-    throw new Error('--app must be logreg or textnn');
+  if (v.app !== undefined && !jobAppNames().includes(v.app as string))
+    throw new Error(`--app must be one of ${jobAppNames().join(', ')}`);
+  const data = {
+    shards: num('shards'),
+    ...(v.data === undefined ? {} : { data: v.data as string }),
+    ...(v.examples === undefined ? {} : { examples: num('examples') }),
+  };
+  const app = typeof v.app === 'string' ? v.app : DEFAULT_APP;
+  try {
+    jobApp(app).check(data);
+  } catch (err) {
+    throw new Error(`--app ${app}: ${(err as Error).message}`);
+  }
   return {
-    app: v.app as 'logreg' | 'textnn' | undefined,
-    data: {
-      shards: num('shards'),
-      ...(v.data === undefined ? {} : { data: v.data as 'spam' | 'ctr' }),
-      ...(v.examples === undefined ? {} : { examples: num('examples') }),
-    },
+    app: v.app as string | undefined,
+    data,
     config: {
       name: typeof v['job-name'] === 'string' ? v['job-name'] : undefined,
       iterations: num('iterations'),
@@ -411,7 +419,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app logreg|textnn] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--push-values f32|f16|q8] [--pull-values f32|f16] [--compress] [--push-threshold T] [--push-threshold-rms F] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--advertise HOST] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app NAME] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--push-values f32|f16|q8] [--pull-values f32|f16] [--compress] [--push-threshold T] [--push-threshold-rms F] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--advertise HOST] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
       '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)\n' +
       '  server --join URL: once listening, join the cluster whose gateway is at URL (TABSHARD_ADMIN_TOKEN: its admin token)',
   );

@@ -10,6 +10,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_APP, type JobDataOptions, jobApp } from '../apps/jobs.ts';
 import type { TableSpec } from '../shared/table.ts';
 import { CapabilitySigner } from './auth/capability.ts';
 import { ReceiptKey } from './auth/receipt.ts';
@@ -20,8 +21,6 @@ import { DurableStore } from './durable/store.ts';
 import { buildApp } from './gateway/app.ts';
 import type { NewJob } from './gateway/jobs.ts';
 import { type DriverConfig, type DriverDurability, JobDriver } from './jobs/driver.ts';
-import { type LogregJobOptions, prepareLogregJob } from './jobs/logreg.ts';
-import { prepareTextnnJob } from './jobs/textnn.ts';
 import { type ManagerEvent, ServerManager } from './manager.ts';
 import { tcpDialer } from './transports/tcp.ts';
 
@@ -80,9 +79,9 @@ export interface EmbeddedCluster {
 
 /** A job to run: its app, its data (prepared, or read from the cache) and its scheduler settings. */
 export interface JobRequest {
-  /** 'logreg' (default) or 'textnn'. */
-  app?: 'logreg' | 'textnn';
-  data: Omit<LogregJobOptions, 'job'>;
+  /** A registered application (apps/jobs.ts; default logreg). */
+  app?: string;
+  data: Omit<JobDataOptions, 'job'>;
   config?: DriverConfig;
 }
 
@@ -173,7 +172,7 @@ export async function startEmbeddedCluster(
     const addJob = async (j: JobRequest, id = lastJob + 1, resume?: DriverDurability['resume']): Promise<JobDriver> => {
       lastJob = Math.max(lastJob, id);
       const data = { ...j.data, job: id };
-      const app = j.app === 'textnn' ? await prepareTextnnJob(data) : await prepareLogregJob(data);
+      const app = await jobApp(j.app ?? DEFAULT_APP).prepare(data);
       const durable =
         store && checkpoints
           ? { store, checkpoints, policy: opts.checkpoint ?? {}, resume: resume ?? undefined }
@@ -206,7 +205,7 @@ export async function startEmbeddedCluster(
           data: { ...template?.data, ...(req.shards === undefined ? {} : { shards: req.shards }) },
           config: {
             ...template?.config,
-            name: req.name ?? `spam-${req.app ?? template?.app ?? 'logreg'}-${lastJob + 1}`,
+            name: req.name ?? `spam-${req.app ?? template?.app ?? DEFAULT_APP}-${lastJob + 1}`,
             ...(req.iterations === undefined ? {} : { iterations: req.iterations }),
             ...(req.tau === undefined ? {} : { tau: req.tau }),
           },

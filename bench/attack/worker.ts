@@ -18,11 +18,11 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import WebSocket from 'ws';
 import xxhash from 'xxhash-wasm';
-import { appGradient, appPulls, parseAppInfo } from '../../client/apps/app.ts';
-import { initTf } from '../../client/apps/tf-backend.ts';
+import { bindApp, parseAppInfo } from '../../apps/workers.ts';
 import { readAhead } from '../../client/read-ahead.ts';
 import { TaskRunner } from '../../client/runner.ts';
 import { SchedulerSession } from '../../client/session.ts';
+import { initTf } from '../../client/tf-backend.ts';
 import { WsDialer } from '../../client/transports/ws.ts';
 import { Worker } from '../../client/worker.ts';
 import { type Attack, codeOf, json, socket, T, Tamperer, type TamperLink } from '../../e2e/raw-frames.ts';
@@ -93,7 +93,7 @@ async function tampering(base: string, job: number, attack: Attack, seed: number
   });
   const ws = new WsDialer(WebSocket as unknown as ConstructorParameters<typeof WsDialer>[0]);
   const tampered: Dialer = { kind: 'ws', dial: async (address) => new TamperedConn(await ws.dial(address), tamper) };
-  const appInfo = parseAppInfo(info);
+  const math = bindApp(parseAppInfo(info));
   await initTf(tf, {});
   const worker = await Worker.connect({
     seed: async () => parseClusterInfo(await getJson(`${base}/api/jobs/${job}/cluster`)),
@@ -119,8 +119,8 @@ async function tampering(base: string, job: number, attack: Attack, seed: number
     auditTable: info.auditTable,
     app: {
       shard: loadShard,
-      pulls: (shard) => appPulls(appInfo, shard),
-      gradient: (shard, values) => appGradient(tf, appInfo, shard, values),
+      pulls: (shard) => math.pulls(shard),
+      gradient: (shard, values) => math.gradient(tf, shard, values),
     },
   });
   const totals = await runner.run();

@@ -23,14 +23,14 @@ import wrtc from '@roamhq/wrtc';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import WebSocket from 'ws';
+import { bindApp, parseAppInfo } from '../../apps/workers.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import { parseClusterInfo } from '../../shared/cluster.ts';
-import { appGradient, appPulls, parseAppInfo } from '../apps/app.ts';
-import { initTf } from '../apps/tf-backend.ts';
 import { readAhead } from '../read-ahead.ts';
 import { parseStall, TaskRunner } from '../runner.ts';
 import { SchedulerSession } from '../session.ts';
 import { round2, type TaskTimes, taskMedians } from '../task-times.ts';
+import { initTf } from '../tf-backend.ts';
 import { FallbackDialer } from '../transports/fallback.ts';
 import { WebRtcDialer } from '../transports/webrtc.ts';
 import { WsDialer } from '../transports/ws.ts';
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   };
   const job = Number(values.job ?? (await getJson('/api/jobs')).jobs[0].job);
   const info = await getJson(`/api/jobs/${job}`);
-  const appInfo = parseAppInfo(info);
+  const math = bindApp(parseAppInfo(info));
   const backend = await initTf(tf, {});
   const ws = new WsDialer(WebSocket as unknown as ConstructorParameters<typeof WsDialer>[0]);
   const dialer = new FallbackDialer({
@@ -125,8 +125,8 @@ async function main(): Promise<void> {
     },
     app: {
       shard: loadShard,
-      pulls: (shard) => appPulls(appInfo, shard),
-      gradient: (shard, values) => appGradient(tf, appInfo, shard, values),
+      pulls: (shard) => math.pulls(shard),
+      gradient: (shard, values) => math.gradient(tf, shard, values),
     },
   });
   const stop = () => runner.stop();

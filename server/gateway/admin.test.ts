@@ -132,6 +132,19 @@ describe('admin surface', () => {
     assert.equal(missing.json().code, 'TS_ERR_UNKNOWN_JOB');
   });
 
+  it('GET /api/apps lists the registered applications; POST /api/jobs refuses any other', async () => {
+    const apps = (await app.inject('/api/apps')).json().apps as Array<{ name: string; summary: string }>;
+    assert.deepEqual(
+      apps.map((a) => a.name),
+      ['logreg', 'textnn'],
+    );
+    assert.ok(apps.every((a) => a.summary.length > 0));
+    const res = await app.inject({ method: 'POST', url: '/api/jobs', payload: { app: 'cnn' }, headers: auth() });
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.json().code, 'TS_ERR_INVALID_ARGUMENT');
+    assert.match(res.json().message, /app/);
+  });
+
   it('the console stream needs the token', async () => {
     const none = await app.inject('/api/console/stream');
     assert.equal(none.statusCode, 401);

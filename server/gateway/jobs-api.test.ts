@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import WebSocket from 'ws';
-import { appGradient, appPulls, parseAppInfo } from '../../client/apps/app.ts';
-import { initTf } from '../../client/apps/tf-backend.ts';
+import { prepareLogregJob } from '../../apps/logreg/job.ts';
+import { bindApp, parseAppInfo } from '../../apps/workers.ts';
 import { TaskRunner } from '../../client/runner.ts';
 import { SchedulerSession } from '../../client/session.ts';
+import { initTf } from '../../client/tf-backend.ts';
 import { type WebSocketCtor, WsDialer } from '../../client/transports/ws.ts';
 import { Worker } from '../../client/worker.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
@@ -18,7 +19,6 @@ import { MemoryNetwork } from '../../shared/transport/memory.ts';
 import { CapabilitySigner } from '../auth/capability.ts';
 import { ReceiptKey } from '../auth/receipt.ts';
 import { JobDriver } from '../jobs/driver.ts';
-import { prepareLogregJob } from '../jobs/logreg.ts';
 import { ServerManager } from '../manager.ts';
 import { ServerNode } from '../node/node.ts';
 import { buildApp } from './app.ts';
@@ -123,6 +123,7 @@ describe('job API', () => {
     const worker = await Worker.connect({ seed: async () => manager.info, dialers: { memory: net.dialer() }, job: 1 });
     const info = parseAppInfo((await app.inject('/api/jobs/1')).json());
     assert.deepEqual(info, { app: 'logreg', tables: ['weights'] });
+    const math = bindApp(info);
     const runner = new TaskRunner<DecodedShard>({
       worker,
       session,
@@ -131,8 +132,8 @@ describe('job API', () => {
         async shard(i) {
           return decodeShard(new Uint8Array((await app.inject(`/api/jobs/1/shards/${i}`)).rawPayload));
         },
-        pulls: (s) => appPulls(info, s),
-        gradient: (s, v) => appGradient(tf, info, s, v),
+        pulls: (s) => math.pulls(s),
+        gradient: (s, v) => math.gradient(tf, s, v),
       },
     });
     const totals = await runner.run();

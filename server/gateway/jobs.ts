@@ -4,6 +4,7 @@
  * mutating route) need the admin token; the guard is put on them by admin-auth.ts.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { jobAppNames, listJobApps } from '../../apps/jobs.ts';
 import { AUDIT_TABLE, type JobDriver } from '../jobs/driver.ts';
 import { remoteOf, wsConn } from '../transports/ws.ts';
 import type { WsLimitConfig } from './limits.ts';
@@ -22,8 +23,8 @@ import { wsRoute } from './ws-routes.ts';
 /** What `POST /api/jobs` asks for; omitted fields take the cluster's defaults. */
 export interface NewJob {
   name?: string;
-  /** The application (default: the first job's). */
-  app?: 'logreg' | 'textnn';
+  /** A registered application (`GET /api/apps`; default: the first job's). */
+  app?: string;
   shards?: number;
   iterations?: number;
   tau?: number | null;
@@ -53,6 +54,28 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
   };
 
   app.get(
+    '/api/apps',
+    {
+      schema: {
+        summary: 'The applications a job may run (POST /api/jobs {app}, tabshard start --app)',
+        tags,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              apps: {
+                type: 'array',
+                items: { type: 'object', properties: { name: { type: 'string' }, summary: { type: 'string' } } },
+              },
+            },
+          },
+        },
+      },
+    },
+    async () => ({ apps: listJobApps() }),
+  );
+
+  app.get(
     '/api/jobs',
     {
       schema: {
@@ -70,14 +93,14 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
       '/api/jobs',
       {
         schema: {
-          summary: 'Start a new job on the spam corpus: logistic regression or the text classifier',
+          summary: "Start a new job of a registered application (GET /api/apps) on the first job's data",
           tags: admin,
           body: {
             type: 'object',
             additionalProperties: false,
             properties: {
               name: { type: 'string', minLength: 1, maxLength: 64 },
-              app: { type: 'string', enum: ['logreg', 'textnn'] },
+              app: { type: 'string', enum: jobAppNames() },
               shards: { type: 'integer', minimum: 1, maximum: 256 },
               iterations: { type: 'integer', minimum: 1, maximum: 100_000 },
               tau: tauSchema,

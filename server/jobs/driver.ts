@@ -8,10 +8,9 @@
  * every key must read exactly 1.
  */
 
+import type { PreparedJob } from '../../apps/jobs.ts';
 import type { HoldSpec } from '../../shared/aggregate.ts';
-import { evaluateLogreg } from '../../shared/apps/logreg-eval.ts';
 import { decodeShard } from '../../shared/apps/shard.ts';
-import { evaluateTextnn } from '../../shared/apps/textnn-eval.ts';
 import type { JobMetric } from '../../shared/status.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import type { CapabilitySigner, TableGrant } from '../auth/capability.ts';
@@ -22,22 +21,12 @@ import type { DurableStore } from '../durable/store.ts';
 import type { ServerManager } from '../manager.ts';
 import { Scheduler } from '../scheduler/scheduler.ts';
 import type { JobConfig } from '../scheduler/types.ts';
-import type { LogregJob } from './logreg.ts';
-import type { TextnnJob } from './textnn.ts';
 
 /** A job's scheduler settings, and how its app tables aggregate pushes (absent: each applied as it lands). */
 export type DriverConfig = Partial<Omit<JobConfig, 'job' | 'shards'>> & {
   /** Hold each iteration's pushes on the nodes and apply one aggregate per key (PROTOCOL.md §6 TABLE `hold`). */
   aggregate?: Omit<HoldSpec, 'tasksPerIteration'>;
 };
-
-/** A job's application: its data, tables and target (logreg.ts, textnn.ts). */
-export type JobApp = LogregJob | TextnnJob;
-
-/** The app name workers run (client/apps/app.ts). */
-export function appKind(app: JobApp): 'logreg' | 'textnn' {
-  return 'model' in app ? 'textnn' : 'logreg';
-}
 
 export type { JobMetric };
 
@@ -85,7 +74,7 @@ export class JobDriver {
   readonly checkpointer: JobCheckpointer | null = null;
 
   constructor(
-    readonly app: JobApp,
+    readonly app: PreparedJob,
     private readonly manager: ServerManager,
     config: DriverConfig = {},
     private readonly durable: DriverDurability | null = null,
@@ -109,8 +98,8 @@ export class JobDriver {
     this.scheduler = new Scheduler(
       {
         job: app.job,
-        name: config.name ?? `spam-${appKind(app)}`,
-        app: appKind(app),
+        name: config.name ?? `spam-${app.app}`,
+        app: app.app,
         shards: app.shards.length,
         iterations: config.iterations ?? app.iterations,
         tau: config.tau === undefined ? 0 : config.tau,
@@ -285,7 +274,7 @@ export class JobDriver {
       metrics: this.metrics,
       checkpoint: this.checkpointer?.last ?? null,
       meta: this.app.meta,
-      ...('model' in this.app ? { model: { ...this.app.model } } : {}),
+      ...(this.app.model ? { model: { ...this.app.model } } : {}),
     };
   }
 
@@ -320,26 +309,11 @@ export class JobDriver {
 
   /** Evaluates the weights after `iteration` completed (at `at`, performance.now()). */
   private async evaluate(iteration: number, at: number): Promise<void> {
-    const { logLoss, accuracy } = await this.heldout();
+    const { logLoss, accuracy } = await this.app.evaluate((t, keys) => this.manager.pull(this.app.job, t.id, keys));
     const m = { iteration, ms: Math.round(at - (this.firstLease ?? this.started)), logLoss, accuracy };
     this.metrics.push(m);
     this.durable?.store.saveMetric(this.app.job, m);
     for (const l of this.listeners) l.metric?.(m);
-  }
-
-  /** Held-out log-loss and accuracy of the model the servers hold now. */
-  private async heldout(): Promise<{ logLoss: number; accuracy: number }> {
-    const { app } = this;
-    const held = app.heldout;
-    if ('model' in app) {
-      const [emb, dense] = app.tables;
-      const [e, d] = await Promise.all([
-        this.manager.pull(app.job, emb.id, held.keys),
-        this.manager.pull(app.job, dense.id, { begin: 0, end: dense.keySpace }),
-      ]);
-      return evaluateTextnn(held, e, d, app.model);
-    }
-    return evaluateLogreg(held, await this.manager.pull(app.job, app.tables[0].id, held.keys));
   }
 
   private logged(ev: object): void {

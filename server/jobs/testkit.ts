@@ -1,14 +1,15 @@
 /**
  * Test support for jobs run end to end in one process (imported by *.test.ts only): server nodes
- * enforcing capabilities and sealing receipts on the memory network, the manager, the spam job's
- * driver, and workers running the tab's task loop over scheduler sessions.
+ * enforcing capabilities and sealing receipts on the memory network, the manager, a job's driver
+ * (any registered application; the spam LR job by default), and workers running the tab's task loop over scheduler sessions.
  */
 import * as tf from '@tensorflow/tfjs';
-import { appGradient, appPulls } from '../../client/apps/app.ts';
-import { initTf } from '../../client/apps/tf-backend.ts';
+import { jobApp } from '../../apps/jobs.ts';
+import { bindApp } from '../../apps/workers.ts';
 import { TaskRunner } from '../../client/runner.ts';
 import type { RunnerOptions } from '../../client/runner-types.ts';
 import { SchedulerSession } from '../../client/session.ts';
+import { initTf } from '../../client/tf-backend.ts';
 import { Worker } from '../../client/worker.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import { MemoryNetwork } from '../../shared/transport/memory.ts';
@@ -17,12 +18,11 @@ import { ReceiptKey } from '../auth/receipt.ts';
 import { ServerManager } from '../manager.ts';
 import { ServerNode } from '../node/node.ts';
 import { type DriverConfig, JobDriver } from './driver.ts';
-import { prepareLogregJob } from './logreg.ts';
 
 const TOKEN = 'job-test-token';
 
-/** Two nodes, the manager and the spam LR job (job 1, `shards` shards) under `config`, started. */
-export async function inProcessJob(o: { seed: number; shards: number; config: DriverConfig }) {
+/** Two nodes, the manager and job 1 of `app` (default logreg, on `shards` spam shards) under `config`, started. */
+export async function inProcessJob(o: { seed: number; shards: number; config: DriverConfig; app?: string }) {
   const net = new MemoryNetwork({ seed: o.seed });
   const signer = CapabilitySigner.generate();
   const nodes = ['n1', 'n2'].map((id) => new ServerNode(id, { adminToken: TOKEN }));
@@ -33,13 +33,13 @@ export async function inProcessJob(o: { seed: number; shards: number; config: Dr
     { adminToken: TOKEN, capabilityKey: signer.publicKey() },
   );
   await manager.start();
-  const app = await prepareLogregJob({ job: 1, shards: o.shards });
+  const app = await jobApp(o.app ?? 'logreg').prepare({ job: 1, shards: o.shards });
   const driver = new JobDriver(app, manager, o.config, null, signer, new ReceiptKey(TOKEN));
   const sched = net.listen('sched');
   sched.onconnection = (conn) => driver.scheduler.serve(conn);
   await driver.start();
   await initTf(tf, { prefer: ['wasm'] });
-  const info = { app: 'logreg' as const, tables: ['weights'] };
+  const math = bindApp({ app: app.app, tables: app.tables.map((t) => t.name), model: app.model });
   /** One worker's whole run (the tab's task loop with `extra` options); resolves with its totals. */
   const run = async (extra: Partial<RunnerOptions<DecodedShard>> = {}) => {
     const session = await SchedulerSession.open(await net.dialer().dial('memory://sched'), { agent: 'test' });
@@ -51,8 +51,8 @@ export async function inProcessJob(o: { seed: number; shards: number; config: Dr
         auditTable: 'tasks',
         app: {
           shard: async (i) => decodeShard(app.shards[i]),
-          pulls: (s) => appPulls(info, s),
-          gradient: (s, v) => appGradient(tf, info, s, v),
+          pulls: (s) => math.pulls(s),
+          gradient: (s, v) => math.gradient(tf, s, v),
         },
         ...extra,
       }).run();

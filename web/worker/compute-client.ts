@@ -2,9 +2,9 @@
  * The page's handle on its compute Web Worker: starts it, waits for tfjs to initialise, hands it
  * each shard once, and turns gradient requests into promises.
  */
-import type { AppInfo } from '../../client/apps/app.ts';
-import type { BackendProbe } from '../../client/apps/tf-backend.ts';
+import type { AppInfo } from '../../apps/contract.ts';
 import type { GradientResult } from '../../client/runner.ts';
+import type { BackendProbe } from '../../client/tf-backend.ts';
 
 export class ComputeClient {
   readonly ready: Promise<string>;

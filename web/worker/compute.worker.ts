@@ -5,12 +5,12 @@
  *
  * Messages in:  {type: 'init', wasmPaths, info} · {type: 'shard', index, bytes} · {type: 'grad', id, index, values}
  * Messages out: {type: 'probe', probe} · {type: 'ready', backend} · {type: 'grad', id, grads, loss, examples} · {type: 'error', id?, message}
- * (`info` is the job's app, client/apps/app.ts; `values` and `grads` have one array per table.)
+ * (`info` is the job's app, apps/contract.ts; `values` and `grads` have one array per table.)
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { type AppInfo, appGradient } from '../../client/apps/app.ts';
-import { initTf } from '../../client/apps/tf-backend.ts';
+import { type AppInfo, bindApp, type TaskMath } from '../../apps/workers.ts';
+import { initTf } from '../../client/tf-backend.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 
 type In =
@@ -19,7 +19,7 @@ type In =
   | { type: 'grad'; id: number; index: number; values: Float32Array[] };
 
 const shards = new Map<number, DecodedShard>();
-let app: AppInfo | null = null;
+let app: TaskMath | null = null;
 const scope = self as unknown as {
   onmessage: ((e: MessageEvent<In>) => void) | null;
   postMessage(msg: unknown, transfer?: Transferable[]): void;
@@ -29,7 +29,7 @@ scope.onmessage = async (e) => {
   const m = e.data;
   try {
     if (m.type === 'init') {
-      app = m.info;
+      app = bindApp(m.info);
       const backend = await initTf(tf, {
         wasmPaths: m.wasmPaths,
         onprobe: (probe) => scope.postMessage({ type: 'probe', probe }),
@@ -41,7 +41,7 @@ scope.onmessage = async (e) => {
       const shard = shards.get(m.index);
       if (!shard) throw new Error(`shard ${m.index} was not loaded`);
       if (!app) throw new Error('gradient before init');
-      const r = await appGradient(tf, app, shard, m.values);
+      const r = await app.gradient(tf, shard, m.values);
       scope.postMessage(
         { type: 'grad', id: m.id, grads: r.grads, loss: r.loss, examples: r.examples },
         r.grads.map((g) => g.buffer as ArrayBuffer),

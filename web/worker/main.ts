@@ -8,7 +8,7 @@
  * the end-to-end tests, with what the last task cost and the medians over recent tasks
  * (client/task-times.ts: lease, pull, compute, push, done, frames).
  */
-import { appPulls, parseAppInfo } from '../../client/apps/app.ts';
+import { bindApp, parseAppInfo } from '../../apps/workers.ts';
 import { CpuShare } from '../../client/cpu-share.ts';
 import { readAhead } from '../../client/read-ahead.ts';
 import { parseStall, type RunnerEvent, TaskRunner } from '../../client/runner.ts';
@@ -232,6 +232,7 @@ async function main(): Promise<void> {
   setState('connecting');
 
   const appInfo = parseAppInfo(info);
+  const math = bindApp(appInfo);
   const compute = new ComputeClient('/assets/compute.worker.js', `${base}/assets/tfjs/`, appInfo);
   const cache = new ShardCache(base, job, info.version);
   const ws = new WsDialer(WebSocket);
@@ -299,7 +300,7 @@ async function main(): Promise<void> {
       status.cacheHits = cache.hits;
       return decodeShard(b);
     },
-    pulls: (shard: DecodedShard) => appPulls(appInfo, shard),
+    pulls: (shard: DecodedShard) => math.pulls(shard),
     async gradient(shard: DecodedShard, values: Float32Array[]) {
       const t0 = performance.now();
       const g = await compute.gradient(shard.index, bytes.get(shard.index)!, values);

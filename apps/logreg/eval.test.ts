@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createRng } from '../rng.ts';
-import { countNonZero, evaluateLogreg, logregGradientRef, softplus } from './logreg-eval.ts';
-import { randomShard } from './random-shard.ts';
+import { randomShard } from '../../shared/apps/random-shard.ts';
+import { createRng } from '../../shared/rng.ts';
+import { countNonZero, evaluateLogreg, logregGradientRef, softplus } from './eval.ts';
 
 describe('logistic regression in plain JS', () => {
   const s = randomShard(11, { examples: 40, perExample: 5, keys: 30 });

@@ -1,5 +1,5 @@
 /**
- * A table held in process, for in-process training runs (textnn-train.ts; logreg-train.ts keeps
+ * A table held in process, for in-process training runs (apps/textnn/train.ts; apps/logreg/train.ts keeps
  * its own copy of the same loop for now): initial values from the table's initializer exactly as
  * a server node computes them (server/node/init.ts), the real server-side updater created from
  * the spec, and per push what a server does — gather the pushed rows' values and updater state,
@@ -9,7 +9,7 @@
 import { TabshardError } from '../../shared/errors.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import { fillInit } from '../node/init.ts';
-import { createUpdater, type Updater } from '../updaters/index.ts';
+import { createUpdater, type Updater } from './index.ts';
 
 export class LocalTable {
   readonly spec: TableSpec;

@@ -4,8 +4,9 @@
  * `weights` always holds one float per key of the shard's working set, in key order (what a pull
  * of `shard.keys` returns).
  */
-import { TabshardError } from '../errors.ts';
-import type { DecodedShard } from './shard.ts';
+
+import type { DecodedShard } from '../../shared/apps/shard.ts';
+import { TabshardError } from '../../shared/errors.ts';
 
 export interface LogregEval {
   /** Mean log-loss (natural log) over the examples. */

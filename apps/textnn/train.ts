@@ -1,17 +1,18 @@
 /**
- * An in-process run of the text-classifier job (shared/apps/textnn-model.ts): the real
+ * An in-process run of the text-classifier job (apps/textnn/model.ts): the real
  * server-side updaters applied to local copies of its two tables (local-table.ts), tasks
  * (shard × iteration) run one after another with a configurable push lag to imitate parallel
  * workers and bounded staleness, held-out evaluation after every iteration. The gradient function
  * is passed in (the tfjs one in benches and tests, or the plain-JS reference). The same loop as
- * trainLogreg (logreg-train.ts), for vector-valued rows and two tables.
+ * trainLogreg (train.ts), for vector-valued rows and two tables.
  */
+
+import { LocalTable, laggedPushes } from '../../server/updaters/local-table.ts';
 import type { DecodedShard } from '../../shared/apps/shard.ts';
-import { evaluateTextnn } from '../../shared/apps/textnn-eval.ts';
-import { denseSize, type TextnnConfig } from '../../shared/apps/textnn-model.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import type { TableSpec } from '../../shared/table.ts';
-import { LocalTable, laggedPushes } from './local-table.ts';
+import { evaluateTextnn } from './eval.ts';
+import { denseSize, type TextnnConfig } from './model.ts';
 
 /** The compute step: gradient of a shard's summed log-loss at the pulled parameters. */
 export type TextnnGradientFn = (

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import { initTf } from '../../client/tf-backend.ts';
 import { randomShard } from '../../shared/apps/random-shard.ts';
-import { textnnGradientRef } from '../../shared/apps/textnn-eval.ts';
-import { denseSize, type TextnnConfig } from '../../shared/apps/textnn-model.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import { createRng } from '../../shared/rng.ts';
-import { textnnGradient } from './textnn.ts';
-import { initTf } from './tf-backend.ts';
+import { textnnGradientRef } from './eval.ts';
+import { textnnGradient } from './gradient.ts';
+import { denseSize, type TextnnConfig } from './model.ts';
 
 /** |a − b| / max(|b|, scale): float32 sums of terms that cancel have an absolute, not relative, error. */
 function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string): void {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TabshardError } from '../errors.ts';
-import { createRng } from '../rng.ts';
-import { randomShard } from './random-shard.ts';
-import type { DecodedShard } from './shard.ts';
-import { evaluateTextnn, textnnGradientRef } from './textnn-eval.ts';
-import { denseSize } from './textnn-model.ts';
+import { randomShard } from '../../shared/apps/random-shard.ts';
+import type { DecodedShard } from '../../shared/apps/shard.ts';
+import { TabshardError } from '../../shared/errors.ts';
+import { createRng } from '../../shared/rng.ts';
+import { evaluateTextnn, textnnGradientRef } from './eval.ts';
+import { denseSize } from './model.ts';
 
 describe('text-classifier plain-JS model', () => {
   // Two keys (dim 2), one hidden unit: W1 = [1, −1], b1 = 0, w2 = 2, b2 = −1.

@@ -1,14 +1,14 @@
 // Integration: the real job data, the real server-side updater (createUpdater) and the real tfjs
-// gradient (client/apps/logreg.ts, wasm backend) in one process.
+// gradient (apps/logreg/gradient.ts, wasm backend) in one process.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { logregGradient } from '../../client/apps/logreg.ts';
-import { initTf } from '../../client/apps/tf-backend.ts';
+import { initTf } from '../../client/tf-backend.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import { parseTableSpec, sameTable } from '../../shared/table.ts';
-import { type LogregJob, prepareLogregJob } from './logreg.ts';
-import { type GradientFn, trainLogreg } from './logreg-train.ts';
+import { logregGradient } from './gradient.ts';
+import { type LogregJob, prepareLogregJob } from './job.ts';
+import { type GradientFn, trainLogreg } from './train.ts';
 
 describe('logistic-regression job on SpamAssassin', () => {
   let job: LogregJob;

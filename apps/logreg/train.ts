@@ -6,10 +6,11 @@
  * the plain-JS reference where tfjs is not wanted). Used by tests, benches and hyper-parameter
  * choices; the distributed job runs the same loop across tabs and server nodes.
  */
-import { countNonZero, evaluateLogreg } from '../../shared/apps/logreg-eval.ts';
+
+import { createUpdater } from '../../server/updaters/index.ts';
 import type { DecodedShard } from '../../shared/apps/shard.ts';
 import type { TableSpec } from '../../shared/table.ts';
-import { createUpdater } from '../updaters/index.ts';
+import { countNonZero, evaluateLogreg } from './eval.ts';
 
 /** The compute step: gradient of a shard's summed log-loss at the pulled weights. */
 export type GradientFn = (

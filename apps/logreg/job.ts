@@ -5,8 +5,8 @@
  * count and the held-out target a run is expected to reach.
  *
  * Updater: FTRL-proximal with L1 (the paper's sparse logistic regression). A task pushes the
- * gradient of its shard's SUMMED log-loss (client/apps/logreg.ts). Parameters chosen by running
- * trainLogreg (logreg-train.ts) over a grid on the default data (16 shards, 2^20 keys, seed 1):
+ * gradient of its shard's SUMMED log-loss (apps/logreg/gradient.ts). Parameters chosen by running
+ * trainLogreg (train.ts) over a grid on the default data (16 shards, 2^20 keys, seed 1):
  * alpha 0.4, beta 1, l1 0.5, l2 0 gives after 12 iterations held-out accuracy 0.982 / log-loss 0.059
  * with ~7.8k non-zero weights of ~69k touched, 0.978 / 0.061 when all 16 tasks of an iteration pull
  * before any push (BSP, 16 tabs), 0.965 / 0.115 with a further iteration of staleness (τ = 1,
@@ -52,11 +52,19 @@
  * 0.015-0.03 held-out accuracy there (bench:attack -- --modes flip100: the target is missed).
  */
 import { createHash } from 'node:crypto';
+import {
+  type CtrDataConfig,
+  type CtrDataOptions,
+  type CtrPlanted,
+  prepareCtrData,
+} from '../../server/data/ctr-data.ts';
+import { prepareSpamData, type SpamDataConfig } from '../../server/data/spam-data.ts';
+import { CORPUS } from '../../server/data/spam-email.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
+import { TabshardError } from '../../shared/errors.ts';
 import type { PushBounds, TableSpec } from '../../shared/table.ts';
-import { type CtrDataConfig, type CtrDataOptions, type CtrPlanted, prepareCtrData } from './ctr-data.ts';
-import { prepareSpamData, type SpamDataConfig } from './spam-data.ts';
-import { CORPUS } from './spam-email.ts';
+import type { JobApp, JobDataOptions, PreparedJob } from '../job-contract.ts';
+import { evaluateLogreg } from './eval.ts';
 
 /** The weights table's updater and parameters (see the file header for how they were chosen). */
 export const LOGREG_UPDATER = { updater: 'ftrl', params: { alpha: 0.4, beta: 1, l1: 0.5, l2: 0 } } as const;
@@ -121,19 +129,13 @@ export function ctrTarget(p: CtrPlanted): { accuracy: number; logLoss: number } 
 /** Which data a job trains on. */
 export type LogregData = 'spam' | 'ctr';
 
-export interface LogregJobOptions {
-  job: number;
+export interface LogregJobOptions extends JobDataOptions {
   /** 'spam' (default): the SpamAssassin corpus; 'ctr': synthetic click-through data (ctr-data.ts). */
   data?: LogregData;
-  seed?: number;
-  shards?: number;
-  keyBits?: number;
   /** CTR only: examples in all, held out included (default 2,000,000). */
   examples?: number;
   /** CTR only: further generator options. */
   ctr?: Omit<CtrDataOptions, 'seed' | 'shards' | 'keyBits' | 'examples' | 'cacheDir'>;
-  /** Data cache folder (default `.cache/tabshard`); null disables the cache. */
-  cacheDir?: string | null;
 }
 
 /** Which data a job came from: a name, a one-line label for logs and pages, its configuration. */
@@ -141,17 +143,10 @@ export type LogregDataset =
   | { name: 'spam'; label: string; config: SpamDataConfig }
   | { name: 'ctr'; label: string; config: CtrDataConfig; planted: CtrPlanted };
 
-export interface LogregJob {
-  job: number;
-  /** Content hash of the data and table definition: the IndexedDB key prefix and the shards' ETag. */
-  version: string;
-  /** Encoded training shards (shared/apps/shard.ts), shard i at index i. */
-  shards: Uint8Array[];
+export interface LogregJob extends PreparedJob {
   heldout: DecodedShard;
   /** [the weights table]: sparse, keySpace 2^keyBits, valueLength 1, zeros, FTRL, push bounds from the data. */
   tables: TableSpec[];
-  iterations: number;
-  target: { accuracy: number; logLoss?: number };
   meta: {
     dataset: LogregDataset;
     /** Spam only: the corpus package. */
@@ -178,6 +173,7 @@ export interface LogregJob {
 
 /** The data of `opts` (prepared or from the cache), its label, and the job settings that go with it. */
 async function prepareData(opts: LogregJobOptions) {
+  checkLogregOptions(opts);
   const common = { seed: opts.seed, shards: opts.shards, keyBits: opts.keyBits, cacheDir: opts.cacheDir };
   if ((opts.data ?? 'spam') === 'spam') {
     const data = await prepareSpamData(common);
@@ -225,6 +221,7 @@ export async function prepareLogregJob(opts: LogregJobOptions): Promise<LogregJo
   };
   const positiveFraction = train ? positives / train : 0;
   return {
+    app: 'logreg',
     job: opts.job,
     // The table definition is part of the version: other updater parameters are another job.
     version: createHash('sha256')
@@ -251,5 +248,20 @@ export async function prepareLogregJob(opts: LogregJobOptions): Promise<LogregJo
       prepareMs: data.ms,
       data: data.config,
     },
+    evaluate: async (read) => evaluateLogreg(heldout, await read(table, heldout.keys)),
   };
 }
+
+/** Refuses data options the logistic-regression job cannot use. */
+export function checkLogregOptions(opts: Omit<JobDataOptions, 'job'>): void {
+  if (opts.data !== undefined && opts.data !== 'spam' && opts.data !== 'ctr')
+    throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `data must be spam or ctr, not ${JSON.stringify(opts.data)}`);
+}
+
+/** Sparse logistic regression's job side (job-contract.ts). */
+export const logregJob: JobApp = {
+  name: 'logreg',
+  check: checkLogregOptions,
+  summary: 'sparse logistic regression (FTRL-proximal, L1) on the SpamAssassin corpus or synthetic click-through data',
+  prepare: (opts) => prepareLogregJob(opts as LogregJobOptions),
+};

@@ -6,21 +6,21 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { logregGradient } from '../../client/apps/logreg.ts';
-import { textnnGradient } from '../../client/apps/textnn.ts';
-import { initTf } from '../../client/apps/tf-backend.ts';
-import { biasKey } from '../../shared/apps/features.ts';
-import { logregGradientRef } from '../../shared/apps/logreg-eval.ts';
-import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
-import { TabshardError } from '../../shared/errors.ts';
-import type { KvKeys } from '../../shared/protocol/kv.ts';
-import { createRng } from '../../shared/rng.ts';
-import type { TableSpec } from '../../shared/table.ts';
-import { Table } from '../node/table.ts';
-import { LOGREG_BOUND_SLACK, type LogregJob, logregBounds, prepareLogregJob } from './logreg.ts';
-import { trainLogreg } from './logreg-train.ts';
-import { prepareTextnnJob, TEXTNN_BOUND_FACTOR, type TextnnJob, textnnMeasureLags } from './textnn.ts';
-import { trainTextnn } from './textnn-train.ts';
+import { initTf } from '../client/tf-backend.ts';
+import { Table } from '../server/node/table.ts';
+import { biasKey } from '../shared/apps/features.ts';
+import { type DecodedShard, decodeShard } from '../shared/apps/shard.ts';
+import { TabshardError } from '../shared/errors.ts';
+import type { KvKeys } from '../shared/protocol/kv.ts';
+import { createRng } from '../shared/rng.ts';
+import type { TableSpec } from '../shared/table.ts';
+import { logregGradientRef } from './logreg/eval.ts';
+import { logregGradient } from './logreg/gradient.ts';
+import { LOGREG_BOUND_SLACK, type LogregJob, logregBounds, prepareLogregJob } from './logreg/job.ts';
+import { trainLogreg } from './logreg/train.ts';
+import { textnnGradient } from './textnn/gradient.ts';
+import { prepareTextnnJob, TEXTNN_BOUND_FACTOR, type TextnnJob, textnnMeasureLags } from './textnn/job.ts';
+import { trainTextnn } from './textnn/train.ts';
 
 const nodeTables = new Map<TableSpec, Table>();
 

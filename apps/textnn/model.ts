@@ -13,16 +13,16 @@
  *   [… + hidden, … + 2·hidden)         w2
  *   P − 1                              b2
  */
-import { TabshardError } from '../errors.ts';
+import { TabshardError } from '../../shared/errors.ts';
 
-export interface TextnnConfig {
+export type TextnnConfig = {
   /** Embedding dimension d (floats per embedding row). */
   dim: number;
   /** Hidden units H of the dense relu layer. */
   hidden: number;
-}
+};
 
-/** The job's default shape (server/jobs/textnn.ts says why). */
+/** The job's default shape (apps/textnn/job.ts says why). */
 export const DEFAULT_TEXTNN: Readonly<TextnnConfig> = { dim: 16, hidden: 16 };
 
 /** Offsets of the dense parameters in the dense table. */

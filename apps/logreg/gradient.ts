@@ -3,7 +3,7 @@
  * and the pulled weights of its working set, the gradient of the shard's summed log-loss.
  *
  * Sum, not mean: the push is Σ_i ∇ℓ_i over the shard's examples, so pushes from shards of
- * different sizes weigh by their examples, and the job's updater step size (server/jobs/logreg.ts)
+ * different sizes weigh by their examples, and the job's updater step size (apps/logreg/job.ts)
  * is tuned for shard sums. No dense [examples × keys] matrix is formed: per non-zero,
  * gather → multiply → scatter-add by row gives the margins, and scatter-add by column the gradient.
  * Scatter-add is `scatterND` (duplicate indices are summed): `unsortedSegmentSum` has no wasm kernel
@@ -13,9 +13,8 @@
  */
 import type { DecodedShard } from '../../shared/apps/shard.ts';
 import { TabshardError } from '../../shared/errors.ts';
+import type { Tf } from '../contract.ts';
 
-/** The TensorFlow.js namespace (`import * as tf from '@tensorflow/tfjs'`). */
-export type Tf = typeof import('@tensorflow/tfjs');
 type Tensor = import('@tensorflow/tfjs').Tensor;
 
 export interface LogregGradient {

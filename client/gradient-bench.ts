@@ -3,8 +3,10 @@
  * in-tab browser bench: median wall time of `logregGradient` on one shard with the current tfjs
  * backend, after warm-up calls (the first calls compile kernels / shaders).
  */
-import type { DecodedShard } from '../../shared/apps/shard.ts';
-import { logregGradient, type Tf } from './logreg.ts';
+
+import type { Tf } from '../apps/contract.ts';
+import { logregGradient } from '../apps/logreg/gradient.ts';
+import type { DecodedShard } from '../shared/apps/shard.ts';
 
 export interface GradientTiming {
   backend: string;

@@ -1,14 +1,15 @@
 /**
  * The text classifier (textnn-model.ts) in plain JS over a decoded shard, in float64: held-out
  * evaluation (log-loss, accuracy) and the reference gradient the tfjs kernel
- * (client/apps/textnn.ts) is tested against. `emb` holds one row of `dim` floats per key of the
+ * (apps/textnn/gradient.ts) is tested against. `emb` holds one row of `dim` floats per key of the
  * shard's working set, in key order (what a pull of `shard.keys` from the embedding table
  * returns); `dense` holds the P dense parameters in the layout of textnn-model.ts.
  */
-import { TabshardError } from '../errors.ts';
-import { softplus } from './logreg-eval.ts';
-import type { DecodedShard } from './shard.ts';
-import { denseOffsets, denseSize, type TextnnConfig } from './textnn-model.ts';
+
+import type { DecodedShard } from '../../shared/apps/shard.ts';
+import { TabshardError } from '../../shared/errors.ts';
+import { softplus } from '../logreg/eval.ts';
+import { denseOffsets, denseSize, type TextnnConfig } from './model.ts';
 
 export interface TextnnEval {
   /** Mean log-loss (natural log) over the examples. */

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { randomShard } from '../../shared/apps/random-shard.ts';
 import type { DecodedShard } from '../../shared/apps/shard.ts';
-import { textnnGradientRef } from '../../shared/apps/textnn-eval.ts';
-import { denseSize, type TextnnConfig } from '../../shared/apps/textnn-model.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import type { TableSpec } from '../../shared/table.ts';
-import { type TextnnGradientFn, trainTextnn } from './textnn-train.ts';
+import { textnnGradientRef } from './eval.ts';
+import { denseSize, type TextnnConfig } from './model.ts';
+import { type TextnnGradientFn, trainTextnn } from './train.ts';
 
 /** Rows [from, to) of `s` as a shard over the same working set. */
 function sliceRows(s: DecodedShard, from: number, to: number, index: number): DecodedShard {

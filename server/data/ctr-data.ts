@@ -19,7 +19,7 @@
  * (examples are i.i.d., so any split is a fair one). Deterministic (same options → same bytes),
  * typed arrays throughout, cached on disk like the spam data (data-cache.ts).
  */
-import { softplus } from '../../shared/apps/logreg-eval.ts';
+import { softplus } from '../../apps/logreg/eval.ts';
 import { encodeShard, HELDOUT_INDEX } from '../../shared/apps/shard.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import { murmur3Block, murmur3Fmix } from '../../shared/hash.ts';

@@ -1,16 +1,16 @@
 // Integration: the real job data, the real server-side updaters and the real tfjs gradient
-// (client/apps/textnn.ts, wasm backend) in one process.
+// (apps/textnn/gradient.ts, wasm backend) in one process.
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { textnnGradient } from '../../client/apps/textnn.ts';
-import { initTf } from '../../client/apps/tf-backend.ts';
+import { initTf } from '../../client/tf-backend.ts';
 import { decodeShard } from '../../shared/apps/shard.ts';
-import { denseSize } from '../../shared/apps/textnn-model.ts';
 import { parseTableSpec, sameTable } from '../../shared/table.ts';
-import { prepareLogregJob } from './logreg.ts';
-import { prepareTextnnJob, type TextnnJob } from './textnn.ts';
-import { trainTextnn } from './textnn-train.ts';
+import { prepareLogregJob } from '../logreg/job.ts';
+import { textnnGradient } from './gradient.ts';
+import { prepareTextnnJob, type TextnnJob } from './job.ts';
+import { denseSize } from './model.ts';
+import { trainTextnn } from './train.ts';
 
 describe('text-classifier job on SpamAssassin', () => {
   let job: TextnnJob;

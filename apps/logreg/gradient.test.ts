@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { logregGradientRef } from '../../shared/apps/logreg-eval.ts';
+import { initTf, probeTfBackends } from '../../client/tf-backend.ts';
 import { randomShard } from '../../shared/apps/random-shard.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import { createRng } from '../../shared/rng.ts';
-import { logregGradient } from './logreg.ts';
-import { initTf, probeTfBackends } from './tf-backend.ts';
+import { logregGradientRef } from './eval.ts';
+import { logregGradient } from './gradient.ts';
 
 describe('tfjs logistic-regression gradient', () => {
   before(async () => {

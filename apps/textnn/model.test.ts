@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TabshardError } from '../errors.ts';
-import { checkTextnnConfig, DEFAULT_TEXTNN, denseOffsets, denseSize } from './textnn-model.ts';
+import { TabshardError } from '../../shared/errors.ts';
+import { checkTextnnConfig, DEFAULT_TEXTNN, denseOffsets, denseSize } from './model.ts';
 
 describe('text-classifier dense layout', () => {
   it('places W1 (row-major d×H), b1, w2 and b2 back to back in P = dH + 2H + 1 keys', () => {

@@ -2,11 +2,11 @@
  * The text-classifier job on the SpamAssassin corpus (docs/architecture.md §10, the neural network): the
  * same shards and held-out set as the logistic-regression job (logreg.ts, spam-data.ts), and two
  * tables — the embedding table (sparse, one row of `dim` floats per hashed key) and the dense
- * table of the hidden and output layers (shared/apps/textnn-model.ts gives its layout).
+ * table of the hidden and output layers (apps/textnn/model.ts gives its layout).
  *
- * A task pushes the gradient of its shard's SUMMED log-loss (client/apps/textnn.ts). Updaters:
+ * A task pushes the gradient of its shard's SUMMED log-loss (apps/textnn/gradient.ts). Updaters:
  * AdaGrad on both tables, embedding lr 0.03, dense lr 0.01, 20 iterations. Chosen by running
- * trainTextnn (textnn-train.ts, `npm run bench:textnn`) over a grid on the default data (16
+ * trainTextnn (train.ts, `npm run bench:textnn`) over a grid on the default data (16
  * shards, 2^20 keys, seed 1) at lags 0 (tasks in turn), 15 (BSP, 16 tabs) and 31 (τ = 1):
  * - Tasks in turn are easy: every setting tried (AdaGrad lr 0.03-0.3 on either table, Adam on
  *   either, d×H from 4×4 to 32×16) reaches held-out accuracy ≥ 0.99 / log-loss ≈ 0.02 by
@@ -31,7 +31,7 @@
  * relu(h_i W1 + b1), h_i = Σ_j x_ij E[key_j]), which are bounded only by AdaGrad moving each one
  * less than lr per push: over 20 × 16 pushes |W1|, |w2| ≤ 3.6 and |E| ≤ 9.7, which bounds |∂L/∂w2|
  * by ~10⁶ on a shard — far above any push worth refusing. So measureTextnnPushes runs the job in
- * process (textnn-train.ts, the float64 reference gradient rounded to float32 as a push is) at
+ * process (train.ts, the float64 reference gradient rounded to float32 as a push is) at
  * the staleness the parameters were tuned for — lags 0, S − 1 and 2S − 1 (tasks in turn, BSP and
  * τ = 1 with one tab per shard, S shards) — for the job's iterations, and each table's bounds are
  * TEXTNN_BOUND_FACTOR (10) × the largest |v| and push L2 norm seen (a frame carries part of one
@@ -45,13 +45,15 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_CACHE_DIR } from '../../server/data/data-cache.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
-import { textnnGradientRef } from '../../shared/apps/textnn-eval.ts';
-import { DEFAULT_TEXTNN, denseSize, type TextnnConfig } from '../../shared/apps/textnn-model.ts';
+import { TabshardError } from '../../shared/errors.ts';
 import { type Initializer, type PushBounds, parseTableSpec, type TableSpec } from '../../shared/table.ts';
-import { DEFAULT_CACHE_DIR } from './data-cache.ts';
-import { type LogregJob, type LogregJobOptions, prepareLogregJob } from './logreg.ts';
-import { trainTextnn } from './textnn-train.ts';
+import type { JobApp } from '../job-contract.ts';
+import { checkLogregOptions, type LogregJob, type LogregJobOptions, prepareLogregJob } from '../logreg/job.ts';
+import { evaluateTextnn, textnnGradientRef } from './eval.ts';
+import { checkTextnnConfig, DEFAULT_TEXTNN, denseSize, type TextnnConfig } from './model.ts';
+import { trainTextnn } from './train.ts';
 
 /** The tables' updaters and parameters (see the file header for how they were chosen). */
 export const TEXTNN_UPDATERS = {
@@ -226,8 +228,10 @@ export async function prepareTextnnJob(opts: TextnnJobOptions): Promise<TextnnJo
   const tables = pushMeasure
     ? [bounded(unbounded[0], pushMeasure.measured.embedding), bounded(unbounded[1], pushMeasure.measured.dense)]
     : unbounded;
+  const heldout = base.heldout;
   return {
     ...base,
+    app: 'textnn',
     // The logreg version covers the data; the tables and iterations make this another job.
     version: createHash('sha256')
       .update(`textnn\n${base.version}\n${JSON.stringify(tables)}\n${TEXTNN_ITERATIONS}`)
@@ -238,6 +242,10 @@ export async function prepareTextnnJob(opts: TextnnJobOptions): Promise<TextnnJo
     target: { ...TEXTNN_TARGET },
     model,
     pushMeasure,
+    async evaluate(read) {
+      const [emb, d] = await Promise.all([read(tables[0], heldout.keys), read(tables[1], { begin: 0, end: P })]);
+      return evaluateTextnn(heldout, emb, d, model);
+    },
   };
 }
 
@@ -276,3 +284,17 @@ async function measurePushes(
   );
   return { measured: sizes, factor: TEXTNN_BOUND_FACTOR, lags, iterations, cached, ms: performance.now() - t0 };
 }
+
+/** The text classifier's job side (job-contract.ts). */
+export const textnnJob: JobApp = {
+  name: 'textnn',
+  check(opts) {
+    checkLogregOptions(opts);
+    for (const k of Object.keys(opts.model ?? {}))
+      if (k !== 'dim' && k !== 'hidden')
+        throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `textnn has no model setting ${k}`);
+    checkTextnnConfig({ ...DEFAULT_TEXTNN, ...opts.model });
+  },
+  summary: 'a text classifier (bag of embeddings, a relu layer) on the SpamAssassin corpus',
+  prepare: (opts) => prepareTextnnJob(opts as TextnnJobOptions),
+};

@@ -11,10 +11,10 @@
  * initialises, for pages that must start at once.
  */
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { randomShard } from '../../shared/apps/random-shard.ts';
-import { TabshardError } from '../../shared/errors.ts';
+import type { Tf } from '../apps/contract.ts';
+import { randomShard } from '../shared/apps/random-shard.ts';
+import { TabshardError } from '../shared/errors.ts';
 import { measureGradient } from './gradient-bench.ts';
-import type { Tf } from './logreg.ts';
 
 export const DEFAULT_BACKENDS = ['wasm', 'webgl', 'cpu'] as const;
 

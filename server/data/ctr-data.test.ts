@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { logregGradientRef } from '../../shared/apps/logreg-eval.ts';
+import { logregGradientRef } from '../../apps/logreg/eval.ts';
+import { CTR_UPDATER, prepareLogregJob } from '../../apps/logreg/job.ts';
+import { trainLogreg } from '../../apps/logreg/train.ts';
 import { type DecodedShard, decodeShard, HELDOUT_INDEX } from '../../shared/apps/shard.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import { type CtrDataOptions, ctrVocab, prepareCtrData } from './ctr-data.ts';
-import { CTR_UPDATER, prepareLogregJob } from './logreg.ts';
-import { trainLogreg } from './logreg-train.ts';
 
 const SMALL: CtrDataOptions = { examples: 24_000, heldout: 4_000, shards: 4, keyBits: 20, seed: 5 };
 

@@ -1,5 +1,5 @@
 /**
- * The worker's compute step of the text classifier (shared/apps/textnn-model.ts), in TensorFlow.js:
+ * The worker's compute step of the text classifier (apps/textnn/model.ts), in TensorFlow.js:
  * from a decoded shard, the pulled embedding rows of its working set and the pulled dense
  * parameters, the gradient of the shard's SUMMED log-loss with respect to both.
  *
@@ -11,9 +11,10 @@
  * except on cpu, where gather is faster (as in logreg.ts). `tf` is passed in.
  */
 import type { DecodedShard } from '../../shared/apps/shard.ts';
-import { checkTextnnValues } from '../../shared/apps/textnn-eval.ts';
-import { denseOffsets, denseSize, type TextnnConfig } from '../../shared/apps/textnn-model.ts';
-import { rowIds, type Tf } from './logreg.ts';
+import type { Tf } from '../contract.ts';
+import { rowIds } from '../logreg/gradient.ts';
+import { checkTextnnValues } from './eval.ts';
+import { denseOffsets, denseSize, type TextnnConfig } from './model.ts';
 
 type Tensor = import('@tensorflow/tfjs').Tensor;
 
