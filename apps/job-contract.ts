@@ -5,7 +5,8 @@
  * applications only through `jobApp` (jobs.ts). Runs in Node only.
  *
  * The tables' convention, which the driver's capabilities and receipts follow: `tables[0]` is
- * pushed at each shard's working set (its keys), every other table whole.
+ * pushed at each shard's working set (`workingSet`, by default the shard's keys), every other
+ * table whole.
  */
 import type { TableSpec } from '../shared/table.ts';
 
@@ -56,8 +57,20 @@ export interface PreparedJob {
   meta: object;
   /** App-specific model settings workers need (`GET /api/jobs/:job` → `model`). */
   model?: Readonly<Record<string, number>>;
+  /** One or two sentences for the worker page: what the job computes, on which data, to what goal. */
+  about: string;
   /** The held-out quality of the model the servers hold now, read through `read`. */
   evaluate(read: TableRead): Promise<Heldout>;
+  /**
+   * The keys of `tables[0]` a task of `shard` pushes, sorted and unique (absent: the shard's own
+   * keys): the nodes refuse a task's push anywhere else.
+   */
+  workingSet?(shard: number): Float64Array;
+  /**
+   * Answers a query of the model the servers hold now (`GET /api/jobs/:job/query?…`, the query
+   * string's fields); TS_ERR_INVALID_ARGUMENT for a query it cannot answer. Absent: no queries.
+   */
+  query?(read: TableRead, q: Record<string, string>): Promise<object>;
 }
 
 /** An application's job side. */

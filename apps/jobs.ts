@@ -4,6 +4,7 @@
  * (workers.ts), or no worker could run its tasks.
  */
 import { TabshardError } from '../shared/errors.ts';
+import { cmsJob } from './cms/job.ts';
 import type { JobApp } from './job-contract.ts';
 import { logregJob } from './logreg/job.ts';
 import { textnnJob } from './textnn/job.ts';
@@ -47,3 +48,4 @@ export function jobApp(name: string): JobApp {
 
 registerJobApp(logregJob);
 registerJobApp(textnnJob);
+registerJobApp(cmsJob);

@@ -1,9 +1,10 @@
 /**
  * The registry of applications' worker sides (contract.ts), by name: the built-ins (logreg,
- * textnn) and any registered later. A worker turns a job's JSON into the task math it runs with
+ * textnn, cms) and any registered later. A worker turns a job's JSON into the task math it runs with
  * `bindApp(parseAppInfo(json))`. Runs in a tab and in Node.
  */
 import { TabshardError } from '../shared/errors.ts';
+import { cmsWorker } from './cms/worker.ts';
 import type { AppInfo, TaskMath, WorkerApp } from './contract.ts';
 import { logregWorker } from './logreg/worker.ts';
 import { textnnWorker } from './textnn/worker.ts';
@@ -60,3 +61,4 @@ export function bindApp(info: AppInfo): TaskMath {
 
 registerWorkerApp(logregWorker);
 registerWorkerApp(textnnWorker);
+registerWorkerApp(cmsWorker);

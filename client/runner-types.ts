@@ -52,6 +52,8 @@ export interface RunnerShard {
 export interface PullSpec {
   table: string;
   keys: Keys;
+  /** The task only adds to these keys (e.g. counts into a sketch): nothing is read, its values are empty. */
+  pushOnly?: boolean;
 }
 
 export interface GradientResult {

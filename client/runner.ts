@@ -240,7 +240,11 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
       subscribe: (t, keys) => counted(() => t.subscribe(keys, asks)),
     };
     at.reads = this.now();
-    const reads = Promise.all(specs.map((p, i) => this.reads.read(lease, shard.index, tables[i], p.keys, io)));
+    const reads = Promise.all(
+      specs.map((p, i) =>
+        p.pushOnly ? { values: new Float32Array(0) } : this.reads.read(lease, shard.index, tables[i], p.keys, io),
+      ),
+    );
     reads.catch(() => {}); // the loop awaits it
     return { lease, shard, specs, tables, reads, times, at };
   }

@@ -80,10 +80,32 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       const apps = await h.api<{ apps: Array<{ name: string }> }>('/api/apps');
       assert.deepEqual(
         apps.apps.map((a) => a.name),
-        ['logreg', 'textnn'],
+        ['cms', 'logreg', 'textnn'],
       );
       assert.deepEqual(status.tables, ['embedding', 'dense']);
       assert.ok(status.workers.every((w) => w.tasksDone > 0));
+      for (const p of pages) assert.deepEqual(h.errors.get(p), []);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('2 tabs count the corpus into a Count-Min sketch (push-only tasks) within its (ε, δ) bound', async () => {
+    const h = await Harness.start({ startArgs: ['--app', 'cms', '--shards', '8'] });
+    try {
+      const pages = await h.openPages(2, { path: '/?job=1' });
+      await working(pages);
+      const { status } = await assertCompleted(h);
+      assert.equal(status.app, 'cms');
+      assert.deepEqual(status.tables, ['sketch']);
+      assert.ok(status.workers.every((w) => w.tasksDone > 0));
+      const q = await h.api<{ estimate: number; exactPerPass: number; boundPerPass: number }>(
+        '/api/jobs/1/query?item=the',
+      );
+      assert.ok(q.exactPerPass > 10_000 && q.estimate >= q.exactPerPass, JSON.stringify(q));
+      assert.ok(q.estimate - q.exactPerPass <= q.boundPerPass, JSON.stringify(q));
+      const about = (await pages[0].locator('#about').textContent()) ?? '';
+      assert.match(about, /Count-Min sketch of 4 × 27183 counters/);
       for (const p of pages) assert.deepEqual(h.errors.get(p), []);
     } finally {
       await h.stop();
@@ -94,7 +116,7 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'tabshard-apps-'));
     try {
       for (const [args, line] of [
-        [['--app', 'cnn'], 'tabshard: --app must be one of logreg, textnn'],
+        [['--app', 'cnn'], 'tabshard: --app must be one of cms, logreg, textnn'],
         [['--data', 'mnist'], 'tabshard: --app logreg: invalid argument: data must be spam or ctr, not "mnist"'],
         [
           ['--app', 'textnn', '--data', 'x'],

@@ -220,6 +220,7 @@ export async function prepareLogregJob(opts: LogregJobOptions): Promise<LogregJo
     bounds: logregBounds(decoded),
   };
   const positiveFraction = train ? positives / train : 0;
+  const goal = `${target.accuracy * 100} % accuracy${target.logLoss === undefined ? '' : ` and log-loss ≤ ${target.logLoss.toFixed(4)}`}`;
   return {
     app: 'logreg',
     job: opts.job,
@@ -248,8 +249,38 @@ export async function prepareLogregJob(opts: LogregJobOptions): Promise<LogregJo
       prepareMs: data.ms,
       data: data.config,
     },
+    about: aboutLogreg(
+      "sparse logistic regression (FTRL-proximal with L1, the parameter-server paper's main workload)",
+      dataset,
+      {
+        train,
+        heldout: heldout.labels.length,
+        shards: data.shards.length,
+        keyBits: data.config.keyBits,
+        iterations,
+        goal,
+      },
+    ),
     evaluate: async (read) => evaluateLogreg(heldout, await read(table, heldout.keys)),
   };
+}
+
+/** The worker page's sentences about a job that trains `model` on one of these data sets. */
+export function aboutLogreg(
+  model: string,
+  dataset: LogregDataset,
+  o: { train: number; heldout: number; shards: number; keyBits: number; iterations: number; goal: string },
+): string {
+  const data =
+    dataset.name === 'ctr'
+      ? `synthetic click-through data (${dataset.label}) — ${o.train} training examples`
+      : `the public SpamAssassin e-mail corpus — ${o.train} training e-mails`;
+  return [
+    `Trains ${model} on ${data} split into ${o.shards} shards, features hashed into`,
+    `2^${o.keyBits} keys, ${o.iterations} passes. The goal is ${o.goal} on ${o.heldout} held-out`,
+    `examples. Why in browser tabs: to show that a parameter server can train a real model on`,
+    `volunteers' spare CPU, with each tab's work checked and applied exactly once even when tabs close or hang.`,
+  ].join(' ');
 }
 
 /** Refuses data options the logistic-regression job cannot use. */

@@ -50,7 +50,13 @@ import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import { type Initializer, type PushBounds, parseTableSpec, type TableSpec } from '../../shared/table.ts';
 import type { JobApp } from '../job-contract.ts';
-import { checkLogregOptions, type LogregJob, type LogregJobOptions, prepareLogregJob } from '../logreg/job.ts';
+import {
+  aboutLogreg,
+  checkLogregOptions,
+  type LogregJob,
+  type LogregJobOptions,
+  prepareLogregJob,
+} from '../logreg/job.ts';
 import { evaluateTextnn, textnnGradientRef } from './eval.ts';
 import { checkTextnnConfig, DEFAULT_TEXTNN, denseSize, type TextnnConfig } from './model.ts';
 import { trainTextnn } from './train.ts';
@@ -229,9 +235,24 @@ export async function prepareTextnnJob(opts: TextnnJobOptions): Promise<TextnnJo
     ? [bounded(unbounded[0], pushMeasure.measured.embedding), bounded(unbounded[1], pushMeasure.measured.dense)]
     : unbounded;
   const heldout = base.heldout;
+  const target = { ...TEXTNN_TARGET };
+  const m = base.meta;
+  const about = aboutLogreg(
+    'a small neural network (an embedding row per hashed feature feeding a hidden layer, trained with AdaGrad)',
+    m.dataset,
+    {
+      train: m.train,
+      heldout: m.heldout,
+      shards: base.shards.length,
+      keyBits: m.keyBits,
+      iterations: TEXTNN_ITERATIONS,
+      goal: `${target.accuracy * 100} % accuracy and log-loss ≤ ${target.logLoss.toFixed(4)}`,
+    },
+  );
   return {
     ...base,
     app: 'textnn',
+    about,
     // The logreg version covers the data; the tables and iterations make this another job.
     version: createHash('sha256')
       .update(`textnn\n${base.version}\n${JSON.stringify(tables)}\n${TEXTNN_ITERATIONS}`)
@@ -239,7 +260,7 @@ export async function prepareTextnnJob(opts: TextnnJobOptions): Promise<TextnnJo
       .slice(0, 16),
     tables,
     iterations: TEXTNN_ITERATIONS,
-    target: { ...TEXTNN_TARGET },
+    target,
     model,
     pushMeasure,
     async evaluate(read) {

@@ -72,6 +72,17 @@ export async function prepareSpamData(opts: SpamDataOptions = {}): Promise<SpamD
   return data;
 }
 
+/** 0..n−1 in a seeded Fisher-Yates order. */
+export function shuffledOrder(n: number, seed: number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  const rng = createRng(seed);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
 function build(c: SpamDataConfig, dir: string): { shards: Uint8Array[]; heldout: Uint8Array } {
   const emails = readCorpus(dir);
   const rows: SparseRow[] = emails.map((e) =>
@@ -82,14 +93,9 @@ function build(c: SpamDataConfig, dir: string): { shards: Uint8Array[]; heldout:
       bias: true,
     }),
   );
-  // Seeded Fisher-Yates over the corpus order, then: the first part held out, the rest dealt
+  // Seeded shuffle of the corpus order, then: the first part held out, the rest dealt
   // round-robin to the shards (so every shard sees both classes in the corpus's proportion).
-  const order = Array.from(emails, (_, i) => i);
-  const rng = createRng(c.seed);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = shuffledOrder(emails.length, c.seed);
   const nHeld = Math.round(order.length * c.heldoutFraction);
   const pick = (idx: number[], index: number) =>
     encodeShard(

@@ -130,6 +130,24 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
     },
   );
 
+  app.get<{ Params: { job: number }; Querystring: Record<string, string> }>(
+    '/api/jobs/:job/query',
+    {
+      schema: {
+        summary: "A query of the model the servers hold now, in the job's application's terms (cms: ?item=TOKEN)",
+        tags,
+        params: jobParams,
+        querystring: { type: 'object', additionalProperties: { type: 'string', maxLength: 256 }, maxProperties: 8 },
+        response: { 200: { type: 'object', additionalProperties: true }, 400: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const d = find(req.params.job, reply);
+      if (!d) return;
+      return d.query({ ...req.query });
+    },
+  );
+
   app.get<{ Params: { job: number; shard: number } }>(
     '/api/jobs/:job/shards/:shard',
     {

@@ -100,6 +100,7 @@ export const jobStatusSchema = {
     metrics: { type: 'array', items: metricSchema },
     tables: { type: 'array', items: { type: 'string' } },
     model: { type: 'object', additionalProperties: { type: 'number' } },
+    about: { type: 'string' },
     auditTable: { type: 'string' },
   },
 } as const;

@@ -11,6 +11,7 @@
 import type { PreparedJob } from '../../apps/jobs.ts';
 import type { HoldSpec } from '../../shared/aggregate.ts';
 import { decodeShard } from '../../shared/apps/shard.ts';
+import { TabshardError } from '../../shared/errors.ts';
 import type { JobMetric } from '../../shared/status.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import type { CapabilitySigner, TableGrant } from '../auth/capability.ts';
@@ -190,7 +191,7 @@ export class JobDriver {
   /**
    * What a task of `shard` may push (its capability's tables, PROTOCOL.md §6.2): the app's first
    * table at the shard's working set (a key set installed on the nodes, id = the shard), the
-   * text network's dense layers whole, and its own key of the audit table.
+   * other tables whole (e.g. the text network's dense layers), and its own key of the audit table.
    */
   private grants(shard: number, task: number): TableGrant[] {
     const [first, ...rest] = this.app.tables;
@@ -206,13 +207,18 @@ export class JobDriver {
    * working set of the first table, the other tables whole, one key of the audit table.
    */
   private pushes(shard: number): ReadonlyMap<number, number> {
-    this.shardKeys ??= this.app.shards.map((bytes) => decodeShard(bytes).keys.length);
+    this.shardKeys ??= this.app.shards.map((_, i) => this.workingSet(i).length);
     const [first, ...rest] = this.app.tables;
     return new Map([
       [first.id, this.shardKeys[shard]],
       ...rest.map((t): [number, number] => [t.id, t.keySpace]),
       [this.audit.id, 1],
     ]);
+  }
+
+  /** The keys of the app's first table a task of `shard` pushes (the job-contract's convention). */
+  private workingSet(shard: number): Float64Array {
+    return this.app.workingSet?.(shard) ?? decodeShard(this.app.shards[shard]).keys;
   }
 
   /**
@@ -225,7 +231,7 @@ export class JobDriver {
       // The nodes check a task's pushes against its shard's working set (the capability names it).
       const table = this.app.tables[0].id;
       await Promise.all(
-        this.app.shards.map((bytes, i) => this.manager.defineKeySet(this.app.job, table, i, decodeShard(bytes).keys)),
+        this.app.shards.map((_, i) => this.manager.defineKeySet(this.app.job, table, i, this.workingSet(i))),
       );
     }
     const d = this.durable;
@@ -273,9 +279,17 @@ export class JobDriver {
       reached: this.reached,
       metrics: this.metrics,
       checkpoint: this.checkpointer?.last ?? null,
+      about: this.app.about,
       meta: this.app.meta,
       ...(this.app.model ? { model: { ...this.app.model } } : {}),
     };
+  }
+
+  /** Answers a query of the model the servers hold now (the app's `query`); TS_ERR_INVALID_ARGUMENT when it has none. */
+  async query(q: Record<string, string>): Promise<object> {
+    if (!this.app.query)
+      throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `job ${this.app.job} (${this.app.app}) answers no queries`);
+    return this.app.query((t, keys) => this.manager.pull(this.app.job, t.id, keys), q);
   }
 
   /** CLOCK `clock` to every node: held tables apply the iterations below it. A failure is logged (what a dead node held is lost). */

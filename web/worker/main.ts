@@ -193,33 +193,6 @@ const RETRY = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED', 'TS_E
 const retryable = (err: unknown) => err instanceof TabshardError && RETRY.has(err.code);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function describeJob(info: {
-  name: string;
-  app?: string;
-  shards: number;
-  iterations: number;
-  tau: number | null;
-  target: { accuracy: number; logLoss?: number };
-  meta?: { train?: number; heldout?: number; keyBits?: number; dataset?: { name?: string; label?: string } };
-}): string {
-  const m = info.meta ?? {};
-  const model =
-    info.app === 'textnn'
-      ? 'a small neural network (an embedding row per hashed feature feeding a hidden layer, trained with AdaGrad)'
-      : "sparse logistic regression (FTRL-proximal with L1, the parameter-server paper's main workload)";
-  const data =
-    m.dataset?.name === 'ctr'
-      ? `synthetic click-through data (${m.dataset.label ?? 'seeded generator'}) — ${m.train ?? '?'} training examples`
-      : `the public SpamAssassin e-mail corpus — ${m.train ?? '?'} training e-mails`;
-  const goal = `${info.target.accuracy * 100} % accuracy${info.target.logLoss === undefined ? '' : ` and log-loss ≤ ${info.target.logLoss.toFixed(4)}`}`;
-  return [
-    `Job “${info.name}” trains ${model} on ${data} split into ${info.shards} shards, features hashed into`,
-    `2^${m.keyBits ?? '?'} keys, ${info.iterations} passes. The goal is ${goal} on ${m.heldout ?? '?'} held-out`,
-    `examples. Why in browser tabs: to show that a parameter server can train a real model on`,
-    `volunteers' spare CPU, with each tab's work checked and applied exactly once even when tabs close or hang.`,
-  ].join(' ');
-}
-
 async function main(): Promise<void> {
   controls();
   const base = location.origin;
@@ -228,7 +201,7 @@ async function main(): Promise<void> {
   const job = Number(params.get('job') ?? (await (await fetch(`${base}/api/jobs`)).json()).jobs[0].job);
   const info = await (await fetch(`${base}/api/jobs/${job}`)).json();
   status.job = job;
-  $('about').textContent = describeJob(info);
+  $('about').textContent = `Job “${info.name}”: ${info.about ?? ''}`;
   setState('connecting');
 
   const appInfo = parseAppInfo(info);

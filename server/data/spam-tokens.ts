@@ -1,0 +1,79 @@
+/**
+ * The SpamAssassin corpus as a stream of tokens (the Count-Min sketch's data, apps/cms/): every
+ * e-mail's tokens (spam-email.ts, as the text applications read them) hashed to 32-bit item ids,
+ * one row per e-mail holding each item's count, the e-mails dealt round-robin to the shards in a
+ * seeded order. Nothing is held out: a sketch is checked against the exact counts. Deterministic
+ * and cached on disk, as spam-data.ts.
+ */
+import { hashKey } from '../../shared/apps/features.ts';
+import { buildShard, encodeShard, HELDOUT_INDEX } from '../../shared/apps/shard.ts';
+import { TabshardError } from '../../shared/errors.ts';
+import { type PreparedData, prepareCached } from './data-cache.ts';
+import { shuffledOrder } from './spam-data.ts';
+import { CORPUS, corpusDir, corpusVersion, emailTokens, readCorpus } from './spam-email.ts';
+
+/** Bump when tokenisation, hashing or the cache layout changes. */
+const PREP_VERSION = 1;
+
+export interface SpamTokensOptions {
+  /** Seed of the shard assignment (default 1). */
+  seed?: number;
+  /** Shards (default 16). */
+  shards?: number;
+  /** murmur3 seed of the item ids (default 0). */
+  hashSeed?: number;
+  /** Body characters read per e-mail (default 10,000). */
+  maxChars?: number;
+  /** Cache folder (default `.cache/tabshard`); null disables the cache. */
+  cacheDir?: string | null;
+}
+
+export type SpamTokensConfig = Required<Omit<SpamTokensOptions, 'cacheDir'>> & { corpus: string; prep: number };
+
+/** The item id of a token (what a query hashes a word to). */
+export function itemId(token: string, hashSeed: number): number {
+  return hashKey(token, 32, hashSeed);
+}
+
+/** Prepares (or loads from the cache) the token stream for `opts`. */
+export function prepareSpamTokens(opts: SpamTokensOptions = {}): PreparedData<SpamTokensConfig> {
+  const dir = corpusDir();
+  const c: SpamTokensConfig = {
+    seed: opts.seed ?? 1,
+    shards: opts.shards ?? 16,
+    hashSeed: opts.hashSeed ?? 0,
+    maxChars: opts.maxChars ?? 10_000,
+    corpus: `${CORPUS}@${corpusVersion(dir)}`,
+    prep: PREP_VERSION,
+  };
+  if (!Number.isInteger(c.shards) || c.shards < 1 || c.shards > 4096)
+    throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'shards must be in [1, 4096]');
+  const { info: _, ...data } = prepareCached(
+    { prefix: 'tokens', magic: 'TSTOKS01', config: c, cacheDir: opts.cacheDir },
+    () => {
+      const emails = readCorpus(dir);
+      const rows = emails.map((e) => {
+        const counts = new Map<number, number>();
+        for (const t of emailTokens(e.text, c.maxChars)) {
+          const x = itemId(t, c.hashSeed);
+          counts.set(x, (counts.get(x) ?? 0) + 1);
+        }
+        const keys = Float64Array.from(counts.keys()).sort();
+        return { keys, values: Float32Array.from(keys, (k) => counts.get(k)!) };
+      });
+      const order = shuffledOrder(emails.length, c.seed);
+      const shards = Array.from({ length: c.shards }, (_, s) => {
+        const mine = order.filter((_, k) => k % c.shards === s);
+        return encodeShard(
+          buildShard(
+            s,
+            mine.map((i) => rows[i]),
+            new Uint8Array(mine.length),
+          ),
+        );
+      });
+      return { shards, heldout: encodeShard(buildShard(HELDOUT_INDEX, [], [])) };
+    },
+  );
+  return data;
+}
