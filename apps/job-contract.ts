@@ -4,9 +4,8 @@
  * to evaluate the model the servers hold. The driver, the cluster, the gateway and the CLI know
  * applications only through `jobApp` (jobs.ts). Runs in Node only.
  *
- * The tables' convention, which the driver's capabilities and receipts follow: `tables[0]` is
- * pushed at each shard's working set (`workingSet`, by default the shard's keys), every other
- * table whole.
+ * Where a task pushes (`pushScopes`, which the driver's capabilities and receipts follow): by
+ * default `tables[0]` at the shard's keys and every other table whole.
  */
 import type { TableSpec } from '../shared/table.ts';
 
@@ -31,6 +30,12 @@ export interface Heldout {
   logLoss: number;
   accuracy: number;
 }
+
+/**
+ * Where a task of a shard pushes in one table, every key of it: a sorted key list (installed on
+ * the nodes as the shard's key set), a key range, or the whole table.
+ */
+export type PushScope = Float64Array | { begin: number; end: number } | 'whole';
 
 /** Reads the values of `keys` (a sorted key list or a range) of one of the job's tables. */
 export type TableRead = (
@@ -62,10 +67,11 @@ export interface PreparedJob {
   /** The held-out quality of the model the servers hold now, read through `read`. */
   evaluate(read: TableRead): Promise<Heldout>;
   /**
-   * The keys of `tables[0]` a task of `shard` pushes, sorted and unique (absent: the shard's own
-   * keys): the nodes refuse a task's push anywhere else.
+   * Where a task of `shard` pushes, one scope per table in `tables` order (absent: `tables[0]` at
+   * the shard's keys, the others whole). The nodes refuse a task's push anywhere else, and its
+   * TASK_DONE must carry receipts for all of it.
    */
-  workingSet?(shard: number): Float64Array;
+  pushScopes?(shard: number): PushScope[];
   /**
    * Answers a query of the model the servers hold now (`GET /api/jobs/:job/query?…`, the query
    * string's fields); TS_ERR_INVALID_ARGUMENT for a query it cannot answer. Absent: no queries.

@@ -6,11 +6,12 @@
 import { TabshardError } from '../shared/errors.ts';
 import { cmsJob } from './cms/job.ts';
 import type { JobApp } from './job-contract.ts';
+import { ldaJob } from './lda/job.ts';
 import { logregJob } from './logreg/job.ts';
 import { textnnJob } from './textnn/job.ts';
 import { APP_NAME_RE, workerAppNames } from './workers.ts';
 
-export type { Heldout, JobApp, JobDataOptions, PreparedJob, TableRead } from './job-contract.ts';
+export type { Heldout, JobApp, JobDataOptions, PreparedJob, PushScope, TableRead } from './job-contract.ts';
 
 /** The application a job runs when it names none. */
 export const DEFAULT_APP = 'logreg';
@@ -49,3 +50,4 @@ export function jobApp(name: string): JobApp {
 registerJobApp(logregJob);
 registerJobApp(textnnJob);
 registerJobApp(cmsJob);
+registerJobApp(ldaJob);

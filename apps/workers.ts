@@ -1,11 +1,12 @@
 /**
  * The registry of applications' worker sides (contract.ts), by name: the built-ins (logreg,
- * textnn, cms) and any registered later. A worker turns a job's JSON into the task math it runs with
+ * textnn, cms, lda) and any registered later. A worker turns a job's JSON into the task math it runs with
  * `bindApp(parseAppInfo(json))`. Runs in a tab and in Node.
  */
 import { TabshardError } from '../shared/errors.ts';
 import { cmsWorker } from './cms/worker.ts';
 import type { AppInfo, TaskMath, WorkerApp } from './contract.ts';
+import { ldaWorker } from './lda/worker.ts';
 import { logregWorker } from './logreg/worker.ts';
 import { textnnWorker } from './textnn/worker.ts';
 
@@ -62,3 +63,4 @@ export function bindApp(info: AppInfo): TaskMath {
 registerWorkerApp(logregWorker);
 registerWorkerApp(textnnWorker);
 registerWorkerApp(cmsWorker);
+registerWorkerApp(ldaWorker);

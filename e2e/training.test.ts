@@ -80,7 +80,7 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       const apps = await h.api<{ apps: Array<{ name: string }> }>('/api/apps');
       assert.deepEqual(
         apps.apps.map((a) => a.name),
-        ['cms', 'logreg', 'textnn'],
+        ['cms', 'lda', 'logreg', 'textnn'],
       );
       assert.deepEqual(status.tables, ['embedding', 'dense']);
       assert.ok(status.workers.every((w) => w.tasksDone > 0));
@@ -112,11 +112,29 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
     }
   });
 
+  it('2 stateless tabs find topics by Gibbs sampling (LDA) to the held-out perplexity target', async () => {
+    const h = await Harness.start({ startArgs: ['--app', 'lda', '--shards', '8'] });
+    try {
+      const pages = await h.openPages(2, { path: '/?job=1' });
+      await working(pages);
+      const { status } = await assertCompleted(h);
+      assert.equal(status.app, 'lda');
+      assert.deepEqual(status.tables, ['word-topic', 'topics', 'assignments']);
+      const perplexity = status.metrics.map((m) => m.logLoss);
+      assert.ok(perplexity.at(-1)! < perplexity[0], perplexity.join(' → '));
+      assert.ok(status.workers.every((w) => w.tasksDone > 0));
+      assert.match((await pages[0].locator('#about').textContent()) ?? '', /collapsed Gibbs sampling/);
+      for (const p of pages) assert.deepEqual(h.errors.get(p), []);
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('an app or data set misnamed on the command line: one line on stderr, exit 1, nothing started', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tabshard-apps-'));
     try {
       for (const [args, line] of [
-        [['--app', 'cnn'], 'tabshard: --app must be one of cms, logreg, textnn'],
+        [['--app', 'cnn'], 'tabshard: --app must be one of cms, lda, logreg, textnn'],
         [['--data', 'mnist'], 'tabshard: --app logreg: invalid argument: data must be spam or ctr, not "mnist"'],
         [
           ['--app', 'textnn', '--data', 'x'],

@@ -150,7 +150,7 @@ async function prepareCms(opts: JobDataOptions): Promise<PreparedJob> {
       `servers (the parameter-server paper's third workload). The goal: at least ${((1 - delta) * 100).toFixed(0)} %`,
       `of the items estimated within ε·N (ε = ${epsilon.toPrecision(2)}) of their exact count.`,
     ].join(' '),
-    workingSet: (shard) => shardCells(cfg, decoded[shard]).cells,
+    pushScopes: (shard) => [shardCells(cfg, decoded[shard]).cells],
     async evaluate(r) {
       const m = measure(cfg, await read(r), exact);
       meta.under = m.under;

@@ -2,8 +2,8 @@
  * The SpamAssassin corpus as a stream of tokens (the Count-Min sketch's data, apps/cms/): every
  * e-mail's tokens (spam-email.ts, as the text applications read them) hashed to 32-bit item ids,
  * one row per e-mail holding each item's count, the e-mails dealt round-robin to the shards in a
- * seeded order. Nothing is held out: a sketch is checked against the exact counts. Deterministic
- * and cached on disk, as spam-data.ts.
+ * seeded order after the held-out part (none by default: a sketch is checked against the exact
+ * counts; LDA holds documents out). Deterministic and cached on disk, as spam-data.ts.
  */
 import { hashKey } from '../../shared/apps/features.ts';
 import { buildShard, encodeShard, HELDOUT_INDEX } from '../../shared/apps/shard.ts';
@@ -24,6 +24,8 @@ export interface SpamTokensOptions {
   hashSeed?: number;
   /** Body characters read per e-mail (default 10,000). */
   maxChars?: number;
+  /** Fraction of e-mails held out, the first of the seeded order (default 0). */
+  heldoutFraction?: number;
   /** Cache folder (default `.cache/tabshard`); null disables the cache. */
   cacheDir?: string | null;
 }
@@ -43,11 +45,17 @@ export function prepareSpamTokens(opts: SpamTokensOptions = {}): PreparedData<Sp
     shards: opts.shards ?? 16,
     hashSeed: opts.hashSeed ?? 0,
     maxChars: opts.maxChars ?? 10_000,
+    heldoutFraction: opts.heldoutFraction ?? 0,
     corpus: `${CORPUS}@${corpusVersion(dir)}`,
     prep: PREP_VERSION,
   };
   if (!Number.isInteger(c.shards) || c.shards < 1 || c.shards > 4096)
     throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'shards must be in [1, 4096]');
+  if (!(c.heldoutFraction >= 0 && c.heldoutFraction < 1) || !Number.isInteger(c.maxChars) || c.maxChars < 1)
+    throw new TabshardError(
+      'TS_ERR_INVALID_ARGUMENT',
+      'heldoutFraction must be in [0, 1), maxChars a positive integer',
+    );
   const { info: _, ...data } = prepareCached(
     { prefix: 'tokens', magic: 'TSTOKS01', config: c, cacheDir: opts.cacheDir },
     () => {
@@ -62,17 +70,23 @@ export function prepareSpamTokens(opts: SpamTokensOptions = {}): PreparedData<Sp
         return { keys, values: Float32Array.from(keys, (k) => counts.get(k)!) };
       });
       const order = shuffledOrder(emails.length, c.seed);
-      const shards = Array.from({ length: c.shards }, (_, s) => {
-        const mine = order.filter((_, k) => k % c.shards === s);
-        return encodeShard(
+      const nHeld = Math.round(order.length * c.heldoutFraction);
+      const pick = (idx: number[], index: number) =>
+        encodeShard(
           buildShard(
-            s,
-            mine.map((i) => rows[i]),
-            new Uint8Array(mine.length),
+            index,
+            idx.map((i) => rows[i]),
+            new Uint8Array(idx.length),
           ),
         );
-      });
-      return { shards, heldout: encodeShard(buildShard(HELDOUT_INDEX, [], [])) };
+      const train = order.slice(nHeld);
+      const shards = Array.from({ length: c.shards }, (_, s) =>
+        pick(
+          train.filter((_, k) => k % c.shards === s),
+          s,
+        ),
+      );
+      return { shards, heldout: pick(order.slice(0, nHeld), HELDOUT_INDEX) };
     },
   );
   return data;

@@ -136,7 +136,7 @@ describe('admin surface', () => {
     const apps = (await app.inject('/api/apps')).json().apps as Array<{ name: string; summary: string }>;
     assert.deepEqual(
       apps.map((a) => a.name),
-      ['cms', 'logreg', 'textnn'],
+      ['cms', 'lda', 'logreg', 'textnn'],
     );
     assert.ok(apps.every((a) => a.summary.length > 0));
     const res = await app.inject({ method: 'POST', url: '/api/jobs', payload: { app: 'cnn' }, headers: auth() });

@@ -8,7 +8,7 @@
  * every key must read exactly 1.
  */
 
-import type { PreparedJob } from '../../apps/jobs.ts';
+import type { PreparedJob, PushScope } from '../../apps/jobs.ts';
 import type { HoldSpec } from '../../shared/aggregate.ts';
 import { decodeShard } from '../../shared/apps/shard.ts';
 import { TabshardError } from '../../shared/errors.ts';
@@ -69,7 +69,9 @@ export class JobDriver {
   /** Releases of held iterations (CLOCK to every node), one after another. */
   private releasing: Promise<void> = Promise.resolve();
   /** Keys of each shard's working set (counted once, when the first TASK_DONE is checked). */
-  private shardKeys: number[] | null = null;
+  private shardKeys: number[][] | null = null;
+  /** Push scopes by shard (computed once: the default decodes the shard). */
+  private readonly scopeCache = new Map<number, PushScope[]>();
   private evaluating: Promise<void> = Promise.resolve();
   private readonly listeners = new Set<JobListener>();
   readonly checkpointer: JobCheckpointer | null = null;
@@ -189,36 +191,47 @@ export class JobDriver {
   }
 
   /**
-   * What a task of `shard` may push (its capability's tables, PROTOCOL.md §6.2): the app's first
-   * table at the shard's working set (a key set installed on the nodes, id = the shard), the
-   * other tables whole (e.g. the text network's dense layers), and its own key of the audit table.
+   * What a task of `shard` may push (its capability's tables, PROTOCOL.md §6.2): each app table
+   * in its push scope (a key list is the key set installed on the nodes, id = the shard), and its
+   * own key of the audit table.
    */
   private grants(shard: number, task: number): TableGrant[] {
-    const [first, ...rest] = this.app.tables;
     return [
-      { id: first.id, keys: shard },
-      ...rest.map((t) => ({ id: t.id })),
+      ...this.app.tables.map((t, i): TableGrant => {
+        const s = this.scopes(shard)[i];
+        if (s === 'whole') return { id: t.id };
+        return s instanceof Float64Array ? { id: t.id, keys: shard } : { id: t.id, range: [s.begin, s.end] };
+      }),
       { id: this.audit.id, range: [task - 1, task] },
     ];
   }
 
-  /**
-   * Keys a task of `shard` pushes to each table (what its receipts must cover): the shard's
-   * working set of the first table, the other tables whole, one key of the audit table.
-   */
+  /** Keys a task of `shard` pushes to each table (what its receipts must cover), the audit's one included. */
   private pushes(shard: number): ReadonlyMap<number, number> {
-    this.shardKeys ??= this.app.shards.map((_, i) => this.workingSet(i).length);
-    const [first, ...rest] = this.app.tables;
-    return new Map([
-      [first.id, this.shardKeys[shard]],
-      ...rest.map((t): [number, number] => [t.id, t.keySpace]),
-      [this.audit.id, 1],
-    ]);
+    this.shardKeys ??= this.app.shards.map((_, i) => {
+      const size = (s: PushScope, t: TableSpec) =>
+        s === 'whole' ? t.keySpace : s instanceof Float64Array ? s.length : s.end - s.begin;
+      return this.scopes(i).map((s, j) => size(s, this.app.tables[j]));
+    });
+    const sizes = this.shardKeys[shard];
+    return new Map([...this.app.tables.map((t, j): [number, number] => [t.id, sizes[j]]), [this.audit.id, 1]]);
   }
 
-  /** The keys of the app's first table a task of `shard` pushes (the job-contract's convention). */
-  private workingSet(shard: number): Float64Array {
-    return this.app.workingSet?.(shard) ?? decodeShard(this.app.shards[shard]).keys;
+  /** Where a task of `shard` pushes in each app table (the job contract's default: tables[0] at the shard's keys). */
+  private scopes(shard: number): PushScope[] {
+    const hit = this.scopeCache.get(shard);
+    if (hit) return hit;
+    const s = this.app.pushScopes?.(shard) ?? [
+      decodeShard(this.app.shards[shard]).keys,
+      ...this.app.tables.slice(1).map((): PushScope => 'whole'),
+    ];
+    if (s.length !== this.app.tables.length)
+      throw new TabshardError(
+        'TS_ERR_INVALID_ARGUMENT',
+        `${this.app.app}: ${s.length} push scopes for ${this.app.tables.length} tables`,
+      );
+    this.scopeCache.set(shard, s);
+    return s;
   }
 
   /**
@@ -228,11 +241,14 @@ export class JobDriver {
   async start(): Promise<void> {
     for (const t of this.tables) await this.manager.defineTable(t);
     if (this.signer) {
-      // The nodes check a task's pushes against its shard's working set (the capability names it).
-      const table = this.app.tables[0].id;
-      await Promise.all(
-        this.app.shards.map((_, i) => this.manager.defineKeySet(this.app.job, table, i, this.workingSet(i))),
-      );
+      // The nodes check a task's pushes against its shard's key lists (the capability names them).
+      const sets: Promise<void>[] = [];
+      for (let i = 0; i < this.app.shards.length; i++)
+        this.scopes(i).forEach((s, j) => {
+          if (s instanceof Float64Array)
+            sets.push(this.manager.defineKeySet(this.app.job, this.app.tables[j].id, i, s));
+        });
+      await Promise.all(sets);
     }
     const d = this.durable;
     const resume = d?.resume;
