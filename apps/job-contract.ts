@@ -7,6 +7,7 @@
  * Where a task pushes (`pushScopes`, which the driver's capabilities and receipts follow): by
  * default `tables[0]` at the shard's keys and every other table whole.
  */
+import type { JobInsight } from '../shared/status.ts';
 import type { TableSpec } from '../shared/table.ts';
 
 /** How a job's data is chosen: the fields every built-in app reads; an app refuses what it cannot use. */
@@ -77,6 +78,8 @@ export interface PreparedJob {
    * string's fields); TS_ERR_INVALID_ARGUMENT for a query it cannot answer. Absent: no queries.
    */
   query?(read: TableRead, q: Record<string, string>): Promise<object>;
+  /** What the model says now, for the console (read after each evaluation). Absent: nothing. */
+  insight?(read: TableRead): Promise<JobInsight>;
 }
 
 /** An application's job side. */

@@ -124,6 +124,13 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       assert.ok(perplexity.at(-1)! < perplexity[0], perplexity.join(' → '));
       assert.ok(status.workers.every((w) => w.tasksDone > 0));
       assert.match((await pages[0].locator('#about').textContent()) ?? '', /collapsed Gibbs sampling/);
+      // The console shows the topics' top words (the job's insight).
+      const admin = await h.openPage({ path: '/admin' });
+      await admin.fill('#token', h.cluster.adminToken);
+      await admin.click('#login button[type=submit]');
+      await admin.waitForFunction(() => document.querySelectorAll('table.insight tr').length === 10, null, PROGRESS);
+      assert.match((await admin.locator('.insight-title').textContent()) ?? '', /Top words of the 10 topics/);
+      pages.push(admin);
       for (const p of pages) assert.deepEqual(h.errors.get(p), []);
     } finally {
       await h.stop();

@@ -51,6 +51,12 @@ export interface JobStatus {
   workers: WorkerStatus[];
 }
 
+/** What a job's model says, in its application's terms (e.g. LDA's top words per topic), for the console. */
+export interface JobInsight {
+  title: string;
+  rows: Array<[string, string]>;
+}
+
 /** One held-out evaluation of a job's model. */
 export interface JobMetric {
   iteration: number;

@@ -59,6 +59,14 @@ describe('LDA job', () => {
       }
       assert.equal(sum, occurrences.get(w), `word ${w}`);
     });
+    // The console's insight: each topic's most relevant words, as the corpus spells them.
+    const insight = driver.status().insight!;
+    assert.equal(insight.rows.length, K);
+    for (const [topic, words] of insight.rows) {
+      assert.match(topic, /^topic \d+$/);
+      assert.equal(words.split(' ').length, 8);
+      assert.ok(!words.includes('?'), words);
+    }
     const m = driver.metrics.map((x) => x.logLoss);
     assert.equal(m.length, 3);
     assert.ok(m[2] < m[0], `held-out log-perplexity ${m.join(' → ')}`);

@@ -16,7 +16,7 @@ import { decodeShard } from '../../shared/apps/shard.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import type { JobApp, JobDataOptions, PreparedJob } from '../job-contract.ts';
-import { checkLda, heldoutLogPerplexity, type LdaConfig, shardTokens } from './model.ts';
+import { checkLda, heldoutLogPerplexity, type LdaConfig, shardTokens, topWords } from './model.ts';
 
 export const LDA_MAX_CHARS = 1000;
 export const LDA_DEFAULTS = { topics: 10, alpha: 0.5, beta: 0.05 } as const;
@@ -42,12 +42,14 @@ async function prepareLda(opts: JobDataOptions): Promise<PreparedJob> {
     cacheDir: opts.cacheDir,
     maxChars: LDA_MAX_CHARS,
     heldoutFraction: 0.1,
+    words: true,
   });
   const decoded = data.shards.map((b) => decodeShard(b));
   const heldout = decodeShard(data.heldout);
   const words = new Set<number>(heldout.keys);
   for (const s of decoded) for (const k of s.keys) words.add(k);
   const tokens = decoded.map(shardTokens);
+  const trainWords = Float64Array.from(new Set(decoded.flatMap((s) => [...s.keys]))).sort();
   const cfg: LdaConfig = checkLda({
     ...LDA_DEFAULTS,
     ...opts.model,
@@ -109,6 +111,13 @@ async function prepareLda(opts: JobDataOptions): Promise<PreparedJob> {
       'whole',
       { begin: shard * cfg.stride, end: shard * cfg.stride + tokens[shard] },
     ],
+    async insight(read) {
+      const top = topWords(cfg, await read(wordTopic, trainWords), 8);
+      return {
+        title: `Top words of the ${K} topics (relevance, λ = 0.6)`,
+        rows: top.map((ws, k) => [`topic ${k + 1}`, ws.map((w) => data.words?.get(trainWords[w]) ?? '?').join(' ')]),
+      };
+    },
     async evaluate(read) {
       const [wt, t] = await Promise.all([read(wordTopic, heldout.keys), read(topics, { begin: 0, end: K })]);
       return { accuracy: 0, logLoss: heldoutLogPerplexity(cfg, heldout, wt, t) };

@@ -213,13 +213,36 @@ export function heldoutLogPerplexity(
   return scored > 0 ? -logLik / scored : 0;
 }
 
-/** The `n` most frequent words of each topic, as indexes into `keys` (K per key in `wordTopic`). */
-export function topWords(cfg: LdaConfig, wordTopic: Float32Array, n: number): number[][] {
+/**
+ * The `n` words most relevant to each topic, as indexes of rows of `wordTopic` (K per word):
+ * relevance λ·log φ_kw + (1 − λ)·log(φ_kw / p_w) with λ = 0.6 (Sievert and Shirley 2014), which
+ * keeps the words every topic shares ("the", "to") from heading every list. Words seen fewer
+ * than `minCount` times are left out.
+ */
+export function topWords(cfg: LdaConfig, wordTopic: Float32Array, n: number, minCount = 20): number[][] {
   const K = cfg.topics;
-  const words = wordTopic.length / K;
-  return Array.from({ length: K }, (_, k) =>
-    Array.from({ length: words }, (_, w) => w)
-      .sort((a, b) => wordTopic[b * K + k] - wordTopic[a * K + k])
-      .slice(0, n),
-  );
+  const W = wordTopic.length / K;
+  const nw = new Float64Array(W);
+  const nk = new Float64Array(K);
+  let N = 0;
+  for (let w = 0; w < W; w++)
+    for (let k = 0; k < K; k++) {
+      const c = Math.max(0, wordTopic[w * K + k]);
+      nw[w] += c;
+      nk[k] += c;
+      N += c;
+    }
+  const lambda = 0.6;
+  return Array.from({ length: K }, (_, k) => {
+    const scored: Array<[number, number]> = [];
+    for (let w = 0; w < W; w++) {
+      if (nw[w] < minCount) continue;
+      const phi = (Math.max(0, wordTopic[w * K + k]) + cfg.beta) / (nk[k] + cfg.vocab * cfg.beta);
+      scored.push([w, lambda * Math.log(phi) + (1 - lambda) * Math.log(phi / (nw[w] / N))]);
+    }
+    return scored
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([w]) => w);
+  });
 }

@@ -26,6 +26,8 @@ export interface SpamTokensOptions {
   maxChars?: number;
   /** Fraction of e-mails held out, the first of the seeded order (default 0). */
   heldoutFraction?: number;
+  /** Keep each item's token (`words`, kept in the cache file too; default false). */
+  words?: boolean;
   /** Cache folder (default `.cache/tabshard`); null disables the cache. */
   cacheDir?: string | null;
 }
@@ -37,8 +39,10 @@ export function itemId(token: string, hashSeed: number): number {
   return hashKey(token, 32, hashSeed);
 }
 
-/** Prepares (or loads from the cache) the token stream for `opts`. */
-export function prepareSpamTokens(opts: SpamTokensOptions = {}): PreparedData<SpamTokensConfig> {
+/** Prepares (or loads from the cache) the token stream for `opts`; with `words`, each item's token. */
+export function prepareSpamTokens(
+  opts: SpamTokensOptions = {},
+): PreparedData<SpamTokensConfig> & { words?: Map<number, string> } {
   const dir = corpusDir();
   const c: SpamTokensConfig = {
     seed: opts.seed ?? 1,
@@ -46,6 +50,7 @@ export function prepareSpamTokens(opts: SpamTokensOptions = {}): PreparedData<Sp
     hashSeed: opts.hashSeed ?? 0,
     maxChars: opts.maxChars ?? 10_000,
     heldoutFraction: opts.heldoutFraction ?? 0,
+    words: opts.words ?? false,
     corpus: `${CORPUS}@${corpusVersion(dir)}`,
     prep: PREP_VERSION,
   };
@@ -56,15 +61,17 @@ export function prepareSpamTokens(opts: SpamTokensOptions = {}): PreparedData<Sp
       'TS_ERR_INVALID_ARGUMENT',
       'heldoutFraction must be in [0, 1), maxChars a positive integer',
     );
-  const { info: _, ...data } = prepareCached(
+  const { info, ...data } = prepareCached<SpamTokensConfig, { words: Array<[number, string]> }>(
     { prefix: 'tokens', magic: 'TSTOKS01', config: c, cacheDir: opts.cacheDir },
     () => {
       const emails = readCorpus(dir);
+      const words = new Map<number, string>();
       const rows = emails.map((e) => {
         const counts = new Map<number, number>();
         for (const t of emailTokens(e.text, c.maxChars)) {
           const x = itemId(t, c.hashSeed);
           counts.set(x, (counts.get(x) ?? 0) + 1);
+          if (c.words) words.set(x, t);
         }
         const keys = Float64Array.from(counts.keys()).sort();
         return { keys, values: Float32Array.from(keys, (k) => counts.get(k)!) };
@@ -86,8 +93,12 @@ export function prepareSpamTokens(opts: SpamTokensOptions = {}): PreparedData<Sp
           s,
         ),
       );
-      return { shards, heldout: pick(order.slice(0, nHeld), HELDOUT_INDEX) };
+      return {
+        shards,
+        heldout: pick(order.slice(0, nHeld), HELDOUT_INDEX),
+        info: c.words ? { words: [...words] } : undefined,
+      };
     },
   );
-  return data;
+  return info ? { ...data, words: new Map(info.words) } : data;
 }

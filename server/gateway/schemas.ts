@@ -101,6 +101,13 @@ export const jobStatusSchema = {
     tables: { type: 'array', items: { type: 'string' } },
     model: { type: 'object', additionalProperties: { type: 'number' } },
     about: { type: 'string' },
+    insight: {
+      type: 'object',
+      properties: {
+        title: { type: 'string' },
+        rows: { type: 'array', items: { type: 'array', items: { type: 'string' } } },
+      },
+    },
     auditTable: { type: 'string' },
   },
 } as const;

@@ -12,7 +12,7 @@ import type { PreparedJob, PushScope } from '../../apps/jobs.ts';
 import type { HoldSpec } from '../../shared/aggregate.ts';
 import { decodeShard } from '../../shared/apps/shard.ts';
 import { TabshardError } from '../../shared/errors.ts';
-import type { JobMetric } from '../../shared/status.ts';
+import type { JobInsight, JobMetric } from '../../shared/status.ts';
 import type { TableSpec } from '../../shared/table.ts';
 import type { CapabilitySigner, TableGrant } from '../auth/capability.ts';
 import type { ReceiptKey } from '../auth/receipt.ts';
@@ -75,6 +75,8 @@ export class JobDriver {
   private evaluating: Promise<void> = Promise.resolve();
   private readonly listeners = new Set<JobListener>();
   readonly checkpointer: JobCheckpointer | null = null;
+  /** The app's insight after the last evaluation (the console shows it). */
+  private insight: JobInsight | undefined;
 
   constructor(
     readonly app: PreparedJob,
@@ -296,6 +298,7 @@ export class JobDriver {
       metrics: this.metrics,
       checkpoint: this.checkpointer?.last ?? null,
       about: this.app.about,
+      ...(this.insight ? { insight: this.insight } : {}),
       meta: this.app.meta,
       ...(this.app.model ? { model: { ...this.app.model } } : {}),
     };
@@ -339,7 +342,10 @@ export class JobDriver {
 
   /** Evaluates the weights after `iteration` completed (at `at`, performance.now()). */
   private async evaluate(iteration: number, at: number): Promise<void> {
-    const { logLoss, accuracy } = await this.app.evaluate((t, keys) => this.manager.pull(this.app.job, t.id, keys));
+    const read = (t: TableSpec, keys: Float64Array | { begin: number; end: number }) =>
+      this.manager.pull(this.app.job, t.id, keys);
+    const { logLoss, accuracy } = await this.app.evaluate(read);
+    if (this.app.insight) this.insight = await this.app.insight(read);
     const m = { iteration, ms: Math.round(at - (this.firstLease ?? this.started)), logLoss, accuracy };
     this.metrics.push(m);
     this.durable?.store.saveMetric(this.app.job, m);

@@ -30,6 +30,10 @@ export class JobCard {
   private readonly buttons: Record<'pause' | 'resume' | 'stop', HTMLButtonElement>;
   private readonly tauInput = h('input', { type: 'text', size: 5, placeholder: '0, 2, inf', class: 'tau-input' });
   private state = '';
+  /** The model's insight (e.g. LDA's top words per topic): shown when the job's application gives one. */
+  private readonly insightTitle = h('h4', { class: 'insight-title', hidden: true });
+  private readonly insightRows = h('tbody');
+  private insightKey = '';
 
   constructor(
     readonly job: number,
@@ -74,6 +78,8 @@ export class JobCard {
       h('div', { class: 'controls' }, this.buttons.pause, this.buttons.resume, this.buttons.stop, tauForm),
       this.msg,
       h('div', { class: 'charts' }, this.loss.el, this.acc.el),
+      this.insightTitle,
+      h('table', { class: 'grid insight' }, this.insightRows),
       h('h4', null, 'Workers — time computing vs waiting (Figure 10)'),
       h(
         'table',
@@ -144,6 +150,18 @@ export class JobCard {
     this.buttons.resume.disabled = j.state !== 'paused';
     this.buttons.stop.disabled = over;
     this.updateWorkers(j.workers, now, over);
+    this.updateInsight(j);
+  }
+
+  private updateInsight(j: JobView): void {
+    const key = JSON.stringify(j.insight ?? null);
+    if (key === this.insightKey) return;
+    this.insightKey = key;
+    this.insightTitle.hidden = !j.insight;
+    text(this.insightTitle, j.insight?.title ?? '');
+    this.insightRows.replaceChildren(
+      ...(j.insight?.rows ?? []).map(([k, v]) => h('tr', null, h('th', null, k), h('td', null, v))),
+    );
   }
 
   private updateWorkers(ws: WorkerView[], now: number, over: boolean): void {

@@ -3,7 +3,7 @@
  * source). The job and worker shapes come from shared/status.ts, which the server uses too.
  */
 import type { ClusterInfo } from '../../shared/cluster.ts';
-import type { CheckpointView, JobMetric, JobStatus, NodeLoad, WorkerStatus } from '../../shared/status.ts';
+import type { CheckpointView, JobInsight, JobMetric, JobStatus, NodeLoad, WorkerStatus } from '../../shared/status.ts';
 
 export type { NodeLoad };
 
@@ -18,6 +18,8 @@ export interface JobView extends Omit<JobStatus, 'inFlight'> {
   latest: Metric | null;
   /** Absent when the cluster keeps no data directory. */
   checkpoint?: CheckpointView | null;
+  /** What the model says, in the application's terms (absent for most applications). */
+  insight?: JobInsight;
 }
 
 export type Hello = { type: 'hello'; cluster: ClusterInfo | null; metrics: Record<string, Metric[]> };
