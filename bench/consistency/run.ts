@@ -14,7 +14,7 @@
  *
  *   npm run bench:consistency [-- --workers 4 --straggler 3 --shards 4 --iterations 12
  *       --modes bsp,tau1,tau2,tau4,tau8,asp,tau2-eager,tau4-slr,asp-slr --target 0.12 --repeats 3 --tabs 0
- *       --data spam|ctr --examples N --app logreg|textnn]
+ *       --data spam|ctr --examples N --app NAME]
  *
  * Mode names: `bsp` (τ = 0), `tauK`, `asp` (τ = ∞), with `-eager` (eager SSP), `-slr`
  * (staleness-aware learning rate) and/or `-backup` (backup tasks) appended.
