@@ -107,6 +107,7 @@ describe('application registries', () => {
     assert.throws(() => jobApp('textnn').check({ model: { dim: 4, depth: 2 } }), /textnn has no model setting depth/);
     assert.throws(() => jobApp('textnn').check({ model: { dim: 0.5 } }), code('TS_ERR_INVALID_ARGUMENT'));
     jobApp('textnn').check({ data: 'ctr', model: { hidden: 8 } });
+    assert.throws(() => jobApp('logreg').check({ model: { topics: 3 } }), /logreg has no model setting topics/);
     assert.throws(() => jobApp('nope'), /unknown app "nope" \(registered: cms, lda, logreg, textnn, wordcount\)/);
     assert.throws(() => bindApp({ app: 'nope', tables: ['w'] }), /this worker cannot run app "nope"/);
   });

@@ -113,7 +113,7 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
   });
 
   it('2 stateless tabs find topics by Gibbs sampling (LDA) to the held-out perplexity target', async () => {
-    const h = await Harness.start({ startArgs: ['--app', 'lda', '--shards', '8'] });
+    const h = await Harness.start({ startArgs: ['--app', 'lda', '--shards', '8', '--model', 'topics=8'] });
     try {
       const pages = await h.openPages(2, { path: '/?job=1' });
       await working(pages);
@@ -124,12 +124,12 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       assert.ok(perplexity.at(-1)! < perplexity[0], perplexity.join(' → '));
       assert.ok(status.workers.every((w) => w.tasksDone > 0));
       assert.match((await pages[0].locator('#about').textContent()) ?? '', /collapsed Gibbs sampling/);
-      // The console shows the topics' top words (the job's insight).
+      // The console shows the topics' top words (the job's insight), one row per topic of --model topics=8.
       const admin = await h.openPage({ path: '/admin' });
       await admin.fill('#token', h.cluster.adminToken);
       await admin.click('#login button[type=submit]');
-      await admin.waitForFunction(() => document.querySelectorAll('table.insight tr').length === 10, null, PROGRESS);
-      assert.match((await admin.locator('.insight-title').textContent()) ?? '', /Top words of the 10 topics/);
+      await admin.waitForFunction(() => document.querySelectorAll('table.insight tr').length === 8, null, PROGRESS);
+      assert.match((await admin.locator('.insight-title').textContent()) ?? '', /Top words of the 8 topics/);
       pages.push(admin);
       for (const p of pages) assert.deepEqual(h.errors.get(p), []);
     } finally {
@@ -147,6 +147,12 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
           ['--app', 'textnn', '--data', 'x'],
           'tabshard: --app textnn: invalid argument: data must be spam or ctr, not "x"',
         ],
+        [
+          ['--app', 'lda', '--model', 'topics=1'],
+          'tabshard: --app lda: invalid argument: lda: topics must be in [2, 256], alpha and beta in (0, 100], vocab and stride positive integers (got {"topics":1,"alpha":0.5,"beta":0.05,"vocab":1,"stride":1})',
+        ],
+        [['--model', 'depth'], 'tabshard: --model must be name=number pairs joined by commas, not "depth"'],
+        [['--model', 'hidden=4'], 'tabshard: --app logreg: invalid argument: logreg has no model setting hidden'],
       ]) {
         const r = spawnSync(process.execPath, ['bin/tabshard.mjs', 'start', ...args, '--data-dir', join(dir, 'data')], {
           cwd: ROOT,

@@ -3,7 +3,7 @@
  *   tabshard start  [--nodes 3] [--replicas 1] [--port 8080] [--bench-raw] [--json]   embedded cluster: server nodes, manager, gateway
  *     --replicas K: replicas per key range (chain replication; default 1, 0 with --nodes 1)
  *     [--job-name NAME] [--shards S] [--iterations I] [--tau T|inf] [--lease-ms MS] [--heartbeat-ms MS] [--no-job]
- *     [--app NAME] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
+ *     [--app NAME] [--model K=V,…] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
  *                                  staleness-aware learning rate (pushes scaled by 1 / (1 + staleness))
  *     [--host 127.0.0.1] [--public-url URL]   where the gateway listens (0.0.0.0: every interface), and the URL
  *                   printed for people to open (a reverse proxy's, another interface's)
@@ -122,6 +122,19 @@ function readTls(cert: string | undefined, key: string | undefined): { cert: Buf
   return out;
 }
 
+/** `--model k=v,k=v`: an application's model settings (numbers), e.g. `topics=20,alpha=0.1`. */
+function parseModelFlag(s: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of s.split(',')) {
+    const m = /^([A-Za-z][A-Za-z0-9_]{0,31})=(.+)$/.exec(part.trim());
+    const n = m ? Number(m[2]) : Number.NaN;
+    if (!m || !Number.isFinite(n))
+      throw new Error(`--model must be name=number pairs joined by commas, not ${JSON.stringify(s)}`);
+    out[m[1]] = n;
+  }
+  return out;
+}
+
 /** The demo job's request from the command line's flags. */
 function jobRequest(v: Record<string, string | string[] | boolean | undefined>): JobRequest {
   const num = (k: string) => (typeof v[k] === 'string' ? Number(v[k]) : undefined);
@@ -132,6 +145,7 @@ function jobRequest(v: Record<string, string | string[] | boolean | undefined>):
     shards: num('shards'),
     ...(v.data === undefined ? {} : { data: v.data as string }),
     ...(v.examples === undefined ? {} : { examples: num('examples') }),
+    ...(typeof v.model === 'string' ? { model: parseModelFlag(v.model) } : {}),
   };
   const app = typeof v.app === 'string' ? v.app : DEFAULT_APP;
   try {
@@ -216,6 +230,7 @@ async function main(): Promise<void> {
       'lease-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'job-name': { type: 'string' },
+      model: { type: 'string' },
       app: { type: 'string' },
       data: { type: 'string' },
       examples: { type: 'string' },
@@ -419,7 +434,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app NAME] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--push-values f32|f16|q8] [--pull-values f32|f16] [--compress] [--push-threshold T] [--push-threshold-rms F] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--advertise HOST] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app NAME] [--model K=V,…] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--push-values f32|f16|q8] [--pull-values f32|f16] [--compress] [--push-threshold T] [--push-threshold-rms F] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--advertise HOST] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
       '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)\n' +
       '  server --join URL: once listening, join the cluster whose gateway is at URL (TABSHARD_ADMIN_TOKEN: its admin token)',
   );

@@ -199,13 +199,21 @@ export async function startEmbeddedCluster(
     const template = opts.jobs?.[0];
     let creating: Promise<unknown> = Promise.resolve();
     const createJob = (req: NewJob): Promise<JobDriver> => {
+      const app = req.app ?? template?.app;
+      // Model settings belong to one application: the first job's apply only to the same one.
+      const { model: templateModel, ...templateData } = template?.data ?? {};
+      const model = req.model ?? ((app ?? DEFAULT_APP) === (template?.app ?? DEFAULT_APP) ? templateModel : undefined);
       const next = creating.then(() =>
         addJob({
-          app: req.app ?? template?.app,
-          data: { ...template?.data, ...(req.shards === undefined ? {} : { shards: req.shards }) },
+          app,
+          data: {
+            ...templateData,
+            ...(req.shards === undefined ? {} : { shards: req.shards }),
+            ...(model === undefined ? {} : { model }),
+          },
           config: {
             ...template?.config,
-            name: req.name ?? `spam-${req.app ?? template?.app ?? DEFAULT_APP}-${lastJob + 1}`,
+            name: req.name ?? `spam-${app ?? DEFAULT_APP}-${lastJob + 1}`,
             ...(req.iterations === undefined ? {} : { iterations: req.iterations }),
             ...(req.tau === undefined ? {} : { tau: req.tau }),
           },

@@ -292,7 +292,11 @@ export function checkLogregOptions(opts: Omit<JobDataOptions, 'job'>): void {
 /** Sparse logistic regression's job side (job-contract.ts). */
 export const logregJob: JobApp = {
   name: 'logreg',
-  check: checkLogregOptions,
+  check(opts) {
+    checkLogregOptions(opts);
+    const [k] = Object.keys(opts.model ?? {});
+    if (k !== undefined) throw new TabshardError('TS_ERR_INVALID_ARGUMENT', `logreg has no model setting ${k}`);
+  },
   summary: 'sparse logistic regression (FTRL-proximal, L1) on the SpamAssassin corpus or synthetic click-through data',
   prepare: (opts) => prepareLogregJob(opts as LogregJobOptions),
 };

@@ -26,6 +26,8 @@ export interface NewJob {
   /** A registered application (`GET /api/apps`; default: the first job's). */
   app?: string;
   shards?: number;
+  /** The application's model settings (e.g. LDA's `topics`); default: the first job's, when the app is the same. */
+  model?: Record<string, number>;
   iterations?: number;
   tau?: number | null;
 }
@@ -102,6 +104,7 @@ export async function jobsPlugin(app: FastifyInstance, opts: JobsPluginOptions):
               name: { type: 'string', minLength: 1, maxLength: 64 },
               app: { type: 'string', enum: jobAppNames() },
               shards: { type: 'integer', minimum: 1, maximum: 256 },
+              model: { type: 'object', maxProperties: 16, additionalProperties: { type: 'number' } },
               iterations: { type: 'integer', minimum: 1, maximum: 100_000 },
               tau: tauSchema,
             },
