@@ -72,15 +72,33 @@ export async function prepareSpamData(opts: SpamDataOptions = {}): Promise<SpamD
   return data;
 }
 
-/** 0..n−1 in a seeded Fisher-Yates order. */
-export function shuffledOrder(n: number, seed: number): number[] {
+/**
+ * Cuts `n` e-mails into a held-out set and `shards` training shards: a seeded Fisher-Yates order,
+ * its first `heldoutFraction` held out, the rest dealt round-robin (so every shard sees the
+ * classes in the corpus's proportion). `encode(emails, index)` encodes one part.
+ */
+export function dealShards(
+  n: number,
+  o: { seed: number; shards: number; heldoutFraction: number },
+  encode: (emails: number[], index: number) => Uint8Array,
+): { shards: Uint8Array[]; heldout: Uint8Array } {
   const order = Array.from({ length: n }, (_, i) => i);
-  const rng = createRng(seed);
+  const rng = createRng(o.seed);
   for (let i = n - 1; i > 0; i--) {
     const j = rng.int(i + 1);
     [order[i], order[j]] = [order[j], order[i]];
   }
-  return order;
+  const nHeld = Math.round(n * o.heldoutFraction);
+  const train = order.slice(nHeld);
+  return {
+    shards: Array.from({ length: o.shards }, (_, s) =>
+      encode(
+        train.filter((_, k) => k % o.shards === s),
+        s,
+      ),
+    ),
+    heldout: encode(order.slice(0, nHeld), HELDOUT_INDEX),
+  };
 }
 
 function build(c: SpamDataConfig, dir: string): { shards: Uint8Array[]; heldout: Uint8Array } {
@@ -93,27 +111,13 @@ function build(c: SpamDataConfig, dir: string): { shards: Uint8Array[]; heldout:
       bias: true,
     }),
   );
-  // Seeded shuffle of the corpus order, then: the first part held out, the rest dealt
-  // round-robin to the shards (so every shard sees both classes in the corpus's proportion).
-  const order = shuffledOrder(emails.length, c.seed);
-  const nHeld = Math.round(order.length * c.heldoutFraction);
-  const pick = (idx: number[], index: number) =>
+  return dealShards(emails.length, c, (idx, index) =>
     encodeShard(
       buildShard(
         index,
         idx.map((i) => rows[i]),
         idx.map((i) => (emails[i].spam ? 1 : 0)),
       ),
-    );
-  const heldout = pick(order.slice(0, nHeld), HELDOUT_INDEX);
-  const train = order.slice(nHeld);
-  const shards: Uint8Array[] = [];
-  for (let s = 0; s < c.shards; s++)
-    shards.push(
-      pick(
-        train.filter((_, k) => k % c.shards === s),
-        s,
-      ),
-    );
-  return { shards, heldout };
+    ),
+  );
 }

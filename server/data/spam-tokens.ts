@@ -6,10 +6,10 @@
  * counts; LDA holds documents out). Deterministic and cached on disk, as spam-data.ts.
  */
 import { hashKey } from '../../shared/apps/features.ts';
-import { buildShard, encodeShard, HELDOUT_INDEX } from '../../shared/apps/shard.ts';
+import { buildShard, encodeShard } from '../../shared/apps/shard.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import { type PreparedData, prepareCached } from './data-cache.ts';
-import { shuffledOrder } from './spam-data.ts';
+import { dealShards } from './spam-data.ts';
 import { CORPUS, corpusDir, corpusVersion, emailTokens, readCorpus } from './spam-email.ts';
 
 /** Bump when tokenisation, hashing or the cache layout changes. */
@@ -76,28 +76,16 @@ export function prepareSpamTokens(
         const keys = Float64Array.from(counts.keys()).sort();
         return { keys, values: Float32Array.from(keys, (k) => counts.get(k)!) };
       });
-      const order = shuffledOrder(emails.length, c.seed);
-      const nHeld = Math.round(order.length * c.heldoutFraction);
-      const pick = (idx: number[], index: number) =>
+      const parts = dealShards(emails.length, c, (idx, index) =>
         encodeShard(
           buildShard(
             index,
             idx.map((i) => rows[i]),
             new Uint8Array(idx.length),
           ),
-        );
-      const train = order.slice(nHeld);
-      const shards = Array.from({ length: c.shards }, (_, s) =>
-        pick(
-          train.filter((_, k) => k % c.shards === s),
-          s,
         ),
       );
-      return {
-        shards,
-        heldout: pick(order.slice(0, nHeld), HELDOUT_INDEX),
-        info: c.words ? { words: [...words] } : undefined,
-      };
+      return { ...parts, info: c.words ? { words: [...words] } : undefined };
     },
   );
   return info ? { ...data, words: new Map(info.words) } : data;

@@ -68,8 +68,8 @@ export class JobDriver {
   private readonly aggregate: DriverConfig['aggregate'];
   /** Releases of held iterations (CLOCK to every node), one after another. */
   private releasing: Promise<void> = Promise.resolve();
-  /** Keys of each shard's working set (counted once, when the first TASK_DONE is checked). */
-  private shardKeys: number[][] | null = null;
+  /** Keys a task of each shard pushes, per app table (counted once, when the first TASK_DONE is checked). */
+  private pushSizes: number[][] | null = null;
   /** Push scopes by shard (computed once: the default decodes the shard). */
   private readonly scopeCache = new Map<number, PushScope[]>();
   private evaluating: Promise<void> = Promise.resolve();
@@ -210,12 +210,12 @@ export class JobDriver {
 
   /** Keys a task of `shard` pushes to each table (what its receipts must cover), the audit's one included. */
   private pushes(shard: number): ReadonlyMap<number, number> {
-    this.shardKeys ??= this.app.shards.map((_, i) => {
+    this.pushSizes ??= this.app.shards.map((_, i) => {
       const size = (s: PushScope, t: TableSpec) =>
         s === 'whole' ? t.keySpace : s instanceof Float64Array ? s.length : s.end - s.begin;
       return this.scopes(i).map((s, j) => size(s, this.app.tables[j]));
     });
-    const sizes = this.shardKeys[shard];
+    const sizes = this.pushSizes[shard];
     return new Map([...this.app.tables.map((t, j): [number, number] => [t.id, sizes[j]]), [this.audit.id, 1]]);
   }
 
