@@ -6,11 +6,12 @@
  * its shards from IndexedDB; a tab without WebRTC trains over the ws relay.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { Harness, ROOT } from './harness.ts';
 import { assertCompleted, iterationDone, type JobStatus, PROGRESS, type TabStatus, tab, working } from './jobs.ts';
@@ -137,10 +138,10 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
     }
   });
 
-  it('an app or data set misnamed on the command line: one line on stderr, exit 1, nothing started', () => {
+  it('an app or data set misnamed on the command line: one line on stderr, exit 1, nothing started', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tabshard-apps-'));
     try {
-      for (const [args, line] of [
+      const cases: Array<[string[], string]> = [
         [['--app', 'cnn'], 'tabshard: --app must be one of cms, lda, logreg, textnn'],
         [['--data', 'mnist'], 'tabshard: --app logreg: invalid argument: data must be spam or ctr, not "mnist"'],
         [
@@ -153,15 +154,20 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
         ],
         [['--model', 'depth'], 'tabshard: --model must be name=number pairs joined by commas, not "depth"'],
         [['--model', 'hidden=4'], 'tabshard: --app logreg: invalid argument: logreg has no model setting hidden'],
-      ]) {
-        const r = spawnSync(process.execPath, ['bin/tabshard.mjs', 'start', ...args, '--data-dir', join(dir, 'data')], {
-          cwd: ROOT,
-          encoding: 'utf8',
-          timeout: 60_000,
-        });
-        assert.equal(r.status, 1);
-        assert.equal(r.stderr, `${line}\n`);
-      }
+      ];
+      // The processes run at once: each refuses before it starts anything.
+      const runs = cases.map(async ([args, line]) => {
+        const r = await promisify(execFile)(
+          process.execPath,
+          ['bin/tabshard.mjs', 'start', ...args, '--data-dir', join(dir, 'data')],
+          { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
+        ).then(
+          () => ({ code: 0, stderr: '' }),
+          (err: { code?: number; stderr?: string }) => ({ code: err.code, stderr: err.stderr }),
+        );
+        assert.deepEqual(r, { code: 1, stderr: `${line}\n` }, args.join(' '));
+      });
+      await Promise.all(runs);
       assert.deepEqual(readdirSync(dir), [], 'no data directory made');
     } finally {
       rmSync(dir, { recursive: true, force: true });

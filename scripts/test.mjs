@@ -1,12 +1,23 @@
 #!/usr/bin/env node
 // Runs every *.test.ts under the given folders (default: shared apps client server bench scripts e2e) on
 // node's own test runner with the tsx loader, so the runner's summary lines print.
+//
+// Two passes: the files outside e2e/ run two at a time (most of their time is spent waiting on
+// sockets, child processes and timers, so two files share 2 cores well); the e2e files run one at a
+// time, since each drives a cluster and several Chromium tabs that need the whole machine.
+// `--test-concurrency=N` on the command line sets the first pass's width.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 
-const roots = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-const flags = process.argv.slice(2).filter((a) => a.startsWith('-'));
+const args = process.argv.slice(2);
+const roots = args.filter((a) => !a.startsWith('-'));
+let width = '2';
+const flags = args.filter((a) => {
+  const m = /^--test-concurrency=(\d+)$/.exec(a);
+  if (m) width = m[1];
+  return a.startsWith('-') && !m;
+});
 const files = [];
 function walk(dir) {
   for (const name of readdirSync(dir)) {
@@ -25,9 +36,19 @@ for (const r of roots.length ? roots : ['shared', 'apps', 'client', 'server', 'b
   }
 }
 files.sort();
-const res = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...flags, ...files],
-  { stdio: 'inherit' },
-);
-process.exit(res.status ?? 1);
+const isE2e = (f) => f.split(sep)[0] === 'e2e';
+const passes = [
+  { files: files.filter((f) => !isE2e(f)), width },
+  { files: files.filter(isE2e), width: '1' },
+];
+let status = 0;
+for (const pass of passes) {
+  if (pass.files.length === 0) continue;
+  const res = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', `--test-concurrency=${pass.width}`, '--test-reporter=spec', ...flags, ...pass.files],
+    { stdio: 'inherit' },
+  );
+  if (res.status !== 0) status = res.status ?? 1;
+}
+process.exit(status);
