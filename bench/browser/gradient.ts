@@ -1,6 +1,6 @@
 /**
  * bench:browser (gradient part) — examples/s of the logistic-regression gradient
- * (apps/logreg/gradient.ts, timed by client/gradient-bench.ts) on one real shard of the spam
+ * (apps/logreg/gradient.ts, timed by client/gradient-timing.ts) on one real shard of the spam
  * job, in a Chromium tab (a Web Worker of the lab page, on the backend initTf picks, as the
  * worker page computes) vs this plain Node process with tfjs (wasm, and cpu for reference).
  * Both sides use the same bytes: the tab downloads `/api/jobs/1/shards/<shard>` from the gateway,

@@ -1,6 +1,6 @@
 /**
  * The lab's gradient benchmark: examples/s of the logistic-regression gradient on one of a job's
- * real shards, timed by the same loop as `npm run bench:gradient` (client/gradient-bench.ts),
+ * real shards, timed by the same loop as `npm run bench:gradient` (client/gradient-timing.ts),
  * inside a Web Worker with the backend `initTf` picks — where the worker page computes
  * (web/worker/compute.worker.ts).
  *
@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { type GradientTiming, measureGradient } from '../../client/gradient-bench.ts';
+import { type GradientTiming, measureGradient } from '../../client/gradient-timing.ts';
 import { type BackendProbe, initTf } from '../../client/tf-backend.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 
