@@ -425,7 +425,6 @@ async function main(): Promise<void> {
     console.log(`  tables: ${DEMO_TABLES.map((t) => t.name).join(', ')}`);
     console.log(`  data directory: ${dataDir}  (checkpoints and job state; --fresh starts over)`);
     console.log(`  gateway: ${shown}  (try ${shown}/api/jobs)`);
-    console.log(`  lab: ${shown}/lab`);
     console.log(`  admin console: ${shown}/admin  (admin token: ${c.adminToken})`);
     console.log(`  metrics: ${shown}/metrics  OpenAPI: ${shown}/api/openapi.json`);
     for (const j of c.jobs) report(j);

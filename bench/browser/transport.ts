@@ -35,7 +35,7 @@ type Lab = {
   bench(o: object): Promise<{ transport: string; rows: BenchRow[] }>;
 };
 
-const h = await Harness.start({ nodes: 1, benchRaw: true });
+const h = await Harness.start({ nodes: 1, benchRaw: true, lab: 'bench/lab/main.ts' });
 try {
   const page = await h.openPage();
   // The lab pushes ad hoc (no task): an admin's connection.
