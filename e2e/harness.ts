@@ -41,8 +41,12 @@ export interface ClusterReady {
 export interface HarnessOptions {
   /** Server nodes (default 3). */
   nodes?: number;
-  /** Start nodes with `--bench-raw` (they answer raw 0xEC messages). */
-  benchRaw?: boolean;
+  /**
+   * What runs the cluster, after the Node executable (default `bin/tabshard.mjs start`): a
+   * benchmark's own cluster program (bench/browser/echo-cluster.ts) that takes `start`'s
+   * `--port --json --nodes --data-dir` and prints the same ready line.
+   */
+  clusterCommand?: string[];
   /** More Chromium switches (one switch per element; never split on commas). */
   chromiumArgs?: string[];
   /** More features for the one `--disable-features` switch. */
@@ -137,8 +141,10 @@ export function startCluster(
   opts: HarnessOptions = {},
   onevent: (ev: ClusterEvent) => void = () => {},
 ): Promise<{ child: ChildProcess; ready: ClusterReady }> {
-  const args = ['bin/tabshard.mjs', 'start', '--port', '0', '--json', '--nodes', String(opts.nodes ?? 3)];
-  if (opts.benchRaw) args.push('--bench-raw');
+  const args = [
+    ...(opts.clusterCommand ?? ['bin/tabshard.mjs', 'start']),
+    ...['--port', '0', '--json', '--nodes', String(opts.nodes ?? 3)],
+  ];
   args.push(...(opts.startArgs ?? []));
   // Each cluster keeps its state in a directory of its own (removed when it exits) unless told one.
   const ownDir = opts.startArgs?.includes('--data-dir') ? null : mkdtempSync(join(tmpdir(), 'tabshard-e2e-'));
