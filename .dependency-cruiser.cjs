@@ -1,6 +1,7 @@
 /**
  * Import rules of docs/architecture.md §11, checked by `npm run lint`:
- * shared ← client ← web; shared ← server; e2e only through HTTP and the browser; no cycles.
+ * shared ← client ← web; shared ← server; e2e only through HTTP and the browser; no cycles;
+ * benchmarks (bench/) are never imported by product code.
  * apps/ (one folder per application): its job side (jobs.ts, job-contract.ts, <app>/job.ts,
  * <app>/train.ts) runs beside the server; the rest, its worker side and model math, runs in tabs.
  */
@@ -8,6 +9,13 @@ const APP_JOB_SIDE = '^apps/((jobs|job-contract)\\.ts|[^/]+/(job|train)\\.ts)$';
 module.exports = {
   forbidden: [
     { name: 'no-cycles', severity: 'error', from: {}, to: { circular: true } },
+    {
+      name: 'product-never-imports-bench',
+      comment: 'benchmarks import the product, never the other way round (tests of product code included)',
+      severity: 'error',
+      from: { path: '^(apps|server|client|shared|web)/' },
+      to: { path: '^bench/' },
+    },
     {
       name: 'shared-imports-nothing-of-ours',
       severity: 'error',
@@ -42,11 +50,25 @@ module.exports = {
       to: { path: '^(server|e2e|bench)/' },
     },
     // e2e/oracle.ts is not part of the harness: a test runs it as a child process, a client of the cluster.
+    // e2e/lab/ is not either: the lab page's code, which the harness bundles by path and serves to its tabs.
     {
       name: 'e2e-uses-http-and-browser-only',
       severity: 'error',
-      from: { path: '^e2e/', pathNot: '^e2e/oracle\\.ts$' },
-      to: { path: '^(apps|server|client|shared|web|bench)/' },
+      from: { path: '^e2e/', pathNot: '^e2e/(oracle\\.ts$|lab/)' },
+      to: { path: '^(apps|server|client|shared|web|bench|e2e/lab)/' },
+    },
+    {
+      name: 'e2e-lab-is-a-browser-client',
+      comment: 'the lab page runs in a tab: the worker library and shared code, no server code, no Node module',
+      severity: 'error',
+      from: { path: '^e2e/lab/' },
+      to: { path: '^(apps|server|web|bench|scripts)/|^e2e/(?!lab/)' },
+    },
+    {
+      name: 'e2e-lab-has-no-io',
+      severity: 'error',
+      from: { path: '^e2e/lab/' },
+      to: { dependencyTypes: ['core'] },
     },
     {
       name: 'app-worker-side-runs-in-tabs',

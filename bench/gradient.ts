@@ -2,14 +2,14 @@
  * Benchmark of the worker's compute step: examples/s of the tfjs logistic-regression gradient
  * (apps/logreg/gradient.ts) in a plain Node process, per backend, on the job's real shards (default
  * data: 16 shards of ~300 e-mails, ~60k non-zeros, ~13k keys each). One JSON line per (backend,
- * shard): median over --reps calls after warm-up. The same timing loop (client/gradient-bench.ts)
+ * shard): median over --reps calls after warm-up. The same timing loop (client/gradient-timing.ts)
  * runs in the browser bench.
  *
  *   npm run bench:gradient [-- --reps 30 --shards 4 --backends wasm,cpu]
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { measureGradient } from '../client/gradient-bench.ts';
+import { measureGradient } from '../client/gradient-timing.ts';
 import { probeTfBackends } from '../client/tf-backend.ts';
 import { prepareSpamData } from '../server/data/spam-data.ts';
 import { decodeShard } from '../shared/apps/shard.ts';

@@ -14,7 +14,7 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type { Tf } from '../apps/contract.ts';
 import { randomShard } from '../shared/apps/random-shard.ts';
 import { TabshardError } from '../shared/errors.ts';
-import { measureGradient } from './gradient-bench.ts';
+import { measureGradient } from './gradient-timing.ts';
 
 export const DEFAULT_BACKENDS = ['wasm', 'webgl', 'cpu'] as const;
 

@@ -15,7 +15,7 @@ describe('e2e harness (1 node)', () => {
     await h?.stop();
   });
 
-  it('reports the cluster it started and serves the lab', async () => {
+  it('reports the cluster it started', async () => {
     assert.match(h.gateway, /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.deepEqual(
       h.cluster.nodes.map((n) => n.id),
@@ -26,6 +26,21 @@ describe('e2e harness (1 node)', () => {
     assert.ok(h.browserPid);
     const health = await fetch(`${h.gateway}/health`);
     assert.deepEqual(await health.json(), { ok: true });
+  });
+
+  it("serves its own lab page to its tabs, under the policy of the gateway's pages", async () => {
+    assert.equal((await fetch(`${h.gateway}/lab`)).status, 404); // not the gateway's
+    const policy = (await fetch(`${h.gateway}/`)).headers.get('content-security-policy');
+    const page = await h.openPage({ path: '/health' });
+    try {
+      const res = await page.goto(`${h.gateway}/lab`);
+      assert.equal(res?.status(), 200);
+      assert.equal(await res?.headerValue('content-security-policy'), policy);
+      await page.waitForFunction(() => typeof (window as { tabshardLab?: unknown }).tabshardLab === 'object');
+      assert.deepEqual(h.errors.get(page) ?? [], []);
+    } finally {
+      await page.close();
+    }
   });
 
   it('crashes, freezes and resumes, and closes tabs; the cluster keeps serving', async () => {

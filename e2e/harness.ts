@@ -2,7 +2,8 @@
  * The e2e harness: a real cluster (`tabshard start --json` as a child process: server-node
  * processes, manager, gateway) and Debian's headless Chromium driven by playwright-core, with
  * fault injection for tabs (close, crash, freeze, WebRTC blocked). It touches the system only
- * through processes, HTTP and the browser: it imports none of the project's code.
+ * through processes, HTTP and the browser: it imports none of the project's code. The lab page
+ * (`/lab`) is the harness's own, bundled by path and served to its tabs (lab-bundle.ts).
  *
  * Everything it starts is stopped by `stop()`, by handle and PID: the browser, then the cluster
  * process group (SIGTERM, SIGKILL after a grace period). Call it in a `finally`/`after`.
@@ -21,6 +22,7 @@ import {
   chromium,
   type Page,
 } from 'playwright-core';
+import { buildLab, gatewayPagePolicy, LAB_ENTRY, type LabBundle, routeLab } from './lab-bundle.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const CHROMIUM = '/usr/bin/chromium';
@@ -39,8 +41,12 @@ export interface ClusterReady {
 export interface HarnessOptions {
   /** Server nodes (default 3). */
   nodes?: number;
-  /** Start nodes with `--bench-raw` (they answer raw 0xEC messages). */
-  benchRaw?: boolean;
+  /**
+   * What runs the cluster, after the Node executable (default `bin/tabshard.mjs start`): a
+   * benchmark's own cluster program (bench/browser/echo-cluster.ts) that takes `start`'s
+   * `--port --json --nodes --data-dir` and prints the same ready line.
+   */
+  clusterCommand?: string[];
   /** More Chromium switches (one switch per element; never split on commas). */
   chromiumArgs?: string[];
   /** More features for the one `--disable-features` switch. */
@@ -51,13 +57,18 @@ export interface HarnessOptions {
   startArgs?: string[];
   /** Run the cluster inside this network namespace (e2e/netns.ts). */
   netns?: string;
+  /**
+   * Entry of the lab bundle served at `/lab`, relative to the repository root (default
+   * e2e/lab/main.ts; a benchmark passes its own, e.g. bench/lab/main.ts).
+   */
+  lab?: string;
 }
 
 /** A JSON line the cluster printed after its ready line (metrics, scheduler events). */
 export type ClusterEvent = Record<string, unknown> & { event: string };
 
 export interface PageOptions {
-  /** Path on the gateway (default '/lab'). */
+  /** Path on the gateway's origin (default '/lab', the harness's lab page). */
   path?: string;
   /**
    * Block WebRTC in this page before any script runs: 'throw' makes `new RTCPeerConnection()`
@@ -130,8 +141,10 @@ export function startCluster(
   opts: HarnessOptions = {},
   onevent: (ev: ClusterEvent) => void = () => {},
 ): Promise<{ child: ChildProcess; ready: ClusterReady }> {
-  const args = ['bin/tabshard.mjs', 'start', '--port', '0', '--json', '--nodes', String(opts.nodes ?? 3)];
-  if (opts.benchRaw) args.push('--bench-raw');
+  const args = [
+    ...(opts.clusterCommand ?? ['bin/tabshard.mjs', 'start']),
+    ...['--port', '0', '--json', '--nodes', String(opts.nodes ?? 3)],
+  ];
   args.push(...(opts.startArgs ?? []));
   // Each cluster keeps its state in a directory of its own (removed when it exits) unless told one.
   const ownDir = opts.startArgs?.includes('--data-dir') ? null : mkdtempSync(join(tmpdir(), 'tabshard-e2e-'));
@@ -230,6 +243,8 @@ export class Harness {
   private readonly contexts: BrowserContext[] = [];
   private shared: Promise<BrowserContext> | null = null;
   private stopped = false;
+  private lab: Promise<LabBundle> | null = null;
+  private labEntry = LAB_ENTRY;
 
   private constructor(
     private ready: ClusterReady,
@@ -261,6 +276,7 @@ export class Harness {
       });
       const browser = await chromium.connect(server.wsEndpoint());
       const h = new Harness(ready, child, server, browser);
+      h.labEntry = opts.lab ?? LAB_ENTRY;
       for (const ev of events) h.event(ev);
       deliver = (ev) => h.event(ev);
       return h;
@@ -370,7 +386,7 @@ export class Harness {
     return { browser: memoryOf(procs.filter((p) => tree.has(p.pid))), cluster: memoryOf(group) };
   }
 
-  /** Opens a page on the gateway (the lab by default) and waits until it has loaded. */
+  /** Opens a page on the gateway's origin (the lab by default) and waits until it has loaded. */
   async openPage(opts: PageOptions = {}): Promise<Page> {
     if (!opts.ownContext) this.shared ??= this.newContext();
     const ctx = opts.ownContext ? await this.newContext() : await this.shared!;
@@ -438,7 +454,21 @@ export class Harness {
   private async newContext(): Promise<BrowserContext> {
     const ctx = await this.browser!.newContext();
     this.contexts.push(ctx);
+    await routeLab(
+      ctx,
+      () => this.gateway,
+      () => this.labBundle(),
+    );
     return ctx;
+  }
+
+  /** The lab bundle, built once on the first request for it. */
+  private labBundle(): Promise<LabBundle> {
+    if (!this.lab) {
+      this.lab = gatewayPagePolicy(this.gateway).then((csp) => buildLab(ROOT, this.labEntry, csp));
+      this.lab.catch(() => (this.lab = null)); // a failed build is retried on the next request
+    }
+    return this.lab;
   }
 }
 

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Page } from 'playwright-core';
 import { Harness } from './harness.ts';
 
-/** What the lab page exposes (web/lab/main.ts), as far as these tests use it. */
+/** What the lab page exposes (e2e/lab/lab.ts), as far as these tests use it. */
 interface DialRecord {
   node: string;
   kind: 'webrtc' | 'ws';

@@ -1,6 +1,6 @@
 /**
  * The `tabshard` command line.
- *   tabshard start  [--nodes 3] [--replicas 1] [--port 8080] [--bench-raw] [--json]   embedded cluster: server nodes, manager, gateway
+ *   tabshard start  [--nodes 3] [--replicas 1] [--port 8080] [--json]   embedded cluster: server nodes, manager, gateway
  *     --replicas K: replicas per key range (chain replication; default 1, 0 with --nodes 1)
  *     [--job-name NAME] [--shards S] [--iterations I] [--tau T|inf] [--lease-ms MS] [--heartbeat-ms MS] [--no-job]
  *     [--app NAME] [--model K=V,…] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr]   eager SSP (servers publish fresh values as the slowest clock advances);
@@ -23,7 +23,7 @@
  *     unless --port is given. --fresh forgets what the directory holds.
  *     [--allowed-origin URL]... [--trust-proxy]   other page origins whose WebSockets are accepted; client
  *     addresses from X-Forwarded-For (behind a reverse proxy) for the gateway's per-address limits
- *   tabshard server [--id n1] [--host h] [--advertise HOST] [--port p] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL]
+ *   tabshard server [--id n1] [--host h] [--advertise HOST] [--port p] [--no-webrtc] [--lifeline] [--join URL]
  *                   [--ice-servers URLS]   one server node; --advertise: the host others are told to dial (with
  *                   --host 0.0.0.0, this host's address on the cluster's network); TURN secret from TABSHARD_TURN_SECRET
  *     --lifeline: exit (status 0) when stdin ends or closes, once the listeners are closed or after 1 s
@@ -43,9 +43,9 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_APP, jobApp, jobAppNames } from '../apps/jobs.ts';
 import { parseAggregateFlag } from '../shared/aggregate.ts';
 import { parseTraffic, type TrafficOptions } from '../shared/protocol/values.ts';
-import type { TableSpec } from '../shared/table.ts';
 import { DEFAULT_TURN_TTL_S, IceConfig, parseIceUrls } from './auth/turn.ts';
 import { type JobRequest, startEmbeddedCluster } from './cluster.ts';
+import { DEMO_TABLES } from './demo-tables.ts';
 import type { JobDriver } from './jobs/driver.ts';
 import type { ManagerEvent } from './manager.ts';
 import { joinCluster, joinUrl } from './node/join.ts';
@@ -53,54 +53,6 @@ import { type RunningNode, startNode } from './node/process.ts';
 
 /** How long a `--lifeline` server may take to close its listeners once its parent is gone. */
 const LIFELINE_FORCE_MS = 1000;
-
-const DEMO_TABLES: TableSpec[] = [
-  {
-    job: 0,
-    id: 1,
-    name: 'weights',
-    kind: 'sparse',
-    keySpace: 2 ** 24,
-    valueLength: 1,
-    updater: 'ftrl',
-    params: {},
-    init: { kind: 'zeros' },
-  },
-  {
-    job: 0,
-    id: 2,
-    name: 'dense',
-    kind: 'dense',
-    keySpace: 1 << 20,
-    valueLength: 1,
-    updater: 'sgd',
-    params: { lr: 0.1 },
-    init: { kind: 'zeros' },
-  },
-  // Sum tables: what a worker pushes adds up exactly, so tests and benchmarks can read it back.
-  {
-    job: 0,
-    id: 3,
-    name: 'sum-sparse',
-    kind: 'sparse',
-    keySpace: 2 ** 24,
-    valueLength: 1,
-    updater: 'sum',
-    params: {},
-    init: { kind: 'zeros' },
-  },
-  {
-    job: 0,
-    id: 4,
-    name: 'sum-dense',
-    kind: 'dense',
-    keySpace: 1 << 20,
-    valueLength: 1,
-    updater: 'sum',
-    params: {},
-    init: { kind: 'zeros' },
-  },
-];
 
 /** `--tls-cert FILE --tls-key FILE` (both or neither) as PEM contents; a mistake is one line. */
 function readTls(cert: string | undefined, key: string | undefined): { cert: Buffer; key: Buffer } | undefined {
@@ -221,7 +173,6 @@ async function main(): Promise<void> {
       nodes: { type: 'string', default: '3' },
       replicas: { type: 'string' },
       'no-webrtc': { type: 'boolean', default: false },
-      'bench-raw': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       'no-job': { type: 'boolean', default: false },
       shards: { type: 'string' },
@@ -316,7 +267,6 @@ async function main(): Promise<void> {
       host: values.host,
       port: Number(values.port),
       webrtc: !values['no-webrtc'],
-      benchRaw: values['bench-raw'],
       adminToken: token,
       ice: new IceConfig(iceUrls, turnSecret, turnTtl),
       advertise: values.advertise,
@@ -381,7 +331,6 @@ async function main(): Promise<void> {
       onsay: (line) => console.log(json ? JSON.stringify({ event: 'data', message: line }) : `  ${line}`),
       port: Number(values.port),
       tables: DEMO_TABLES,
-      benchRaw: values['bench-raw'],
       jobs: values['no-job'] ? [] : [jobRequest(values)],
       adminToken: process.env.TABSHARD_ADMIN_TOKEN || undefined,
       allowedOrigins: values['allowed-origin'],
@@ -425,7 +374,6 @@ async function main(): Promise<void> {
     console.log(`  tables: ${DEMO_TABLES.map((t) => t.name).join(', ')}`);
     console.log(`  data directory: ${dataDir}  (checkpoints and job state; --fresh starts over)`);
     console.log(`  gateway: ${shown}  (try ${shown}/api/jobs)`);
-    console.log(`  lab: ${shown}/lab`);
     console.log(`  admin console: ${shown}/admin  (admin token: ${c.adminToken})`);
     console.log(`  metrics: ${shown}/metrics  OpenAPI: ${shown}/api/openapi.json`);
     for (const j of c.jobs) report(j);
@@ -434,7 +382,7 @@ async function main(): Promise<void> {
     return;
   }
   console.error(
-    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--bench-raw] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app NAME] [--model K=V,…] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--push-values f32|f16|q8] [--pull-values f32|f16] [--compress] [--push-threshold T] [--push-threshold-rms F] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--advertise HOST] [--port P] [--no-webrtc] [--bench-raw] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
+    'usage: tabshard start [--nodes N] [--replicas K] [--port P] [--data-dir DIR] [--fresh] [--checkpoint-every N] [--checkpoint-ms MS] [--allowed-origin URL]... [--trust-proxy] [--json] [--no-job] [--shards S] [--iterations I] [--tau T|inf] [--job-name NAME] [--lease-ms MS] [--heartbeat-ms MS] [--app NAME] [--model K=V,…] [--data spam|ctr] [--examples N] [--eager] [--staleness-lr] [--backups] [--aggregate RULE] [--push-values f32|f16|q8] [--pull-values f32|f16] [--compress] [--push-threshold T] [--push-threshold-rms F] [--host H] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--ice-servers URLS] [--turn-secret S] [--turn-ttl SECONDS] | tabshard worker --url URL [--slowdown F] [--stall MS:EVERY] [--relay-only] | tabshard server [--id ID] [--host H] [--advertise HOST] [--port P] [--no-webrtc] [--lifeline] [--join URL] [--ice-servers URLS]\n' +
       '  server --lifeline: exit when stdin ends or closes (the embedded cluster holds it open; it closes when that process dies)\n' +
       '  server --join URL: once listening, join the cluster whose gateway is at URL (TABSHARD_ADMIN_TOKEN: its admin token)',
   );

@@ -32,14 +32,24 @@ export interface NodeChild {
   addresses: Record<string, string>;
 }
 
+/** What runs one server node by default: this CLI's `server` command. */
+export const SERVER_COMMAND = [BIN, 'server'];
+
 /**
- * Spawns `tabshard server --lifeline` and resolves once it printed where it listens. Its stdin is
- * the lifeline: a pipe nothing is written to, open as long as this process lives. Node flags for
- * the child (e.g. `--cpu-prof` to profile a node) come from TABSHARD_NODE_FLAGS, space-separated.
+ * Spawns `tabshard server --lifeline` (or `command`, which takes the same flags and prints the
+ * same `listening` line) and resolves once it printed where it listens. Its stdin is the lifeline:
+ * a pipe nothing is written to, open as long as this process lives. Node flags for the child (e.g.
+ * `--cpu-prof` to profile a node) come from TABSHARD_NODE_FLAGS, space-separated.
  */
-export function spawnNode(id: string, extraArgs: string[] = [], adminToken = '', turnSecret = ''): Promise<NodeChild> {
+export function spawnNode(
+  id: string,
+  extraArgs: string[] = [],
+  adminToken = '',
+  turnSecret = '',
+  command = SERVER_COMMAND,
+): Promise<NodeChild> {
   const flags = process.env.TABSHARD_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...flags, BIN, 'server', '--lifeline', '--id', id, ...extraArgs], {
+  const child = spawn(process.execPath, [...flags, ...command, '--lifeline', '--id', id, ...extraArgs], {
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, TABSHARD_ADMIN_TOKEN: adminToken, TABSHARD_TURN_SECRET: turnSecret },
   });
@@ -90,7 +100,12 @@ export async function startEmbeddedCluster(
     nodes?: number;
     tables?: TableSpec[];
     port?: number;
-    benchRaw?: boolean;
+    /**
+     * What runs each server node, after the Node executable (default SERVER_COMMAND): a program's
+     * own node entry that takes `server`'s `--lifeline --id ID [--ice-servers URLS]` and prints
+     * its `listening` line (bench/browser/echo-node.ts). Not offered by the CLI.
+     */
+    nodeCommand?: string[];
     jobs?: JobRequest[];
     /** The admin token (default: a fresh random one per start). */
     adminToken?: string;
@@ -142,15 +157,12 @@ export async function startEmbeddedCluster(
       }
     }
     const adminToken = opts.adminToken || randomUUID();
-    const nodeArgs = [
-      ...(opts.benchRaw ? ['--bench-raw'] : []),
-      ...(opts.ice?.urls.length ? ['--ice-servers', opts.ice.urls.join(',')] : []),
-    ];
+    const nodeArgs = opts.ice?.urls.length ? ['--ice-servers', opts.ice.urls.join(',')] : [];
     // Signs every lease's capability; the nodes get its public key with each ring (PROTOCOL.md §6.2).
     const signer = CapabilitySigner.generate();
     const receipts = new ReceiptKey(adminToken);
     for (let i = 1; i <= (opts.nodes ?? 3); i++)
-      nodes.push(await spawnNode(`n${i}`, nodeArgs, adminToken, opts.ice?.secret));
+      nodes.push(await spawnNode(`n${i}`, nodeArgs, adminToken, opts.ice?.secret, opts.nodeCommand));
     const manager = new ServerManager(
       tcpDialer(),
       nodes.map((n) => ({ id: n.id, addresses: n.addresses, control: n.addresses.tcp })),

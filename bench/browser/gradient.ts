@@ -1,12 +1,12 @@
 /**
  * bench:browser (gradient part) — examples/s of the logistic-regression gradient
- * (apps/logreg/gradient.ts, timed by client/gradient-bench.ts) on one real shard of the spam
- * job, in a Chromium tab (a Web Worker of the lab page, on the backend initTf picks, as the
+ * (apps/logreg/gradient.ts, timed by client/gradient-timing.ts) on one real shard of the spam
+ * job, in a Chromium tab (a Web Worker of the bench lab page, bench/lab/, on the backend initTf picks, as the
  * worker page computes) vs this plain Node process with tfjs (wasm, and cpu for reference).
  * Both sides use the same bytes: the tab downloads `/api/jobs/1/shards/<shard>` from the gateway,
  * Node fetches the same URL. The sides take turns for `--rounds` rounds (never at the same time:
  * 2 cores); each round is a median over `--reps` calls, the line reports the median over rounds
- * (and the mean per call from wall time, since the tab's timer has 100 µs steps: web/lab/gradient.ts).
+ * (and the mean per call from wall time, since the tab's timer has 100 µs steps: bench/lab/gradient.ts).
  *
  *   npm run bench:browser            (transport part, then this)
  *   node --import tsx bench/browser/gradient.ts [--reps 30] [--rounds 3] [--shard 0]
@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Harness } from '../../e2e/harness.ts';
 import { decodeShard } from '../../shared/apps/shard.ts';
-import { type GradientBenchResult, type LabGradientTiming, timeGradient } from '../../web/lab/gradient.ts';
+import { type GradientBenchResult, type LabGradientTiming, timeGradient } from '../lab/gradient.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,7 +41,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-const h = await Harness.start({ nodes: 1 });
+const h = await Harness.start({ nodes: 1, lab: 'bench/lab/main.ts' });
 try {
   const res = await fetch(`${h.gateway}/api/jobs/1/shards/${shardIndex}`);
   if (!res.ok) throw new Error(`shard download: HTTP ${res.status}`);

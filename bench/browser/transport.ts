@@ -1,7 +1,8 @@
 /**
- * bench:browser — one Chromium tab, one server node (`tabshard start --nodes 1 --bench-raw`):
- * raw data-channel throughput (1M-float-sized messages the node acknowledges or answers without
- * decoding) vs parameter-server push and pull of a 1M-float dense range and a 100k-key sparse
+ * bench:browser — one Chromium tab, one server node (echo-cluster.ts: the embedded cluster whose
+ * node has the raw echo injected, echo-node.ts): raw data-channel throughput (1M-float-sized
+ * messages the node acknowledges or answers without decoding, bench/lab/raw-echo.ts) vs
+ * parameter-server push and pull of a 1M-float dense range and a 100k-key sparse
  * push, on the same transport to the same node process. One JSON line per op, medians over
  * `--reps` (default 11); `ratio` = PS throughput / raw throughput (target ≥ 0.8).
  *
@@ -35,7 +36,11 @@ type Lab = {
   bench(o: object): Promise<{ transport: string; rows: BenchRow[] }>;
 };
 
-const h = await Harness.start({ nodes: 1, benchRaw: true });
+const h = await Harness.start({
+  nodes: 1,
+  clusterCommand: ['--import', 'tsx', 'bench/browser/echo-cluster.ts'],
+  lab: 'bench/lab/main.ts',
+});
 try {
   const page = await h.openPage();
   // The lab pushes ad hoc (no task): an admin's connection.

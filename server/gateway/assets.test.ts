@@ -1,6 +1,7 @@
 /**
- * Browser bundles and pages through `inject()`: the lab bundle builds with its shims, pages carry
- * a CSP without inline scripts, tfjs wasm files are served as application/wasm, nothing else is.
+ * Browser bundles and pages through `inject()`: the real pages carry a CSP without inline
+ * scripts, a bundle builds with its shims and a linked source map, tfjs wasm files are served as
+ * application/wasm, nothing else is — the lab page is not the gateway's (the e2e harness serves it).
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
@@ -14,27 +15,40 @@ describe('gateway assets', () => {
   });
   after(() => app.close());
 
-  it('serves pages with a CSP that allows only same-origin scripts and wasm', async () => {
-    const res = await app.inject('/lab');
-    assert.equal(res.statusCode, 200);
-    assert.match(res.headers['content-type'] as string, /^text\/html/);
-    const csp = res.headers['content-security-policy'] as string;
-    assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
-    assert.doesNotMatch(csp, /unsafe-inline/);
-    assert.match(res.body, /<script type="module" src="\/assets\/lab.js"><\/script>/);
-    assert.doesNotMatch(res.body, /<script>/);
+  for (const [path, script] of [
+    ['/', 'worker'],
+    ['/admin', 'admin'],
+  ])
+    it(`serves ${path} with a CSP that allows only same-origin scripts and wasm`, async () => {
+      const res = await app.inject(path);
+      assert.equal(res.statusCode, 200);
+      assert.match(res.headers['content-type'] as string, /^text\/html/);
+      const csp = res.headers['content-security-policy'] as string;
+      assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/);
+      assert.doesNotMatch(csp, /unsafe-inline/);
+      assert.ok(res.body.includes(`<script type="module" src="/assets/${script}.js"></script>`), res.body);
+      assert.doesNotMatch(res.body, /<script>/);
+    });
+
+  it('does not serve the lab page or its bundle', async () => {
+    for (const path of ['/lab', '/assets/lab.js', '/assets/lab.js.map'])
+      assert.equal((await app.inject(path)).statusCode, 404, path);
   });
 
   it('bundles a browser entry with its shims and a linked source map', async () => {
-    const js = await app.inject('/assets/lab.js');
+    const js = await app.inject('/assets/worker.js');
     assert.equal(js.statusCode, 200);
     assert.match(js.headers['content-type'] as string, /^text\/javascript/);
-    assert.match(js.body, /tabshardLab/);
-    assert.match(js.body, /\/\/# sourceMappingURL=lab\.js\.map/);
+    assert.match(js.body, /\/\/# sourceMappingURL=worker\.js\.map/);
+    // simple-peer's Node dependencies are bundled (with the shims' globals), never left as require() calls.
     assert.doesNotMatch(js.body, /require\("(events|buffer|process)"\)/);
-    const map = await app.inject('/assets/lab.js.map');
+    const map = await app.inject('/assets/worker.js.map');
     assert.equal(map.statusCode, 200);
-    assert.ok(Array.isArray(map.json().sources));
+    const sources: string[] = map.json().sources;
+    assert.ok(
+      sources.some((s) => s.includes('node_modules/simple-peer/')),
+      'the bundle holds simple-peer',
+    );
     assert.equal((await app.inject('/assets/nope.js')).statusCode, 404);
     assert.equal((await app.inject('/assets/..%2Fapp.js')).statusCode, 404);
   });

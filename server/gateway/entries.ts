@@ -21,14 +21,12 @@ export interface PageEntry {
 }
 
 export const BUNDLES: BundleEntry[] = [
-  { name: 'lab', entry: 'web/lab/main.ts' },
   { name: 'worker', entry: 'web/worker/main.ts' },
   { name: 'compute.worker', entry: 'web/worker/compute.worker.ts' },
   { name: 'admin', entry: 'web/admin/main.ts' },
 ];
 
 export const PAGES: PageEntry[] = [
-  { path: '/lab', html: 'web/lab/index.html' },
   { path: '/', html: 'web/worker/index.html' },
   { path: '/admin', html: 'web/admin/index.html' },
 ];

@@ -28,9 +28,6 @@ import { type PublishStats, Subscriptions } from './subscriptions.ts';
 import { Table } from './table.ts';
 import { useZlibCodec } from './zlib-codec.ts';
 
-/** First byte of bench/kv's raw messages; never a valid protocol version. */
-export const RAW_MAGIC = 0xec;
-
 /** Largest pull reply (header included), in bytes; larger requests are refused before anything is allocated. */
 export const MAX_REPLY_BYTES = 256 * 1024 * 1024;
 
@@ -57,6 +54,18 @@ export interface NodeStats {
   keySets: KeySetStats;
 }
 
+/**
+ * Sees each message a connection delivers before the node decodes it as a frame, and returns
+ * true when it took the message: the node then neither decodes, counts nor answers it. `reply`
+ * sends bytes back on the same connection (unchanged until sent); `msg` is only valid during
+ * the call. What a handler takes skips framing, capabilities and the admin checks, from any peer
+ * that reaches the node, so a handler must take only messages no frame can be (a first byte
+ * that is not a protocol version) and bound what it sends. None by default; set only by a
+ * program that builds its own node (a benchmark's baseline, bench/browser/echo-node.ts): no CLI
+ * flag or environment variable sets one. A handler that throws gets the connection a coded ERROR.
+ */
+export type RawHandler = (msg: Uint8Array, reply: (bytes: Uint8Array) => void) => boolean;
+
 export class ServerNode {
   private readonly jobs = new Map<number, Map<number, Table>>();
   private readonly listeners: Listener[] = [];
@@ -77,7 +86,6 @@ export class ServerNode {
   private frames = 0;
   private errors = 0;
 
-  private rawReply = new Uint8Array(0);
   /** Decoded key lists of up to SCRATCH_KEYS keys (a frame is consumed before the next is decoded). */
   private scratchKeys = new Float64Array(0);
   /** Copied pull replies, lent until the transport has sent them. */
@@ -92,7 +100,8 @@ export class ServerNode {
   constructor(
     readonly id: string,
     private readonly opts: {
-      benchRaw?: boolean;
+      /** Takes messages before they are decoded (RawHandler; default none). */
+      rawHandler?: RawHandler;
       adminToken?: string;
       gc?: () => GcTotals;
       /** How this node reaches the others (for replication); without one it never forwards. */
@@ -134,7 +143,20 @@ export class ServerNode {
     this.conns.add(conn);
     // Every frame is applied or answered before onMessage returns; nothing keeps its bytes.
     conn.transientMessages = true;
-    conn.onmessage = (msg) => this.onMessage(conn, msg);
+    const raw = this.opts.rawHandler;
+    if (raw) {
+      const reply = (bytes: Uint8Array) => conn.send([bytes]);
+      conn.onmessage = (msg) => {
+        try {
+          if (raw(msg, reply)) return;
+        } catch (err) {
+          this.errors++;
+          conn.send(encodeError(0, toTabshardError(err)));
+          return;
+        }
+        this.onMessage(conn, msg);
+      };
+    } else conn.onmessage = (msg) => this.onMessage(conn, msg);
     conn.onclose = () => {
       this.conns.delete(conn);
       this.keyCaches.drop(conn);
@@ -249,10 +271,6 @@ export class ServerNode {
   }
 
   private onMessage(conn: Conn, msg: Uint8Array): void {
-    if (this.opts.benchRaw && msg[0] === RAW_MAGIC) {
-      this.rawEcho(conn, msg);
-      return;
-    }
     this.frames++;
     // The request id sits at bytes 4-7 of any frame long enough to have one.
     let requestId = msg.byteLength >= 8 ? new DataView(msg.buffer, msg.byteOffset, 8).getUint32(4, true) : 0;
@@ -266,19 +284,6 @@ export class ServerNode {
       this.errors++;
       conn.send(encodeError(requestId, toTabshardError(err)));
     }
-  }
-
-  /**
-   * bench/kv's bare baseline (only with `benchRaw`): [0xEC, 1, ...] is acknowledged with 8 bytes;
-   * [0xEC, 2, 0, 0, u32 size] is answered with `size` bytes from a reused buffer. No decoding, no
-   * tables: the transport's own cost on the same connections.
-   */
-  private rawEcho(conn: Conn, msg: Uint8Array): void {
-    if (msg[1] === 2 && msg.byteLength >= 8) {
-      const size = new DataView(msg.buffer, msg.byteOffset, 8).getUint32(4, true);
-      if (this.rawReply.byteLength < size) this.rawReply = new Uint8Array(size);
-      conn.send([this.rawReply.subarray(0, size)]);
-    } else conn.send([new Uint8Array(8)]);
   }
 
   private dispatch(conn: Conn, f: Frame): void {

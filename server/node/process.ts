@@ -10,15 +10,18 @@ import type { IceConfig } from '../auth/turn.ts';
 import { tcpDialer, tcpListen } from '../transports/tcp.ts';
 import { WebRtcListener } from '../transports/webrtc.ts';
 import { startGcMonitor } from './gc-monitor.ts';
-import { ServerNode } from './node.ts';
+import { type RawHandler, ServerNode } from './node.ts';
 
 export interface NodeProcessOptions {
   id: string;
   host?: string;
   port?: number;
   webrtc?: boolean;
-  /** Answer bench/kv's raw messages (the bare-transport baseline). */
-  benchRaw?: boolean;
+  /**
+   * Takes messages before they are decoded (node.ts, RawHandler): for programs that build their
+   * own node process (bench/browser/echo-node.ts); the CLI never sets it.
+   */
+  rawHandler?: RawHandler;
   /** Admin token required for RING install, TABLE and FENCE (none: open, for local development). */
   adminToken?: string;
   /** ICE servers for the node's side of each WebRTC connection (TURN credentials minted per handshake). */
@@ -36,7 +39,7 @@ export interface RunningNode {
 export async function startNode(opts: NodeProcessOptions): Promise<RunningNode> {
   const gc = startGcMonitor();
   const node = new ServerNode(opts.id, {
-    benchRaw: opts.benchRaw,
+    rawHandler: opts.rawHandler,
     adminToken: opts.adminToken,
     gc: gc.totals,
     dialer: tcpDialer(),

@@ -1,15 +1,17 @@
 /**
  * The lab's transport benchmark: on one connection kind to one node, the same byte counts moved
  * as parameter-server requests (push/pull through the worker library, node-side updater and
- * store included) and as bench/kv's raw 0xEC messages the node acknowledges or answers without
- * decoding (node started with `--bench-raw`). One request in flight; reps interleaved so both
- * see the same noise; medians reported. The raw messages use a second connection of the same
- * kind to the same node (the worker's own connection belongs to its request/reply layer).
+ * store included) and as raw messages the node acknowledges or answers without decoding
+ * (raw-echo.ts; the benchmark's node has the echo injected, bench/browser/echo-node.ts). One
+ * request in flight; reps interleaved so both see the same noise; medians reported. The raw
+ * messages use a second connection of the same kind to the same node (the worker's own
+ * connection belongs to its request/reply layer).
  */
 import type { Worker } from '../../client/worker.ts';
 import { encodePush, type KvKeys } from '../../shared/protocol/kv.ts';
 import { createRng, randomSortedKeys } from '../../shared/rng.ts';
 import { type Conn, partsLength } from '../../shared/transport/types.ts';
+import { rawPull, rawPush } from './raw-echo.ts';
 
 export interface BenchOptions {
   node?: string;
@@ -60,19 +62,6 @@ export async function runBench(
       waiting = resolve;
       raw.send([msg]);
     });
-  const rawPush = (bytes: number) => {
-    const m = new Uint8Array(bytes);
-    m[0] = 0xec;
-    m[1] = 1;
-    return m;
-  };
-  const rawPull = (reqBytes: number, replyBytes: number) => {
-    const m = new Uint8Array(Math.max(8, reqBytes));
-    m[0] = 0xec;
-    m[1] = 2;
-    new DataView(m.buffer).setUint32(4, replyBytes, true);
-    return m;
-  };
 
   const grads = new Float32Array(floats).fill(1);
   const keys = randomSortedKeys(createRng(5), nSparse, sparse.spec.keySpace);

@@ -1,7 +1,8 @@
 /**
- * The timing loop of the gradient benchmark, shared by `npm run bench:gradient` (Node) and the
- * in-tab browser bench: median wall time of `logregGradient` on one shard with the current tfjs
- * backend, after warm-up calls (the first calls compile kernels / shaders).
+ * Timing the logistic-regression gradient: median wall time of `logregGradient` on one shard with
+ * the current tfjs backend, after warm-up calls (the first calls compile kernels / shaders). The
+ * backend probe (tf-backend.ts) picks a backend by it; the gradient benchmarks (`npm run
+ * bench:gradient` in Node, `npm run bench:browser` in a tab) time with the same loop.
  */
 
 import type { Tf } from '../apps/contract.ts';

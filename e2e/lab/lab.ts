@@ -1,15 +1,14 @@
 /**
- * The lab page (`/lab`): transport experiments that e2e tests and benchmarks drive through
+ * The lab page's library: transport experiments that e2e tests and benchmarks drive through
  * `window.tabshardLab` with `page.evaluate`. Arguments and results are plain data (arrays, not
- * typed arrays), so they cross the evaluate boundary as they are.
+ * typed arrays), so they cross the evaluate boundary as they are. Not served by the gateway: the
+ * e2e harness bundles an entry (main.ts here, or a benchmark's own, bench/lab/main.ts) and serves
+ * it at `/lab` of the gateway's origin to the tabs it opens (e2e/lab-bundle.ts).
  *
  * A lab worker connects to a job through the gateway (`/api/jobs/:job/cluster`), preferring a
  * WebRTC data channel per node and falling back to the node's ws relay (client/transports/fallback.ts).
  * It pushes ad hoc, outside any task, so it says HELLO as admin to each node with the token the
  * caller passes to `connect`: an operator's tool, not a volunteer's page.
- *
- * The same bundle started as a module Web Worker (no `document`) is the lab's compute thread for
- * the gradient benchmark (gradient.ts).
  */
 import { type DialRecord, FallbackDialer } from '../../client/transports/fallback.ts';
 import { WebRtcDialer } from '../../client/transports/webrtc.ts';
@@ -20,8 +19,6 @@ import { TabshardError } from '../../shared/errors.ts';
 import { decodeError } from '../../shared/protocol/control.ts';
 import { decodeFrame, MsgType } from '../../shared/protocol/frame.ts';
 import type { TransportKind } from '../../shared/transport/types.ts';
-import { type BenchOptions, runBench } from './bench.ts';
-import { type GradientBenchOptions, gradientBench, serveGradientWorker } from './gradient.ts';
 
 export interface LabConnectOptions {
   job?: number;
@@ -45,7 +42,8 @@ export interface RawResult {
   close?: { code: number; reason: string };
 }
 
-const ws = new WsDialer(globalThis.WebSocket as unknown as WebSocketCtor);
+/** The ws dialer the lab's worker signals and falls back through. */
+export const ws = new WsDialer(globalThis.WebSocket as unknown as WebSocketCtor);
 let worker: Worker | null = null;
 let fallback: FallbackDialer | null = null;
 let cluster: ClusterInfo | null = null;
@@ -77,7 +75,7 @@ async function fetchCluster(job: number): Promise<ClusterInfo> {
 
 const toKeys = (k: LabKeys): Keys => (Array.isArray(k) ? Float64Array.from(k) : k);
 
-const lab = {
+export const lab = {
   /** Connects a worker to `job` through the gateway; resolves with the nodes and tables. */
   async connect(opts: LabConnectOptions = {}) {
     lab.close();
@@ -159,22 +157,6 @@ const lab = {
     });
   },
 
-  /** Raw data-channel throughput vs parameter-server push/pull on one node (see bench.ts). */
-  async bench(opts: BenchOptions) {
-    const w = need();
-    const node = opts.node ?? Object.keys(cluster!.addresses)[0];
-    const rtc = new WebRtcDialer({ signalling: ws });
-    return runBench(w, (kind) => (kind === 'webrtc' ? rtc : ws).dial(cluster!.addresses[node][kind]!), {
-      ...opts,
-      node,
-    });
-  },
-
-  /** Examples/s of the logistic-regression gradient on a real shard, in a Web Worker (see gradient.ts). */
-  gradient(opts: GradientBenchOptions = {}) {
-    return gradientBench(opts);
-  },
-
   close(): void {
     worker?.close();
     worker = null;
@@ -187,10 +169,9 @@ function need(): Worker {
   return worker;
 }
 
-declare global {
-  interface Window {
-    tabshardLab: typeof lab;
-  }
+/** The connected worker and the cluster it learned (for extensions of the lab, e.g. bench/lab/main.ts). */
+export function connected(): { worker: Worker; cluster: ClusterInfo } {
+  return { worker: need(), cluster: cluster! };
 }
-if (typeof document === 'undefined') serveGradientWorker();
-else window.tabshardLab = lab;
+
+export type Lab = typeof lab;

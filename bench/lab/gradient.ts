@@ -1,19 +1,19 @@
 /**
  * The lab's gradient benchmark: examples/s of the logistic-regression gradient on one of a job's
- * real shards, timed by the same loop as `npm run bench:gradient` (client/gradient-bench.ts),
+ * real shards, timed by the same loop as `npm run bench:gradient` (client/gradient-timing.ts),
  * inside a Web Worker with the backend `initTf` picks — where the worker page computes
  * (web/worker/compute.worker.ts).
  *
- * The Web Worker is this lab bundle itself, started as a module worker: the gateway serves one
- * bundle per entry, and a worker may only load same-origin scripts (the pages' CSP), so the lab
- * entry serves the gradient protocol below when it runs without a `document`.
+ * The Web Worker is this lab bundle itself, started as a module worker: the harness serves one
+ * bundle per lab, and a worker may only load same-origin scripts (the pages' CSP), so the lab
+ * entry (main.ts) serves the gradient protocol below when it runs without a `document`.
  *
  * In:  {type: 'gradient', id, wasmPaths, bytes, reps, warmup}
  * Out: {type: 'gradient', id, backend, probes, timing} · {type: 'error', id, message}
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { type GradientTiming, measureGradient } from '../../client/gradient-bench.ts';
+import { type GradientTiming, measureGradient } from '../../client/gradient-timing.ts';
 import { type BackendProbe, initTf } from '../../client/tf-backend.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 
