@@ -20,57 +20,28 @@
 import { bindApp, parseAppInfo } from '../apps/workers.ts';
 import type { DecodedShard } from '../shared/apps/shard.ts';
 import { TabshardError } from '../shared/errors.ts';
-import { connectWorker } from './bootstrap-connect.ts';
+import { type Connected, connectWorker } from './bootstrap-connect.ts';
+import { Credit } from './bootstrap-credit.ts';
 import { shardReader } from './bootstrap-shards.ts';
-import type {
-  BootEvent,
-  BootOptions,
-  BootResult,
-  BootState,
-  BootStatus,
-  BootTotals,
-  WorkerPlatform,
-} from './bootstrap-types.ts';
+import { type Counters, StatusBook } from './bootstrap-status.ts';
+import type { BootEvent, BootOptions, BootResult, BootStatus, BootTotals, WorkerPlatform } from './bootstrap-types.ts';
 import { CpuShare } from './cpu-share.ts';
-import { contributionOf, GatewayApi } from './gateway-api.ts';
+import { GatewayApi } from './gateway-api.ts';
 import { type RunnerApp, type RunnerEvent, TaskRunner } from './runner.ts';
 import { SchedulerSession } from './session.ts';
-import { type TaskTimes, taskMedians } from './task-times.ts';
 import { Worker } from './worker.ts';
 
 export type * from './bootstrap-types.ts';
 
-/** How many recent tasks the status's medians cover. */
-const RECENT_TASKS = 100;
-/** The contribution is read at most this often, and at least every CREDIT_EVERY_MS while working. */
-const CREDIT_MIN_MS = 2000;
-const CREDIT_EVERY_MS = 5000;
 /** Failures after which the scheduler session is reopened rather than the run given up. */
 const RETRY = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED', 'TS_ERR_TIMEOUT']);
 const retryable = (err: unknown) => err instanceof TabshardError && RETRY.has(err.code);
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
-type Counters = Pick<BootStatus, 'tasks' | 'examples' | 'computeMs' | 'waitMs' | 'pulledValues'>;
-
 export class WorkerBootstrap {
-  readonly status: BootStatus = {
-    state: 'starting',
-    transports: {},
-    fallback: false,
-    tasks: 0,
-    examples: 0,
-    computeMs: 0,
-    waitMs: 0,
-    pulledValues: 0,
-    bytes: { sent: 0, received: 0 },
-    downloads: 0,
-    cacheHits: 0,
-    cpuShare: 1,
-    paused: false,
-    inTask: false,
-    restedMs: 0,
-    reconnects: 0,
-  };
+  /** Kept up to date in place (the page's `window.tabshard`). */
+  readonly status: BootStatus;
+  private readonly book: StatusBook;
   private readonly api: GatewayApi;
   private readonly cpu: CpuShare;
   private running: Promise<BootResult> | null = null;
@@ -78,25 +49,24 @@ export class WorkerBootstrap {
   private runner: TaskRunner<DecodedShard> | null = null;
   /** Ends the backoff wait in progress (stop). */
   private wake: (() => void) | null = null;
-  private creditTimer: unknown = null;
-  private credit: Promise<void> | null = null;
-  private creditAt = Number.NEGATIVE_INFINITY;
-  private readonly recent: TaskTimes[] = [];
-  private abandoned = 0;
+  private credit: Credit | null = null;
 
   constructor(
     private readonly platform: WorkerPlatform,
     private readonly opts: BootOptions,
     private readonly onevent: (ev: BootEvent) => void = () => {},
   ) {
+    this.book = new StatusBook(() => this.onevent({ type: 'status' }));
+    this.status = this.book.status;
     this.api = new GatewayApi(platform.fetch, opts.url.replace(/\/$/, ''));
     this.cpu = new CpuShare({
       share: opts.cpuShare,
       sleep: (ms) => new Promise((resolve) => platform.clock.setTimeout(resolve, ms)),
       onchange: (s) => {
         this.status.restedMs = this.cpu.restedMs;
-        if (s.paused) this.setState('paused');
-        else if (s.restingMs > 0) this.setState('waiting', `resting ${Math.round(s.restingMs)} ms (CPU use limit)`);
+        if (s.paused) this.book.setState('paused');
+        else if (s.restingMs > 0)
+          this.book.setState('waiting', `resting ${Math.round(s.restingMs)} ms (CPU use limit)`);
       },
     });
     this.status.cpuShare = this.cpu.share;
@@ -106,7 +76,7 @@ export class WorkerBootstrap {
   start(): Promise<BootResult> {
     this.running ??= this.run().catch((err) => {
       this.status.error = message(err);
-      this.setState('failed');
+      this.book.setState('failed');
       throw err;
     });
     return this.running;
@@ -129,7 +99,7 @@ export class WorkerBootstrap {
   set cpuShare(f: number) {
     this.cpu.share = f;
     this.status.cpuShare = this.cpu.share;
-    this.changed();
+    this.book.changed();
   }
 
   /** No LEASE until `resume()`; the tasks leased finish (none is abandoned). */
@@ -141,7 +111,7 @@ export class WorkerBootstrap {
   resume(): void {
     this.status.paused = false;
     this.cpu.resume();
-    if (this.status.state === 'paused') this.setState('waiting');
+    if (this.status.state === 'paused') this.book.setState('waiting');
   }
 
   private async run(): Promise<BootResult> {
@@ -150,24 +120,24 @@ export class WorkerBootstrap {
     const info = await api.jobInfo(job);
     status.job = job;
     this.onevent({ type: 'job', job, info });
-    this.setState('connecting');
+    this.book.setState('connecting');
     const appInfo = parseAppInfo(info);
     const math = bindApp(appInfo);
     const computing = platform.compute.start(appInfo); // the backend probe runs while the nodes are dialled
     computing.catch(() => {});
-    let conn: Awaited<ReturnType<typeof connectWorker>> | null = null;
+    let conn: Connected | null = null;
     try {
       conn = await connectWorker(platform, api, job, opts, (rec) => {
         status.transports[rec.node] = rec.kind;
         if (rec.kind === 'ws') status.fallback = true;
-        this.changed();
+        this.book.changed();
       });
       status.transports = conn.routes;
-      this.changed();
+      this.book.changed();
       const { backend, probes } = await computing;
       status.backend = backend;
       status.probes = probes;
-      this.changed();
+      this.book.changed();
       const shard = shardReader({
         api,
         store: platform.shards,
@@ -176,7 +146,7 @@ export class WorkerBootstrap {
         version: info.version,
         count: info.shards,
         counts: status,
-        onread: () => this.changed(),
+        onread: () => this.book.changed(),
       });
       const app: RunnerApp<DecodedShard> = {
         shard,
@@ -188,12 +158,13 @@ export class WorkerBootstrap {
           return g;
         },
       };
-      this.scheduleCredit(job);
+      if (opts.credit !== false) {
+        this.credit = new Credit(api, platform.clock, job, status, this.book.changed);
+        this.credit.start();
+      }
       return await this.sessions(job, info.auditTable, conn, app, backend);
     } finally {
-      platform.clock.clearTimeout(this.creditTimer);
-      this.creditTimer = null;
-      await this.credit;
+      await this.credit?.close();
       conn?.worker.close();
       platform.compute.close();
     }
@@ -203,7 +174,7 @@ export class WorkerBootstrap {
   private async sessions(
     job: number,
     auditTable: string | undefined,
-    conn: Awaited<ReturnType<typeof connectWorker>>,
+    conn: Connected,
     app: RunnerApp<DecodedShard>,
     backend: string,
   ): Promise<BootResult> {
@@ -251,14 +222,17 @@ export class WorkerBootstrap {
         stall: opts.stall,
         prefetch: opts.prefetch,
         gate: this.cpu.gate,
-        ontask: (t) => this.task(t),
+        ontask: (t) => {
+          this.book.task(t);
+          this.onevent({ type: 'task', times: t });
+        },
         onevent: (ev) => {
           if (ev.tasks > lastTasks) {
             lastTasks = ev.tasks;
             backoff = first;
-            this.creditSoon(job);
+            this.credit?.soon();
           }
-          this.progress(ev, before, worker);
+          this.book.progress(ev, before, worker.bytes);
         },
       });
       this.runner = runner;
@@ -281,55 +255,22 @@ export class WorkerBootstrap {
       }
     }
     const state = last?.state === 'done' ? 'done' : 'stopped';
-    if (state === 'stopped') this.setState('stopped');
-    if (opts.credit !== false) await this.refreshCredit(job).catch(() => {});
-    const totals: BootTotals = { state, inFlight: last?.inFlight ?? 0, ...this.counters() };
+    if (state === 'stopped') this.book.setState('stopped');
+    await this.credit?.read().catch(() => {});
+    const totals: BootTotals = { state, inFlight: last?.inFlight ?? 0, ...this.book.counters() };
     return {
       totals,
       bytes: { ...worker.bytes },
       framesSent: started ? worker.framesSent - started.frames : 0,
       wallMs: started ? Math.round(platform.clock.now() - started.at) : 0,
-      abandoned: this.abandoned,
+      abandoned: this.book.abandoned,
       reconnects: status.reconnects,
     };
   }
 
-  /** A runner event: the totals over every session, the bytes, the state. */
-  private progress(ev: RunnerEvent, before: Counters, worker: Worker): void {
-    const s = this.status;
-    s.inTask = ev.inFlight > 0;
-    s.tasks = before.tasks + ev.tasks;
-    s.examples = before.examples + ev.examples;
-    s.computeMs = before.computeMs + ev.computeMs;
-    s.waitMs = before.waitMs + ev.waitMs;
-    s.pulledValues = before.pulledValues + ev.pulledValues;
-    const b = worker.bytes;
-    s.bytes = { sent: b.pushed + b.requested, received: b.pulled + b.published };
-    if (ev.state === 'done') this.setState('done');
-    else if (ev.state === 'stopped') this.setState('stopped');
-    else if (ev.state === 'waiting') this.setState('waiting', ev.lease ? undefined : 'asking the scheduler for a task');
-    else this.setState('working', ev.state);
-  }
-
-  private task(t: TaskTimes): void {
-    if (t.abandoned) this.abandoned++;
-    else {
-      this.status.lastTask = t;
-      this.recent.push(t);
-      if (this.recent.length > RECENT_TASKS) this.recent.shift();
-      this.status.taskMedians = taskMedians(this.recent);
-    }
-    this.onevent({ type: 'task', times: t });
-  }
-
-  private counters(): Counters {
-    const { tasks, examples, computeMs, waitMs, pulledValues } = this.status;
-    return { tasks, examples, computeMs, waitMs, pulledValues };
-  }
-
   /** State `reconnecting` for `ms` on the platform's clock (or until `stop()`). */
   private backoff(ms: number, reason: string): Promise<void> {
-    this.setState('reconnecting', `${reason}; retrying in ${ms / 1000} s`);
+    this.book.setState('reconnecting', `${reason}; retrying in ${ms / 1000} s`);
     return new Promise((resolve) => {
       const clock = this.platform.clock;
       const timer = clock.setTimeout(() => this.wake?.(), ms);
@@ -340,49 +281,5 @@ export class WorkerBootstrap {
       };
       this.onevent({ type: 'dropped', reason, retryInMs: ms });
     });
-  }
-
-  private scheduleCredit(job: number): void {
-    if (this.opts.credit === false) return;
-    const tick = () => {
-      this.creditTimer = this.platform.clock.setTimeout(tick, CREDIT_EVERY_MS);
-      this.creditSoon(job);
-    };
-    this.creditTimer = this.platform.clock.setTimeout(tick, CREDIT_EVERY_MS);
-  }
-
-  /** Reads the contribution unless it was read less than CREDIT_MIN_MS ago (or is being read). */
-  private creditSoon(job: number): void {
-    const now = this.platform.clock.now();
-    if (this.opts.credit === false || this.credit || now - this.creditAt < CREDIT_MIN_MS) return;
-    this.creditAt = now;
-    this.credit = this.refreshCredit(job)
-      .catch(() => {})
-      .finally(() => {
-        this.credit = null;
-      });
-  }
-
-  private async refreshCredit(job: number): Promise<void> {
-    this.status.contribution = contributionOf(await this.api.status(job), this.status.worker);
-    this.changed();
-  }
-
-  private setState(state: BootState, step?: string): void {
-    const s = this.status;
-    const final = state === 'done' || state === 'stopped' || state === 'failed';
-    if (final || state === 'reconnecting') s.inTask = false;
-    // A pause wins over what the loop reports until the volunteer resumes.
-    if (s.paused && !final && state !== 'reconnecting') {
-      step = s.inTask ? 'finishing the current task' : 'no new tasks until you resume';
-      state = 'paused';
-    }
-    s.state = state;
-    s.step = step;
-    this.changed();
-  }
-
-  private changed(): void {
-    this.onevent({ type: 'status' });
   }
 }
