@@ -1,11 +1,15 @@
 /**
  * The headless Node worker (`tabshard worker --url …`) as a user runs it: a real cluster process,
  * a worker process that joins the job through the gateway, trains it to the end over WebRTC
- * data channels (@roamhq/wrtc), and exits; every task applied once.
+ * data channels (@roamhq/wrtc), and exits; every task applied once. Evicted by the admin mid-job
+ * (its scheduler session closed), it reopens the session as the same worker and still finishes
+ * the job, every task applied once. A mistake on its command line is one line and exit status 2,
+ * before it connects to anything.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { runWorkerCli, startCluster, stopCluster } from './harness.ts';
+import { ROOT, runWorkerCli, startCluster, stopCluster } from './harness.ts';
 
 describe('tabshard worker', { timeout: 180_000 }, () => {
   it('trains the job from the command line and exits when it is done', async () => {
@@ -34,6 +38,65 @@ describe('tabshard worker', { timeout: 180_000 }, () => {
     } finally {
       worker.kill();
       await stopCluster(child);
+    }
+  });
+
+  it('reopens its scheduler session when the admin evicts it, as the same worker, and finishes the job', async () => {
+    let evict: () => void = () => {};
+    let evicted = false;
+    const { child, ready } = await startCluster({ startArgs: ['--shards', '4', '--iterations', '6'] }, (ev) => {
+      if (ev.event === 'scheduler' && ev.ev === 'done' && !evicted) {
+        evicted = true;
+        evict();
+      }
+    });
+    const worker = runWorkerCli(ready.gateway, ['--transport', 'ws']);
+    evict = () => {
+      // Its `worker` line comes through another pipe than the cluster's event: it may lag behind.
+      const id = worker.line('worker')?.worker;
+      if (id === undefined) return void setTimeout(evict, 20);
+      fetch(`${ready.gateway}/api/jobs/1/workers/${id}/evict`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ready.adminToken}` },
+      }).catch(() => {});
+    };
+    try {
+      assert.equal(await worker.exit, 0);
+      const id = worker.line('worker')!.worker;
+      assert.equal(worker.line('reconnecting')!.retryInMs, 500);
+      assert.deepEqual(worker.line('reconnected'), { event: 'reconnected', worker: id, reconnects: 1 });
+      const finished = worker.line('finished')!;
+      assert.equal(finished.state, 'done');
+      assert.equal(finished.tasks, 24, 'every task done by this worker, over both sessions');
+      const audit = await (await fetch(`${ready.gateway}/api/jobs/1/audit`)).json();
+      assert.deepEqual([audit.tasks, audit.once, audit.missing, audit.more], [24, 24, 0, 0]);
+    } finally {
+      worker.kill();
+      await stopCluster(child);
+    }
+  });
+
+  it('says what is wrong with its command line in one line, exit status 2, before connecting', () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--job', '1'], /^usage: tabshard worker --url/],
+      [['--url', 'gateway:8080'], /^tabshard worker: --url must be http\(s\):\/\/host\[:port\]/],
+      [
+        ['--url', 'http://127.0.0.1:9', '--transport', 'tcp'],
+        /^tabshard worker: --transport must be auto, webrtc or ws/,
+      ],
+      [['--url', 'http://127.0.0.1:9', '--slowdown', '0.5'], /^tabshard worker: --slowdown must be a number ≥ 1/],
+      [['--url', 'http://127.0.0.1:9', '--stall', '5'], /^tabshard worker: --stall must be MS:EVERY/],
+      [['--url', 'http://127.0.0.1:9', '--prefetch', '2'], /^tabshard worker: --prefetch must be 0 or 1/],
+      [['--url', 'http://127.0.0.1:9', '--job', 'one'], /^tabshard worker: --job must be a job number/],
+      [['--url', 'http://127.0.0.1:9', '--bogus'], /^tabshard worker: Unknown option '--bogus'/],
+    ];
+    for (const [args, said] of cases) {
+      const r = spawnSync(process.execPath, ['bin/tabshard.mjs', 'worker', ...args], { cwd: ROOT, encoding: 'utf8' });
+      assert.equal(r.status, 2, args.join(' '));
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(lines[0], said);
+      assert.equal(r.stdout, '');
     }
   });
 });

@@ -1,11 +1,15 @@
 /**
- * `tabshard worker --url <gateway>`: a headless Node worker. The same pieces as a browser tab
- * (client library, scheduler session, task loop), with tfjs in this process on its fastest
- * backend, the WebRTC stack from @roamhq/wrtc, and shards kept in memory.
+ * `tabshard worker --url <gateway>`: a headless Node worker. The same bootstrap as a browser tab
+ * (client/bootstrap.ts: connections, scheduler session reopened when it drops, task loop), on the
+ * Node platform (client/node/platform.ts: tfjs in this process on its fastest backend, the WebRTC
+ * stack from @roamhq/wrtc, shards kept in memory). This file is the command line: its flags, its
+ * JSON lines, its signals and exit codes.
  *
  *   tabshard worker --url http://127.0.0.1:8080 [--job N] [--transport auto|webrtc|ws] [--slowdown F]
  *                   [--stall MS:EVERY] [--relay-only] [--prefetch 0|1] [--report-tasks] [--no-key-cache]
  *
+ * --transport auto (default) falls back from WebRTC to the gateway's ws relay per node when the
+ * data channel is not open within 4 s; webrtc waits 10 s; ws uses the relay alone.
  * --slowdown F makes this worker an F× straggler (client/runner.ts): the consistency study's knob.
  * --stall MS:EVERY makes it rest MS ms after every EVERY-th task: the stragglers study's other knob.
  * --relay-only lets WebRTC use relayed (TURN) candidates only, as behind a NAT that blocks UDP to
@@ -17,138 +21,123 @@
  * --report-tasks prints one `{"event":"task",…}` line per task (client/task-times.ts: lease, pull,
  * compute, push, done times in ms, the loop's wait, frames sent). The `finished` line always
  * carries the totals, the medians of those times (`medians`), frames and wall time of the run.
+ *
+ * Lines: `worker` once the first scheduler session is open; `reconnecting` when the session
+ * dropped (or could not be reopened) and is tried again after `retryInMs`; `reconnected` when a
+ * session is open again (same worker id); `task` per task with --report-tasks; `finished` at the
+ * end. SIGINT/SIGTERM: no new task, the leased ones finish, then `finished` with state `stopped`;
+ * a second signal exits at once. Exit status 0 when finished, 1 on an error (one line on stderr),
+ * 2 for a mistake on the command line.
  */
 import { parseArgs } from 'node:util';
-import wrtc from '@roamhq/wrtc';
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
-import WebSocket from 'ws';
-import { bindApp, parseAppInfo } from '../../apps/workers.ts';
-import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
-import { parseClusterInfo } from '../../shared/cluster.ts';
-import { readAhead } from '../read-ahead.ts';
-import { parseStall, TaskRunner } from '../runner.ts';
-import { SchedulerSession } from '../session.ts';
+import { WorkerBootstrap } from '../bootstrap.ts';
+import type { BootOptions } from '../bootstrap-types.ts';
+import { parseStall } from '../runner.ts';
 import { round2, type TaskTimes, taskMedians } from '../task-times.ts';
-import { initTf } from '../tf-backend.ts';
-import { FallbackDialer } from '../transports/fallback.ts';
-import { WebRtcDialer } from '../transports/webrtc.ts';
-import { WsDialer } from '../transports/ws.ts';
-import { Worker } from '../worker.ts';
+import { nodePlatform } from './platform.ts';
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: process.argv.slice(3),
-    options: {
-      url: { type: 'string' },
-      job: { type: 'string' },
-      transport: { type: 'string', default: 'auto' },
-      slowdown: { type: 'string', default: '1' },
-      stall: { type: 'string' },
-      'relay-only': { type: 'boolean', default: false },
-      prefetch: { type: 'string', default: '1' },
-      'report-tasks': { type: 'boolean', default: false },
-      'no-key-cache': { type: 'boolean', default: false },
-    },
-  });
+const USAGE =
+  'usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws] [--slowdown F] [--stall MS:EVERY] [--relay-only] [--prefetch 0|1] [--report-tasks] [--no-key-cache]';
+
+/** The flags as bootstrap options, or a usage error. */
+function parse(argv: string[]): { options: BootOptions; reportTasks: boolean } {
+  const values = readFlags(argv);
   if (!values.url) {
-    console.error(
-      'usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws] [--slowdown F] [--stall MS:EVERY] [--relay-only] [--prefetch 0|1] [--report-tasks] [--no-key-cache]',
-    );
+    console.error(USAGE);
     process.exit(2);
   }
-  let stall: { ms: number; every: number } | undefined;
+  if (!/^https?:\/\/[^/\s]+(\/\S*)?$/.test(values.url))
+    usageError(`--url must be http(s)://host[:port], not ${values.url}`);
+  if (values.job !== undefined && !/^\d+$/.test(values.job))
+    usageError(`--job must be a job number, not ${values.job}`);
+  const transport = values.transport;
+  if (transport !== 'auto' && transport !== 'webrtc' && transport !== 'ws')
+    usageError(`--transport must be auto, webrtc or ws, not ${transport}`);
+  const slowdown = Number(values.slowdown);
+  if (!(slowdown >= 1 && Number.isFinite(slowdown)))
+    usageError(`--slowdown must be a number ≥ 1, not ${values.slowdown}`);
+  const prefetch = Number(values.prefetch);
+  if (prefetch !== 0 && prefetch !== 1) usageError(`--prefetch must be 0 or 1, not ${values.prefetch}`);
+  let stall: BootOptions['stall'];
   try {
     stall = values.stall === undefined ? undefined : parseStall(values.stall);
   } catch (err) {
     usageError(`--${(err as Error).message.replace(/^invalid argument: /, '')}`);
   }
-  const base = values.url.replace(/\/$/, '');
-  const getJson = async (path: string) => {
-    const res = await fetch(`${base}${path}`);
-    if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
-    return res.json();
-  };
-  const job = Number(values.job ?? (await getJson('/api/jobs')).jobs[0].job);
-  const info = await getJson(`/api/jobs/${job}`);
-  const math = bindApp(parseAppInfo(info));
-  const backend = await initTf(tf, {});
-  const ws = new WsDialer(WebSocket as unknown as ConstructorParameters<typeof WsDialer>[0]);
-  const dialer = new FallbackDialer({
-    webrtc: new WebRtcDialer({
-      signalling: ws,
-      wrtc,
+  return {
+    options: {
+      url: values.url,
+      job: values.job === undefined ? undefined : Number(values.job),
+      transport,
       relayOnly: values['relay-only'],
-      refreshIce: async () => parseClusterInfo(await getJson(`/api/jobs/${job}/cluster`)).iceServers,
-    }),
-    ws,
-    timeoutMs: values.transport === 'webrtc' ? 10_000 : 4000,
-  });
-  const worker = await Worker.connect({
-    seed: async () => {
-      const cluster = parseClusterInfo(await getJson(`/api/jobs/${job}/cluster`));
-      dialer.learn(cluster);
-      return cluster;
+      cacheKeys: !values['no-key-cache'],
+      slowdown,
+      stall,
+      prefetch,
+      // Nobody reads a headless worker's share of the job: it does not ask the job's status for it.
+      credit: false,
     },
-    dialers: values.transport === 'ws' ? { ws } : { webrtc: dialer, ws },
-    prefer: values.transport === 'ws' ? ['ws'] : ['webrtc', 'ws'],
-    job,
-    cacheKeys: !values['no-key-cache'],
-  });
-  const transports = await worker.connectAll();
-  const routes = await worker.routes();
-  const session = await SchedulerSession.open(await ws.dial(`${base.replace(/^http/, 'ws')}/api/jobs/${job}/session`), {
-    agent: `node ${process.version}${Number(values.slowdown) > 1 ? ` (slowdown ${values.slowdown}×)` : ''}`,
-    transport: Worker.routeSummary(routes),
-    worker: worker.id,
-  });
-  console.log(JSON.stringify({ event: 'worker', job, worker: session.worker, backend, transports, routes }));
-  // Shards are kept once fetched, and the next one is fetched while a task runs.
-  const loadShard = readAhead(async (index): Promise<DecodedShard> => {
-    const res = await fetch(`${base}/api/jobs/${job}/shards/${index}`);
-    if (!res.ok) throw new Error(`shard ${index}: HTTP ${res.status}`);
-    return decodeShard(new Uint8Array(await res.arrayBuffer()));
-  }, Number(info.shards));
+    reportTasks: values['report-tasks'],
+  };
+}
+
+function readFlags(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: {
+        url: { type: 'string' },
+        job: { type: 'string' },
+        transport: { type: 'string', default: 'auto' },
+        slowdown: { type: 'string', default: '1' },
+        stall: { type: 'string' },
+        'relay-only': { type: 'boolean', default: false },
+        prefetch: { type: 'string', default: '1' },
+        'report-tasks': { type: 'boolean', default: false },
+        'no-key-cache': { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (err) {
+    usageError((err as Error).message);
+  }
+}
+
+async function main(): Promise<void> {
+  const { options, reportTasks } = parse(process.argv.slice(3));
+  const slow = (options.slowdown ?? 1) > 1 ? ` (slowdown ${options.slowdown}×)` : '';
+  const platform = nodePlatform({ agent: `node ${process.version}${slow}` });
   const tasks: TaskTimes[] = [];
-  const prefetch = Number(values.prefetch);
-  if (prefetch !== 0 && prefetch !== 1) usageError(`--prefetch must be 0 or 1, not ${values.prefetch}`);
-  const runner = new TaskRunner<DecodedShard>({
-    worker,
-    session,
-    auditTable: info.auditTable,
-    slowdown: Number(values.slowdown),
-    stall,
-    prefetch,
-    ontask(t) {
-      tasks.push(t);
-      if (values['report-tasks']) console.log(JSON.stringify({ event: 'task', ...rounded(t) }));
-    },
-    app: {
-      shard: loadShard,
-      pulls: (shard) => math.pulls(shard),
-      gradient: (shard, values) => math.gradient(tf, shard, values),
-    },
+  const line = (o: object) => console.log(JSON.stringify(o));
+  const boot = new WorkerBootstrap(platform, options, (ev) => {
+    if (ev.type === 'connected') {
+      const { job, worker, backend, transports, routes } = ev;
+      line({ event: 'worker', job, worker, backend, transports, routes });
+    } else if (ev.type === 'dropped') line({ event: 'reconnecting', reason: ev.reason, retryInMs: ev.retryInMs });
+    else if (ev.type === 'reconnected') line({ event: 'reconnected', worker: ev.worker, reconnects: ev.reconnects });
+    else if (ev.type === 'task') {
+      tasks.push(ev.times);
+      if (reportTasks) line({ event: 'task', ...rounded(ev.times) });
+    }
   });
-  const stop = () => runner.stop();
+  let signalled = false;
+  const stop = () => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    void boot.stop();
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  const t0 = performance.now();
-  const frames0 = worker.framesSent;
-  const totals = await runner.run();
-  console.log(
-    JSON.stringify({
-      event: 'finished',
-      ...totals,
-      bytes: worker.bytes,
-      prefetch,
-      wallMs: Math.round(performance.now() - t0),
-      framesSent: worker.framesSent - frames0,
-      abandoned: tasks.filter((t) => t.abandoned).length,
-      medians: taskMedians(tasks),
-    }),
-  );
-  session.close();
-  worker.close();
+  const r = await boot.start();
+  line({
+    event: 'finished',
+    ...r.totals,
+    bytes: r.bytes,
+    prefetch: options.prefetch,
+    wallMs: r.wallMs,
+    framesSent: r.framesSent,
+    abandoned: r.abandoned,
+    medians: taskMedians(tasks),
+  });
 }
 
 /** A mistake on the command line: one line, exit status 2. */
