@@ -7,12 +7,12 @@
  * pushes one gradient value per value it pulls), float32 replies 4 bytes per value.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Harness, ROOT } from './harness.ts';
+import { runCli } from './cli.ts';
+import { Harness } from './harness.ts';
 import { assertCompleted, tab } from './jobs.ts';
 
 describe('traffic options in browser tabs', { timeout: 300_000 }, () => {
@@ -46,21 +46,22 @@ describe('traffic options in browser tabs', { timeout: 300_000 }, () => {
     }
   });
 
-  it('a traffic option misspelt on the command line: one line on stderr, exit 1, nothing started', () => {
+  it('a traffic option misspelt on the command line: one line on stderr, exit 1, nothing started', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tabshard-traffic-'));
     try {
-      for (const [flag, value, line] of [
+      const cases = [
         ['--push-values', 'f8', 'tabshard: --push-values must be f32, f16 or q8'],
         ['--pull-values', 'q8', 'tabshard: --pull-values must be f32 or f16'],
         ['--push-threshold', 'lots', 'tabshard: --push-threshold must be a number ≥ 0'],
         ['--push-threshold', 'Infinity', 'tabshard: --push-threshold must be a number ≥ 0'],
         ['--push-threshold-rms', 'half', 'tabshard: --push-threshold-rms must be a number ≥ 0'],
-      ]) {
-        const args = ['bin/tabshard.mjs', 'start', flag, value, '--data-dir', join(dir, 'data')];
-        const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
-        assert.equal(r.status, 1);
-        assert.equal(r.stderr, `${line}\n`);
-      }
+      ];
+      await Promise.all(
+        cases.map(async ([flag, value, line]) => {
+          const r = await runCli(['start', flag, value, '--data-dir', join(dir, 'data')]);
+          assert.deepEqual([r.code, r.stderr], [1, `${line}\n`], flag);
+        }),
+      );
       assert.deepEqual(readdirSync(dir), [], 'no data directory made');
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -6,14 +6,13 @@
  * its shards from IndexedDB; a tab without WebRTC trains over the ws relay.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
-import { Harness, ROOT } from './harness.ts';
+import { runCli } from './cli.ts';
+import { Harness } from './harness.ts';
 import { assertCompleted, iterationDone, type JobStatus, PROGRESS, type TabStatus, tab, working } from './jobs.ts';
 
 /** Waits until the tab has done `n` tasks; on a timeout the error says what the tab and the cluster were doing. */
@@ -157,15 +156,8 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       ];
       // The processes run at once: each refuses before it starts anything.
       const runs = cases.map(async ([args, line]) => {
-        const r = await promisify(execFile)(
-          process.execPath,
-          ['bin/tabshard.mjs', 'start', ...args, '--data-dir', join(dir, 'data')],
-          { cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
-        ).then(
-          () => ({ code: 0, stderr: '' }),
-          (err: { code?: number; stderr?: string }) => ({ code: err.code, stderr: err.stderr }),
-        );
-        assert.deepEqual(r, { code: 1, stderr: `${line}\n` }, args.join(' '));
+        const r = await runCli(['start', ...args, '--data-dir', join(dir, 'data')]);
+        assert.deepEqual([r.code, r.stderr], [1, `${line}\n`], args.join(' '));
       });
       await Promise.all(runs);
       assert.deepEqual(readdirSync(dir), [], 'no data directory made');

@@ -7,9 +7,9 @@
  * before it connects to anything.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { ROOT, runWorkerCli, startCluster, stopCluster } from './harness.ts';
+import { runCli } from './cli.ts';
+import { runWorkerCli, startCluster, stopCluster } from './harness.ts';
 
 describe('tabshard worker', { timeout: 180_000 }, () => {
   it('trains the job from the command line and exits when it is done', async () => {
@@ -76,7 +76,7 @@ describe('tabshard worker', { timeout: 180_000 }, () => {
     }
   });
 
-  it('says what is wrong with its command line in one line, exit status 2, before connecting', () => {
+  it('says what is wrong with its command line in one line, exit status 2, before connecting', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--job', '1'], /^usage: tabshard worker --url/],
       [['--url', 'gateway:8080'], /^tabshard worker: --url must be http\(s\):\/\/host\[:port\]/],
@@ -90,13 +90,15 @@ describe('tabshard worker', { timeout: 180_000 }, () => {
       [['--url', 'http://127.0.0.1:9', '--job', 'one'], /^tabshard worker: --job must be a job number/],
       [['--url', 'http://127.0.0.1:9', '--bogus'], /^tabshard worker: Unknown option '--bogus'/],
     ];
-    for (const [args, said] of cases) {
-      const r = spawnSync(process.execPath, ['bin/tabshard.mjs', 'worker', ...args], { cwd: ROOT, encoding: 'utf8' });
-      assert.equal(r.status, 2, args.join(' '));
-      const lines = r.stderr.trim().split('\n');
-      assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
-      assert.match(lines[0], said);
-      assert.equal(r.stdout, '');
-    }
+    await Promise.all(
+      cases.map(async ([args, said]) => {
+        const r = await runCli(['worker', ...args]);
+        assert.equal(r.code, 2, args.join(' '));
+        const lines = r.stderr.trim().split('\n');
+        assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(lines[0], said);
+        assert.equal(r.stdout, '');
+      }),
+    );
   });
 });
