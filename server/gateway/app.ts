@@ -87,7 +87,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   // Hooks first: they must see every route, plugins' included.
   guardAdminRoutes(app, deps.adminToken ?? '');
   if (deps.onRoute) app.addHook('onRoute', deps.onRoute);
-  installWebSockets(app, { ontoolarge: () => countRefusal('ws-size') });
+  installWebSockets(app, { ontoolarge: () => countRefusal('ws-size'), refusedDrainMs: limits.refusedDrainMs });
   guardWebSockets(app, { limits, allowedOrigins: deps.allowedOrigins, count: countRefusal });
   limitHttp(app, { limits, count: countRefusal });
   registerOpenapi(app);

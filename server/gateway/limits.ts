@@ -43,6 +43,11 @@ export interface GatewayLimits {
   httpMax: number;
   /** The HTTP window, in ms (default 60 000). */
   httpWindowMs: number;
+  /**
+   * How long a WebSocket refused for a too-large message (close 1009) may go on sending before it
+   * is cut off, ms (default 1000).
+   */
+  refusedDrainMs: number;
 }
 
 export const DEFAULT_LIMITS: GatewayLimits = {
@@ -55,6 +60,7 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   // A tab's page, bundles, wasm, shards and a status poll every 5 s: ~40 a minute once loaded.
   httpMax: 1200,
   httpWindowMs: 60_000,
+  refusedDrainMs: 1000,
 };
 
 /** The open-connection groups of WebSocket routes (route config `wsGroup`). */

@@ -40,6 +40,8 @@ export interface WebSocketHub {
   readonly servers: Set<WebSocketServer>;
   /** Called for each message `ws` refused at its header (above the route's limit, close 1009). */
   ontoolarge: (() => void) | null;
+  /** How long a socket refused for a too-large message may go on sending before it is cut off. */
+  refusedDrainMs: number;
 }
 
 declare module 'fastify' {
@@ -47,9 +49,6 @@ declare module 'fastify' {
     webSockets: WebSocketHub;
   }
 }
-
-/** How long a socket refused for a too-large message may go on sending before it is cut off. */
-const REFUSED_DRAIN_MS = 1000;
 
 function destroyOnError(this: Duplex): void {
   this.destroy();
@@ -59,8 +58,15 @@ function destroyOnError(this: Duplex): void {
  * Feeds `app`'s HTTP upgrades through its router (call once, before any WebSocket route). On
  * close the listener goes and open WebSockets are closed (as @fastify/websocket did).
  */
-export function installWebSockets(app: FastifyInstance, hooks: { ontoolarge?: () => void } = {}): void {
-  const hub: WebSocketHub = { servers: new Set(), ontoolarge: hooks.ontoolarge ?? null };
+export function installWebSockets(
+  app: FastifyInstance,
+  hooks: { ontoolarge?: () => void; refusedDrainMs?: number } = {},
+): void {
+  const hub: WebSocketHub = {
+    servers: new Set(),
+    ontoolarge: hooks.ontoolarge ?? null,
+    refusedDrainMs: hooks.refusedDrainMs ?? 1000,
+  };
   app.decorate('webSockets', hub);
   const onUpgrade = (raw: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Node drops its own error listener before 'upgrade'; keep the socket guarded until ws takes it.
@@ -129,7 +135,7 @@ export function wsRoute<R extends RouteGenericInterface>(
         hub.ontoolarge?.();
         // ws has sent close 1009 and now reads and drops what still comes, for up to 30 s; a
         // client that goes on sending after the refusal is cut off sooner.
-        const cut = setTimeout(() => socket.terminate(), REFUSED_DRAIN_MS);
+        const cut = setTimeout(() => socket.terminate(), hub.refusedDrainMs);
         cut.unref();
         socket.once('close', () => clearTimeout(cut));
       });
