@@ -121,6 +121,21 @@ describe('shard codec', () => {
     assert.equal(code(patch(8, [0xff, 0xff, 0xff, 0xff])), 'TS_ERR_FRAME_TRUNCATED');
   });
 
+  it('carries multi-class labels: byte 1 is the class count, labels above it are refused', () => {
+    const ten = { ...tiny, labels: Uint8Array.of(9, 3), classes: 10 };
+    const bytes = encodeShard(ten);
+    assert.equal(bytes[1], 10);
+    const back = decodeShard(bytes);
+    assert.equal(back.classes, 10);
+    assert.deepEqual([...back.labels], [9, 3]);
+    assert.equal(decodeShard(encodeShard(tiny)).classes, undefined, 'binary shards carry no class count');
+    const over = encodeShard({ ...ten, labels: Uint8Array.of(10, 3) });
+    assert.throws(
+      () => decodeShard(over),
+      (e: unknown) => e instanceof TabshardError && e.code === 'TS_ERR_FRAME_MALFORMED',
+    );
+  });
+
   it('decodes thousands of mutated buffers into a typed error or a shard that re-encodes to the same bytes', () => {
     const rng = createRng(2024);
     const seeds = [

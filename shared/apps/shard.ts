@@ -5,7 +5,7 @@
  *
  * ```
  * 0   u8   version (1)
- * 1   u8   reserved (0)
+ * 1   u8   classes        0: binary labels (0 or 1); C in [2, 255]: labels in [0, C)
  * 2   u16  reserved (0)
  * 4   u32  index          shard number (held-out: 0xffffffff by convention)
  * 8   u32  K              working-set keys
@@ -16,7 +16,7 @@
  *     u32 × (E+1) rowPtr  CSR row pointers: rowPtr[0] = 0, non-decreasing, rowPtr[E] = N
  *     u32 × N  col        working-set index of each non-zero; < K, strictly increasing within a row
  *     f32 × N  val        finite
- *     u8  × E  labels     0 or 1
+ *     u8  × E  labels     0 or 1 (classes 0), else < classes
  * ```
  *
  * `decodeShard` is total, like `decodeFrame`: any byte string decodes into a well-formed shard or
@@ -42,8 +42,10 @@ export interface DecodedShard {
   /** Index into `keys` of each non-zero. */
   col: Uint32Array;
   val: Float32Array;
-  /** 1 = positive (spam), 0 = negative. */
+  /** Binary (no `classes`): 1 = positive (spam), 0 = negative; else the class, < classes. */
   labels: Uint8Array;
+  /** Number of classes of a multi-class shard (2-255); absent for binary labels. */
+  classes?: number;
 }
 
 /** Bytes of the encoded shard with these counts. */
@@ -61,6 +63,7 @@ export function encodeShard(s: DecodedShard): Uint8Array {
   const out = new Uint8Array(shardBytes(K, E, N));
   const dv = new DataView(out.buffer);
   dv.setUint8(0, SHARD_VERSION);
+  dv.setUint8(1, s.classes ?? 0);
   dv.setUint32(4, s.index >>> 0, true);
   dv.setUint32(8, K, true);
   dv.setUint32(12, E, true);
@@ -99,8 +102,10 @@ export function decodeShard(buf: Uint8Array): DecodedShard {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const version = dv.getUint8(0);
   if (version !== SHARD_VERSION) throw new TabshardError('TS_ERR_FRAME_VERSION', `shard version ${version}`);
-  if (dv.getUint8(1) !== 0 || dv.getUint16(2, true) !== 0 || dv.getUint32(20, true) !== 0)
+  if (dv.getUint16(2, true) !== 0 || dv.getUint32(20, true) !== 0)
     throw malformed('reserved header bytes must be zero');
+  const classes = dv.getUint8(1);
+  if (classes === 1) throw malformed('classes must be 0 (binary) or at least 2');
   const index = dv.getUint32(4, true);
   const K = dv.getUint32(8, true);
   const E = dv.getUint32(12, true);
@@ -129,8 +134,10 @@ export function decodeShard(buf: Uint8Array): DecodedShard {
   for (let i = 0; i < N; i++) {
     if (!Number.isFinite(val[i])) throw new TabshardError('TS_ERR_NON_FINITE', `shard value ${i}`);
   }
-  for (let i = 0; i < E; i++) if (labels[i] > 1) throw malformed(`label ${i} is ${labels[i]}, not 0 or 1`);
-  return { index, keys, rowPtr, col, val, labels };
+  const top = classes === 0 ? 1 : classes - 1;
+  for (let i = 0; i < E; i++)
+    if (labels[i] > top) throw malformed(`label ${i} is ${labels[i]}, above ${top} (classes ${classes})`);
+  return classes === 0 ? { index, keys, rowPtr, col, val, labels } : { index, keys, rowPtr, col, val, labels, classes };
 }
 
 function readKeys(words: Uint32Array, K: number): Float64Array {
