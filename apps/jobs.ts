@@ -6,6 +6,7 @@
 
 import { AppRegistry, appError } from './app-registry.ts';
 import { cmsJob } from './cms/job.ts';
+import { cnnJob } from './cnn/job.ts';
 import type { JobApp } from './job-contract.ts';
 import { ldaJob } from './lda/job.ts';
 import { logregJob } from './logreg/job.ts';
@@ -50,3 +51,4 @@ registerJobApp(logregJob);
 registerJobApp(textnnJob);
 registerJobApp(cmsJob);
 registerJobApp(ldaJob);
+registerJobApp(cnnJob);

@@ -89,8 +89,8 @@ registerJobApp({
 
 describe('application registries', () => {
   it('list the built-ins and what was registered, sorted, with a line each', () => {
-    assert.deepEqual(jobAppNames(), ['cms', 'lda', 'logreg', 'textnn', 'wordcount']);
-    assert.deepEqual(workerAppNames(), ['cms', 'lda', 'logreg', 'textnn', 'wordcount']);
+    assert.deepEqual(jobAppNames(), ['cms', 'cnn', 'lda', 'logreg', 'textnn', 'wordcount']);
+    assert.deepEqual(workerAppNames(), ['cms', 'cnn', 'lda', 'logreg', 'textnn', 'wordcount']);
     for (const a of listJobApps()) assert.ok(a.summary.length > 10, a.name);
   });
 
@@ -108,7 +108,7 @@ describe('application registries', () => {
     assert.throws(() => jobApp('textnn').check({ model: { dim: 0.5 } }), code('TS_ERR_INVALID_ARGUMENT'));
     jobApp('textnn').check({ data: 'ctr', model: { hidden: 8 } });
     assert.throws(() => jobApp('logreg').check({ model: { topics: 3 } }), /logreg has no model setting topics/);
-    assert.throws(() => jobApp('nope'), /unknown app "nope" \(registered: cms, lda, logreg, textnn, wordcount\)/);
+    assert.throws(() => jobApp('nope'), /unknown app "nope" \(registered: cms, cnn, lda, logreg, textnn, wordcount\)/);
     assert.throws(() => bindApp({ app: 'nope', tables: ['w'] }), /this worker cannot run app "nope"/);
   });
 

@@ -1,10 +1,11 @@
 /**
  * The registry of applications' worker sides (contract.ts), by name: the built-ins (logreg,
- * textnn, cms, lda) and any registered later. A worker turns a job's JSON into the task math it runs with
+ * textnn, cms, lda, cnn) and any registered later. A worker turns a job's JSON into the task math it runs with
  * `bindApp(parseAppInfo(json))`. Runs in a tab and in Node.
  */
 import { AppRegistry, appError } from './app-registry.ts';
 import { cmsWorker } from './cms/worker.ts';
+import { cnnWorker } from './cnn/worker.ts';
 import type { AppInfo, TaskMath, WorkerApp } from './contract.ts';
 import { ldaWorker } from './lda/worker.ts';
 import { logregWorker } from './logreg/worker.ts';
@@ -56,3 +57,4 @@ registerWorkerApp(logregWorker);
 registerWorkerApp(textnnWorker);
 registerWorkerApp(cmsWorker);
 registerWorkerApp(ldaWorker);
+registerWorkerApp(cnnWorker);

@@ -80,7 +80,7 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
       const apps = await h.api<{ apps: Array<{ name: string }> }>('/api/apps');
       assert.deepEqual(
         apps.apps.map((a) => a.name),
-        ['cms', 'lda', 'logreg', 'textnn'],
+        ['cms', 'cnn', 'lda', 'logreg', 'textnn'],
       );
       assert.deepEqual(status.tables, ['embedding', 'dense']);
       assert.ok(status.workers.every((w) => w.tasksDone > 0));
@@ -141,7 +141,7 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'tabshard-apps-'));
     try {
       const cases: Array<[string[], string]> = [
-        [['--app', 'cnn'], 'tabshard: --app must be one of cms, lda, logreg, textnn'],
+        [['--app', 'resnet'], 'tabshard: --app must be one of cms, cnn, lda, logreg, textnn'],
         [['--data', 'mnist'], 'tabshard: --app logreg: invalid argument: data must be spam or ctr, not "mnist"'],
         [
           ['--app', 'textnn', '--data', 'x'],

@@ -136,10 +136,10 @@ describe('admin surface', () => {
     const apps = (await app.inject('/api/apps')).json().apps as Array<{ name: string; summary: string }>;
     assert.deepEqual(
       apps.map((a) => a.name),
-      ['cms', 'lda', 'logreg', 'textnn'],
+      ['cms', 'cnn', 'lda', 'logreg', 'textnn'],
     );
     assert.ok(apps.every((a) => a.summary.length > 0));
-    const res = await app.inject({ method: 'POST', url: '/api/jobs', payload: { app: 'cnn' }, headers: auth() });
+    const res = await app.inject({ method: 'POST', url: '/api/jobs', payload: { app: 'resnet' }, headers: auth() });
     assert.equal(res.statusCode, 400);
     assert.equal(res.json().code, 'TS_ERR_INVALID_ARGUMENT');
     assert.match(res.json().message, /app/);

@@ -108,6 +108,9 @@ const adam: UpdaterFactory = (params) => {
     beta1: { def: 0.9, range: 'unit' },
     beta2: { def: 0.999, range: 'unit' },
     eps: { def: 1e-8, range: 'positive' },
+    // Step decay: the step size is lr · decay / (decay + t) at the table's t-th push (halved after
+    // `decay` pushes); 0 keeps it constant. What a job whose pushes stay noisy late needs (apps/cnn).
+    decay: { def: 0, range: 'nonneg' },
   });
   const f32 = Math.fround;
   // [b1, c1, b2, c2, stepSize, eps]; stepSize (slot 4) is recomputed per step in f64, then rounded.
@@ -121,7 +124,8 @@ const adam: UpdaterFactory = (params) => {
       if (!Number.isInteger(step) || step < 1) {
         throw new TabshardError('TS_ERR_INVALID_ARGUMENT', 'adam: step must be an integer >= 1');
       }
-      s[4] = f32((p.lr * Math.sqrt(1 - p.beta2 ** step)) / (1 - p.beta1 ** step));
+      const lr = p.decay > 0 ? (p.lr * p.decay) / (p.decay + step) : p.lr;
+      s[4] = f32((lr * Math.sqrt(1 - p.beta2 ** step)) / (1 - p.beta1 ** step));
       runKernel('adam', values, state, grad, s);
     },
   };

@@ -28,7 +28,8 @@ const REFERENCE: Record<string, (a: Arrays, i: number, step: number, p: P) => vo
     n[i] += g[i] ** 2;
     w[i] = Math.abs(z[i]) <= l1 ? 0 : -(z[i] - Math.sign(z[i]) * l1) / ((beta + Math.sqrt(n[i])) / alpha + l2);
   },
-  adam: ({ w, s: [m, v], g }, i, t, { lr, beta1: b1, beta2: b2, eps }) => {
+  adam: ({ w, s: [m, v], g }, i, t, { lr: lr0, beta1: b1, beta2: b2, eps, decay }) => {
+    const lr = decay > 0 ? (lr0 * decay) / (decay + t) : lr0;
     m[i] = b1 * m[i] + (1 - b1) * g[i];
     v[i] = b2 * v[i] + (1 - b2) * g[i] ** 2;
     w[i] -= ((lr * Math.sqrt(1 - b2 ** t)) / (1 - b1 ** t)) * (m[i] / (Math.sqrt(v[i]) + eps));
@@ -44,8 +45,12 @@ const CASES: [string, P | undefined, P][] = [
   ['adagrad', { lr: 0.5, eps: 1e-3, initialAccumulator: 1 }, { lr: 0.5, eps: 1e-3, initialAccumulator: 1 }],
   ['ftrl', undefined, { alpha: 0.1, beta: 1, l1: 1, l2: 0 }],
   ['ftrl', { alpha: 0.5, beta: 0.5, l1: 0.2, l2: 0.3 }, { alpha: 0.5, beta: 0.5, l1: 0.2, l2: 0.3 }],
-  ['adam', undefined, { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8 }],
-  ['adam', { lr: 0.05, beta1: 0.5, beta2: 0.9, eps: 1e-4 }, { lr: 0.05, beta1: 0.5, beta2: 0.9, eps: 1e-4 }],
+  ['adam', undefined, { lr: 0.001, beta1: 0.9, beta2: 0.999, eps: 1e-8, decay: 0 }],
+  [
+    'adam',
+    { lr: 0.05, beta1: 0.5, beta2: 0.9, eps: 1e-4, decay: 3 },
+    { lr: 0.05, beta1: 0.5, beta2: 0.9, eps: 1e-4, decay: 3 },
+  ],
 ];
 
 /** A seeded subarray of length n at float offset `at` (an odd offset: 4-byte but not 16-byte aligned). */

@@ -1,0 +1,77 @@
+/**
+ * bench:cnn-step — what one CNN task's gradient (apps/cnn/gradient.ts: 100 digits, forward and
+ * tfjs autodiff) costs in a Chromium tab's Web Worker (wasm, as the worker page computes) next to
+ * this Node process (wasm, and cpu for reference: 3 calls), and what the whole task costs the tab.
+ * The tab trains `tabshard start --app cnn` alone for `--tasks` tasks, then its own per-task
+ * medians (`window.tabshard.taskMedians`) are read; the cluster is stopped before Node times the
+ * same shards (never both at once: 2 cores). JSON lines: `cnn-step` per side, then `cnn-step-ratio`.
+ *
+ *   node --import tsx bench/cnn-step.ts [--tasks 40] [--reps 20]
+ */
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { cnnGradient } from '../apps/cnn/gradient.ts';
+import { cnnLayers, DEFAULT_CNN } from '../apps/cnn/model.ts';
+import { Harness } from '../e2e/harness.ts';
+import { prepareMnist } from '../server/data/mnist.ts';
+import { decodeShard } from '../shared/apps/shard.ts';
+import { createRng } from '../shared/rng.ts';
+import { median } from './consistency/run.ts';
+
+const { values } = parseArgs({
+  options: { tasks: { type: 'string', default: '40' }, reps: { type: 'string', default: '20' } },
+});
+const tasks = Number(values.tasks);
+const reps = Number(values.reps);
+
+interface TabTasks {
+  tasks: number;
+  backend?: string;
+  taskMedians?: Record<string, number>;
+}
+
+const h = await Harness.start({ startArgs: ['--app', 'cnn', '--iterations', '100'] });
+let tab: TabTasks;
+try {
+  const page = await h.openPage({ path: '/?job=1' });
+  await page.waitForFunction((n) => ((window as unknown as { tabshard?: TabTasks }).tabshard?.tasks ?? 0) >= n, tasks, {
+    timeout: 300_000,
+  });
+  tab = await page.evaluate(() => (window as unknown as { tabshard: TabTasks }).tabshard);
+} finally {
+  await h.stop();
+}
+const m = tab.taskMedians ?? {};
+console.log(JSON.stringify({ bench: 'cnn-step', where: 'tab', backend: tab.backend, tasks: tab.tasks, medians: m }));
+
+// The job's shards (the default data: 80 shards of 100 digits) and He-uniform values, as the job's tables start.
+const shards = prepareMnist({}).shards.map((b) => decodeShard(b));
+const rng = createRng(1);
+const params = cnnLayers(DEFAULT_CNN).map((l) => {
+  const a = Math.sqrt(6 / l.fanIn);
+  return Float32Array.from({ length: l.size }, () => (2 * rng.next() - 1) * a);
+});
+const node: Record<string, number> = {};
+for (const backend of ['wasm', 'cpu']) {
+  if (!(await tf.setBackend(backend))) continue;
+  // cpu is for reference only: ~25× slower than wasm, so 3 timed calls after 1.
+  const [warm, n] = backend === 'cpu' ? [1, 3] : [3, reps];
+  const ms: number[] = [];
+  for (let i = -warm; i < n; i++) {
+    const t0 = performance.now();
+    await cnnGradient(tf, shards[(i + warm) % shards.length], params, DEFAULT_CNN);
+    if (i >= 0) ms.push(performance.now() - t0);
+  }
+  node[backend] = +median(ms).toFixed(2);
+  console.log(JSON.stringify({ bench: 'cnn-step', where: 'node', backend, reps: n, ms_median: node[backend] }));
+}
+console.log(
+  JSON.stringify({
+    bench: 'cnn-step-ratio',
+    tab_compute_ms: m.computeMs,
+    node_wasm_ms: node.wasm,
+    tab_over_node_wasm: +(m.computeMs / node.wasm).toFixed(2),
+    tab_cycle_over_compute: +(m.cycleMs / m.computeMs).toFixed(2),
+  }),
+);
