@@ -12,11 +12,11 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { cnnGradient } from '../apps/cnn/gradient.ts';
-import { cnnLayers, DEFAULT_CNN } from '../apps/cnn/model.ts';
+import { DEFAULT_CNN } from '../apps/cnn/model.ts';
+import { jobApp } from '../apps/jobs.ts';
 import { Harness } from '../e2e/harness.ts';
-import { prepareMnist } from '../server/data/mnist.ts';
+import { initValue } from '../server/node/init.ts';
 import { decodeShard } from '../shared/apps/shard.ts';
-import { createRng } from '../shared/rng.ts';
 import { median } from './consistency/run.ts';
 
 const { values } = parseArgs({
@@ -45,13 +45,10 @@ try {
 const m = tab.taskMedians ?? {};
 console.log(JSON.stringify({ bench: 'cnn-step', where: 'tab', backend: tab.backend, tasks: tab.tasks, medians: m }));
 
-// The job's shards (the default data: 80 shards of 100 digits) and He-uniform values, as the job's tables start.
-const shards = prepareMnist({}).shards.map((b) => decodeShard(b));
-const rng = createRng(1);
-const params = cnnLayers(DEFAULT_CNN).map((l) => {
-  const a = Math.sqrt(6 / l.fanIn);
-  return Float32Array.from({ length: l.size }, () => (2 * rng.next() - 1) * a);
-});
+// The job's own shards (80 of 100 digits) and its tables' initial values, as the nodes make them.
+const job = await jobApp('cnn').prepare({ job: 1 });
+const shards = job.shards.map((b) => decodeShard(b));
+const params = job.tables.map((t) => Float32Array.from({ length: t.keySpace }, (_, k) => initValue(t.init, k, 0)));
 const node: Record<string, number> = {};
 for (const backend of ['wasm', 'cpu']) {
   if (!(await tf.setBackend(backend))) continue;

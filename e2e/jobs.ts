@@ -91,11 +91,16 @@ export async function assertCompleted(h: Harness, timeoutMs = 180_000): Promise<
   const last = status.metrics.at(-1)!;
   assert.ok(last.accuracy >= status.target.accuracy, `held-out accuracy ${last.accuracy} < ${status.target.accuracy}`);
   assert.equal(status.reached, true);
+  assertEveryTaskOnce(status, audit);
+  return { status, audit };
+}
+
+/** Every task of the job is done, and its pushes were applied exactly once (the audit). */
+export function assertEveryTaskOnce(status: JobStatus, audit: Audit): void {
   assert.equal(status.tasks.done, status.tasks.total);
   assert.deepEqual(
     { missing: audit.missing, more: audit.more, once: audit.once },
     { missing: 0, more: 0, once: audit.tasks },
   );
   assert.ok(audit.scheduler.every((t) => t.state === 'done' && t.doneAttempt !== null));
-  return { status, audit };
 }

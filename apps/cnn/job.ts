@@ -79,7 +79,7 @@ async function prepareCnn(opts: JobDataOptions): Promise<PreparedJob> {
       init: { kind: 'uniform', scale: Math.sqrt(6 / l.fanIn), seed: seed + i },
     }),
   );
-  const train = data.shards.reduce((n, b) => n + decodeShard(b).labels.length, 0);
+  const train = MNIST_IMAGES - heldout.labels.length;
   const params = cnnParams(cfg);
   return {
     app: 'cnn',

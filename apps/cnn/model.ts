@@ -62,6 +62,7 @@ const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 /** The layers in table order (file header). */
 export function cnnLayers(cfg: CnnConfig): CnnLayer[] {
   const { filters1: c1, filters2: c2, hidden: H } = checkCnnConfig(cfg);
+  const features = 16 * c2; // 4 × 4 × c2 after the second pool
   const layer = (name: CnnLayer['name'], fanIn: number, weights: number[]): CnnLayer => {
     const bias = [weights[weights.length - 1]];
     return { name, fanIn, weights, bias, size: count(weights) + bias[0] };
@@ -69,8 +70,8 @@ export function cnnLayers(cfg: CnnConfig): CnnLayer[] {
   return [
     layer('conv1', KERNEL * KERNEL, [KERNEL, KERNEL, 1, c1]),
     layer('conv2', KERNEL * KERNEL * c1, [KERNEL, KERNEL, c1, c2]),
-    ...(H > 0 ? [layer('hidden', 16 * c2, [16 * c2, H])] : []),
-    layer('out', H > 0 ? H : 16 * c2, [H > 0 ? H : 16 * c2, CLASSES]),
+    ...(H > 0 ? [layer('hidden', features, [features, H])] : []),
+    layer('out', H > 0 ? H : features, [H > 0 ? H : features, CLASSES]),
   ];
 }
 
