@@ -40,16 +40,17 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
-import { DEFAULT_APP, jobApp, jobAppNames } from '../apps/jobs.ts';
 import { parseAggregateFlag } from '../shared/aggregate.ts';
 import { parseTraffic, type TrafficOptions } from '../shared/protocol/values.ts';
 import { DEFAULT_TURN_TTL_S, IceConfig, parseIceUrls } from './auth/turn.ts';
-import { type JobRequest, startEmbeddedCluster } from './cluster.ts';
-import { DEMO_TABLES } from './demo-tables.ts';
+import type { JobRequest } from './cluster.ts';
 import type { JobDriver } from './jobs/driver.ts';
 import type { ManagerEvent } from './manager.ts';
-import { joinCluster, joinUrl } from './node/join.ts';
-import { type RunningNode, startNode } from './node/process.ts';
+import type { RunningNode } from './node/process.ts';
+
+// What each command needs is loaded by that command: a server node never loads the applications,
+// the gateway or tfjs, and a mistake on the command line is told before any of it loads.
+type Apps = typeof import('../apps/jobs.ts');
 
 /** How long a `--lifeline` server may take to close its listeners once its parent is gone. */
 const LIFELINE_FORCE_MS = 1000;
@@ -88,7 +89,8 @@ function parseModelFlag(s: string): Record<string, number> {
 }
 
 /** The demo job's request from the command line's flags. */
-function jobRequest(v: Record<string, string | string[] | boolean | undefined>): JobRequest {
+function jobRequest(v: Record<string, string | string[] | boolean | undefined>, apps: Apps): JobRequest {
+  const { DEFAULT_APP, jobApp, jobAppNames } = apps;
   const num = (k: string) => (typeof v[k] === 'string' ? Number(v[k]) : undefined);
   const tau = v.tau === 'inf' || v.tau === 'asp' ? null : num('tau');
   if (v.app !== undefined && !jobAppNames().includes(v.app as string))
@@ -253,6 +255,7 @@ async function main(): Promise<void> {
       console.error(`tabshard: could not join ${join}: ${err instanceof Error ? err.message : String(err)}`);
       process.exit(1);
     };
+    const { joinCluster, joinUrl } = await import('./node/join.ts');
     if (join !== undefined) {
       // Mistakes the gateway would refuse anyway are reported before the node starts.
       try {
@@ -262,6 +265,7 @@ async function main(): Promise<void> {
         cannotJoin(err);
       }
     }
+    const { startNode } = await import('./node/process.ts');
     running = await startNode({
       id: values.id!,
       host: values.host,
@@ -322,6 +326,11 @@ async function main(): Promise<void> {
     if (!Number.isInteger(everyMs) || everyMs < 100)
       throw new Error(`--checkpoint-ms must be an integer >= 100, got ${values['checkpoint-ms']}`);
     const dataDir = resolve(values['data-dir']);
+    const job = values['no-job'] ? null : jobRequest(values, await import('../apps/jobs.ts'));
+    const [{ startEmbeddedCluster }, { DEMO_TABLES }] = await Promise.all([
+      import('./cluster.ts'),
+      import('./demo-tables.ts'),
+    ]);
     const c = await startEmbeddedCluster({
       nodes: nodeCount,
       replicas,
@@ -331,7 +340,7 @@ async function main(): Promise<void> {
       onsay: (line) => console.log(json ? JSON.stringify({ event: 'data', message: line }) : `  ${line}`),
       port: Number(values.port),
       tables: DEMO_TABLES,
-      jobs: values['no-job'] ? [] : [jobRequest(values)],
+      jobs: job ? [job] : [],
       adminToken: process.env.TABSHARD_ADMIN_TOKEN || undefined,
       allowedOrigins: values['allowed-origin'],
       trustProxy: values['trust-proxy'],

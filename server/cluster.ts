@@ -15,6 +15,7 @@ import type { TableSpec } from '../shared/table.ts';
 import { CapabilitySigner } from './auth/capability.ts';
 import { ReceiptKey } from './auth/receipt.ts';
 import { IceConfig } from './auth/turn.ts';
+import { DEFAULT_CACHE_DIR } from './data/data-cache.ts';
 import { Checkpoints } from './durable/checkpoints.ts';
 import type { CheckpointPolicy } from './durable/job-checkpointer.ts';
 import { DurableStore } from './durable/store.ts';
@@ -161,8 +162,16 @@ export async function startEmbeddedCluster(
     // Signs every lease's capability; the nodes get its public key with each ring (PROTOCOL.md §6.2).
     const signer = CapabilitySigner.generate();
     const receipts = new ReceiptKey(adminToken);
-    for (let i = 1; i <= (opts.nodes ?? 3); i++)
-      nodes.push(await spawnNode(`n${i}`, nodeArgs, adminToken, opts.ice?.secret, opts.nodeCommand));
+    // The nodes start at once (each spends most of a second loading its code); one that fails
+    // fails the start, and the others are stopped with it.
+    const started = await Promise.allSettled(
+      Array.from({ length: opts.nodes ?? 3 }, (_, i) =>
+        spawnNode(`n${i + 1}`, nodeArgs, adminToken, opts.ice?.secret, opts.nodeCommand),
+      ),
+    );
+    for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
     const manager = new ServerManager(
       tcpDialer(),
       nodes.map((n) => ({ id: n.id, addresses: n.addresses, control: n.addresses.tcp })),
@@ -240,7 +249,8 @@ export async function startEmbeddedCluster(
       nodes: () => manager.nodeStates(),
       membership: { join: (e) => manager.join(e), drain: (id) => manager.drain(id) },
       dialer: tcpDialer(),
-      assets: {},
+      // Built bundles are kept beside the prepared data, so the next start serves them at once.
+      assets: { cacheDir: join(DEFAULT_CACHE_DIR, 'bundles') },
       jobs: () => jobs,
       createJob,
       adminToken,

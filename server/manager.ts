@@ -541,6 +541,9 @@ export class ServerManager {
         try {
           await (await this.peer(n)).call(build);
         } catch (err) {
+          // A node that answered with a coded refusal is alive: its answer stands. Only a node
+          // that could not be reached is waited for, until it is declared dead (then skipped).
+          if (!unreachable(err)) throw err;
           const deadline = performance.now() + 2 * (this.opts.deadAfterMs ?? DEAD_AFTER_MS);
           while (this.members.get(n)?.state !== 'dead' && performance.now() < deadline && this.liveness.running) {
             const v = this.ring?.version ?? 0;
@@ -551,4 +554,14 @@ export class ServerManager {
       }),
     );
   }
+}
+
+/** The request never got an answer: no connection, the connection lost, or no reply in time. */
+function unreachable(err: unknown): boolean {
+  return (
+    !(err instanceof TabshardError) ||
+    err.code === 'TS_ERR_CONNECT_FAILED' ||
+    err.code === 'TS_ERR_TRANSPORT_CLOSED' ||
+    err.code === 'TS_ERR_TIMEOUT'
+  );
 }

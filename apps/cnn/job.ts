@@ -20,12 +20,11 @@
  * aggregation (`aggregate`) is the defence meanwhile.
  */
 import { createHash } from 'node:crypto';
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { MNIST_IMAGES, prepareMnist } from '../../server/data/mnist.ts';
 import { decodeShard } from '../../shared/apps/shard.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import { parseTableSpec, type TableSpec } from '../../shared/table.ts';
+import type { Tf } from '../contract.ts';
 import type { JobApp, JobDataOptions, PreparedJob } from '../job-contract.ts';
 import { evaluateCnn } from './eval.ts';
 import { type CnnConfig, checkCnnConfig, cnnLayers, cnnParams, DEFAULT_CNN } from './model.ts';
@@ -51,14 +50,20 @@ function check(opts: Omit<JobDataOptions, 'job'>): CnnConfig {
   return checkCnnConfig({ ...DEFAULT_CNN, ...opts.model });
 }
 
-let backend: Promise<void> | null = null;
-/** The evaluation's tfjs backend: wasm (as the tabs), cpu when wasm does not start. */
-function evaluationBackend(): Promise<void> {
-  backend ??= (async () => {
+let evaluationTf: Promise<Tf> | null = null;
+/**
+ * tfjs for the evaluation, loaded on first use (a gateway without a CNN job never loads it), on
+ * wasm as the tabs are, or cpu when wasm does not start.
+ */
+function loadEvaluationTf(): Promise<Tf> {
+  evaluationTf ??= (async () => {
+    const tf = await import('@tensorflow/tfjs');
+    await import('@tensorflow/tfjs-backend-wasm');
     await tf.ready();
     if (tf.getBackend() !== 'wasm' && !(await tf.setBackend('wasm'))) await tf.setBackend('cpu');
+    return tf;
   })();
-  return backend;
+  return evaluationTf;
 }
 
 async function prepareCnn(opts: JobDataOptions): Promise<PreparedJob> {
@@ -110,8 +115,7 @@ async function prepareCnn(opts: JobDataOptions): Promise<PreparedJob> {
     pushScopes: () => tables.map(() => 'whole' as const),
     async evaluate(read) {
       const values = await Promise.all(tables.map((t) => read(t, { begin: 0, end: t.keySpace })));
-      await evaluationBackend();
-      return evaluateCnn(tf, heldout, values, cfg);
+      return evaluateCnn(await loadEvaluationTf(), heldout, values, cfg);
     },
   };
 }

@@ -138,7 +138,7 @@ export async function measureTextnnPushes(o: {
       lag,
       gradient: async (s, emb, dense) => {
         const r = textnnGradientRef(s, emb, dense, o.model);
-        const g = { gradEmb: Float32Array.from(r.gradEmb), gradDense: Float32Array.from(r.gradDense) };
+        const g = { gradEmb: new Float32Array(r.gradEmb), gradDense: new Float32Array(r.gradDense) };
         see(out.embedding, g.gradEmb);
         see(out.dense, g.gradDense);
         return { ...g, loss: r.loss, examples: s.labels.length };

@@ -30,11 +30,9 @@
  * 2 for a mistake on the command line.
  */
 import { parseArgs } from 'node:util';
-import { WorkerBootstrap } from '../bootstrap.ts';
 import type { BootOptions } from '../bootstrap-types.ts';
 import { parseStall } from '../runner.ts';
 import { round2, type TaskTimes, taskMedians } from '../task-times.ts';
-import { nodePlatform } from './platform.ts';
 
 const USAGE =
   'usage: tabshard worker --url http://gateway [--job N] [--transport auto|webrtc|ws] [--slowdown F] [--stall MS:EVERY] [--relay-only] [--prefetch 0|1] [--report-tasks] [--no-key-cache]';
@@ -104,6 +102,11 @@ function readFlags(argv: string[]) {
 
 async function main(): Promise<void> {
   const { options, reportTasks } = parse(process.argv.slice(3));
+  // tfjs and the WebRTC stack load only after the command line is checked: a mistake is told at once.
+  const [{ WorkerBootstrap }, { nodePlatform }] = await Promise.all([
+    import('../bootstrap.ts'),
+    import('./platform.ts'),
+  ]);
   const slow = (options.slowdown ?? 1) > 1 ? ` (slowdown ${options.slowdown}×)` : '';
   const platform = nodePlatform({ agent: `node ${process.version}${slow}` });
   const tasks: TaskTimes[] = [];

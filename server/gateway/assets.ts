@@ -1,6 +1,7 @@
 /**
  * Browser bundles and pages (docs/workers.md). Each bundle of `entries.ts` is built by esbuild
- * on first request and kept in memory (with a linked source map); simple-peer's Node
+ * on first request and kept in memory (with a linked source map), and on disk between runs when
+ * given a cache directory (bundle-cache.ts); simple-peer's Node
  * dependencies get their browser shims (`events`, `buffer`, `process`, `global` = globalThis).
  * The tfjs WebAssembly backend's `.wasm` files are served at `/assets/tfjs/` as
  * `application/wasm`. Pages are static HTML with a Content-Security-Policy that allows only
@@ -9,8 +10,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, version } from 'esbuild';
 import type { FastifyPluginAsync } from 'fastify';
+import { type BuildResult, type BuiltFiles, cachedBuild } from './bundle-cache.ts';
 import { BUNDLES, type BundleEntry, PAGES, type PageEntry } from './entries.ts';
 
 export interface AssetsOptions {
@@ -22,6 +24,8 @@ export interface AssetsOptions {
   minify?: boolean;
   /** Build every bundle when the gateway starts instead of on first request. */
   eager?: boolean;
+  /** Keep built bundles here between runs (bundle-cache.ts); null or absent: build every time. */
+  cacheDir?: string | null;
 }
 
 /** The policy sent with every page. */
@@ -41,11 +45,12 @@ export const PAGE_CSP = [
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SHIMS = fileURLToPath(new URL('../../web/shims/node-globals.js', import.meta.url));
 const TFJS_WASM = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
+const BUILD_TARGET = 'chrome110';
 
-type Built = Map<string, { body: Uint8Array; type: string }>;
+type Built = BuiltFiles;
 
-/** Bundles one entry: `<name>.js` and `<name>.js.map`. */
-export async function bundle(entry: BundleEntry, root = ROOT, minify = false): Promise<Built> {
+/** Bundles one entry: `<name>.js` and `<name>.js.map`, and the files it read. */
+async function build1(entry: BundleEntry, root: string, minify: boolean): Promise<BuildResult> {
   const res = await build({
     absWorkingDir: root,
     entryPoints: { [entry.name]: join(root, entry.entry) },
@@ -54,20 +59,42 @@ export async function bundle(entry: BundleEntry, root = ROOT, minify = false): P
     outdir: join(root, '.assets'),
     format: entry.format ?? 'esm',
     platform: 'browser',
-    target: 'chrome110',
+    target: BUILD_TARGET,
     sourcemap: 'linked',
     minify,
     define: { global: 'globalThis' },
     inject: [SHIMS],
     logLevel: 'silent',
+    metafile: true,
   });
-  const out: Built = new Map();
+  const files: Built = new Map();
   for (const f of res.outputFiles) {
     const name = f.path.slice(f.path.lastIndexOf('/') + 1);
     const type = name.endsWith('.map') ? 'application/json' : name.endsWith('.css') ? 'text/css' : 'text/javascript';
-    out.set(name, { body: f.contents, type });
+    files.set(name, { body: f.contents, type });
   }
-  return out;
+  return { files, inputs: Object.keys(res.metafile.inputs) };
+}
+
+/**
+ * Bundles one entry, or reads it from `cacheDir` when that holds a build of the same settings and
+ * inputs (bundle-cache.ts); `cached` says which.
+ */
+export function bundle(
+  entry: BundleEntry,
+  root = ROOT,
+  minify = false,
+  cacheDir: string | null = null,
+): Promise<{ files: Built; cached: boolean }> {
+  const key = {
+    name: entry.name,
+    entry: entry.entry,
+    format: entry.format ?? 'esm',
+    minify,
+    target: BUILD_TARGET,
+    esbuild: version,
+  };
+  return cachedBuild(cacheDir, root, key, () => build1(entry, root, minify));
 }
 
 export const assetsPlugin: FastifyPluginAsync<AssetsOptions> = async (app, opts) => {
@@ -77,7 +104,7 @@ export const assetsPlugin: FastifyPluginAsync<AssetsOptions> = async (app, opts)
   const get = (b: BundleEntry): Promise<Built> => {
     let p = built.get(b.name);
     if (!p) {
-      p = bundle(b, root, opts.minify);
+      p = bundle(b, root, opts.minify, opts.cacheDir ?? null).then((r) => r.files);
       p.catch(() => built.delete(b.name)); // a failed build is retried on the next request
       built.set(b.name, p);
     }

@@ -70,7 +70,8 @@ export class LocalTable {
   private gather(from: Float32Array, idx: Uint32Array): Float32Array {
     const d = this.d;
     const out = new Float32Array(idx.length * d);
-    for (let i = 0; i < idx.length; i++) out.set(from.subarray(idx[i] * d, idx[i] * d + d), i * d);
+    // A plain loop: a subarray per row costs more than copying the row (d is small).
+    for (let i = 0, o = 0; i < idx.length; i++) for (let k = 0, s = idx[i] * d; k < d; k++) out[o++] = from[s + k];
     return out;
   }
 
@@ -83,11 +84,11 @@ export class LocalTable {
     const v = this.gather(this.values, idx);
     const st = this.state.map((a) => this.gather(a, idx));
     this.updater.apply(v, st, grad, ++this.step);
-    for (let i = 0; i < idx.length; i++) {
-      const at = idx[i] * d;
-      this.values.set(v.subarray(i * d, i * d + d), at);
-      for (let k = 0; k < st.length; k++) this.state[k].set(st[k].subarray(i * d, i * d + d), at);
-    }
+    const scatter = (to: Float32Array, from: Float32Array) => {
+      for (let i = 0, o = 0; i < idx.length; i++) for (let k = 0, at = idx[i] * d; k < d; k++) to[at + k] = from[o++];
+    };
+    scatter(this.values, v);
+    for (let k = 0; k < st.length; k++) scatter(this.state[k], st[k]);
   }
 }
 
