@@ -37,9 +37,13 @@ describe('text-classifier job on SpamAssassin', () => {
     assert.deepEqual(job.heldout, logreg.heldout);
     assert.notEqual(job.version, logreg.version);
     assert.equal((await prepareTextnnJob({ job: 9 })).version, job.version);
-    const other = await prepareTextnnJob({ job: 9, model: { hidden: 8 } });
+    // Another shape is another job (small generated data: each shape's bounds are measured anew).
+    const small = { job: 9, data: 'ctr', examples: 400 } as const;
+    const base = await prepareTextnnJob(small);
+    const other = await prepareTextnnJob({ ...small, model: { hidden: 8 } });
     assert.equal(other.tables[1].keySpace, denseSize({ dim: 16, hidden: 8 }));
-    assert.notEqual(other.version, job.version);
+    assert.notEqual(other.version, base.version);
+    assert.equal(base.tables[1].keySpace, denseSize(job.model));
   });
 
   it('reaches the held-out target in a few iterations with tasks in turn (tfjs gradient)', async () => {
