@@ -283,4 +283,35 @@ describe('task runner', () => {
     assert.ok(times.every((x) => x.frames >= 2));
     assert.equal(times[0].frames + times[1].frames, worker.framesSent - frames0);
   });
+
+  it('stop() while the gate is closed (paused) asks for no further lease once the gate opens', async () => {
+    let open: () => void = () => {};
+    let gated = 0;
+    let asked = 0;
+    const runner = new TaskRunner({
+      worker,
+      // The first pass goes through; the second waits, as a paused page's gate does.
+      gate: () => (++gated === 1 ? Promise.resolve() : new Promise<void>((r) => (open = r))),
+      session: {
+        ...identity(),
+        async next() {
+          asked++;
+          return signed({ task: 31 + asked, attempt: 0, shard: 0, iteration: 0 });
+        },
+        async done() {},
+      },
+      app: {
+        shard: async (index) => ({ index }),
+        pulls: () => [{ table: 'dense', keys: { begin: 0, end: 3 } }],
+        gradient: async () => ({ grads: [new Float32Array(3)], loss: 0, examples: 1 }),
+      },
+    });
+    const run = runner.run();
+    while (gated < 2) await new Promise((r) => setImmediate(r)); // the second task waits at the gate
+    runner.stop();
+    open();
+    const end = await run;
+    assert.equal(end.state, 'stopped');
+    assert.equal(asked, 1, 'one LEASE: the one before stop()');
+  });
 });

@@ -76,6 +76,9 @@ interface Started<S> {
   at: { gate: number; asked: number; got: number; sent: number; reads: number; push: number };
 }
 
+/** What `ask` resolves with when `stop()` came while it waited at the gate: no LEASE was sent. */
+const STOPPED = Symbol('stopped');
+
 export class TaskRunner<S extends RunnerShard = RunnerShard> {
   private stopped = false;
   private readonly totals = { tasks: 0, examples: 0, computeMs: 0, waitMs: 0, pulledValues: 0 };
@@ -132,6 +135,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
       this.emit('waiting');
       const cur = await this.guard(ahead);
       ahead = null;
+      if (cur === STOPPED) break;
       if (!cur) {
         jobDone = true;
         break;
@@ -193,7 +197,7 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
    * previous pushes are out, at that time) gets the shard and sends the reads: the next task,
    * or null when the job is done.
    */
-  private ask(sent: Promise<number>): Promise<Started<S> | null> {
+  private ask(sent: Promise<number>): Promise<Started<S> | null | typeof STOPPED> {
     const p = (async () => {
       const gate = this.now();
       if (this.opts.gate) await this.opts.gate();
@@ -201,6 +205,8 @@ export class TaskRunner<S extends RunnerShard = RunnerShard> {
       // it allows are still finishing, the next LEASE waits for one of them.
       const cap = this.opts.session.maxLeases ?? Number.POSITIVE_INFINITY;
       while (this.inFlight + 1 > cap && this.finishing.size > 0) await Promise.race(this.finishing);
+      // stop() while the gate was closed (paused, resting) or a lease slot busy: no new LEASE.
+      if (this.stopped) return STOPPED;
       const asked = this.now();
       const lease = await this.opts.session.next();
       const got = this.now();
