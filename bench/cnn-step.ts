@@ -14,9 +14,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import { cnnGradient } from '../apps/cnn/gradient.ts';
 import { DEFAULT_CNN } from '../apps/cnn/model.ts';
 import { jobApp } from '../apps/jobs.ts';
-import { Harness } from '../e2e/harness.ts';
 import { initValue } from '../server/node/init.ts';
 import { decodeShard } from '../shared/apps/shard.ts';
+import { tabTasks } from './browser/tab-tasks.ts';
 import { median } from './consistency/run.ts';
 
 const { values } = parseArgs({
@@ -25,23 +25,7 @@ const { values } = parseArgs({
 const tasks = Number(values.tasks);
 const reps = Number(values.reps);
 
-interface TabTasks {
-  tasks: number;
-  backend?: string;
-  taskMedians?: Record<string, number>;
-}
-
-const h = await Harness.start({ startArgs: ['--app', 'cnn', '--iterations', '100'] });
-let tab: TabTasks;
-try {
-  const page = await h.openPage({ path: '/?job=1' });
-  await page.waitForFunction((n) => ((window as unknown as { tabshard?: TabTasks }).tabshard?.tasks ?? 0) >= n, tasks, {
-    timeout: 300_000,
-  });
-  tab = await page.evaluate(() => (window as unknown as { tabshard: TabTasks }).tabshard);
-} finally {
-  await h.stop();
-}
+const tab = await tabTasks(['--app', 'cnn', '--iterations', '100'], tasks);
 const m = tab.taskMedians ?? {};
 console.log(JSON.stringify({ bench: 'cnn-step', where: 'tab', backend: tab.backend, tasks: tab.tasks, medians: m }));
 

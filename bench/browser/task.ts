@@ -9,34 +9,17 @@
  *   node --import tsx bench/browser/task.ts [--tasks 96]
  */
 import { parseArgs } from 'node:util';
-import { Harness } from '../../e2e/harness.ts';
+import { tabTasks } from './tab-tasks.ts';
 
 const { values } = parseArgs({ options: { tasks: { type: 'string', default: '96' } } });
-const tasks = Number(values.tasks);
-
-interface TabTasks {
-  tasks: number;
-  taskMedians?: Record<string, number>;
-  transports?: Record<string, string>;
-}
-
-const h = await Harness.start({ startArgs: ['--iterations', '100'] });
-try {
-  const page = await h.openPage({ path: '/?job=1' });
-  await page.waitForFunction((n) => ((window as unknown as { tabshard?: TabTasks }).tabshard?.tasks ?? 0) >= n, tasks, {
-    timeout: 300_000,
-  });
-  const s = await page.evaluate(() => (window as unknown as { tabshard: TabTasks }).tabshard);
-  const m = s.taskMedians ?? {};
-  console.log(
-    JSON.stringify({
-      bench: 'browser-task',
-      tasks: s.tasks,
-      transports: s.transports,
-      medians: m,
-      cycle_over_compute: Number((m.cycleMs / m.computeMs).toFixed(2)),
-    }),
-  );
-} finally {
-  await h.stop();
-}
+const s = await tabTasks(['--iterations', '100'], Number(values.tasks));
+const m = s.taskMedians ?? {};
+console.log(
+  JSON.stringify({
+    bench: 'browser-task',
+    tasks: s.tasks,
+    transports: s.transports,
+    medians: m,
+    cycle_over_compute: Number((m.cycleMs / m.computeMs).toFixed(2)),
+  }),
+);
