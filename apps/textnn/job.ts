@@ -46,6 +46,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_CACHE_DIR } from '../../server/data/data-cache.ts';
+import { singleFlight } from '../../server/data/single-flight.ts';
 import { type DecodedShard, decodeShard } from '../../shared/apps/shard.ts';
 import { TabshardError } from '../../shared/errors.ts';
 import { type Initializer, type PushBounds, parseTableSpec, type TableSpec } from '../../shared/table.ts';
@@ -158,25 +159,31 @@ async function cachedMeasure(
     dir === null
       ? null
       : join(dir, `textnn-pushes-${createHash('sha256').update(text).digest('hex').slice(0, 16)}.json`);
-  if (file !== null) {
+  const read = (): TextnnPushSizes | null => {
     try {
-      const o = JSON.parse(readFileSync(file, 'utf8')) as { key: unknown; sizes: TextnnPushSizes };
+      const o = JSON.parse(readFileSync(file!, 'utf8')) as { key: unknown; sizes: TextnnPushSizes };
       const ok = (b: Required<PushBounds> | undefined) =>
         b !== undefined && [b.value, b.norm].every((x) => typeof x === 'number' && Number.isFinite(x) && x > 0);
       if (JSON.stringify(o.key) === text && ok(o.sizes?.embedding) && ok(o.sizes?.dense))
-        return { sizes: { embedding: o.sizes.embedding, dense: o.sizes.dense }, cached: true };
+        return { embedding: o.sizes.embedding, dense: o.sizes.dense };
     } catch {
       // missing or damaged: measured again
     }
-  }
-  const sizes = await measure();
-  if (file !== null) {
-    mkdirSync(dir!, { recursive: true });
+    return null;
+  };
+  if (file === null) return { sizes: await measure(), cached: false };
+  let measured = false;
+  mkdirSync(dir!, { recursive: true });
+  // One process measures; another preparing the same job meanwhile waits for its file.
+  const sizes = await singleFlight(`${file}.lock`, read, async () => {
+    const sizes = await measure();
+    measured = true;
     const tmp = `${file}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify({ key, sizes })}\n`);
     renameSync(tmp, file); // atomic, as the data cache
-  }
-  return { sizes, cached: false };
+    return sizes;
+  });
+  return { sizes, cached: !measured };
 }
 
 export interface TextnnJobOptions extends LogregJobOptions {
