@@ -136,6 +136,21 @@ export async function playwrightDisableFeatures(): Promise<string | null> {
   return null;
 }
 
+/** Launches Debian's Chromium with the harness's switches (and Playwright's own disabled features). */
+async function launchBrowser(opts: HarnessOptions): Promise<BrowserServer> {
+  const pwFeatures = await playwrightDisableFeatures();
+  const features = [
+    ...(pwFeatures ? pwFeatures.slice('--disable-features='.length).split(',') : []),
+    ...DISABLE_FEATURES,
+    ...(opts.disableFeatures ?? []),
+  ];
+  return chromium.launchServer({
+    executablePath: CHROMIUM,
+    args: [...CHROMIUM_ARGS, ...(opts.chromiumArgs ?? []), `--disable-features=${features.join(',')}`],
+    ignoreDefaultArgs: pwFeatures ? [pwFeatures] : [],
+  });
+}
+
 /** Starts `tabshard start --json` in its own process group and resolves with its ready line. */
 export function startCluster(
   opts: HarnessOptions = {},
@@ -260,20 +275,18 @@ export class Harness {
     let deliver = (ev: ClusterEvent) => {
       events.push(ev);
     };
-    const { child, ready } = await startCluster(opts, (ev) => deliver(ev));
-    let server: BrowserServer | null = null;
+    // The browser starts while the cluster does (each takes a second or more).
+    const cluster = startCluster(opts, (ev) => deliver(ev));
+    const launched = launchBrowser(opts);
+    const [c, b] = await Promise.allSettled([cluster, launched]);
+    if (c.status === 'rejected' || b.status === 'rejected') {
+      if (b.status === 'fulfilled') b.value.process()?.kill('SIGKILL');
+      if (c.status === 'fulfilled') await stopCluster(c.value.child);
+      throw c.status === 'rejected' ? c.reason : (b as PromiseRejectedResult).reason;
+    }
+    const { child, ready } = c.value;
+    const server = b.value;
     try {
-      const pwFeatures = await playwrightDisableFeatures();
-      const features = [
-        ...(pwFeatures ? pwFeatures.slice('--disable-features='.length).split(',') : []),
-        ...DISABLE_FEATURES,
-        ...(opts.disableFeatures ?? []),
-      ];
-      server = await chromium.launchServer({
-        executablePath: CHROMIUM,
-        args: [...CHROMIUM_ARGS, ...(opts.chromiumArgs ?? []), `--disable-features=${features.join(',')}`],
-        ignoreDefaultArgs: pwFeatures ? [pwFeatures] : [],
-      });
       const browser = await chromium.connect(server.wsEndpoint());
       const h = new Harness(ready, child, server, browser);
       h.labEntry = opts.lab ?? LAB_ENTRY;
@@ -281,7 +294,7 @@ export class Harness {
       deliver = (ev) => h.event(ev);
       return h;
     } catch (err) {
-      if (server) server.process()?.kill('SIGKILL');
+      server.process()?.kill('SIGKILL');
       await stopCluster(child);
       throw err;
     }
