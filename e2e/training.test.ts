@@ -113,7 +113,10 @@ describe('training in browser tabs', { timeout: 300_000 }, () => {
   });
 
   it('2 stateless tabs find topics by Gibbs sampling (LDA) to the held-out perplexity target', async () => {
-    const h = await Harness.start({ startArgs: ['--app', 'lda', '--shards', '8', '--model', 'topics=8'] });
+    // 8 of the job's 10 iterations: the target (7.65) is reached in the 6th (measured: 7.639; 7.604 in the 8th).
+    const h = await Harness.start({
+      startArgs: ['--app', 'lda', '--shards', '8', '--model', 'topics=8', '--iterations', '8'],
+    });
     try {
       const pages = await h.openPages(2, { path: '/?job=1' });
       await working(pages);
