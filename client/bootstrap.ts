@@ -19,7 +19,7 @@
  */
 import { bindApp, parseAppInfo } from '../apps/workers.ts';
 import type { DecodedShard } from '../shared/apps/shard.ts';
-import { TabshardError } from '../shared/errors.ts';
+import { unanswered } from '../shared/errors.ts';
 import { type Connected, connectWorker } from './bootstrap-connect.ts';
 import { Credit } from './bootstrap-credit.ts';
 import { shardReader } from './bootstrap-shards.ts';
@@ -33,9 +33,8 @@ import { Worker } from './worker.ts';
 
 export type * from './bootstrap-types.ts';
 
-/** Failures after which the scheduler session is reopened rather than the run given up. */
-const RETRY = new Set(['TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_CONNECT_FAILED', 'TS_ERR_TIMEOUT']);
-const retryable = (err: unknown) => err instanceof TabshardError && RETRY.has(err.code);
+/** Failures after which the scheduler session is reopened rather than the run given up: no answer. */
+const retryable = unanswered;
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 export class WorkerBootstrap {

@@ -9,7 +9,7 @@
  * It talks to nodes over the same protocol as workers.
  */
 import type { ClusterInfo } from '../shared/cluster.ts';
-import { TabshardError, toTabshardError } from '../shared/errors.ts';
+import { TabshardError, toTabshardError, unanswered } from '../shared/errors.ts';
 import { decodeObject, encodeJson } from '../shared/protocol/control.ts';
 import { MsgType } from '../shared/protocol/frame.ts';
 import { asPullReply, encodePull } from '../shared/protocol/kv.ts';
@@ -556,12 +556,7 @@ export class ServerManager {
   }
 }
 
-/** The request never got an answer: no connection, the connection lost, or no reply in time. */
+/** The request never got an answer (a dial that failed outside our codes counts too). */
 function unreachable(err: unknown): boolean {
-  return (
-    !(err instanceof TabshardError) ||
-    err.code === 'TS_ERR_CONNECT_FAILED' ||
-    err.code === 'TS_ERR_TRANSPORT_CLOSED' ||
-    err.code === 'TS_ERR_TIMEOUT'
-  );
+  return !(err instanceof TabshardError) || unanswered(err);
 }

@@ -75,3 +75,11 @@ export function toTabshardError(err: unknown, fallback: ErrorCode = 'TS_ERR_INTE
   const detail = err instanceof Error ? err.message : String(err);
   return new TabshardError(fallback, detail, { cause: err });
 }
+
+/** The codes of a request that got no answer: no connection, the connection lost, or no reply in time. */
+const UNANSWERED: ReadonlySet<string> = new Set(['TS_ERR_CONNECT_FAILED', 'TS_ERR_TRANSPORT_CLOSED', 'TS_ERR_TIMEOUT']);
+
+/** True when `err` says the request got no answer (the peer may be alive, or not); false for a peer's refusal. */
+export function unanswered(err: unknown): boolean {
+  return err instanceof TabshardError && UNANSWERED.has(err.code);
+}
